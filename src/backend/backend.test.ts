@@ -1,0 +1,61 @@
+import { expect, test } from "bun:test"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { Backend } from "./backend"
+
+test("Backend.commit() writes the consistent index in the same transaction as the state", () => {
+  const dir = mkdtempSync(join(tmpdir(), "tskv-backend-"))
+  try {
+    const path = join(dir, "db")
+    const b = Backend.open({ path })
+    b.db.exec("CREATE TABLE t (k TEXT)")
+    b.begin()
+    b.db.query("INSERT INTO t VALUES ('a')").run()
+    b.setConsistentIndex(7, 2)
+    b.commit()
+    b.begin()
+    b.db.query("INSERT INTO t VALUES ('b')").run()
+    b.setConsistentIndex(8, 2)
+    // Simulated crash: the batch is never committed.
+    b.db.close()
+    const reopened = Backend.open({ path })
+    expect(reopened.consistentIndex()).toEqual({ index: 7, term: 2 })
+    expect(reopened.db.query("SELECT count(*) AS n FROM t").get()).toEqual({ n: 1 })
+    reopened.close()
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test("Backend.noteWrites() commits by itself at the batch limit", () => {
+  const b = Backend.open({ path: ":memory:", batchLimit: 2 })
+  b.db.exec("CREATE TABLE t (k TEXT)")
+  b.begin()
+  b.db.query("INSERT INTO t VALUES ('a')").run()
+  b.noteWrites()
+  expect(b.db.inTransaction).toBe(true)
+  b.noteWrites()
+  expect(b.db.inTransaction).toBe(false)
+  b.close()
+})
+
+test("Backend.copyTo() writes a consistent copy that opens as a backend", () => {
+  const dir = mkdtempSync(join(tmpdir(), "tskv-backend-"))
+  try {
+    const b = Backend.open({ path: join(dir, "db") })
+    b.db.exec("CREATE TABLE t (k TEXT)")
+    b.begin()
+    b.db.query("INSERT INTO t VALUES ('a')").run()
+    b.setConsistentIndex(3, 1)
+    b.copyTo(join(dir, "copy"))
+    const copy = Backend.open({ path: join(dir, "copy") })
+    expect(copy.consistentIndex()).toEqual({ index: 3, term: 1 })
+    expect(copy.sizeBytes()).toBeGreaterThan(0)
+    expect(copy.sizeInUseBytes()).toBeLessThanOrEqual(copy.sizeBytes())
+    copy.close()
+    b.close()
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})

@@ -1,0 +1,140 @@
+// The applied state on disk: one bun:sqlite database (our bbolt). Rooms above
+// (mvcc, lease, auth, membership) create their own tables in `db` and write
+// only inside the open batch transaction; `commit()` ends the batch. The
+// consistent index (the last raft entry whose effects are in the db) is written
+// by commit() into the same transaction as the state it describes, so after a
+// crash the db and its consistent index always agree and the server replays
+// the WAL from there.
+//
+// No timers here: the server calls commit() every --backend-batch-interval, and
+// noteWrites() commits by itself after --backend-batch-limit writes.
+
+import { Database, type Statement } from "bun:sqlite"
+import { assert } from "../lib/assert"
+
+export interface BackendOptions {
+  /** A file path, or ":memory:" for tests and simulation. */
+  path: string
+  /** Writes after which noteWrites() commits the batch (etcd: 10000). */
+  batchLimit?: number
+}
+
+export interface ConsistentIndex {
+  index: number
+  term: number
+}
+
+export class Backend {
+  readonly db: Database
+  readonly path: string
+  private readonly batchLimit: number
+  private inBatch = false
+  private pendingWrites = 0
+  private consistent: ConsistentIndex = { index: 0, term: 0 }
+  private readonly getMetaStmt: Statement<{ value: Uint8Array }, [string]>
+  private readonly setMetaStmt: Statement<unknown, [string, Uint8Array]>
+  /** Called after every successful commit (metrics: backend commit duration). */
+  onCommit: ((durationMs: number) => void) | undefined
+
+  private constructor(db: Database, options: BackendOptions) {
+    this.db = db
+    this.path = options.path
+    this.batchLimit = options.batchLimit ?? 10_000
+    db.exec("PRAGMA journal_mode = WAL")
+    db.exec("PRAGMA synchronous = NORMAL")
+    db.exec("PRAGMA temp_store = MEMORY")
+    db.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID")
+    this.getMetaStmt = db.query("SELECT value FROM meta WHERE key = ?")
+    this.setMetaStmt = db.query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+    const raw = this.getMeta("consistent_index")
+    if (raw) {
+      const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength)
+      this.consistent = { index: Number(view.getBigUint64(0)), term: Number(view.getBigUint64(8)) }
+    }
+  }
+
+  static open(options: BackendOptions): Backend {
+    const db = new Database(options.path, { create: true, strict: true })
+    if (options.path !== ":memory:") {
+      // Freed pages are reclaimed in bounded steps (PRAGMA incremental_vacuum)
+      // instead of a stop-the-world VACUUM; it only takes effect on a new db.
+      db.exec("PRAGMA auto_vacuum = INCREMENTAL")
+    }
+    return new Backend(db, options)
+  }
+
+  /** Starts the batch transaction if none is open. Call before any write. */
+  begin(): void {
+    if (this.inBatch) return
+    this.db.exec("BEGIN IMMEDIATE")
+    this.inBatch = true
+  }
+
+  /** Counts writes of the batch; commits when the batch limit is reached. */
+  noteWrites(count = 1): void {
+    this.pendingWrites += count
+    if (this.pendingWrites >= this.batchLimit) this.commit()
+  }
+
+  /** Records the last applied raft entry; written by the next commit(). */
+  setConsistentIndex(index: number, term: number): void {
+    assert(index >= this.consistent.index, () => `consistent index going back: ${index} < ${this.consistent.index}`)
+    this.consistent = { index, term }
+  }
+
+  consistentIndex(): ConsistentIndex {
+    return this.consistent
+  }
+
+  /** Ends the batch: the state and its consistent index become one durable unit. */
+  commit(): void {
+    if (!this.inBatch) return
+    const started = performance.now()
+    const buf = new Uint8Array(16)
+    const view = new DataView(buf.buffer)
+    view.setBigUint64(0, BigInt(this.consistent.index))
+    view.setBigUint64(8, BigInt(this.consistent.term))
+    this.setMetaStmt.run("consistent_index", buf)
+    this.db.exec("COMMIT")
+    this.inBatch = false
+    this.pendingWrites = 0
+    this.onCommit?.(performance.now() - started)
+  }
+
+  getMeta(key: string): Uint8Array | null {
+    const row = this.getMetaStmt.get(key)
+    return row ? row.value : null
+  }
+
+  /** Writes a meta value inside the current batch. */
+  setMeta(key: string, value: Uint8Array): void {
+    this.begin()
+    this.setMetaStmt.run(key, value)
+  }
+
+  /** Bytes the db file takes (etcd's dbSize). */
+  sizeBytes(): number {
+    return this.pragmaNumber("page_count") * this.pragmaNumber("page_size")
+  }
+
+  /** Bytes in use, without free pages (etcd's dbSizeInUse). */
+  sizeInUseBytes(): number {
+    return (this.pragmaNumber("page_count") - this.pragmaNumber("freelist_count")) * this.pragmaNumber("page_size")
+  }
+
+  /** Writes a consistent copy of the whole db to `targetPath` (snapshots). */
+  copyTo(targetPath: string): void {
+    this.commit()
+    this.db.query("VACUUM INTO ?").run(targetPath)
+  }
+
+  close(): void {
+    this.commit()
+    this.db.close()
+  }
+
+  private pragmaNumber(name: string): number {
+    const row = this.db.query(`PRAGMA ${name}`).values()[0]
+    return Number(row?.[0] ?? 0)
+  }
+}
