@@ -1,0 +1,177 @@
+// Splitting a byte stream into length-prefixed frames. FrameReader is push
+// based (socket 'data' -> frames, synchronously, for the raft and RPC lanes);
+// StreamReader is pull based with bounded buffering (the snapshot lane, where
+// the consumer awaits disk writes and the socket must pause meanwhile).
+
+import type { Socket } from "node:net"
+import { DEFAULT_FRAME_BYTES_MAX, FRAME_HEADER_BYTES, decodeFramePayload, type Frame } from "./codec"
+import { MalformedFrameError } from "./errors"
+
+export class FrameReader {
+  private chunks: Buffer[] = []
+  private buffered = 0
+  private failed = false
+
+  constructor(
+    private readonly onFrame: (frame: Frame, wireBytes: number) => void,
+    private readonly frameBytesMax = DEFAULT_FRAME_BYTES_MAX,
+  ) {}
+
+  /** Feeds bytes; calls onFrame for each complete frame. Throws MalformedFrameError (then stays failed). */
+  push(chunk: Buffer): void {
+    if (this.failed) return
+    this.chunks.push(chunk)
+    this.buffered += chunk.length
+    try {
+      this.drain()
+    } catch (e) {
+      this.failed = true
+      throw e
+    }
+  }
+
+  /** Bytes received but not yet consumed as frames (handed over when a lane changes mode). */
+  takeRest(): Buffer {
+    const rest = Buffer.concat(this.chunks)
+    this.chunks = []
+    this.buffered = 0
+    this.failed = true
+    return rest
+  }
+
+  private drain(): void {
+    while (this.buffered >= FRAME_HEADER_BYTES && !this.failed) {
+      const head = this.peek(FRAME_HEADER_BYTES)
+      const length = head.readUInt32BE(0)
+      checkLength(length, this.frameBytesMax)
+      if (this.buffered < FRAME_HEADER_BYTES + length) return
+      const bytes = this.take(FRAME_HEADER_BYTES + length)
+      this.onFrame(decodeFramePayload(bytes.subarray(FRAME_HEADER_BYTES)), bytes.length)
+    }
+  }
+
+  private peek(n: number): Buffer {
+    const first = this.chunks[0]!
+    if (first.length >= n) return first
+    this.chunks = [Buffer.concat(this.chunks)]
+    return this.chunks[0]!
+  }
+
+  private take(n: number): Buffer {
+    const first = this.chunks[0]!
+    let out: Buffer
+    if (first.length === n) {
+      this.chunks.shift()
+      out = first
+    } else if (first.length > n) {
+      // Copy so that decoded byte fields do not pin the whole socket chunk.
+      out = Buffer.from(first.subarray(0, n))
+      this.chunks[0] = first.subarray(n)
+    } else {
+      const joined = Buffer.concat(this.chunks)
+      out = joined.subarray(0, n)
+      this.chunks = joined.length > n ? [joined.subarray(n)] : []
+    }
+    this.buffered -= n
+    return out
+  }
+}
+
+function checkLength(length: number, frameBytesMax: number): void {
+  if (length === 0) throw new MalformedFrameError("empty frame")
+  if (length > frameBytesMax) throw new MalformedFrameError(`frame of ${length} bytes exceeds ${frameBytesMax}`)
+}
+
+/**
+ * Pull-based reads from a socket with at most `highWaterBytes` buffered: the
+ * socket is paused while the consumer is behind.
+ */
+export class StreamReader {
+  private chunks: Buffer[] = []
+  private buffered = 0
+  private ended = false
+  private error: Error | null = null
+  private waiter: (() => void) | null = null
+  /** Largest number of bytes ever buffered here (tests check that memory stays bounded). */
+  bufferedBytesMax = 0
+
+  constructor(
+    private readonly socket: Socket,
+    initial: Buffer,
+    private readonly highWaterBytes = 1024 * 1024,
+    private readonly frameBytesMax = DEFAULT_FRAME_BYTES_MAX,
+  ) {
+    if (initial.length > 0) this.add(initial)
+    socket.on("data", (chunk: Buffer) => this.add(chunk))
+    socket.on("end", () => this.finish(null))
+    socket.on("close", () => this.finish(null))
+    socket.on("error", (e: Error) => this.finish(e))
+  }
+
+  /** Reads the next frame. */
+  async readFrame(): Promise<{ frame: Frame; wireBytes: number }> {
+    await this.waitFor(FRAME_HEADER_BYTES)
+    const length = this.peekLength()
+    checkLength(length, this.frameBytesMax)
+    await this.waitFor(FRAME_HEADER_BYTES + length)
+    const bytes = this.take(FRAME_HEADER_BYTES + length)
+    return { frame: decodeFramePayload(bytes.subarray(FRAME_HEADER_BYTES)), wireBytes: bytes.length }
+  }
+
+  /** Reads between 1 and `max` raw bytes. */
+  async readChunk(max: number): Promise<Buffer> {
+    await this.waitFor(1)
+    const first = this.chunks[0]!
+    return this.take(Math.min(max, first.length))
+  }
+
+  private add(chunk: Buffer): void {
+    this.chunks.push(chunk)
+    this.buffered += chunk.length
+    if (this.buffered > this.bufferedBytesMax) this.bufferedBytesMax = this.buffered
+    if (this.buffered >= this.highWaterBytes) this.socket.pause()
+    this.wake()
+  }
+
+  private finish(error: Error | null): void {
+    this.ended = true
+    this.error ??= error
+    this.wake()
+  }
+
+  private wake(): void {
+    const w = this.waiter
+    this.waiter = null
+    w?.()
+  }
+
+  private async waitFor(n: number): Promise<void> {
+    while (this.buffered < n) {
+      if (this.ended) throw this.error ?? new Error("connection closed")
+      this.socket.resume()
+      await new Promise<void>((resolve) => (this.waiter = resolve))
+    }
+  }
+
+  private peekLength(): number {
+    if (this.chunks[0]!.length < FRAME_HEADER_BYTES) this.chunks = [Buffer.concat(this.chunks)]
+    return this.chunks[0]!.readUInt32BE(0)
+  }
+
+  private take(n: number): Buffer {
+    let out: Buffer
+    const first = this.chunks[0]!
+    if (first.length >= n) {
+      out = first.subarray(0, n)
+      if (first.length === n) this.chunks.shift()
+      else this.chunks[0] = first.subarray(n)
+    } else {
+      const joined = Buffer.concat(this.chunks)
+      out = joined.subarray(0, n)
+      this.chunks = joined.length > n ? [joined.subarray(n)] : []
+    }
+    this.buffered -= n
+    if (this.buffered < this.highWaterBytes / 2 && !this.ended) this.socket.resume()
+    return out
+  }
+}
