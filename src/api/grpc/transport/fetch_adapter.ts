@@ -1,0 +1,129 @@
+// Serves a fetch-style handler (hono's app.fetch) from node:http requests and
+// from non-gRPC HTTP/2 streams, so /health, /metrics and the JSON gateway
+// share the client port with gRPC.
+
+import type { IncomingMessage, ServerResponse } from "node:http"
+import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2"
+import type { Logger } from "../../../lib/logger"
+
+export type FetchHandler = (request: Request) => Response | Promise<Response>
+
+/** Request bodies above this are refused with 413 (the gateway's requests are small). */
+const BODY_BYTES_MAX = 64 * 1024 * 1024
+
+export function serveHttp1(options: { fetch: FetchHandler; req: IncomingMessage; res: ServerResponse; scheme: string; logger: Logger }): void {
+  const { req, res } = options
+  const url = `${options.scheme}://${req.headers.host ?? "localhost"}${req.url ?? "/"}`
+  const abort = new AbortController()
+  res.on("close", () => abort.abort())
+  void (async () => {
+    try {
+      const body = hasBody(req.method) ? await readBody(req) : undefined
+      const request = new Request(url, { method: req.method ?? "GET", headers: toHeaders(req.headers), body: body ?? null, signal: abort.signal })
+      const response = await options.fetch(request)
+      res.writeHead(response.status, headersObject(response.headers))
+      await pipeBody(response, (chunk) => res.write(chunk), () => new Promise((resolve) => res.once("drain", resolve)), abort.signal)
+      res.end()
+    } catch (e) {
+      fail(options.logger, e, () => {
+        if (!res.headersSent) res.writeHead(e instanceof BodyTooLarge ? 413 : 500, { "content-type": "text/plain" })
+        res.end()
+      })
+    }
+  })()
+}
+
+export function serveHttp2(options: { fetch: FetchHandler; stream: ServerHttp2Stream; headers: IncomingHttpHeaders; scheme: string; logger: Logger }): void {
+  const { stream, headers } = options
+  const method = (headers[":method"] as string | undefined) ?? "GET"
+  const authority = (headers[":authority"] as string | undefined) ?? (headers.host as string | undefined) ?? "localhost"
+  const url = `${options.scheme}://${authority}${(headers[":path"] as string | undefined) ?? "/"}`
+  const abort = new AbortController()
+  stream.on("close", () => abort.abort())
+  stream.on("error", () => {})
+  void (async () => {
+    try {
+      const body = hasBody(method) ? await readBody(stream) : undefined
+      const plain: IncomingHttpHeaders = {}
+      for (const [name, value] of Object.entries(headers)) if (!name.startsWith(":")) plain[name] = value
+      const request = new Request(url, { method, headers: toHeaders(plain), body: body ?? null, signal: abort.signal })
+      const response = await options.fetch(request)
+      if (stream.destroyed) return
+      const out: Record<string, string | number> = { ":status": response.status }
+      response.headers.forEach((value, name) => {
+        if (name !== "connection" && name !== "transfer-encoding" && name !== "keep-alive") out[name] = value
+      })
+      stream.respond(out)
+      await pipeBody(response, (chunk) => stream.write(chunk), () => new Promise((resolve) => stream.once("drain", resolve)), abort.signal)
+      stream.end()
+    } catch (e) {
+      fail(options.logger, e, () => {
+        if (stream.destroyed) return
+        if (!stream.headersSent) stream.respond({ ":status": e instanceof BodyTooLarge ? 413 : 500 })
+        stream.end()
+      })
+    }
+  })()
+}
+
+class BodyTooLarge extends Error {}
+
+function hasBody(method: string | undefined): boolean {
+  return method !== undefined && method !== "GET" && method !== "HEAD"
+}
+
+async function readBody(source: AsyncIterable<Buffer>): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  let total = 0
+  for await (const chunk of source) {
+    total += chunk.length
+    if (total > BODY_BYTES_MAX) throw new BodyTooLarge("request body too large")
+    chunks.push(chunk)
+  }
+  return Buffer.concat(chunks)
+}
+
+async function pipeBody(response: Response, write: (chunk: Uint8Array) => boolean, drained: () => Promise<unknown>, signal: AbortSignal): Promise<void> {
+  if (response.body === null) return
+  const reader = response.body.getReader()
+  const onAbort = (): void => void reader.cancel().catch(() => {})
+  signal.addEventListener("abort", onAbort, { once: true })
+  try {
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done || signal.aborted) return
+      if (!write(value)) await drained()
+    }
+  } finally {
+    signal.removeEventListener("abort", onAbort)
+  }
+}
+
+function toHeaders(source: IncomingHttpHeaders): Headers {
+  const headers = new Headers()
+  for (const [name, value] of Object.entries(source)) {
+    if (value === undefined) continue
+    if (Array.isArray(value)) for (const v of value) headers.append(name, v)
+    else headers.append(name, String(value))
+  }
+  return headers
+}
+
+function headersObject(headers: Headers): Record<string, string> {
+  const out: Record<string, string> = {}
+  headers.forEach((value, name) => {
+    out[name] = value
+  })
+  return out
+}
+
+function fail(logger: Logger, error: unknown, respond: () => void): void {
+  if (!(error instanceof BodyTooLarge) && !(error instanceof Error && error.name === "AbortError")) {
+    logger.warn("http handler failed", { error: error instanceof Error ? error.message : String(error) })
+  }
+  try {
+    respond()
+  } catch {
+    // the connection is gone
+  }
+}

@@ -1,0 +1,514 @@
+// Our gRPC server on node:http2 streams (gRPC over HTTP/2: PROTOCOL-HTTP2.md).
+// Listeners (listener.ts) own sockets and HTTP/2 sessions and hand every
+// stream whose content-type is application/grpc to handleStream(). Services
+// register method descriptors with unary, server-streaming or bidi handlers.
+// Handler errors become statuses through src/api/grpc/errors.ts, once.
+
+import type { Http2Session, IncomingHttpHeaders, ServerHttp2Stream } from "node:http2"
+import type { TLSSocket } from "node:tls"
+import { silentLogger, type Logger } from "../../../lib/logger"
+import { CounterChild, Registry, type Counter } from "../../../lib/metrics"
+import { TskvError } from "../../../lib/errors"
+import { statusOfError } from "../errors"
+import { decompressorFor, encodeGrpcMessage, frameMessage, MessageReader, parseGrpcTimeoutMs } from "./framing"
+import { GrpcError, GrpcStatus, grpcCodeNames, type GrpcStatusCode } from "./status"
+
+/** How one RPC is named and (de)serialised; src/pb generates these. */
+export interface MethodDescriptor<Req, Res> {
+  /** "/etcdserverpb.KV/Range" */
+  readonly path: string
+  readonly requestStream: boolean
+  readonly responseStream: boolean
+  decode(bytes: Uint8Array): Req
+  encode(message: Res): Uint8Array
+}
+
+/** What every handler sees about its call. */
+export interface CallContext {
+  readonly path: string
+  /** Request headers, names lowercase (token, hasleader, client-api-version, ...). */
+  readonly metadata: IncomingHttpHeaders
+  /** One metadata value (the first, when repeated). */
+  header(name: string): string | undefined
+  /** The CN of the client's verified certificate (mTLS), else undefined. */
+  readonly peerCommonName: string | undefined
+  readonly remoteAddress: string | undefined
+  /** performance.now() at which the client gives up (grpc-timeout), else undefined. */
+  readonly deadline: number | undefined
+  /** True once the client cancelled, the deadline passed, or the server shut down. */
+  readonly cancelled: boolean
+  onCancel(listener: () => void): void
+}
+
+export interface WritableCall<Res> extends CallContext {
+  /** Sends one message; false when the stream's buffer is full (wait for onDrain). */
+  write(message: Res): boolean
+  onDrain(listener: () => void): void
+  /** Ends the call: OK without an error, else the error's status. Later calls are ignored. */
+  end(error?: unknown): void
+  readonly ended: boolean
+}
+
+export interface BidiCall<Req, Res> extends WritableCall<Res> {
+  onMessage(listener: (message: Req) => void): void
+  /** The client finished sending. */
+  onHalfClose(listener: () => void): void
+}
+
+export type UnaryHandler<Req, Res> = (request: Req, call: CallContext) => Promise<Res> | Res
+export type ServerStreamHandler<Req, Res> = (request: Req, call: WritableCall<Res>) => void | Promise<void>
+export type BidiHandler<Req, Res> = (call: BidiCall<Req, Res>) => void | Promise<void>
+
+export interface GrpcServerOptions {
+  /** Largest request message accepted (etcd: --max-request-bytes + 512 KiB). */
+  maxReceiveMessageBytes?: number
+  /** Largest response message sent (grpc-go default: unlimited). */
+  maxSendMessageBytes?: number
+  registry?: Registry
+  logger?: Logger
+}
+
+export const DEFAULT_MAX_RECEIVE_BYTES = 1_572_864 + 512 * 1024
+
+type Kind = "unary" | "server_stream" | "bidi_stream"
+
+interface Route {
+  readonly kind: Kind
+  readonly method: MethodDescriptor<unknown, unknown>
+  readonly handler: (...args: never[]) => unknown
+  readonly started: CounterChild
+  readonly received: CounterChild
+  readonly sent: CounterChild
+  /** grpc_server_handled_total children by status code, made on first use. */
+  readonly handled: (CounterChild | undefined)[]
+  readonly service: string
+  readonly name: string
+}
+
+const RESPONSE_HEADERS = { ":status": 200, "content-type": "application/grpc" } as const
+const OK_TRAILERS = { "grpc-status": "0" } as const
+const WAIT_FOR_TRAILERS = { waitForTrailers: true } as const
+
+export class GrpcServer {
+  private readonly routes = new Map<string, Route>()
+  private readonly services = new Set<string>()
+  private readonly streams = new Set<Call>()
+  private readonly maxReceiveBytes: number
+  readonly maxSendBytes: number
+  readonly registry: Registry
+  readonly logger: Logger
+  private readonly startedTotal: Counter
+  private readonly handledTotal: Counter
+  private readonly receivedTotal: Counter
+  private readonly sentTotal: Counter
+  private closing = false
+
+  constructor(options: GrpcServerOptions = {}) {
+    this.maxReceiveBytes = options.maxReceiveMessageBytes ?? DEFAULT_MAX_RECEIVE_BYTES
+    this.maxSendBytes = options.maxSendMessageBytes ?? 2 ** 31 - 1
+    this.registry = options.registry ?? new Registry()
+    this.logger = options.logger ?? silentLogger
+    const labelNames = ["grpc_type", "grpc_service", "grpc_method"]
+    this.startedTotal = this.registry.counter({ name: "grpc_server_started_total", help: "Total number of RPCs started on the server.", labelNames })
+    this.handledTotal = this.registry.counter({
+      name: "grpc_server_handled_total",
+      help: "Total number of RPCs completed on the server, regardless of success or failure.",
+      labelNames: ["grpc_type", "grpc_service", "grpc_method", "grpc_code"],
+    })
+    this.receivedTotal = this.registry.counter({ name: "grpc_server_msg_received_total", help: "Total number of RPC stream messages received on the server.", labelNames })
+    this.sentTotal = this.registry.counter({ name: "grpc_server_msg_sent_total", help: "Total number of gRPC stream messages sent by the server.", labelNames })
+  }
+
+  addUnary<Req, Res>(method: MethodDescriptor<Req, Res>, handler: UnaryHandler<Req, Res>): void {
+    this.add("unary", method, handler, !method.requestStream && !method.responseStream)
+  }
+
+  addServerStream<Req, Res>(method: MethodDescriptor<Req, Res>, handler: ServerStreamHandler<Req, Res>): void {
+    this.add("server_stream", method, handler, !method.requestStream && method.responseStream)
+  }
+
+  addBidi<Req, Res>(method: MethodDescriptor<Req, Res>, handler: BidiHandler<Req, Res>): void {
+    this.add("bidi_stream", method, handler, method.requestStream && method.responseStream)
+  }
+
+  /** Streaming calls in progress (watch streams, keepalive streams ...). */
+  get activeStreams(): number {
+    return this.streams.size
+  }
+
+  /**
+   * Stops taking calls: new ones fail UNAVAILABLE, streams in progress end
+   * UNAVAILABLE ("etcdserver: server stopped"). Unary calls in flight finish;
+   * listeners wait for them (bounded) when they close.
+   */
+  shutdown(): void {
+    this.closing = true
+    for (const call of [...this.streams]) call.end(new TskvError("stopped"))
+  }
+
+  /** Serves one HTTP/2 stream whose content-type is application/grpc. */
+  handleStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+    const path = headers[":path"] ?? ""
+    const route = this.routes.get(path)
+    if (route === undefined) {
+      stream.on("error", ignore)
+      trailersOnly(stream, GrpcStatus.UNIMPLEMENTED, this.unknownMethodMessage(path))
+      return
+    }
+    if (this.closing) {
+      stream.on("error", ignore)
+      trailersOnly(stream, GrpcStatus.UNAVAILABLE, new TskvError("stopped").message)
+      return
+    }
+    route.started.inc()
+    let decompress
+    try {
+      decompress = decompressorFor(headers["grpc-encoding"] as string | undefined)
+    } catch (e) {
+      stream.on("error", ignore)
+      const status = statusOfError(e)
+      this.countHandled(route, status.code)
+      trailersOnly(stream, status.code, status.message)
+      return
+    }
+    const call = new Call(this, route, stream, headers, new MessageReader(this.maxReceiveBytes, decompress))
+    if (route.kind !== "unary") this.streams.add(call)
+    call.start()
+  }
+
+  /** @internal */
+  countHandled(route: Route, code: GrpcStatusCode): void {
+    let child = route.handled[code]
+    if (child === undefined) {
+      child = this.handledTotal.labels(route.kind, route.service, route.name, grpcCodeNames[code]!)
+      route.handled[code] = child
+    }
+    child.inc()
+  }
+
+  /** @internal */
+  forget(call: Call): void {
+    this.streams.delete(call)
+  }
+
+  private unknownMethodMessage(path: string): string {
+    const slash = path.lastIndexOf("/")
+    const service = path.slice(1, Math.max(slash, 1))
+    const name = path.slice(slash + 1)
+    if (!this.services.has(service)) return `unknown service ${service}`
+    return `unknown method ${name} for service ${service}`
+  }
+
+  private add<Req, Res>(kind: Kind, method: MethodDescriptor<Req, Res>, handler: (...args: never[]) => unknown, fits: boolean): void {
+    if (!fits) throw new Error(`${method.path}: descriptor streaming flags do not match a ${kind} handler`)
+    if (this.routes.has(method.path)) throw new Error(`${method.path} registered twice`)
+    const match = /^\/([^/]+)\/([^/]+)$/.exec(method.path)
+    if (match === null) throw new Error(`bad method path ${method.path}`)
+    const service = match[1]!
+    const name = match[2]!
+    this.services.add(service)
+    this.routes.set(method.path, {
+      kind,
+      method: method as MethodDescriptor<unknown, unknown>,
+      handler,
+      service,
+      name,
+      started: this.startedTotal.labels(kind, service, name),
+      received: this.receivedTotal.labels(kind, service, name),
+      sent: this.sentTotal.labels(kind, service, name),
+      handled: [],
+    })
+  }
+}
+
+function ignore(): void {}
+
+/** A response with no messages: status in the headers, END_STREAM at once. */
+function trailersOnly(stream: ServerHttp2Stream, code: GrpcStatusCode, message: string): void {
+  if (stream.destroyed || stream.headersSent) return
+  stream.respond(
+    { ":status": 200, "content-type": "application/grpc", "grpc-status": String(code), "grpc-message": encodeGrpcMessage(message) },
+    { endStream: true },
+  )
+}
+
+const peerNames = new WeakMap<Http2Session, string | null>()
+
+function peerCommonNameOf(session: Http2Session | undefined): string | undefined {
+  if (session === undefined) return undefined
+  let name = peerNames.get(session)
+  if (name === undefined) {
+    name = null
+    const socket = session.socket as Partial<TLSSocket> | undefined
+    if (socket?.getPeerCertificate !== undefined && socket.authorized === true) {
+      const cn = socket.getPeerCertificate().subject?.CN
+      if (typeof cn === "string" && cn !== "") name = cn
+    }
+    peerNames.set(session, name)
+  }
+  return name ?? undefined
+}
+
+class Call implements BidiCall<unknown, unknown> {
+  cancelled = false
+  ended = false
+  readonly deadline: number | undefined
+  private requestSeen = false
+  private headersSent = false
+  private trailers: Record<string, string> = OK_TRAILERS
+  private timer: ReturnType<typeof setTimeout> | undefined
+  private cancelListeners: (() => void)[] | undefined
+  private messageListener: ((message: unknown) => void) | undefined
+  private halfCloseListener: (() => void) | undefined
+  private pending: unknown[] | undefined
+  private halfClosed = false
+
+  constructor(
+    private readonly server: GrpcServer,
+    private readonly route: Route,
+    private readonly stream: ServerHttp2Stream,
+    readonly metadata: IncomingHttpHeaders,
+    private readonly reader: MessageReader,
+  ) {
+    const timeoutMs = parseGrpcTimeoutMs(metadata["grpc-timeout"] as string | undefined)
+    this.deadline = timeoutMs === undefined ? undefined : performance.now() + timeoutMs
+    if (timeoutMs !== undefined) this.timer = setTimeout(() => this.expire(), Math.max(0, Math.ceil(timeoutMs)))
+  }
+
+  get path(): string {
+    return this.route.method.path
+  }
+
+  header(name: string): string | undefined {
+    const value = this.metadata[name]
+    return Array.isArray(value) ? value[0] : value
+  }
+
+  get peerCommonName(): string | undefined {
+    return peerCommonNameOf(this.stream.session)
+  }
+
+  get remoteAddress(): string | undefined {
+    return this.stream.session?.socket?.remoteAddress
+  }
+
+  start(): void {
+    const stream = this.stream
+    stream.on("data", (chunk: Buffer) => this.onData(chunk))
+    stream.on("end", () => this.onEnd())
+    stream.on("close", () => this.onClose())
+    stream.on("error", ignore)
+    if (this.route.kind === "bidi_stream") this.invoke(() => (this.route.handler as BidiHandler<unknown, unknown>)(this))
+  }
+
+  onCancel(listener: () => void): void {
+    if (this.cancelled) {
+      queueMicrotask(listener)
+      return
+    }
+    ;(this.cancelListeners ??= []).push(listener)
+  }
+
+  onMessage(listener: (message: unknown) => void): void {
+    this.messageListener = listener
+    const pending = this.pending
+    if (pending !== undefined) {
+      this.pending = undefined
+      for (const message of pending) listener(message)
+    }
+    if (this.halfClosed && this.halfCloseListener !== undefined) this.halfCloseListener()
+  }
+
+  onHalfClose(listener: () => void): void {
+    this.halfCloseListener = listener
+    if (this.halfClosed && this.pending === undefined) listener()
+  }
+
+  onDrain(listener: () => void): void {
+    this.stream.on("drain", listener)
+  }
+
+  write(message: unknown): boolean {
+    if (this.ended || this.cancelled) return false
+    const frame = this.frame(message)
+    if (frame === undefined) return false
+    this.sendHeaders()
+    this.route.sent.inc()
+    return this.stream.write(frame)
+  }
+
+  end(error?: unknown): void {
+    if (this.ended) return
+    if (error === undefined) this.finish(GrpcStatus.OK, "")
+    else this.fail(error)
+  }
+
+  // --- inbound
+
+  private onData(chunk: Buffer): void {
+    if (this.ended) return
+    try {
+      this.reader.push(chunk, (bytes) => this.onRequestBytes(bytes))
+    } catch (e) {
+      this.fail(e)
+    }
+  }
+
+  private onRequestBytes(bytes: Uint8Array): void {
+    if (this.ended) return
+    this.route.received.inc()
+    const route = this.route
+    if (route.kind !== "bidi_stream") {
+      if (this.requestSeen) throw new GrpcError(GrpcStatus.INTERNAL, "grpc: received more than one request message for a unary or server-streaming call")
+      this.requestSeen = true
+    }
+    let request: unknown
+    try {
+      request = route.method.decode(bytes)
+    } catch (e) {
+      throw new GrpcError(GrpcStatus.INTERNAL, `grpc: error unmarshalling request: ${e instanceof Error ? e.message : String(e)}`)
+    }
+    if (route.kind === "unary") {
+      this.invokeUnary(request)
+    } else if (route.kind === "server_stream") {
+      this.invoke(() => (route.handler as ServerStreamHandler<unknown, unknown>)(request, this))
+    } else if (this.messageListener !== undefined) {
+      this.messageListener(request)
+    } else {
+      ;(this.pending ??= []).push(request)
+    }
+  }
+
+  private onEnd(): void {
+    if (this.ended) return
+    if (this.route.kind === "bidi_stream") {
+      this.halfClosed = true
+      if (this.halfCloseListener !== undefined && this.pending === undefined) this.halfCloseListener()
+      return
+    }
+    if (!this.reader.idle) this.fail(new GrpcError(GrpcStatus.INTERNAL, "grpc: stream ended inside a message"))
+    else if (!this.requestSeen) this.fail(new GrpcError(GrpcStatus.INTERNAL, "grpc: no request message received"))
+  }
+
+  private onClose(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    if (this.route.kind !== "unary") this.server.forget(this)
+    if (this.ended) return
+    this.ended = true
+    this.server.countHandled(this.route, GrpcStatus.CANCELLED)
+    this.cancel()
+  }
+
+  private expire(): void {
+    this.timer = undefined
+    if (this.ended) return
+    this.finish(GrpcStatus.DEADLINE_EXCEEDED, "Deadline Exceeded")
+    this.cancel()
+  }
+
+  private cancel(): void {
+    if (this.cancelled) return
+    this.cancelled = true
+    const listeners = this.cancelListeners
+    this.cancelListeners = undefined
+    if (listeners !== undefined) for (const listener of listeners) listener()
+  }
+
+  // --- handlers
+
+  private invokeUnary(request: unknown): void {
+    let result: unknown
+    try {
+      result = (this.route.handler as UnaryHandler<unknown, unknown>)(request, this)
+    } catch (e) {
+      this.fail(e)
+      return
+    }
+    if (result instanceof Promise) {
+      result.then(
+        (response) => this.respondUnary(response),
+        (e: unknown) => this.fail(e),
+      )
+    } else {
+      this.respondUnary(result)
+    }
+  }
+
+  private invoke(run: () => void | Promise<void>): void {
+    try {
+      const result = run()
+      if (result instanceof Promise) result.catch((e: unknown) => this.end(e))
+    } catch (e) {
+      this.end(e)
+    }
+  }
+
+  private respondUnary(response: unknown): void {
+    if (this.ended) return
+    const frame = this.frame(response)
+    if (frame === undefined) return
+    this.ended = true
+    this.route.sent.inc()
+    this.server.countHandled(this.route, GrpcStatus.OK)
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    const stream = this.stream
+    if (stream.destroyed) return
+    this.headersSent = true
+    stream.respond(RESPONSE_HEADERS, WAIT_FOR_TRAILERS)
+    stream.once("wantTrailers", () => stream.sendTrailers(OK_TRAILERS))
+    stream.end(frame)
+  }
+
+  // --- outbound
+
+  private frame(message: unknown): Buffer | undefined {
+    let bytes: Uint8Array
+    try {
+      bytes = this.route.method.encode(message)
+    } catch (e) {
+      this.fail(new GrpcError(GrpcStatus.INTERNAL, `grpc: error while marshaling: ${e instanceof Error ? e.message : String(e)}`))
+      return undefined
+    }
+    if (bytes.length > this.server.maxSendBytes) {
+      this.fail(new GrpcError(GrpcStatus.RESOURCE_EXHAUSTED, `grpc: trying to send message larger than max (${bytes.length} vs. ${this.server.maxSendBytes})`))
+      return undefined
+    }
+    return frameMessage(bytes)
+  }
+
+  private sendHeaders(): void {
+    if (this.headersSent) return
+    this.headersSent = true
+    const stream = this.stream
+    stream.respond(RESPONSE_HEADERS, WAIT_FOR_TRAILERS)
+    stream.once("wantTrailers", () => {
+      if (!stream.destroyed) stream.sendTrailers(this.trailers)
+    })
+  }
+
+  private fail(error: unknown): void {
+    if (this.ended) return
+    const status = statusOfError(error)
+    if (status.unexpected) {
+      this.server.logger.warn("grpc handler failed", { method: this.route.method.path, error: status.message, stack: error instanceof Error ? error.stack : undefined })
+    }
+    this.finish(status.code, status.message)
+  }
+
+  private finish(code: GrpcStatusCode, message: string): void {
+    if (this.ended) return
+    this.ended = true
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    if (this.route.kind !== "unary") this.server.forget(this)
+    this.server.countHandled(this.route, code)
+    const stream = this.stream
+    if (stream.destroyed) return
+    if (!this.headersSent) {
+      this.headersSent = true
+      trailersOnly(stream, code, message)
+      return
+    }
+    this.trailers = code === GrpcStatus.OK ? OK_TRAILERS : { "grpc-status": String(code), "grpc-message": encodeGrpcMessage(message) }
+    stream.end()
+  }
+}

@@ -1,0 +1,275 @@
+// One client-port listener per --listen-client-urls URL, serving gRPC and
+// HTTP/1.1 on the same port as etcd's cmux does:
+//   http://host:port   cleartext; the first bytes decide: the HTTP/2 preface
+//                      ("PRI * HTTP/2.0", h2c prior knowledge) or HTTP/1.x
+//   https://host:port  TLS; ALPN h2 -> HTTP/2, http/1.1 (or none) -> by preface
+//   unix://path, unixs://path   the same over a unix socket
+// HTTP/2 streams with content-type application/grpc go to the GrpcServer;
+// every other request (HTTP/1.1 or HTTP/2) goes to the fetch handler.
+
+import * as http from "node:http"
+import * as http2 from "node:http2"
+import * as net from "node:net"
+import * as tls from "node:tls"
+import { unlinkSync } from "node:fs"
+import { silentLogger, type Logger } from "../../../lib/logger"
+import { serveHttp1, serveHttp2, type FetchHandler } from "./fetch_adapter"
+import type { GrpcServer } from "./grpc_server"
+
+export interface Http2Tuning {
+  /** SETTINGS_MAX_CONCURRENT_STREAMS per connection (etcd --max-concurrent-streams; Go's default is unlimited). */
+  maxConcurrentStreams?: number
+  /** Connection and stream receive windows. */
+  windowBytes?: number
+  /** Pings closer together than this (without streams) count as abuse (etcd --grpc-keepalive-min-time). */
+  keepaliveMinTimeMs?: number
+}
+
+export interface ClientListenerOptions {
+  url: string
+  grpc?: GrpcServer
+  fetch?: FetchHandler
+  /** Required for https:// and unixs://: key, cert, ca, requestCert/rejectUnauthorized (client cert auth). */
+  tls?: tls.TlsOptions
+  http2?: Http2Tuning
+  logger?: Logger
+}
+
+const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n")
+const DEFAULT_WINDOW_BYTES = 8 * 1024 * 1024
+const MAX_STREAMS_UNLIMITED = 2 ** 32 - 1
+const PING_STRIKES_MAX = 20
+
+interface ParsedUrl {
+  secure: boolean
+  host: string
+  port: number
+  path: string | undefined
+}
+
+export function parseListenUrl(url: string): ParsedUrl {
+  const u = new URL(url)
+  switch (u.protocol) {
+    case "http:":
+    case "https:": {
+      const host = u.hostname.replace(/^\[(.*)\]$/, "$1")
+      const port = u.port === "" ? (u.protocol === "https:" ? 443 : 80) : Number(u.port)
+      return { secure: u.protocol === "https:", host, port, path: undefined }
+    }
+    case "unix:":
+    case "unixs:": {
+      const path = url.slice(u.protocol.length + 2)
+      if (path === "") throw new Error(`listen url ${url}: empty socket path`)
+      return { secure: u.protocol === "unixs:", host: "", port: 0, path }
+    }
+    default:
+      throw new Error(`listen url ${url}: unsupported scheme ${u.protocol}`)
+  }
+}
+
+export class ClientListener {
+  private readonly logger: Logger
+  private readonly parsed: ParsedUrl
+  private readonly outer: net.Server | tls.Server
+  private readonly h2: http2.Http2Server
+  private readonly h1: http.Server
+  private readonly sessions = new Set<http2.ServerHttp2Session>()
+  private readonly h1Sockets = new Set<net.Socket>()
+  private readonly keepaliveMinTimeMs: number
+  private closed = false
+
+  private constructor(private readonly options: ClientListenerOptions) {
+    this.logger = options.logger ?? silentLogger
+    this.parsed = parseListenUrl(options.url)
+    this.keepaliveMinTimeMs = options.http2?.keepaliveMinTimeMs ?? 5000
+    const windowBytes = options.http2?.windowBytes ?? DEFAULT_WINDOW_BYTES
+    this.h2 = http2.createServer({
+      settings: {
+        maxConcurrentStreams: options.http2?.maxConcurrentStreams ?? MAX_STREAMS_UNLIMITED,
+        initialWindowSize: Math.min(windowBytes, 2 ** 31 - 1),
+        maxFrameSize: 16_384,
+      },
+      maxSessionMemory: 64,
+    })
+    const scheme = this.parsed.secure ? "https" : "http"
+    this.h2.on("session", (session) => this.onSession(session, windowBytes))
+    this.h2.on("stream", (stream, headers) => this.onStream(stream as http2.ServerHttp2Stream, headers, scheme))
+    this.h1 = http.createServer((req, res) => {
+      if (this.options.fetch === undefined) {
+        res.writeHead(404, { "content-type": "text/plain" }).end("404 page not found\n")
+        return
+      }
+      serveHttp1({ fetch: this.options.fetch, req, res, scheme, logger: this.logger })
+    })
+    if (this.parsed.secure) {
+      if (options.tls === undefined) throw new Error(`listen url ${options.url}: TLS options required`)
+      this.outer = tls.createServer({ ...options.tls, ALPNProtocols: ["h2", "http/1.1"] }, (socket) => this.route(socket, socket.alpnProtocol === "h2"))
+      this.outer.on("tlsClientError", (e) => this.logger.debug("tls handshake failed", { error: e.message }))
+    } else {
+      this.outer = net.createServer((socket) => this.route(socket, false))
+    }
+    this.outer.on("error", (e) => this.logger.warn("client listener error", { url: options.url, error: e.message }))
+  }
+
+  /** Starts listening; resolves once bound (port 0 picks a free port: see `port`). */
+  static async listen(options: ClientListenerOptions): Promise<ClientListener> {
+    const listener = new ClientListener(options)
+    await listener.bind()
+    return listener
+  }
+
+  get port(): number {
+    const address = this.outer.address()
+    return typeof address === "object" && address !== null ? address.port : 0
+  }
+
+  /** The URL clients dial (with the bound port when the configured one was 0). */
+  get url(): string {
+    if (this.parsed.path !== undefined) return this.options.url
+    const u = new URL(this.options.url)
+    u.port = String(this.port)
+    return u.toString().replace(/\/$/, "")
+  }
+
+  /** New TLS material for connections accepted from now on (certificate hot reload). */
+  setSecureContext(options: tls.SecureContextOptions): void {
+    if (!(this.outer instanceof tls.Server)) throw new Error(`${this.options.url} is not a TLS listener`)
+    this.outer.setSecureContext(options)
+  }
+
+  /**
+   * Stops accepting, sends GOAWAY so that calls in flight finish, and destroys
+   * whatever is still open after `graceMs`. Call GrpcServer.shutdown() first
+   * to end streams.
+   */
+  async close(graceMs = 2000): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    const stopped = new Promise<void>((resolve) => this.outer.close(() => resolve()))
+    for (const session of this.sessions) session.close()
+    for (const socket of this.h1Sockets) if (!socketBusy(socket)) socket.end()
+    const deadline = Date.now() + graceMs
+    while ((this.sessions.size > 0 || this.h1Sockets.size > 0) && Date.now() < deadline) await sleep(10)
+    for (const session of this.sessions) session.destroy()
+    for (const socket of this.h1Sockets) socket.destroy()
+    if (this.parsed.path !== undefined) removeSocketFile(this.parsed.path)
+    await Promise.race([stopped, sleep(100)])
+  }
+
+  private async bind(): Promise<void> {
+    const { host, port, path } = this.parsed
+    await new Promise<void>((resolve, reject) => {
+      const onError = (e: Error): void => reject(e)
+      this.outer.once("error", onError)
+      const done = (): void => {
+        this.outer.off("error", onError)
+        resolve()
+      }
+      if (path !== undefined) {
+        removeSocketFile(path)
+        this.outer.listen(path, done)
+      } else {
+        this.outer.listen(port, host === "" ? undefined : host, done)
+      }
+    })
+  }
+
+  /** Hands a connection to HTTP/2 or HTTP/1.1. */
+  private route(socket: net.Socket, h2: boolean): void {
+    socket.on("error", () => {})
+    if (this.closed) {
+      socket.destroy()
+      return
+    }
+    if (h2) {
+      this.h2.emit("connection", socket)
+      return
+    }
+    let seen: Buffer = Buffer.alloc(0)
+    const onData = (chunk: Buffer): void => {
+      seen = seen.length === 0 ? chunk : Buffer.concat([seen, chunk])
+      const n = Math.min(seen.length, H2_PREFACE.length)
+      const isPreface = seen.subarray(0, n).equals(H2_PREFACE.subarray(0, n))
+      if (isPreface && n < 3) return // too few bytes to tell "PRI" from "PUT"/"POST"
+      socket.off("data", onData)
+      socket.pause()
+      socket.unshift(seen)
+      if (isPreface) {
+        this.h2.emit("connection", socket)
+      } else {
+        this.h1Sockets.add(socket)
+        socket.once("close", () => this.h1Sockets.delete(socket))
+        this.h1.emit("connection", socket)
+      }
+      socket.resume()
+    }
+    socket.on("data", onData)
+  }
+
+  private onSession(session: http2.ServerHttp2Session, windowBytes: number): void {
+    this.sessions.add(session)
+    session.once("close", () => this.sessions.delete(session))
+    session.on("error", (e) => this.logger.debug("http2 session error", { error: e.message }))
+    try {
+      session.setLocalWindowSize(windowBytes)
+    } catch {
+      // not supported: the initial window setting still applies to streams
+    }
+    this.policeKeepalive(session)
+    if (this.closed) session.close()
+  }
+
+  /**
+   * Loose --grpc-keepalive-min-time: a run of pings each closer than half the
+   * minimum to the previous one earns a GOAWAY (ENHANCE_YOUR_CALM,
+   * "too_many_pings", which grpc-go clients answer by slowing down).
+   */
+  private policeKeepalive(session: http2.ServerHttp2Session): void {
+    const minTimeMs = this.keepaliveMinTimeMs
+    if (minTimeMs <= 0) return
+    let lastPingMs = 0
+    let strikes = 0
+    session.on("ping", () => {
+      const now = performance.now()
+      const tooSoon = now - lastPingMs < minTimeMs / 2
+      lastPingMs = now
+      strikes = tooSoon ? strikes + 1 : 0
+      if (strikes > PING_STRIKES_MAX) {
+        this.logger.warn("closing connection: too many pings", { remote: session.socket?.remoteAddress })
+        session.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM, 0, Buffer.from("too_many_pings"))
+        session.close()
+      }
+    })
+  }
+
+  private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, scheme: string): void {
+    const contentType = headers["content-type"]
+    if (this.options.grpc !== undefined && typeof contentType === "string" && contentType.startsWith("application/grpc")) {
+      this.options.grpc.handleStream(stream, headers)
+      return
+    }
+    if (this.options.fetch === undefined) {
+      stream.on("error", () => {})
+      stream.respond({ ":status": 404 }, { endStream: true })
+      return
+    }
+    serveHttp2({ fetch: this.options.fetch, stream, headers, scheme, logger: this.logger })
+  }
+}
+
+function socketBusy(socket: net.Socket): boolean {
+  // node:http marks a socket with a response in progress; without that, treat as idle.
+  return (socket as net.Socket & { _httpMessage?: unknown })._httpMessage != null
+}
+
+function removeSocketFile(path: string): void {
+  try {
+    unlinkSync(path)
+  } catch {
+    // absent
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}
