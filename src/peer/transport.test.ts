@@ -1,0 +1,273 @@
+import { afterEach, expect, test } from "bun:test"
+import { encode as cborEncode } from "cbor-x"
+import * as net from "node:net"
+import { MessageType, type Message } from "../raft/types"
+import { Lane, PROTOCOL_VERSION, FrameKind, encodeFrame } from "./codec"
+import { dialHandshake } from "./connection"
+import { ClusterIdMismatchError, MemberRemovedError, PeerUnreachableError, RpcTimeoutError } from "./errors"
+import { TskvError } from "../lib/errors"
+import { appMessage, heartbeat, startMember, stopMembers, waitFor, type TestMember } from "./testing"
+import { parsePeerUrl } from "./url"
+
+const A = 0xa1n
+const B = 0xb2n
+let members: TestMember[] = []
+
+async function pair(overridesB: Parameters<typeof startMember>[1] = {}): Promise<[TestMember, TestMember]> {
+  const a = await startMember(A)
+  const b = await startMember(B, overridesB)
+  members.push(a, b)
+  a.transport.addPeer(B, [b.url])
+  b.transport.addPeer(A, [a.url])
+  return [a, b]
+}
+
+afterEach(async () => {
+  await stopMembers(...members)
+  members = []
+})
+
+test("PeerTransport.send() delivers messages in order between two transports", async () => {
+  const [a, b] = await pair()
+  const sent: Message[] = []
+  for (let i = 1; i <= 500; i++) {
+    const m = appMessage({ from: A, to: B, index: i })
+    sent.push(m)
+    a.transport.send([m])
+    if (i % 50 === 0) await Bun.sleep(1)
+  }
+  await waitFor(() => b.received.length === 500, 5000, "500 messages")
+  expect(b.received.map((m) => m.index)).toEqual(sent.map((m) => m.index))
+  expect(b.received[7]).toEqual(sent[7]!)
+  a.transport.send([heartbeat(A, B, 9)])
+  await waitFor(() => b.received.length === 501)
+  expect(b.received[500]!.type).toBe(MessageType.Heartbeat)
+})
+
+test("PeerTransport.send() writes the messages of one synchronous run as one batch", async () => {
+  const [a, b] = await pair()
+  a.transport.send([heartbeat(A, B, 0)])
+  await waitFor(() => b.received.length === 1)
+  const batchesBefore = b.batches
+  for (let i = 1; i <= 100; i++) a.transport.send([appMessage({ from: A, to: B, index: i })])
+  await waitFor(() => b.received.length === 101)
+  expect(b.batches - batchesBefore).toBe(1)
+})
+
+test("PeerTransport reconnects after the peer's listener restarts", async () => {
+  const [a, b] = await pair()
+  a.transport.send([heartbeat(A, B, 1)])
+  await waitFor(() => b.received.length === 1)
+  const url = b.url
+  await b.transport.stop()
+  await waitFor(() => a.unreachable.includes(B), 3000, "unreachable report")
+  const port = parsePeerUrl(url).port
+  const b2 = await startMember(B, { listenUrls: [url] })
+  members.push(b2)
+  expect(parsePeerUrl(b2.url).port).toBe(port)
+  await waitFor(() => a.transport.metrics().activePeers === 1, 5000, "reconnect")
+  a.transport.send([heartbeat(A, B, 2)])
+  await waitFor(() => b2.received.length === 1)
+  expect(b2.received[0]!.commit).toBe(2)
+  expect(a.transport.metrics().disconnectedTotal).toBeGreaterThanOrEqual(1)
+})
+
+test("PeerTransport.send() drops messages and reports unreachable when the queue is full", async () => {
+  const a = await startMember(A, { limits: { queueMessagesMax: 8 } })
+  const b = await startMember(B)
+  members.push(a, b)
+  a.transport.addPeer(B, [b.url])
+  // Still connecting: the first 8 messages fit in the queue, the rest are dropped.
+  const batch = []
+  for (let i = 1; i <= 20; i++) batch.push(appMessage({ from: A, to: B, index: i }))
+  a.transport.send(batch)
+  expect(a.unreachable).toEqual([B])
+  const peer = a.transport.metrics().peers.find((p) => p.id === B)!
+  expect(peer.sentFailures).toBe(12)
+  await waitFor(() => b.received.length === 8)
+  expect(b.received.map((m) => m.entries[0]!.index)).toEqual([1, 2, 3, 4, 5, 6, 7, 8])
+})
+
+test("PeerTransport.send() to a peer that is down reports unreachable at once", async () => {
+  const a = await startMember(A, { limits: { dialTimeoutMs: 200 } })
+  members.push(a)
+  const closed = net.createServer()
+  await new Promise<void>((r) => closed.listen(0, "127.0.0.1", r))
+  const port = (closed.address() as net.AddressInfo).port
+  await new Promise<void>((r) => closed.close(() => r()))
+  a.transport.addPeer(B, [`http://127.0.0.1:${port}`])
+  await waitFor(() => a.unreachable.length > 0, 3000, "dial failure")
+  const before = a.unreachable.length
+  a.transport.send([heartbeat(A, B, 1)])
+  expect(a.unreachable.length).toBe(before + 1)
+})
+
+test("heartbeats are not delayed behind bulk appends", async () => {
+  const [a, b] = await pair()
+  a.transport.send([heartbeat(A, B, 0)])
+  await waitFor(() => b.received.length === 1)
+  // 16 MiB of appends queued at once, then a heartbeat.
+  const bulk: Message[] = []
+  for (let i = 0; i < 32; i++) bulk.push(appMessage({ from: A, to: B, index: 1 + i * 32, entries: 32, entryBytes: 16 * 1024 }))
+  a.transport.send(bulk)
+  a.transport.send([heartbeat(A, B, 42)])
+  await waitFor(() => b.received.some((m) => m.type === MessageType.Heartbeat && m.commit === 42), 10_000)
+  const appsBeforeHeartbeat = b.received.findIndex((m) => m.commit === 42) - 1
+  expect(appsBeforeHeartbeat).toBeLessThan(32)
+  await waitFor(() => b.received.length === 34, 20_000, "all appends")
+}, 30_000)
+
+test("a peer of another cluster is refused with 'request cluster ID mismatch', logged on both sides", async () => {
+  const a = await startMember(A)
+  const b = await startMember(B, { clusterId: 0xbadn })
+  members.push(a, b)
+  a.transport.addPeer(B, [b.url])
+  await waitFor(() => a.logs.has("request cluster ID mismatch") && b.logs.has("request cluster ID mismatch"), 3000)
+  a.transport.send([heartbeat(A, B, 1)])
+  await Bun.sleep(50)
+  expect(b.received).toEqual([])
+  const error = await a.transport.call(B, "x", new Uint8Array(), 500).catch((e: unknown) => e)
+  expect(error).toBeInstanceOf(ClusterIdMismatchError)
+  expect((error as Error).message).toBe("request cluster ID mismatch")
+  const line = b.logs.lines.find((l) => l["msg"] === "request cluster ID mismatch")!
+  expect(line["remote-peer-cluster-id"]).toBe("c1")
+  expect(line["local-member-cluster-id"]).toBe("bad")
+})
+
+test("a removed member is told so and gets MemberRemovedError", async () => {
+  const a = await startMember(A)
+  const b = await startMember(B, { isRemoved: (id) => id === A })
+  members.push(a, b)
+  a.transport.addPeer(B, [b.url])
+  await waitFor(() => a.removed.length > 0, 3000, "removed report")
+  expect(a.removed[0]).toBeInstanceOf(MemberRemovedError)
+  expect(a.removed[0]!.message).toBe("the member has been permanently removed from the cluster")
+  const error = await a.transport.call(B, "x", new Uint8Array(), 500).catch((e: unknown) => e)
+  expect(error).toBeInstanceOf(MemberRemovedError)
+  expect(a.removed.length).toBe(1)
+})
+
+test("PeerTransport.call() reaches the peer's handler and returns its answer or its TskvError", async () => {
+  const [a, b] = await pair()
+  b.transport.handle("echo", (payload, from) => new Uint8Array([...payload, Number(from & 0xffn)]))
+  b.transport.handle("fail", () => {
+    throw new TskvError("notLeader")
+  })
+  b.transport.handle("crash", async () => {
+    throw new Error("boom")
+  })
+  const answer = await a.transport.call(B, "echo", new Uint8Array([1, 2]), 1000)
+  expect([...answer]).toEqual([1, 2, 0xa1])
+  const results = await Promise.all(
+    Array.from({ length: 200 }, (_, i) => a.transport.call(B, "echo", new Uint8Array([i & 0xff]), 2000)),
+  )
+  expect(results.map((r) => r[0])).toEqual(Array.from({ length: 200 }, (_, i) => i & 0xff))
+  const failed = await a.transport.call(B, "fail", new Uint8Array(), 1000).catch((e: unknown) => e)
+  expect(failed).toBeInstanceOf(TskvError)
+  expect((failed as TskvError).code).toBe("notLeader")
+  expect((failed as Error).message).toBe("etcdserver: not leader")
+  const crashed = await a.transport.call(B, "crash", new Uint8Array(), 1000).catch((e: unknown) => e)
+  expect((crashed as Error).message).toBe("boom")
+  const unknown = await a.transport.call(B, "nope", new Uint8Array(), 1000).catch((e: unknown) => e)
+  expect((unknown as Error).message).toContain("unknown peer method")
+})
+
+test("PeerTransport.call() times out when the handler does not answer", async () => {
+  const [a, b] = await pair()
+  b.transport.handle("slow", () => new Promise<Uint8Array>((resolve) => setTimeout(() => resolve(new Uint8Array([1])), 400)))
+  const started = performance.now()
+  const error = await a.transport.call(B, "slow", new Uint8Array(), 100).catch((e: unknown) => e)
+  expect(error).toBeInstanceOf(RpcTimeoutError)
+  expect(performance.now() - started).toBeLessThan(350)
+  // The late answer is ignored and the connection keeps working.
+  await Bun.sleep(400)
+  b.transport.handle("fast", () => new Uint8Array([7]))
+  expect([...(await a.transport.call(B, "fast", new Uint8Array(), 1000))]).toEqual([7])
+})
+
+test("PeerTransport.call() to an unknown peer fails with PeerUnreachableError", async () => {
+  const [a] = await pair()
+  const error = await a.transport.call(0x99n, "x", new Uint8Array(), 100).catch((e: unknown) => e)
+  expect(error).toBeInstanceOf(PeerUnreachableError)
+})
+
+test("PeerTransport.callUrl() lets a joining member call a peer without knowing ids or the cluster id", async () => {
+  const b = await startMember(B)
+  const joiner = await startMember(0x77n, { clusterId: 0n })
+  members.push(b, joiner)
+  b.transport.handle("members", () => new Uint8Array([42]))
+  const result = await joiner.transport.callUrl(b.url, "members", new Uint8Array(), 1000)
+  expect([...result.payload]).toEqual([42])
+  expect(result.clusterId).toBe(0xc1n)
+  expect(result.memberId).toBe(B)
+})
+
+test("a malformed frame closes that connection and the member keeps serving", async () => {
+  const [a, b] = await pair()
+  const rawSend = async (bytes: Uint8Array): Promise<void> => {
+    const { socket } = await dialHandshake({
+      address: parsePeerUrl(b.url),
+      tlsClient: undefined,
+      timeoutMs: 1000,
+      lane: Lane.Control,
+      clusterId: 0xc1n,
+      localId: A,
+      peerId: B,
+    })
+    const closed = new Promise<void>((r) => socket.once("close", () => r()))
+    socket.write(bytes)
+    await closed
+  }
+  const frame = (payload: Uint8Array): Buffer => {
+    const out = Buffer.alloc(4 + payload.length)
+    out.writeUInt32BE(payload.length)
+    out.set(payload, 4)
+    return out
+  }
+  // Not CBOR at all.
+  await rawSend(frame(new Uint8Array([0xff, 0xfe, 0x00])))
+  // CBOR of the wrong shape: a message with a string term.
+  await rawSend(frame(cborEncode([FrameKind.Messages, [[MessageType.Heartbeat, A, B, "1", 0, 0, [], 0, false, 0, null, null]]])))
+  // A length prefix over the limit.
+  const huge = Buffer.alloc(8)
+  huge.writeUInt32BE(0xffff_fff0)
+  await rawSend(huge)
+  // A message claiming to come from someone else.
+  await rawSend(encodeFrame({ kind: FrameKind.Messages, messages: [heartbeat(0x55n, B, 1)] }))
+  // A raft-local message type.
+  await rawSend(encodeFrame({ kind: FrameKind.Messages, messages: [{ ...heartbeat(A, B, 1), type: MessageType.Hup }] }))
+  expect(b.received).toEqual([])
+  expect(b.transport.metrics().malformedFrames).toBe(5)
+  a.transport.send([heartbeat(A, B, 3)])
+  await waitFor(() => b.received.length === 1)
+})
+
+test("a hello with an unsupported protocol version is refused", async () => {
+  const b = await startMember(B)
+  members.push(b)
+  const { port } = parsePeerUrl(b.url)
+  const socket = net.connect({ host: "127.0.0.1", port })
+  const chunks: Buffer[] = []
+  socket.on("data", (c: Buffer) => chunks.push(c))
+  const closed = new Promise<void>((r) => socket.once("close", () => r()))
+  socket.write(
+    encodeFrame({ kind: FrameKind.Hello, version: PROTOCOL_VERSION + 1, lane: Lane.Control, clusterId: 0xc1n, from: A, to: B }),
+  )
+  await closed
+  expect(Buffer.concat(chunks).toString("latin1")).toContain("unsupported peer protocol version")
+})
+
+test("PeerTransport.metrics() counts bytes, messages and round-trip time per peer", async () => {
+  const [a, b] = await pair()
+  a.transport.send([appMessage({ from: A, to: B, index: 1, entryBytes: 1000 })])
+  await waitFor(() => b.received.length === 1)
+  await waitFor(() => (a.transport.metrics().peers.find((p) => p.id === B)?.rttMs ?? -1) >= 0, 3000, "rtt")
+  const mine = a.transport.metrics().peers.find((p) => p.id === B)!
+  const theirs = b.transport.metrics().peers.find((p) => p.id === A)!
+  expect(mine.sentBytes).toBeGreaterThan(1000)
+  expect(theirs.receivedBytes).toBeGreaterThan(1000)
+  expect(mine.sentMessages).toBe(1)
+  expect(theirs.receivedMessages).toBe(1)
+  expect(mine.active).toBe(true)
+  expect(a.transport.metrics().activePeers).toBe(1)
+})
