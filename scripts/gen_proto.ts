@@ -700,14 +700,17 @@ export function sizeInt64(v: number): number {
   return n
 }
 
+// 64-bit ids are split into 32-bit halves through one typed-array slot (wraps negatives mod 2^64).
+const slot64 = new BigUint64Array(1)
+const slot32 = new Uint32Array(slot64.buffer)
+const slotSigned = new BigInt64Array(slot64.buffer)
+if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) throw new Error("pb: little-endian host required")
+
 export function sizeBig(v: bigint): number {
-  let x = BigInt.asUintN(64, v)
-  let n = 1
-  while (x > 0x7fn) {
-    n++
-    x >>= 7n
-  }
-  return n
+  slot64[0] = v
+  const hi = slot32[1]!
+  if (hi === 0) return sizeVarint32(slot32[0]!)
+  return hi < 0x8 ? 5 : hi < 0x400 ? 6 : hi < 0x20000 ? 7 : hi < 0x1000000 ? 8 : hi < 0x80000000 ? 9 : 10
 }
 
 export function writeVarint32(buf: Uint8Array, pos: number, v: number): number {
@@ -741,7 +744,8 @@ export function writeInt64(buf: Uint8Array, pos: number, v: number): number {
 }
 
 export function writeBig(buf: Uint8Array, pos: number, v: bigint): number {
-  return writeParts(buf, pos, Number(v & 0xffffffffn), Number((v >> 32n) & 0xffffffffn))
+  slot64[0] = v
+  return writeParts(buf, pos, slot32[0]!, slot32[1]!)
 }
 
 export function writeBytes(buf: Uint8Array, pos: number, v: Uint8Array): number {
@@ -887,14 +891,16 @@ export function readUint64(r: Reader): number {
 
 export function readInt64Big(r: Reader): bigint {
   readParts(r)
-  if (partHi === 0) return BigInt(partLo)
-  return BigInt.asIntN(64, (BigInt(partHi) << 32n) | BigInt(partLo))
+  slot32[0] = partLo
+  slot32[1] = partHi
+  return slotSigned[0]!
 }
 
 export function readUint64Big(r: Reader): bigint {
   readParts(r)
-  if (partHi === 0) return BigInt(partLo)
-  return (BigInt(partHi) << 32n) | BigInt(partLo)
+  slot32[0] = partLo
+  slot32[1] = partHi
+  return slot64[0]!
 }
 
 /** Reads a length prefix and returns the end offset of the value, checked against end. */
