@@ -1,0 +1,172 @@
+// The file-system port that wal/ and snap/ write through, so that tests can
+// tear writes, lose unsynced data and fill the disk (test/sim/fault_fs.ts).
+// Every call is synchronous: node:fs sync calls are faster than async ones in
+// Bun for small writes, and a caller that wants the I/O off its thread runs the
+// whole WAL in a Worker instead.
+
+import { dlopen, FFIType } from "bun:ffi"
+import * as nodeFs from "node:fs"
+import * as nodePath from "node:path"
+
+/** An error from the file system; `code` is the errno name ("ENOSPC", "EIO", "ENOENT", ...). */
+export interface FsError extends Error {
+  code: string
+}
+
+export function isFsError(e: unknown, code?: string): e is FsError {
+  return e instanceof Error && typeof (e as Partial<FsError>).code === "string" && (code === undefined || (e as FsError).code === code)
+}
+
+/** "read": existing file, read only. "write": existing file, read and write. "create": new file (fails if it exists), read and write. */
+export type OpenMode = "read" | "write" | "create"
+
+export interface FileHandle {
+  readonly path: string
+  size(): number
+  /** Reads up to `buffer.length` bytes at `position`; returns how many were read (0 at end of file). */
+  read(buffer: Uint8Array, position: number): number
+  /** Writes all of `data` at `position` (pwrite), extending the file if needed. */
+  write(data: Uint8Array, position: number): void
+  fsync(): void
+  fdatasync(): void
+  truncate(length: number): void
+  /** Makes the file at least `length` bytes long, the new bytes reading as zeros, with its blocks allocated. */
+  preallocate(length: number): void
+  close(): void
+}
+
+export interface FileStat {
+  size: number
+  isDirectory: boolean
+}
+
+export interface FsPort {
+  open(path: string, mode: OpenMode): FileHandle
+  readFile(path: string): Uint8Array
+  rename(source: string, target: string): void
+  unlink(path: string): void
+  /** Names (not paths) of the entries of `dir`, sorted. */
+  readdir(dir: string): string[]
+  /** Creates `dir` and its missing parents. */
+  mkdir(dir: string): void
+  /** Makes the entries of `dir` (creations, renames, unlinks) durable. */
+  fsyncDir(dir: string): void
+  exists(path: string): boolean
+  stat(path: string): FileStat
+}
+
+/** Writes `data` to a new file durably: temp file, fsync, rename, directory fsync. */
+export function writeFileAtomic(fs: FsPort, path: string, data: Uint8Array): void {
+  const temp = `${path}.tmp`
+  if (fs.exists(temp)) fs.unlink(temp)
+  const file = fs.open(temp, "create")
+  try {
+    file.write(data, 0)
+    file.fsync()
+  } finally {
+    file.close()
+  }
+  fs.rename(temp, path)
+  fs.fsyncDir(nodePath.dirname(path))
+}
+
+// ---------------------------------------------------------------------------
+// The real implementation, on node:fs sync calls.
+
+type Fallocate = (fd: number, mode: number, offset: number, length: number) => number
+let fallocate: Fallocate | null | undefined
+
+/** fallocate(2) through bun:ffi on Linux; null where it is not available (then zeros are written). */
+function loadFallocate(): Fallocate | null {
+  if (fallocate !== undefined) return fallocate
+  fallocate = null
+  if (process.platform !== "linux") return null
+  try {
+    const lib = dlopen("libc.so.6", {
+      fallocate: { args: [FFIType.i32, FFIType.i32, FFIType.i64, FFIType.i64], returns: FFIType.i32 },
+    })
+    const symbol = lib.symbols.fallocate
+    fallocate = (fd, mode, offset, length) => symbol(fd, mode, offset, length) as number
+  } catch {
+    fallocate = null
+  }
+  return fallocate
+}
+
+const ZERO_CHUNK = new Uint8Array(1 << 20)
+
+class NodeFileHandle implements FileHandle {
+  private closed = false
+  constructor(
+    readonly path: string,
+    private readonly fd: number,
+  ) {}
+
+  size(): number {
+    return nodeFs.fstatSync(this.fd).size
+  }
+
+  read(buffer: Uint8Array, position: number): number {
+    return nodeFs.readSync(this.fd, buffer, 0, buffer.length, position)
+  }
+
+  write(data: Uint8Array, position: number): void {
+    let done = 0
+    while (done < data.length) {
+      done += nodeFs.writeSync(this.fd, data, done, data.length - done, position + done)
+    }
+  }
+
+  fsync(): void {
+    nodeFs.fsyncSync(this.fd)
+  }
+
+  fdatasync(): void {
+    nodeFs.fdatasyncSync(this.fd)
+  }
+
+  truncate(length: number): void {
+    nodeFs.ftruncateSync(this.fd, length)
+  }
+
+  preallocate(length: number): void {
+    const size = this.size()
+    if (size >= length) return
+    const f = loadFallocate()
+    if (f !== null && f(this.fd, 0, size, length - size) === 0) return
+    // No fallocate (or the file system refused it): write zeros.
+    for (let at = size; at < length; at += ZERO_CHUNK.length) {
+      this.write(ZERO_CHUNK.subarray(0, Math.min(ZERO_CHUNK.length, length - at)), at)
+    }
+  }
+
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    nodeFs.closeSync(this.fd)
+  }
+}
+
+const openFlags: Record<OpenMode, string> = { read: "r", write: "r+", create: "wx+" }
+
+export const nodeFsPort: FsPort = {
+  open: (path, mode) => new NodeFileHandle(path, nodeFs.openSync(path, openFlags[mode], 0o600)),
+  readFile: (path) => nodeFs.readFileSync(path),
+  rename: (source, target) => nodeFs.renameSync(source, target),
+  unlink: (path) => nodeFs.unlinkSync(path),
+  readdir: (dir) => nodeFs.readdirSync(dir).sort(),
+  mkdir: (dir) => void nodeFs.mkdirSync(dir, { recursive: true, mode: 0o700 }),
+  fsyncDir: (dir) => {
+    const fd = nodeFs.openSync(dir, "r")
+    try {
+      nodeFs.fsyncSync(fd)
+    } finally {
+      nodeFs.closeSync(fd)
+    }
+  },
+  exists: (path) => nodeFs.existsSync(path),
+  stat: (path) => {
+    const s = nodeFs.statSync(path)
+    return { size: s.size, isDirectory: s.isDirectory() }
+  },
+}

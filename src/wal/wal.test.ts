@@ -1,0 +1,261 @@
+import { afterEach, describe, expect, test } from "bun:test"
+import { mkdtempSync, rmSync, statSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { nodeFsPort } from "../lib/fs_port"
+import { createLogger } from "../lib/logger"
+import type { Entry, HardState } from "../raft/types"
+import { EntryType } from "../raft/types"
+import { FaultFs } from "../../test/sim/fault_fs"
+import { WalError } from "./errors"
+import { Wal } from "./wal"
+
+const dir = "/data/member/wal"
+const metadata = { memberId: 0x8e9e05c52164694dn, clusterId: 0xcdf818194e3a8c32n }
+
+function entry(index: number, term = 1, size = 16): Entry {
+  const data = new Uint8Array(size)
+  for (let i = 0; i < size; i++) data[i] = (index * 31 + term * 7 + i) & 0xff
+  return { term, index, type: EntryType.Normal, data }
+}
+
+function entries(from: number, to: number, term = 1, size = 16): Entry[] {
+  const out: Entry[] = []
+  for (let i = from; i <= to; i++) out.push(entry(i, term, size))
+  return out
+}
+
+function hs(term: number, commit: number, vote = 1n): HardState {
+  return { term, vote, commit }
+}
+
+function newFs(): FaultFs {
+  return new FaultFs({ dirs: ["/data/member"] })
+}
+
+describe("Wal", () => {
+  test("Wal.open() returns the metadata, hard state and entries that save() wrote", () => {
+    const fs = newFs()
+    const wal = Wal.create({ fs, dir, metadata })
+    wal.save(hs(1, 0), entries(1, 3))
+    wal.save(hs(2, 3, 2n), entries(4, 10, 2))
+    wal.close()
+    const opened = Wal.open({ fs, dir })
+    expect(opened.metadata).toEqual(metadata)
+    expect(opened.hardState).toEqual(hs(2, 3, 2n))
+    expect(opened.entries).toEqual([...entries(1, 3), ...entries(4, 10, 2)])
+    expect(opened.wal.lastIndex()).toBe(10)
+    opened.wal.close()
+  })
+
+  test("Wal.open() applies entries that overwrite a suffix, as raft truncates a conflicting tail", () => {
+    const fs = newFs()
+    const wal = Wal.create({ fs, dir, metadata })
+    wal.save(hs(1, 2), entries(1, 6))
+    wal.save(hs(2, 2), entries(4, 5, 2))
+    expect(wal.lastIndex()).toBe(5)
+    wal.save(undefined, entries(6, 6, 2))
+    wal.close()
+    const opened = Wal.open({ fs, dir })
+    expect(opened.entries).toEqual([...entries(1, 3), ...entries(4, 6, 2)])
+    opened.wal.close()
+  })
+
+  test("Wal.save() refuses entries that would leave a gap", () => {
+    const fs = newFs()
+    const wal = Wal.create({ fs, dir, metadata })
+    wal.save(hs(1, 0), entries(1, 2))
+    expect(() => wal.save(undefined, entries(4, 4))).toThrow("gap")
+    expect(() => wal.save(undefined, [entry(3), entry(5)])).toThrow("contiguous")
+  })
+
+  test("Wal.save() writes nothing for an empty Ready", () => {
+    const fs = newFs()
+    const wal = Wal.create({ fs, dir, metadata })
+    wal.save(hs(1, 0), entries(1, 1))
+    const ops = fs.opCount
+    wal.save(undefined, [])
+    wal.save(hs(1, 0), [])
+    expect(fs.opCount).toBe(ops)
+  })
+
+  test("Wal.save() does not fsync a commit-only hard state change, as etcd", () => {
+    const fs = newFs()
+    const wal = Wal.create({ fs, dir, metadata })
+    wal.save(hs(1, 0), entries(1, 2))
+    wal.save(hs(1, 2), [])
+    const rebooted = fs.crash()
+    const opened = Wal.open({ fs: rebooted, dir })
+    expect(opened.hardState).toEqual(hs(1, 0))
+    expect(opened.entries).toEqual(entries(1, 2))
+  })
+
+  test("Wal cuts segments at segmentBytes and reads across them", () => {
+    const fs = newFs()
+    const wal = Wal.create({ fs, dir, metadata, segmentBytes: 1024 })
+    for (let i = 1; i <= 100; i++) wal.save(hs(1, i - 1), [entry(i, 1, 100)])
+    expect(wal.segmentNames().length).toBeGreaterThan(5)
+    expect(wal.segmentNames()[1]).toMatch(/^0000000000000001-[0-9a-f]{16}\.wal$/)
+    wal.close()
+    const opened = Wal.open({ fs, dir, segmentBytes: 1024 })
+    expect(opened.entries).toEqual(entries(1, 100, 1, 100))
+    expect(opened.hardState).toEqual(hs(1, 99))
+    opened.wal.save(undefined, [entry(101)])
+    opened.wal.close()
+    expect(Wal.open({ fs, dir }).entries.length).toBe(101)
+  })
+
+  test("Wal.open() from a snapshot returns only the entries after it and checks its marker", () => {
+    const fs = newFs()
+    const wal = Wal.create({ fs, dir, metadata, segmentBytes: 1024 })
+    for (let i = 1; i <= 60; i++) wal.save(hs(1, i), [entry(i, 1, 100)])
+    wal.saveSnapshot({ index: 40, term: 1 })
+    for (let i = 61; i <= 80; i++) wal.save(hs(1, i), [entry(i, 1, 100)])
+    wal.close()
+    const opened = Wal.open({ fs, dir, snapshot: { index: 40, term: 1 } })
+    expect(opened.entries).toEqual(entries(41, 80, 1, 100))
+    opened.wal.close()
+    expect(() => Wal.open({ fs, dir, snapshot: { index: 40, term: 2 } })).toThrow("snapshot term mismatch")
+    expect(() => Wal.open({ fs, dir, snapshot: { index: 41, term: 1 } })).toThrow("not found")
+  })
+
+  test("Wal.releaseTo() deletes the oldest segments wholly before the snapshot, keeping maxWals", () => {
+    const fs = newFs()
+    const wal = Wal.create({ fs, dir, metadata, segmentBytes: 1024, maxWals: 2 })
+    for (let i = 1; i <= 60; i++) wal.save(hs(1, i), [entry(i, 1, 100)])
+    wal.saveSnapshot({ index: 50, term: 1 })
+    const before = wal.segmentNames()
+    wal.releaseTo(50)
+    const after = wal.segmentNames()
+    expect(after.length).toBeGreaterThanOrEqual(2)
+    expect(after.length).toBeLessThan(before.length)
+    expect(fs.readdir(dir).filter((n) => n.endsWith(".wal"))).toEqual(after)
+    wal.close()
+    const opened = Wal.open({ fs, dir, snapshot: { index: 50, term: 1 } })
+    expect(opened.entries).toEqual(entries(51, 60, 1, 100))
+    opened.wal.close()
+    expect(() => Wal.open({ fs, dir })).toThrow("no segment holds snapshot index 0")
+  })
+
+  test("Wal.releaseTo() keeps every segment with maxWals 0", () => {
+    const fs = newFs()
+    const wal = Wal.create({ fs, dir, metadata, segmentBytes: 1024, maxWals: 0 })
+    for (let i = 1; i <= 30; i++) wal.save(hs(1, i), [entry(i, 1, 100)])
+    const before = wal.segmentNames()
+    wal.releaseTo(30)
+    expect(wal.segmentNames()).toEqual(before)
+  })
+
+  test("Wal.open() refuses a bad crc in a segment that is not the last, naming file and offset", () => {
+    const fs = newFs()
+    const wal = Wal.create({ fs, dir, metadata, segmentBytes: 1024 })
+    for (let i = 1; i <= 30; i++) wal.save(hs(1, i), [entry(i, 1, 100)])
+    wal.close()
+    const [, second] = wal.segmentNames()
+    fs.corrupt(`${dir}/${second!}`, 200)
+    let error: unknown
+    try {
+      Wal.open({ fs, dir })
+    } catch (e) {
+      error = e
+    }
+    expect(error).toBeInstanceOf(WalError)
+    const walError = error as WalError
+    expect(walError.file).toBe(`${dir}/${second!}`)
+    expect(walError.offset).toBeGreaterThan(0)
+    expect(walError.offset).toBeLessThanOrEqual(200)
+    expect(walError.message).toContain(second!)
+  })
+
+  test("Wal.open() refuses a damaged record followed by others in the last segment", () => {
+    const fs = newFs()
+    const wal = Wal.create({ fs, dir, metadata })
+    for (let i = 1; i <= 10; i++) wal.save(hs(1, i), [entry(i)])
+    wal.close()
+    fs.corrupt(`${dir}/${wal.segmentNames()[0]!}`, 120)
+    expect(() => Wal.open({ fs, dir })).toThrow(/crc mismatch|checksum/)
+  })
+
+  test("Wal.open() refuses a missing segment", () => {
+    const fs = newFs()
+    const wal = Wal.create({ fs, dir, metadata, segmentBytes: 1024 })
+    for (let i = 1; i <= 30; i++) wal.save(hs(1, i), [entry(i, 1, 100)])
+    wal.close()
+    const names = wal.segmentNames()
+    fs.unlink(`${dir}/${names[2]!}`)
+    expect(() => Wal.open({ fs, dir })).toThrow(`segment missing: ${names[1]!} is followed by ${names[3]!}`)
+  })
+
+  test("Wal.open() refuses records lost at the end of a middle segment (crc chain)", () => {
+    const fs = newFs()
+    const wal = Wal.create({ fs, dir, metadata, segmentBytes: 1024 })
+    for (let i = 1; i <= 30; i++) wal.save(hs(1, i), [entry(i, 1, 100)])
+    wal.close()
+    const first = `${dir}/${wal.segmentNames()[0]!}`
+    const file = fs.open(first, "write")
+    file.truncate(file.size() - 50)
+    file.close()
+    expect(() => Wal.open({ fs, dir })).toThrow(/truncated record in a segment that is not the last/)
+    const file2 = fs.open(first, "write")
+    const size = file2.size()
+    // Drop the whole last record of the first segment: the next segment's crc no longer follows.
+    const bytes = fs.readFile(first)
+    let at = 0
+    let lastStart = 0
+    while (at < size) {
+      lastStart = at
+      at += 16 + new DataView(bytes.buffer, bytes.byteOffset + at).getUint32(0, true)
+    }
+    file2.truncate(lastStart)
+    file2.close()
+    expect(() => Wal.open({ fs, dir })).toThrow("crc chain broken")
+  })
+
+  test("Wal.open() refuses a hard state whose commit is beyond the entries", () => {
+    const fs = newFs()
+    const wal = Wal.create({ fs, dir, metadata })
+    wal.save(hs(1, 3), entries(1, 3))
+    wal.save(hs(1, 3), entries(2, 2))
+    wal.close()
+    expect(() => Wal.open({ fs, dir })).toThrow("committed entries are missing")
+  })
+
+  test("Wal.create() refuses a directory that already holds a WAL", () => {
+    const fs = newFs()
+    Wal.create({ fs, dir, metadata }).close()
+    expect(() => Wal.create({ fs, dir, metadata })).toThrow("already holds a WAL")
+    expect(Wal.exists(fs, dir)).toBe(true)
+    expect(Wal.exists(fs, "/data/none")).toBe(false)
+  })
+
+  test("Wal with noFsync logs loudly and does not fdatasync", () => {
+    const lines: string[] = []
+    const logger = createLogger({ write: (l) => lines.push(l) })
+    const fs = newFs()
+    const wal = Wal.create({ fs, dir, metadata, noFsync: true, logger })
+    expect(lines.some((l) => l.includes("unsafe-no-fsync") && l.includes('"warn"'))).toBe(true)
+    wal.save(hs(1, 0), entries(1, 5))
+    const opened = Wal.open({ fs: fs.crash(), dir })
+    expect(opened.entries).toEqual([])
+  })
+
+  test("Wal works on the real file system, with preallocated segments", () => {
+    const base = mkdtempSync(`${tmpdir()}/tskv-wal-`)
+    cleanup.push(base)
+    const realDir = `${base}/member/wal`
+    const wal = Wal.create({ fs: nodeFsPort, dir: realDir, metadata, segmentBytes: 64 * 1024 })
+    for (let i = 1; i <= 300; i++) wal.save(hs(1, i), [entry(i, 1, 512)])
+    const names = wal.segmentNames()
+    expect(names.length).toBeGreaterThan(2)
+    expect(statSync(`${realDir}/${names[names.length - 1]!}`).size).toBe(64 * 1024)
+    wal.close()
+    const opened = Wal.open({ fs: nodeFsPort, dir: realDir, segmentBytes: 64 * 1024 })
+    expect(opened.entries).toEqual(entries(1, 300, 1, 512))
+    expect(opened.hardState).toEqual(hs(1, 300))
+    opened.wal.close()
+  })
+})
+
+const cleanup: string[] = []
+afterEach(() => {
+  for (const d of cleanup.splice(0)) rmSync(d, { recursive: true, force: true })
+})

@@ -1,0 +1,528 @@
+// The segmented write-ahead log: what makes a raft Ready durable.
+//
+// save(hardState, entries) encodes the whole batch into one record, writes it
+// with one pwrite into the preallocated segment and makes it durable with one
+// fdatasync (group commit). A segment that grows past segmentBytes is cut:
+// truncated to its records and fsynced, and a new preallocated segment, whose
+// first record carries the previous crc, the metadata and the hard state, is
+// written to a temp file, fsynced, renamed and its directory fsynced.
+//
+// Opening reads and checks every record from the segment holding the snapshot
+// index on. A damaged record in the last segment with nothing written after it
+// is a write torn by a crash: it can only belong to a save() that never
+// returned, so it is truncated (and logged). Damage anywhere else, a missing
+// segment or a gap in the indexes refuses to open, naming file and offset.
+//
+// The core is synchronous and knows nothing of scheduling: a caller that wants
+// the I/O off its thread runs the Wal in a Worker.
+
+import { dirname } from "node:path"
+import { assert, assertIndex } from "../lib/assert"
+import type { FileHandle, FsPort } from "../lib/fs_port"
+import type { Logger } from "../lib/logger"
+import { silentLogger } from "../lib/logger"
+import type { Entry, HardState } from "../raft/types"
+import { EMPTY_HARD_STATE } from "../raft/types"
+import type { WalMetadata, WalSnapshot } from "./codec"
+import { batchWire, decodeValue, encodeValue, parseBatch, parseSegmentHeader, parseSnapshot, segmentWire, ShapeError } from "./codec"
+import { WalError } from "./errors"
+import { endOfData, HEADER_BYTES, MAX_PAYLOAD_BYTES, readRecord, RecordType, sealRecord } from "./frame"
+import type { SegmentName } from "./segment_name"
+import { parseSegmentName, searchIndex, segmentName, sortSegments } from "./segment_name"
+
+export type { WalMetadata, WalSnapshot } from "./codec"
+
+/** etcd's SegmentSizeBytes. */
+export const DEFAULT_SEGMENT_BYTES = 64 * 1000 * 1000
+/** etcd's --max-wals default. */
+export const DEFAULT_MAX_WALS = 5
+
+export interface WalOptions {
+  fs: FsPort
+  /** The WAL directory: `<data-dir>/member/wal` or --wal-dir. */
+  dir: string
+  logger?: Logger
+  /** Cut a new segment once one grows past this (default 64 MB). */
+  segmentBytes?: number
+  /** --unsafe-no-fsync: save() does not fdatasync. Acknowledged writes can be lost. */
+  noFsync?: boolean
+  /** --max-wals: segments kept after releaseTo() (0: keep all). Default 5. */
+  maxWals?: number
+}
+
+export interface WalCreateOptions extends WalOptions {
+  metadata: WalMetadata
+}
+
+export interface WalOpenOptions extends WalOptions {
+  /** The raft snapshot the member starts from; entries at or below its index are not returned. */
+  snapshot?: WalSnapshot
+}
+
+export interface WalContents {
+  wal: Wal
+  metadata: WalMetadata
+  hardState: HardState
+  /** The entries after the snapshot index, contiguous, overwrites applied. */
+  entries: Entry[]
+}
+
+interface Writer {
+  file: FileHandle
+  /** Where the next record goes in the current segment. */
+  tail: number
+  /** The crc of the last record written. */
+  crc: number
+}
+
+export class Wal {
+  private readonly fs: FsPort
+  private readonly dir: string
+  private readonly logger: Logger
+  private readonly segmentBytes: number
+  private readonly noFsync: boolean
+  private readonly maxWals: number
+  private readonly metadata: WalMetadata
+  private readonly segments: SegmentName[]
+  private writer: Writer
+  private hardState: HardState
+  private last: number
+  /** Segments before this position hold only entries below a released index. */
+  private releasedCount = 0
+  private failure: unknown
+  private closed = false
+  private buffer = new Uint8Array(64 * 1024)
+
+  private constructor(init: {
+    options: WalOptions
+    metadata: WalMetadata
+    segments: SegmentName[]
+    writer: Writer
+    hardState: HardState
+    lastIndex: number
+  }) {
+    const { options } = init
+    this.fs = options.fs
+    this.dir = options.dir
+    this.logger = options.logger ?? silentLogger
+    this.segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES
+    this.noFsync = options.noFsync ?? false
+    this.maxWals = options.maxWals ?? DEFAULT_MAX_WALS
+    this.metadata = init.metadata
+    this.segments = init.segments
+    this.writer = init.writer
+    this.hardState = init.hardState
+    this.last = init.lastIndex
+    assert(this.segmentBytes > HEADER_BYTES, () => `segmentBytes ${this.segmentBytes} too small`)
+    if (this.noFsync) {
+      this.logger.warn("wal: --unsafe-no-fsync is set: the WAL is not fsynced and acknowledged writes CAN BE LOST on a crash", { dir: this.dir })
+    }
+  }
+
+  /** Whether `dir` holds a WAL (any segment file). */
+  static exists(fs: FsPort, dir: string): boolean {
+    return fs.exists(dir) && fs.readdir(dir).some((name) => parseSegmentName(name) !== undefined)
+  }
+
+  /** Creates a new WAL in `dir` (made if missing; it must hold no segment). */
+  static create(options: WalCreateOptions): Wal {
+    const { fs, dir, metadata } = options
+    if (Wal.exists(fs, dir)) throw new WalError(`${dir} already holds a WAL`)
+    const parent = dirname(dir)
+    const dirExisted = fs.exists(dir)
+    fs.mkdir(dir)
+    if (!dirExisted) fs.fsyncDir(parent)
+    const segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES
+    const name = segmentName(0, 0)
+    const writer = createSegment({ fs, dir, name, segmentBytes, metadata, hardState: undefined, prevCrc: 0 })
+    return new Wal({ options, metadata, segments: [{ seq: 0, index: 0, name }], writer, hardState: EMPTY_HARD_STATE, lastIndex: 0 })
+  }
+
+  /**
+   * Opens the WAL in `dir` for appending, after reading and checking every
+   * record from the segment that holds `snapshot.index` (index 0 when absent).
+   */
+  static open(options: WalOpenOptions): WalContents {
+    const { fs, dir } = options
+    const logger = options.logger ?? silentLogger
+    const snapshot = options.snapshot ?? { index: 0, term: 0 }
+    assertIndex(snapshot.index, "snapshot index")
+    if (!fs.exists(dir)) throw new WalError(`no WAL directory ${dir}`)
+    const names = fs.readdir(dir)
+    for (const name of names) {
+      // A segment being cut when the member stopped: never renamed, so never used.
+      if (name.endsWith(".wal.tmp")) fs.unlink(`${dir}/${name}`)
+    }
+    const all = sortSegments(names, dir)
+    if (all.length === 0) throw new WalError(`no WAL segment in ${dir}`)
+    const start = searchIndex(all, snapshot.index)
+    if (start < 0) {
+      throw new WalError(`no segment holds snapshot index ${snapshot.index}: the oldest is ${all[0]!.name}`, `${dir}/${all[0]!.name}`, 0)
+    }
+    const segments = all.slice(start)
+    const replay = new Replay(dir, snapshot)
+    let tail = 0
+    for (let i = 0; i < segments.length; i++) {
+      const seg = segments[i]!
+      tail = replay.readSegment(fs.readFile(`${dir}/${seg.name}`), seg.name, i === segments.length - 1, logger)
+    }
+    const result = replay.finish()
+    const lastName = segments[segments.length - 1]!.name
+    const file = fs.open(`${dir}/${lastName}`, "write")
+    const segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES
+    if (replay.tornBytes > 0) {
+      // Zero what the torn write left so that nothing stale follows new records.
+      file.truncate(tail)
+      file.preallocate(Math.max(segmentBytes, tail))
+      file.fsync()
+    }
+    const wal = new Wal({
+      options,
+      metadata: result.metadata,
+      segments,
+      writer: { file, tail, crc: replay.crc },
+      hardState: result.hardState,
+      lastIndex: replay.lastIndex,
+    })
+    return { wal, metadata: result.metadata, hardState: result.hardState, entries: result.entries }
+  }
+
+  /** Index of the last entry saved (or of the newest snapshot marker, if greater). */
+  lastIndex(): number {
+    return this.last
+  }
+
+  /**
+   * Appends a raft Ready's hard state and entries as one record and makes it
+   * durable with one fdatasync when it must be (entries, or a new term or
+   * vote; a commit-only change is written without a sync, as etcd does).
+   * Entries whose index is at or below the last index replace the log's tail.
+   * Any failure leaves the WAL unusable: the member must stop and reopen it.
+   */
+  save(hardState: HardState | undefined, entries: readonly Entry[]): void {
+    this.checkUsable()
+    const prev = this.hardState
+    if (entries.length === 0 && (hardState === undefined || sameHardState(hardState, prev))) return
+    if (hardState !== undefined) checkHardState(hardState, prev)
+    checkEntries(entries, this.last)
+    const mustSync = entries.length > 0 || (hardState !== undefined && (hardState.term !== prev.term || hardState.vote !== prev.vote))
+    this.guard(() => {
+      this.append(RecordType.Batch, batchWire(hardState, entries))
+      if (mustSync && !this.noFsync) this.writer.file.fdatasync()
+      if (hardState !== undefined) this.hardState = { term: hardState.term, vote: hardState.vote, commit: hardState.commit }
+      if (entries.length > 0) this.last = entries[entries.length - 1]!.index
+      if (this.writer.tail >= this.segmentBytes) this.cut()
+    })
+  }
+
+  /** Records that a raft snapshot at {index, term} was taken (before its .snap file is written), durably. */
+  saveSnapshot(snapshot: WalSnapshot): void {
+    this.checkUsable()
+    assertIndex(snapshot.index, "snapshot index")
+    assertIndex(snapshot.term, "snapshot term")
+    this.guard(() => {
+      this.append(RecordType.Snapshot, [snapshot.index, snapshot.term])
+      this.writer.file.fdatasync()
+      if (snapshot.index > this.last) this.last = snapshot.index
+      if (this.writer.tail >= this.segmentBytes) this.cut()
+    })
+  }
+
+  /**
+   * Marks the segments wholly before the one holding `index` (a snapshot
+   * index) as no longer needed, and deletes the oldest of them while more
+   * than maxWals segments remain.
+   */
+  releaseTo(index: number): void {
+    this.checkUsable()
+    assertIndex(index, "release index")
+    const keepFrom = searchIndex(this.segments, index)
+    if (keepFrom > this.releasedCount) this.releasedCount = keepFrom
+    if (this.maxWals === 0) return
+    let removed = 0
+    while (this.releasedCount > 0 && this.segments.length > this.maxWals) {
+      const oldest = this.segments[0]!
+      // Oldest first, so that what remains is always a consecutive run.
+      this.guard(() => this.fs.unlink(`${this.dir}/${oldest.name}`))
+      this.logger.info("wal: purged segment", { file: `${this.dir}/${oldest.name}` })
+      this.segments.shift()
+      this.releasedCount--
+      removed++
+    }
+    if (removed > 0) this.guard(() => this.fs.fsyncDir(this.dir))
+  }
+
+  /** Names of the segment files, oldest first. */
+  segmentNames(): string[] {
+    return this.segments.map((s) => s.name)
+  }
+
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    if (this.failure === undefined) {
+      try {
+        this.writer.file.fdatasync()
+      } finally {
+        this.writer.file.close()
+      }
+    } else {
+      this.writer.file.close()
+    }
+  }
+
+  // --- writing --------------------------------------------------------------
+
+  /** Encodes and writes one record at the tail, with one pwrite. */
+  private append(type: RecordType, value: unknown): void {
+    const payload = encodeValue(value)
+    assert(payload.length <= MAX_PAYLOAD_BYTES, () => `wal record of ${payload.length} bytes is too large`)
+    const size = HEADER_BYTES + payload.length
+    if (size > this.buffer.length) this.buffer = new Uint8Array(Math.max(size, this.buffer.length * 2))
+    this.buffer.set(payload, HEADER_BYTES)
+    const crc = sealRecord(this.buffer, 0, type, payload.length, this.writer.crc)
+    this.writer.file.write(this.buffer.subarray(0, size), this.writer.tail)
+    this.writer.tail += size
+    this.writer.crc = crc
+  }
+
+  /** Closes the full segment at its last record and starts the next one. */
+  private cut(): void {
+    const old = this.writer
+    old.file.truncate(old.tail)
+    old.file.fsync()
+    const prev = this.segments[this.segments.length - 1]!
+    const next: SegmentName = { seq: prev.seq + 1, index: this.last + 1, name: segmentName(prev.seq + 1, this.last + 1) }
+    this.writer = createSegment({
+      fs: this.fs,
+      dir: this.dir,
+      name: next.name,
+      segmentBytes: this.segmentBytes,
+      metadata: this.metadata,
+      hardState: this.hardState,
+      prevCrc: old.crc,
+    })
+    this.segments.push(next)
+    old.file.close()
+    this.logger.info("wal: cut segment", { file: `${this.dir}/${next.name}` })
+  }
+
+  private guard(action: () => void): void {
+    try {
+      action()
+    } catch (e) {
+      this.failure = e
+      throw e
+    }
+  }
+
+  private checkUsable(): void {
+    if (this.closed) throw new WalError("closed")
+    if (this.failure !== undefined) {
+      const cause = this.failure instanceof Error ? this.failure.message : String(this.failure)
+      throw new WalError(`an earlier write failed (${cause}); the WAL must be reopened`)
+    }
+  }
+}
+
+/** Writes a new segment (temp file, preallocate, header record, fsync, rename, dir fsync) and returns it open. */
+function createSegment(init: {
+  fs: FsPort
+  dir: string
+  name: string
+  segmentBytes: number
+  metadata: WalMetadata
+  hardState: HardState | undefined
+  prevCrc: number
+}): Writer {
+  const { fs, dir } = init
+  const path = `${dir}/${init.name}`
+  const temp = `${path}.tmp`
+  if (fs.exists(temp)) fs.unlink(temp)
+  const file = fs.open(temp, "create")
+  try {
+    file.preallocate(init.segmentBytes)
+    const payload = encodeValue(segmentWire(init.metadata, init.hardState))
+    const buffer = new Uint8Array(HEADER_BYTES + 4 + payload.length)
+    new DataView(buffer.buffer).setUint32(HEADER_BYTES, init.prevCrc, true)
+    buffer.set(payload, HEADER_BYTES + 4)
+    const crc = sealRecord(buffer, 0, RecordType.Segment, 4 + payload.length, init.prevCrc)
+    file.write(buffer, 0)
+    file.fsync()
+    fs.rename(temp, path)
+    fs.fsyncDir(dir)
+    return { file, tail: buffer.length, crc }
+  } catch (e) {
+    file.close()
+    throw e
+  }
+}
+
+/** Reading the records of consecutive segments, checking them as it goes. */
+class Replay {
+  crc = 0
+  lastIndex = 0
+  tornBytes = 0
+  private metadata: WalMetadata | undefined
+  private hardState: HardState = EMPTY_HARD_STATE
+  private readonly entries: Entry[] = []
+  private snapshotFound: boolean
+
+  constructor(
+    private readonly dir: string,
+    private readonly snapshot: WalSnapshot,
+  ) {
+    this.snapshotFound = snapshot.index === 0
+    this.lastIndex = snapshot.index
+  }
+
+  /** Reads one segment; returns the offset after its last good record. */
+  readSegment(bytes: Uint8Array, name: string, isLast: boolean, logger: Logger): number {
+    const file = `${this.dir}/${name}`
+    let at = 0
+    let first = true
+    while (at < bytes.length) {
+      const record = readRecord(bytes, at, this.crc)
+      if (!record.ok) {
+        this.damaged({ bytes, at, file, isLast, reason: record.reason, claimedEnd: record.claimedEnd, logger })
+        return at
+      }
+      if (first !== (record.type === RecordType.Segment)) {
+        throw new WalError(first ? "segment does not start with a segment header record" : "segment header record in the middle of a segment", file, at)
+      }
+      if (first && this.metadata !== undefined && record.storedPrevCrc !== this.crc) {
+        throw new WalError(
+          `crc chain broken: the previous segment ends with crc ${hex(this.crc)} but this one follows ${hex(record.storedPrevCrc)} (records lost at the end of the previous segment)`,
+          file,
+          at,
+        )
+      }
+      const payload = bytes.subarray(record.type === RecordType.Segment ? record.payloadStart + 4 : record.payloadStart, record.end)
+      try {
+        this.apply(record.type, decodeValue(payload), file, at)
+      } catch (e) {
+        if (e instanceof ShapeError) throw new WalError(`malformed ${RecordType[record.type]} record: ${e.message}`, file, at)
+        throw e
+      }
+      this.crc = record.crc
+      at = record.end
+      first = false
+    }
+    if (first) throw new WalError("empty segment", file, 0)
+    return at
+  }
+
+  finish(): { metadata: WalMetadata; hardState: HardState; entries: Entry[] } {
+    assert(this.metadata !== undefined, "no segment read")
+    if (!this.snapshotFound) {
+      throw new WalError(`snapshot marker {index ${this.snapshot.index}, term ${this.snapshot.term}} not found in the WAL ${this.dir}`)
+    }
+    const lastIndex = this.snapshot.index + this.entries.length
+    if (this.hardState.commit > lastIndex) {
+      throw new WalError(`hard state commit ${this.hardState.commit} is beyond the last entry ${lastIndex}: committed entries are missing from ${this.dir}`)
+    }
+    return { metadata: this.metadata, hardState: this.hardState, entries: this.entries }
+  }
+
+  private apply(type: RecordType, value: unknown, file: string, at: number): void {
+    switch (type) {
+      case RecordType.Segment: {
+        const header = parseSegmentHeader(value)
+        if (this.metadata !== undefined && !sameMetadata(this.metadata, header.metadata)) {
+          throw new WalError("metadata conflict: this segment belongs to another member or cluster", file, at)
+        }
+        this.metadata = header.metadata
+        if (header.hardState !== undefined) this.hardState = header.hardState
+        return
+      }
+      case RecordType.Batch: {
+        const batch = parseBatch(value)
+        if (batch.hardState !== undefined) this.hardState = batch.hardState
+        for (const e of batch.entries) this.addEntry(e, file, at)
+        return
+      }
+      case RecordType.Snapshot: {
+        const snap = parseSnapshot(value)
+        if (snap.index === this.snapshot.index && this.snapshot.index > 0) {
+          if (snap.term !== this.snapshot.term) {
+            throw new WalError(`snapshot term mismatch at index ${snap.index}: the WAL says ${snap.term}, the snapshot ${this.snapshot.term}`, file, at)
+          }
+          this.snapshotFound = true
+        }
+        if (snap.index > this.lastIndex) this.lastIndex = snap.index
+        return
+      }
+    }
+  }
+
+  private addEntry(e: Entry, file: string, at: number): void {
+    this.lastIndex = e.index
+    if (e.index <= this.snapshot.index) return
+    const position = e.index - this.snapshot.index - 1
+    if (position > this.entries.length) {
+      throw new WalError(`gap in entry indexes: entry ${e.index} follows ${this.snapshot.index + this.entries.length}`, file, at)
+    }
+    this.entries.length = position
+    this.entries.push(e)
+  }
+
+  /** A record that does not check out: a torn tail of the last segment, the clean end, or corruption. */
+  private damaged(d: {
+    bytes: Uint8Array
+    at: number
+    file: string
+    isLast: boolean
+    reason: string
+    claimedEnd: number | undefined
+    logger: Logger
+  }): void {
+    const dataEnd = endOfData(d.bytes)
+    if (d.at === 0) throw new WalError(`unreadable segment header record: ${d.reason}`, d.file, 0)
+    if (dataEnd <= d.at) return // zeros to the end: preallocated space, the clean end
+    if (d.isLast && dataEnd <= (d.claimedEnd ?? d.at + HEADER_BYTES)) {
+      // Nothing was ever written after this record: it is the write of a save() that did not return.
+      this.tornBytes = dataEnd - d.at
+      d.logger.warn("wal: truncating a torn write at the end of the last segment", {
+        file: d.file,
+        offset: d.at,
+        bytes: this.tornBytes,
+        reason: d.reason,
+      })
+      return
+    }
+    throw new WalError(`${d.reason}${d.isLast ? "" : " in a segment that is not the last"}`, d.file, d.at)
+  }
+}
+
+function checkHardState(hs: HardState, prev: HardState): void {
+  assertIndex(hs.term, "hard state term")
+  assertIndex(hs.commit, "hard state commit")
+  assert(hs.term >= prev.term, () => `hard state term goes back from ${prev.term} to ${hs.term}`)
+  assert(hs.commit >= prev.commit, () => `hard state commit goes back from ${prev.commit} to ${hs.commit}`)
+}
+
+function checkEntries(entries: readonly Entry[], lastIndex: number): void {
+  if (entries.length === 0) return
+  const first = entries[0]!
+  assertIndex(first.index, "entry index")
+  assert(first.index >= 1, "entry index 0")
+  assert(first.index <= lastIndex + 1, () => `entry ${first.index} would leave a gap after ${lastIndex}`)
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!
+    assertIndex(e.term, "entry term")
+    assert(e.index === first.index + i, () => `entries not contiguous: ${e.index} at position ${i} after ${first.index}`)
+  }
+}
+
+function sameHardState(a: HardState, b: HardState): boolean {
+  return a.term === b.term && a.vote === b.vote && a.commit === b.commit
+}
+
+function sameMetadata(a: WalMetadata, b: WalMetadata): boolean {
+  return a.memberId === b.memberId && a.clusterId === b.clusterId
+}
+
+
+function hex(n: number): string {
+  return n.toString(16).padStart(8, "0")
+}
