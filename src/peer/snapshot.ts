@@ -20,7 +20,7 @@ import type { StreamReader } from "./framing"
 
 export interface ReceivedSnapshot {
   message: Message
-  /** The verified, fsynced db file; the server owns it from here (moves or deletes it). */
+  /** The verified, fsynced db file; the server owns it once onSnapshot resolves (it is deleted if onSnapshot throws). */
   dbPath: string
 }
 
@@ -55,7 +55,6 @@ export async function receiveSnapshot(
   const name = `${index.toString(16).padStart(16, "0")}.snap.db`
   const tempPath = join(ctx.dir, `${name}.${randomBytes(4).toString("hex")}.part`)
   const finalPath = join(ctx.dir, name)
-  let handedOver = false
   try {
     const file = await fs.open(tempPath, "w", 0o600)
     const hash = createHash("sha256")
@@ -82,14 +81,14 @@ export async function receiveSnapshot(
     await fs.rename(tempPath, finalPath)
     await syncDir(ctx.dir)
     ctx.logger.info("received and saved database snapshot", { ...fields, "took-ms": Math.round(performance.now() - started) })
-    handedOver = true
     await ctx.onSnapshot({ message, dbPath: finalPath })
     reply(socket, { kind: FrameKind.SnapshotResult, ok: true, message: "" }, from, ctx)
   } catch (e) {
     const error = e as Error
     ctx.logger.warn("failed to receive database snapshot", { ...fields, error: error.message })
     await fs.rm(tempPath, { force: true })
-    if (!handedOver) await fs.rm(finalPath, { force: true }).catch(() => {})
+    // Also after a failed onSnapshot: a server that kept the file has moved it away already.
+    await fs.rm(finalPath, { force: true }).catch(() => {})
     reply(socket, { kind: FrameKind.SnapshotResult, ok: false, message: error.message }, from, ctx)
   }
 }

@@ -127,6 +127,8 @@ export interface PeerTransportMetrics {
   snapshotReceiveFailures: number
   /** Connections closed because a peer sent a malformed frame. */
   malformedFrames: number
+  /** Most bytes a snapshot receiver ever held in memory (bounded by design, about 1 MiB). */
+  snapshotReceiveBufferedBytesMax: number
 }
 
 interface Counters {
@@ -177,6 +179,7 @@ export class PeerTransport {
     snapshotsReceived: 0,
     snapshotReceiveFailures: 0,
     malformedFrames: 0,
+    snapshotReceiveBufferedBytesMax: 0,
   }
 
   constructor(private readonly options: PeerTransportOptions) {
@@ -592,6 +595,10 @@ export class PeerTransport {
         })
         if (ok) this.totals.snapshotsReceived++
         else this.totals.snapshotReceiveFailures++
+        this.totals.snapshotReceiveBufferedBytesMax = Math.max(
+          this.totals.snapshotReceiveBufferedBytesMax,
+          reader.bufferedBytesMax,
+        )
       },
       onBytes: (from, received, sent) => {
         const c = this.countersOf(from)
