@@ -327,11 +327,13 @@ export function formatFloat(value: number): string {
   return String(value)
 }
 
+/** `{a="x",b="y"}` with the pairs sorted by label name, as client_golang writes them. */
 function renderLabels(names: readonly string[], values: readonly string[]): string {
   if (names.length === 0) return ""
+  const order = names.map((_, i) => i).sort((a, b) => (names[a]! < names[b]! ? -1 : 1))
   let out = "{"
-  for (let i = 0; i < names.length; i++) {
-    if (i > 0) out += ","
+  for (const i of order) {
+    if (out.length > 1) out += ","
     out += `${names[i]}="${escapeLabelValue(values[i]!)}"`
   }
   return out + "}"

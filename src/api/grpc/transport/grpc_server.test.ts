@@ -11,8 +11,8 @@ const bytesMethod = (path: string, requestStream: boolean, responseStream: boole
   path,
   requestStream,
   responseStream,
-  decode: (bytes) => bytes,
-  encode: (message) => message,
+  requestDeserialize: (bytes) => bytes,
+  responseSerialize: (message) => message,
 })
 
 const Echo = bytesMethod("/test.Echo/Echo", false, false)
@@ -210,7 +210,7 @@ test("GrpcServer bidi call echoes many messages, then answers the half-close", a
 test("GrpcServer counts calls in grpc_server_* metrics", async () => {
   await unary(Echo.path, Buffer.from("x"))
   const text = registry.expose()
-  expect(text).toMatch(/grpc_server_started_total\{grpc_type="unary",grpc_service="test.Echo",grpc_method="Echo"\} \d+/)
-  expect(text).toMatch(/grpc_server_handled_total\{grpc_type="unary",grpc_service="test.Echo",grpc_method="Fail",grpc_code="OutOfRange"\} 1\n/)
-  expect(text).toMatch(/grpc_server_msg_sent_total\{grpc_type="server_stream",grpc_service="test.Echo",grpc_method="Count"\} \d+/)
+  expect(text).toMatch(/grpc_server_started_total\{grpc_method="Echo",grpc_service="test.Echo",grpc_type="unary"\} \d+/)
+  expect(text).toMatch(/grpc_server_handled_total\{grpc_code="OutOfRange",grpc_method="Fail",grpc_service="test.Echo",grpc_type="unary"\} 1\n/)
+  expect(text).toMatch(/grpc_server_msg_sent_total\{grpc_method="Count",grpc_service="test.Echo",grpc_type="server_stream"\} \d+/)
 })

@@ -13,14 +13,17 @@ import { statusOfError } from "../errors"
 import { decompressorFor, encodeGrpcMessage, frameMessage, MessageReader, parseGrpcTimeoutMs } from "./framing"
 import { GrpcError, GrpcStatus, grpcCodeNames, type GrpcStatusCode } from "./status"
 
-/** How one RPC is named and (de)serialised; src/pb generates these. */
+/**
+ * How one RPC is named and (de)serialised. src/pb's PbMethod (KVService.Range
+ * ...) fits as is: MethodDescriptor<RangeRequest, RangeResponseInit>.
+ */
 export interface MethodDescriptor<Req, Res> {
   /** "/etcdserverpb.KV/Range" */
   readonly path: string
   readonly requestStream: boolean
   readonly responseStream: boolean
-  decode(bytes: Uint8Array): Req
-  encode(message: Res): Uint8Array
+  readonly requestDeserialize: (bytes: Uint8Array) => Req
+  readonly responseSerialize: (message: Res) => Uint8Array
 }
 
 /** What every handler sees about its call. */
@@ -364,7 +367,7 @@ class Call implements BidiCall<unknown, unknown> {
     }
     let request: unknown
     try {
-      request = route.method.decode(bytes)
+      request = route.method.requestDeserialize(bytes)
     } catch (e) {
       throw new GrpcError(GrpcStatus.INTERNAL, `grpc: error unmarshalling request: ${e instanceof Error ? e.message : String(e)}`)
     }
@@ -464,7 +467,7 @@ class Call implements BidiCall<unknown, unknown> {
   private frame(message: unknown): Buffer | undefined {
     let bytes: Uint8Array
     try {
-      bytes = this.route.method.encode(message)
+      bytes = this.route.method.responseSerialize(message)
     } catch (e) {
       this.fail(new GrpcError(GrpcStatus.INTERNAL, `grpc: error while marshaling: ${e instanceof Error ? e.message : String(e)}`))
       return undefined
