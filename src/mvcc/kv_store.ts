@@ -117,6 +117,8 @@ export class MvccStore {
     scan: Statement<ScanRow, [number, number]>
     newerExists: Statement<{ one: number }, [Uint8Array, number, number]>
     deleteId: Statement<unknown, [number]>
+    oneLatest: Statement<KvRow, [Uint8Array]>
+    oneAt: Statement<KvRow, [Uint8Array, number]>
   }
 
   private constructor(options: MvccStoreOptions) {
@@ -143,6 +145,8 @@ export class MvccStore {
       scan: db.query("SELECT id, key, main, version AS ver FROM mvcc_kv WHERE id > ? ORDER BY id LIMIT ?"),
       newerExists: db.query("SELECT 1 AS one FROM mvcc_kv WHERE key = ? AND main > ? AND main <= ? LIMIT 1"),
       deleteId: db.query("DELETE FROM mvcc_kv WHERE id = ?"),
+      oneLatest: db.query(`SELECT ${KV_COLUMNS}, k.value AS value FROM mvcc_latest l JOIN mvcc_kv k ON k.id = l.id WHERE l.key = ?`),
+      oneAt: db.query(`SELECT ${KV_COLUMNS}, k.value AS value FROM mvcc_kv k WHERE k.key = ? AND k.main <= ? ORDER BY k.main DESC LIMIT 1`),
     }
     this.compactRev = readMetaNumber(this.backend, META_COMPACT_REV) ?? 0
     this.compactCursor = readMetaNumber(this.backend, META_COMPACT_CURSOR) ?? -1
@@ -317,24 +321,41 @@ export class MvccStore {
     if (rev <= 0) rev = currentRev
     if (rev < this.compactRev) throw new TskvError("compacted", `revision ${rev} < ${this.compactRev}`)
     if (range.kind === "empty") return { kvs: [], count: 0, revision: rev }
-    const cond = rangeSql(range, rev === latestRev ? "l.key" : "key")
+    if (range.kind === "one") return this.rangeOne(range.key, rev, rev === latestRev, options)
+    const latest = rev === latestRev
+    const cond = rangeSql(range, latest ? "l.key" : "key")
     const limit = options.limit !== undefined && options.limit > 0 ? options.limit : -1
-    const source =
-      rev === latestRev
-        ? "mvcc_latest l JOIN mvcc_kv k ON k.id = l.id"
-        : `(SELECT id, MAX(main) AS m FROM mvcc_kv WHERE ${cond.where} AND main <= ? GROUP BY key) x JOIN mvcc_kv k ON k.id = x.id`
-    const params: (Uint8Array | number)[] = rev === latestRev ? [...cond.params] : [...cond.params, rev]
-    const where = rev === latestRev ? `WHERE ${cond.where}` : "WHERE k.version > 0"
     const db = this.backend.db
-    const count = db.query<{ n: number }, (Uint8Array | number)[]>(`SELECT count(*) AS n FROM ${source} ${where}`).get(...params)?.n ?? 0
-    if (options.countOnly) return { kvs: [], count, revision: rev }
+    let countSql: string
+    let rowsSql: string
+    let params: (Uint8Array | number)[]
     const value = options.keysOnly ? "x'' AS value" : "k.value AS value"
-    const rows = db
-      .query<KvRow, (Uint8Array | number)[]>(`SELECT ${KV_COLUMNS}, ${value} FROM ${source} ${where} ORDER BY k.key LIMIT ?`)
-      .all(...params, limit)
+    if (latest) {
+      params = cond.params
+      countSql = `SELECT count(*) AS n FROM mvcc_latest l WHERE ${cond.where}`
+      rowsSql = `SELECT ${KV_COLUMNS}, ${value} FROM mvcc_latest l JOIN mvcc_kv k ON k.id = l.id WHERE ${cond.where} ORDER BY l.key LIMIT ?`
+    } else {
+      // Newest row at or below rev of every key in range (covering index on (key, main)), tombstones dropped.
+      params = [...cond.params, rev]
+      const newest = `(SELECT id, MAX(main) AS m FROM mvcc_kv WHERE ${cond.where} AND main <= ? GROUP BY key) x JOIN mvcc_kv k ON k.id = x.id WHERE k.version > 0`
+      countSql = `SELECT count(*) AS n FROM ${newest}`
+      rowsSql = `SELECT ${KV_COLUMNS}, ${value} FROM ${newest} ORDER BY k.key LIMIT ?`
+    }
+    const count = db.query<{ n: number }, (Uint8Array | number)[]>(countSql).get(...params)?.n ?? 0
+    if (options.countOnly) return { kvs: [], count, revision: rev }
+    const rows = db.query<KvRow, (Uint8Array | number)[]>(rowsSql).all(...params, limit)
     const kvs = new Array<KeyValue>(rows.length)
     for (let i = 0; i < rows.length; i++) kvs[i] = toKeyValue(rows[i]!)
     return { kvs, count, revision: rev }
+  }
+
+  private rangeOne(key: Uint8Array, rev: number, latest: boolean, options: RangeOptions): RangeResult {
+    const row = latest ? this.stmt.oneLatest.get(key) : this.stmt.oneAt.get(key, rev)
+    if (row === null || row.ver === 0) return { kvs: [], count: 0, revision: rev }
+    if (options.countOnly) return { kvs: [], count: 1, revision: rev }
+    const kv = toKeyValue(row)
+    if (options.keysOnly) kv.value = EMPTY
+    return { kvs: [kv], count: 1, revision: rev }
   }
 
   /** @internal */
