@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test"
-import { generateKeyPairSync } from "node:crypto"
+import { type KeyObject, generateKeyPairSync } from "node:crypto"
 import { FakeClock } from "../lib/clock"
 import {
   InvalidAuthOptionsError,
@@ -80,7 +80,7 @@ test("SignedTokens: unusable without a secret, rejects a payload edited without 
 })
 
 const keyPairs: Record<JwtSignMethod, () => { privateKey: string; publicKey: string }> = (() => {
-  const pem = (kp: ReturnType<typeof generateKeyPairSync>) => ({
+  const pem = (kp: { privateKey: KeyObject; publicKey: KeyObject }) => ({
     privateKey: kp.privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
     publicKey: kp.publicKey.export({ type: "spki", format: "pem" }).toString(),
   })
