@@ -20,6 +20,10 @@ export function hashPassword(password: string, cost: number): Promise<string> {
   return Bun.password.hash(nonEmpty(password), { algorithm: "bcrypt", cost: normalizeBcryptCost(cost) })
 }
 
+export function hashPasswordSync(password: string, cost: number): string {
+  return Bun.password.hashSync(nonEmpty(password), { algorithm: "bcrypt", cost: normalizeBcryptCost(cost) })
+}
+
 /** False for a wrong password and for a hash that is not one (never throws on bad input). */
 export async function verifyPassword(password: string, hash: string): Promise<boolean> {
   if (!hash.startsWith("$2")) return false

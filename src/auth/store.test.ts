@@ -414,3 +414,23 @@ test("AuthStore state survives a restart; uncommitted changes are lost with the 
     rmSync(dir, { recursive: true, force: true })
   }
 })
+
+test("AuthStore stores an unknown permission type but it grants nothing (no crash at apply)", async () => {
+  const { auth } = await enabledStore()
+  await addUser(auth, "u", "pw")
+  auth.roleAdd("r")
+  auth.roleGrantPermission({ name: "r", perm: { permType: 7, key: key("a"), rangeEnd: NONE } })
+  auth.userGrantRole({ user: "u", role: "r" })
+  expect(auth.roleGet("r").perm).toEqual([{ permType: 7, key: key("a"), rangeEnd: NONE }])
+  expect(read(auth, { username: "u", revision: auth.revision() }, "a")).toBe("permissionDenied")
+})
+
+test("AuthStore hashes a plain password at apply when the entry has no hash (etcd < 3.5 entries)", async () => {
+  const { auth } = await enabledStore({ bcryptCost: 4 })
+  auth.userAdd({ name: "old", password: "secret", hashedPassword: "" })
+  expect(await auth.checkPassword("old", "secret")).toBe(auth.revision())
+  auth.userChangePassword({ name: "old", password: "next", hashedPassword: "" })
+  expect(await auth.checkPassword("old", "next")).toBe(auth.revision())
+  auth.userAdd({ name: "nohash", hashedPassword: "" })
+  expect(await codeAsync(() => auth.checkPassword("nohash", ""))).toBe("authFailed")
+})

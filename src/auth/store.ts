@@ -10,7 +10,7 @@ import type { Backend } from "../backend/backend"
 import { assert } from "../lib/assert"
 import type { Clock } from "../lib/clock"
 import { TskvError } from "../lib/errors"
-import { verifyPassword } from "./password"
+import { BCRYPT_COST_DEFAULT, hashPasswordSync, verifyPassword } from "./password"
 import { RangePermissions, isValidPermissionRange } from "./range_perms"
 import { type AuthTokenSpec, SignedTokens, type TokenProvider, createTokenProvider, parseAuthTokenSpec } from "./tokens"
 import {
@@ -41,6 +41,8 @@ export interface AuthStoreOptions {
   authTokenTtlSeconds?: number
   /** Reads jwt key files (default: node:fs). */
   readFile?: (path: string) => string
+  /** --bcrypt-cost, for the rare entry that carries a plain password (etcd < 3.5 style). */
+  bcryptCost?: number
 }
 
 interface User {
@@ -72,9 +74,11 @@ export class AuthStore {
   private authRevision = 0
   private secret: Uint8Array | null = null
   private permCache = new Map<string, RangePermissions>()
+  private readonly bcryptCost: number
 
   constructor(options: AuthStoreOptions) {
     this.backend = options.backend
+    this.bcryptCost = options.bcryptCost ?? BCRYPT_COST_DEFAULT
     this.clock = options.clock
     const db = this.backend.db
     db.exec("CREATE TABLE IF NOT EXISTS auth_user (name TEXT PRIMARY KEY, password TEXT, no_password INTEGER NOT NULL, roles TEXT NOT NULL) WITHOUT ROWID")
@@ -172,8 +176,7 @@ export class AuthStore {
     if (r.name.length === 0) throw new TskvError("userEmpty")
     if (this.users.has(r.name)) throw new TskvError("userAlreadyExist")
     const noPassword = r.options?.noPassword === true
-    assert(noPassword || r.hashedPassword.length > 0, "UserAdd must arrive with a hashed password")
-    this.putUser({ name: r.name, password: noPassword ? null : r.hashedPassword, noPassword, roles: [] })
+    this.putUser({ name: r.name, password: noPassword ? null : this.selectPassword(r), noPassword, roles: [] })
     this.commitRevision()
   }
 
@@ -190,8 +193,7 @@ export class AuthStore {
   userChangePassword(r: AuthUserChangePasswordRequest): void {
     const user = this.users.get(r.name)
     if (user === undefined) throw new TskvError("userNotFound")
-    if (!user.noPassword) assert(r.hashedPassword.length > 0, "UserChangePassword must arrive with a hashed password")
-    this.putUser({ ...user, password: user.noPassword ? null : r.hashedPassword })
+    this.putUser({ ...user, password: user.noPassword ? null : this.selectPassword(r) })
     this.commitRevision()
     this.issuer.invalidateUser(r.name)
   }
@@ -272,7 +274,6 @@ export class AuthStore {
     const perm = r.perm
     if (perm === undefined) throw new TskvError("permissionNotGiven")
     if (!isValidPermissionRange(perm.key, perm.rangeEnd)) throw new TskvError("invalidAuthMgmt")
-    assert(perm.permType === PermissionType.READ || perm.permType === PermissionType.WRITE || perm.permType === PermissionType.READWRITE, () => `unknown permission type ${perm.permType}`)
     const role = this.roles.get(r.name)
     if (role === undefined) throw new TskvError("roleNotFound")
     const copy: Permission = { permType: perm.permType, key: Uint8Array.from(perm.key), rangeEnd: Uint8Array.from(perm.rangeEnd) }
@@ -435,6 +436,16 @@ export class AuthStore {
   }
 
   // ---------------------------------------------------------------- internals
+
+  /**
+   * The hash the API layer made before raft. As etcd, an entry with only a
+   * plain password (etcd < 3.5 style) is hashed here, with a per-member salt;
+   * with neither, the user can never authenticate with a password.
+   */
+  private selectPassword(r: { password?: string; hashedPassword: string }): string {
+    if (r.hashedPassword === "" && r.password !== undefined && r.password !== "") return hashPasswordSync(r.password, this.bcryptCost)
+    return r.hashedPassword
+  }
 
   private putUser(user: User): void {
     this.backend.begin()

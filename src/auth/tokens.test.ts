@@ -12,6 +12,7 @@ import {
   newAuthSecret,
   parseAuthTokenSpec,
   parseGoDurationMs,
+  simpleTokenIndex,
 } from "./tokens"
 
 test("parseAuthTokenSpec() splits type and options; bad or repeated pairs are invalid auth options", () => {
@@ -142,4 +143,10 @@ test("createTokenProvider() builds each kind from --auth-token; jwt needs pub-ke
   expect(jwt.type).toBe("jwt")
   expect(() => createTokenProvider(parseAuthTokenSpec("jwt,priv-key=priv,sign-method=ES256"), deps)).toThrow(InvalidAuthOptionsError)
   expect(() => createTokenProvider(parseAuthTokenSpec("jwt,pub-key=pub,sign-method=HS256"), deps)).toThrow(InvalidAuthOptionsError)
+})
+
+test("simpleTokenIndex() reads the raft index of a simple token, null for other tokens", () => {
+  expect(simpleTokenIndex("abcdefghijklmnop.112")).toBe(112)
+  expect(simpleTokenIndex("tskv1.abc.def")).toBeNull()
+  expect(simpleTokenIndex("abcdefghijklmno.112")).toBeNull()
 })

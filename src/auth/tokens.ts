@@ -56,6 +56,18 @@ export function genSimpleTokenPrefix(randomBytes: (n: number) => Uint8Array = (n
   return out
 }
 
+/**
+ * The raft index a simple token was issued at, or null for other tokens. A
+ * member that has not applied that index yet does not know the token: the API
+ * layer may wait for it (as etcd's simple token provider does) before
+ * calling AuthStore.authInfo().
+ */
+export function simpleTokenIndex(token: string): number | null {
+  if (!SIMPLE_TOKEN_RE.test(token)) return null
+  const index = Number(token.slice(17))
+  return Number.isSafeInteger(index) ? index : null
+}
+
 export class SimpleTokens implements TokenProvider {
   readonly type = "simple"
   private readonly tokens = new Map<string, { username: string; expiresAtMs: number }>()

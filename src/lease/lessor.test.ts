@@ -325,3 +325,13 @@ test("Lessor.leases() lists soonest expiry first on the primary", () => {
   lessor.grant(3n, 30)
   expect(lessor.leases()).toEqual([{ ID: 2n }, { ID: 3n }, { ID: 1n }])
 })
+
+test("Lessor.grant() accepts a negative client-chosen id (etcd's int64) and persists it", () => {
+  const { lessor, backend, clock } = setup()
+  lessor.grant(-5n, 10)
+  lessor.attach(-5n, utf8("n"))
+  const again = new Lessor({ backend, clock, deleteKeys: () => {}, minTtlSeconds: 2 })
+  expect(again.leases()).toEqual([{ ID: -5n }])
+  expect(again.leaseOf(utf8("n"))).toBe(-5n)
+  expect(errorCode(() => lessor.grant(1n << 63n, 10))).toBe("leaseNotFound")
+})

@@ -156,8 +156,9 @@ export class Lessor {
   // ---- applied from raft entries (every member) ----
 
   grant(id: bigint, ttlSeconds: number): LeaseGrantResult {
-    if (id === 0n) throw new TskvError("leaseNotFound", "lease id 0")
-    assert(id > 0n && id <= MAX_INT63, () => `lease id out of range: ${id}`)
+    // The API layer replaces ID 0 by a random positive id; a client may still
+    // choose any other int64, negative ones included, as etcd allows.
+    if (id === 0n || id > MAX_INT63 || id < -MAX_INT63 - 1n) throw new TskvError("leaseNotFound", `lease id ${id}`)
     assert(Number.isSafeInteger(ttlSeconds), () => `lease TTL must be an integer, got ${ttlSeconds}`)
     if (ttlSeconds > MAX_LEASE_TTL_SECONDS) throw new TskvError("leaseTTLTooLarge")
     if (this.leaseMap.has(id)) throw new TskvError("leaseExist")
