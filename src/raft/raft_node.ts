@@ -1,0 +1,356 @@
+// RaftNode: the facade the server drives (etcd's RawNode). One Ready at a
+// time:
+//
+//   while (node.hasReady()) {
+//     const rd = node.ready()
+//     // 1. Durability. Persist rd.hardState, rd.entries and rd.snapshot (one
+//     //    fsync when rd.mustSync), then add them to the MemoryStorage
+//     //    (applySnapshot, append, setHardState).
+//     // 2. Send rd.messages. Messages for which sendableBeforePersist(m) is
+//     //    true (App, Snap and Heartbeat: only a leader sends them) may go out
+//     //    before or in parallel with step 1 (thesis §10.2.1): the leader counts
+//     //    its own log toward a commit only after advance() reports it
+//     //    persisted, so a message never depends on the leader's own fsync.
+//     //    Every other message (vote grants, append acknowledgements, ...)
+//     //    promises that step 1 is done and must wait for it.
+//     // 3. Apply rd.snapshot (if any) and then rd.committedEntries, in order,
+//     //    only after step 1: a committed entry may be in this very Ready's
+//     //    rd.entries. For a ConfChange entry call applyConfChange().
+//     //    Serve the reads in rd.readStates once applied >= readState.index.
+//     // 4. node.advance(rd).
+//   }
+//
+// Between ready() and advance() the server may keep calling tick(), step()
+// and propose(); their output goes into the next Ready.
+
+import { assert } from "../lib/assert"
+import type { Prng } from "../lib/prng"
+import { encodeConfChange } from "./conf_change_codec"
+import { ProposalDroppedError, ReadIndexDroppedError } from "./errors"
+import type { ProgressState } from "./progress"
+import { Raft } from "./raft"
+import type { Storage } from "./storage"
+import type { ConfChange, ConfState, Entry, HardState, Message, NodeId, ReadState, Snapshot, SoftState } from "./types"
+import { ConfChangeType, EntryType, MessageType, NONE, StateType } from "./types"
+
+export interface RaftNodeOptions {
+  id: NodeId
+  /**
+   * Initial voters of a new cluster. Used only when storage is empty; the
+   * node then writes one AddNode ConfChange entry per peer (sorted by id, so
+   * every member writes the same entries) at term 1 and commits them.
+   */
+  peers?: readonly NodeId[]
+  /** Initial learners of a new cluster (same rules as peers). */
+  learners?: readonly NodeId[]
+  storage: Storage
+  prng: Prng
+  electionTicks?: number
+  heartbeatTicks?: number
+  preVote?: boolean
+  checkQuorum?: boolean
+  maxSizePerMsgBytes?: number
+  maxInflightMsgs?: number
+  maxCommittedBytesPerReady?: number
+  /**
+   * The last index the application applied before a restart. Committed
+   * entries are handed out from applied+1; ConfChange entries between the
+   * storage's snapshot and `applied` are replayed into the configuration.
+   */
+  applied?: number
+}
+
+export interface Ready {
+  /** Leader and role, when they changed since the last Ready. */
+  softState?: SoftState
+  /** To persist before sending (see the header), when it changed. */
+  hardState?: HardState
+  /** Linearizable reads that became possible (serve once applied >= index). */
+  readStates: ReadState[]
+  /** To persist (and append to storage) before sending dependent messages. */
+  entries: Entry[]
+  /** To persist and then apply, before committedEntries. */
+  snapshot?: Snapshot
+  /** To apply, in order, after persisting this Ready. */
+  committedEntries: Entry[]
+  messages: Message[]
+  /** The hard state's term or vote changed, or there are entries: fsync before sending. */
+  mustSync: boolean
+}
+
+/** True for messages that may be sent before the Ready that carries them is persisted. */
+export function sendableBeforePersist(m: Message): boolean {
+  return m.type === MessageType.App || m.type === MessageType.Snap || m.type === MessageType.Heartbeat
+}
+
+export interface ProgressStatus {
+  match: number
+  next: number
+  state: ProgressState
+  isLearner: boolean
+  recentActive: boolean
+  pendingSnapshot: number
+  inflight: number
+}
+
+export interface RaftStatus {
+  id: NodeId
+  term: number
+  vote: NodeId
+  commit: number
+  lead: NodeId
+  state: StateType
+  applied: number
+  lastIndex: number
+  leadTransferee: NodeId
+  config: ConfState
+  /** Per member, on the leader only. */
+  progress: Map<NodeId, ProgressStatus>
+}
+
+const LOCAL_TYPES = new Set([
+  MessageType.Hup,
+  MessageType.Beat,
+  MessageType.Unreachable,
+  MessageType.SnapStatus,
+  MessageType.CheckQuorum,
+])
+
+function blankMessage(type: MessageType, from: NodeId, to: NodeId): Message {
+  return { type, from, to, term: 0, logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0 }
+}
+
+export class RaftNode {
+  readonly raft: Raft
+  private prevSoft: SoftState
+  private prevHard: HardState
+  private outstanding = false
+
+  constructor(options: RaftNodeOptions) {
+    const storage = options.storage
+    const bootstrap = storage.lastIndex() === 0 && storage.firstIndex() === 1 &&
+      storage.initialState().confState.voters.length === 0 &&
+      ((options.peers?.length ?? 0) > 0 || (options.learners?.length ?? 0) > 0)
+    const raftOptions = {
+      id: options.id,
+      storage,
+      prng: options.prng,
+      ...(options.electionTicks !== undefined ? { electionTicks: options.electionTicks } : {}),
+      ...(options.heartbeatTicks !== undefined ? { heartbeatTicks: options.heartbeatTicks } : {}),
+      ...(options.preVote !== undefined ? { preVote: options.preVote } : {}),
+      ...(options.checkQuorum !== undefined ? { checkQuorum: options.checkQuorum } : {}),
+      ...(options.maxSizePerMsgBytes !== undefined ? { maxSizePerMsgBytes: options.maxSizePerMsgBytes } : {}),
+      ...(options.maxInflightMsgs !== undefined ? { maxInflightMsgs: options.maxInflightMsgs } : {}),
+      ...(options.maxCommittedBytesPerReady !== undefined ? { maxCommittedBytesPerReady: options.maxCommittedBytesPerReady } : {}),
+      ...(options.applied !== undefined ? { applied: options.applied } : {}),
+    }
+    this.raft = new Raft(bootstrap ? { ...raftOptions, peers: options.peers ?? [], learners: options.learners ?? [] } : raftOptions)
+    if (bootstrap) {
+      this.bootstrap(options.peers ?? [], options.learners ?? [])
+    } else if (options.applied !== undefined) {
+      this.raft.replayConfChanges(options.applied)
+    }
+    this.prevSoft = { lead: NONE, state: StateType.Follower }
+    this.prevHard = storage.initialState().hardState
+  }
+
+  private bootstrap(peers: readonly NodeId[], learners: readonly NodeId[]): void {
+    const sorted = (ids: readonly NodeId[]): NodeId[] => [...ids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+    const changes: ConfChange[] = [
+      ...sorted(peers).map((nodeId) => ({ type: ConfChangeType.AddNode, nodeId, context: new Uint8Array(0) })),
+      ...sorted(learners).map((nodeId) => ({ type: ConfChangeType.AddLearnerNode, nodeId, context: new Uint8Array(0) })),
+    ]
+    const entries = changes.map((cc, k): Entry => ({
+      term: 1,
+      index: k + 1,
+      type: EntryType.ConfChange,
+      data: encodeConfChange(cc),
+    }))
+    this.raft.becomeFollower(1, NONE)
+    this.raft.log.append(entries)
+    this.raft.log.commitTo(entries.length)
+  }
+
+  tick(): void {
+    this.raft.tick()
+  }
+
+  /** A message from a peer. Proposals and reads the leader drops on the way are ignored here. */
+  step(m: Message): void {
+    assert(!LOCAL_TYPES.has(m.type), () => `local message type ${MessageType[m.type]} from the network`)
+    try {
+      this.raft.step(m)
+    } catch (e) {
+      if (e instanceof ProposalDroppedError || e instanceof ReadIndexDroppedError) return
+      throw e
+    }
+  }
+
+  /**
+   * Proposes application data. On a follower the proposal is forwarded to
+   * the leader (it may still be lost: the server keeps a timeout). Throws
+   * ProposalDroppedError when there is no leader, a leader transfer is in
+   * progress, or this member was removed.
+   */
+  propose(data: Uint8Array): void {
+    const m = blankMessage(MessageType.Prop, this.raft.id, NONE)
+    m.entries = [{ term: 0, index: 0, type: EntryType.Normal, data }]
+    this.raft.step(m)
+  }
+
+  /** Proposes several entries in one step (they travel in one message). */
+  proposeBatch(datas: readonly Uint8Array[]): void {
+    if (datas.length === 0) return
+    const m = blankMessage(MessageType.Prop, this.raft.id, NONE)
+    m.entries = datas.map((data) => ({ term: 0, index: 0, type: EntryType.Normal, data }))
+    this.raft.step(m)
+  }
+
+  /**
+   * Proposes a membership change; it takes effect when the server applies
+   * the entry and calls applyConfChange(). Besides propose()'s errors, the
+   * leader throws ProposalDroppedError("confChangePending") while an earlier
+   * change is not yet applied.
+   */
+  proposeConfChange(cc: ConfChange): void {
+    const m = blankMessage(MessageType.Prop, this.raft.id, NONE)
+    m.entries = [{ term: 0, index: 0, type: EntryType.ConfChange, data: encodeConfChange(cc) }]
+    this.raft.step(m)
+  }
+
+  applyConfChange(cc: ConfChange): ConfState {
+    return this.raft.applyConfChange(cc)
+  }
+
+  /**
+   * Asks for a read index; the answer arrives as a ReadState with the same
+   * ctx (unique per request) in a later Ready. Throws ReadIndexDroppedError
+   * when no leader is known. A request can be lost silently (leader change,
+   * lost message): the server retries with a new ctx after a timeout.
+   */
+  readIndex(ctx: Uint8Array): void {
+    const m = blankMessage(MessageType.ReadIndex, this.raft.id, NONE)
+    m.context = ctx
+    this.raft.step(m)
+  }
+
+  /** Asks the leader to hand leadership to `to` (a voter). Ignored when no leader is known. */
+  transferLeader(to: NodeId): void {
+    this.raft.step(blankMessage(MessageType.TransferLeader, to, NONE))
+  }
+
+  /** Starts an election now (pre-vote first when enabled). */
+  campaign(): void {
+    this.raft.step(blankMessage(MessageType.Hup, this.raft.id, NONE))
+  }
+
+  reportUnreachable(id: NodeId): void {
+    this.raft.step(blankMessage(MessageType.Unreachable, id, NONE))
+  }
+
+  reportSnapshot(id: NodeId, ok: boolean): void {
+    const m = blankMessage(MessageType.SnapStatus, id, NONE)
+    m.reject = !ok
+    this.raft.step(m)
+  }
+
+  private softState(): SoftState {
+    return { lead: this.raft.lead, state: this.raft.state }
+  }
+
+  private hardState(): HardState {
+    return { term: this.raft.term, vote: this.raft.vote, commit: this.raft.log.committed }
+  }
+
+  hasReady(): boolean {
+    if (this.outstanding) return false
+    const r = this.raft
+    r.flushAppends()
+    if (r.msgs.length > 0 || r.readStates.length > 0) return true
+    if (r.log.unstable.snapshot !== undefined || r.log.unstableEntries().length > 0) return true
+    if (r.log.hasNextCommittedEnts()) return true
+    const hs = this.prevHard
+    if (hs.term !== r.term || hs.vote !== r.vote || hs.commit !== r.log.committed) return true
+    return this.prevSoft.lead !== r.lead || this.prevSoft.state !== r.state
+  }
+
+  ready(): Ready {
+    assert(!this.outstanding, "ready() called again before advance()")
+    const r = this.raft
+    r.flushAppends()
+    const entries = r.log.unstableEntries().slice()
+    const rd: Ready = {
+      readStates: r.readStates,
+      entries,
+      committedEntries: r.log.nextCommittedEnts(),
+      messages: r.msgs,
+      mustSync: false,
+    }
+    r.readStates = []
+    r.msgs = []
+    const snap = r.log.unstable.snapshot
+    if (snap !== undefined) rd.snapshot = snap
+    const soft = this.softState()
+    if (soft.lead !== this.prevSoft.lead || soft.state !== this.prevSoft.state) {
+      rd.softState = soft
+      this.prevSoft = soft
+    }
+    const hs = this.hardState()
+    const prev = this.prevHard
+    if (hs.term !== prev.term || hs.vote !== prev.vote || hs.commit !== prev.commit) {
+      rd.hardState = hs
+      rd.mustSync = hs.term !== prev.term || hs.vote !== prev.vote
+      this.prevHard = hs
+    }
+    if (entries.length > 0) rd.mustSync = true
+    this.outstanding = true
+    return rd
+  }
+
+  /** The server finished the Ready: persisted, sent, applied. */
+  advance(rd: Ready): void {
+    assert(this.outstanding, "advance() without ready()")
+    this.outstanding = false
+    const log = this.raft.log
+    const last = rd.entries[rd.entries.length - 1]
+    if (last !== undefined) log.stableTo(last.index, last.term)
+    if (rd.snapshot !== undefined) {
+      log.stableSnapTo(rd.snapshot.metadata.index)
+      if (rd.snapshot.metadata.index > log.applied) log.appliedTo(rd.snapshot.metadata.index)
+    }
+    const applied = rd.committedEntries[rd.committedEntries.length - 1]
+    if (applied !== undefined) log.appliedTo(applied.index)
+    this.raft.onPersisted()
+  }
+
+  status(): RaftStatus {
+    const r = this.raft
+    const progress = new Map<NodeId, ProgressStatus>()
+    if (r.state === StateType.Leader) {
+      for (const [id, pr] of r.prs) {
+        progress.set(id, {
+          match: pr.match,
+          next: pr.next,
+          state: pr.state,
+          isLearner: pr.isLearner,
+          recentActive: pr.recentActive,
+          pendingSnapshot: pr.pendingSnapshot,
+          inflight: pr.inflights.count,
+        })
+      }
+    }
+    return {
+      id: r.id,
+      term: r.term,
+      vote: r.vote,
+      commit: r.log.committed,
+      lead: r.lead,
+      state: r.state,
+      applied: r.log.applied,
+      lastIndex: r.log.lastIndex(),
+      leadTransferee: r.leadTransferee,
+      config: r.confState(),
+      progress,
+    }
+  }
+}
