@@ -172,6 +172,27 @@ export class FaultFs implements FsPort {
     return next
   }
 
+  /** A copy of what reads see now, all of it durable; this file system carries on. */
+  clone(): FaultFs {
+    const next = new FaultFs({ capacityBytes: this.capacityBytes })
+    for (const dir of this.dirs) next.mkdirDurable(dir)
+    const copies = new Map<Inode, Inode>()
+    for (const [path, inode] of this.names) {
+      let copy = copies.get(inode)
+      if (copy === undefined) {
+        copy = new Inode()
+        copy.data = inode.data.slice(0, inode.size)
+        copy.size = inode.size
+        copy.durable = copy.data.slice()
+        copy.durableSize = inode.size
+        copies.set(inode, copy)
+      }
+      next.names.set(path, copy)
+      next.durableNames.set(path, copy)
+    }
+    return next
+  }
+
   /** Flips bits of a file's bytes, in both the cache and the durable image (bit rot). */
   corrupt(path: string, offset: number, xor = 0xff): void {
     const inode = this.inodeOf(path)
