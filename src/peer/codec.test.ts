@@ -12,6 +12,7 @@ import {
   type Frame,
 } from "./codec"
 import { MalformedFrameError } from "./errors"
+import { AssertionError } from "../lib/assert"
 import { FrameReader } from "./framing"
 
 const full: Message = {
@@ -52,7 +53,8 @@ const frames: Frame[] = [
   { kind: FrameKind.Hello, version: 1, lane: Lane.Append, clusterId: 0x1234_5678_9abc_def0n, from: 1n, to: 0n },
   { kind: FrameKind.Accept, clusterId: 7n, memberId: 9n },
   { kind: FrameKind.Refuse, reason: RefuseReason.MemberRemoved, message: "gone" },
-  { kind: FrameKind.Messages, messages: [full, minimal] },
+  { kind: FrameKind.Messages, messages: [full, { ...minimal, from: full.from, to: full.to }, full] },
+  { kind: FrameKind.Messages, messages: [minimal] },
   { kind: FrameKind.Request, callId: 3, method: "lease.keepalive", payload: new Uint8Array([1]) },
   { kind: FrameKind.Response, callId: 3, payload: new Uint8Array([2]), errorCode: null, errorMessage: null },
   { kind: FrameKind.Response, callId: 4, payload: null, errorCode: "notLeader", errorMessage: "etcdserver: not leader" },
@@ -77,8 +79,31 @@ test("decodeFramePayload() keeps optional message fields absent, not undefined",
   expect("context" in m).toBe(false)
 })
 
+/** A frame payload from an arbitrary CBOR envelope and tail. */
+function payloadOf(envelope: unknown, tail: Uint8Array = new Uint8Array()): Buffer {
+  const cbor = cborEncode(envelope)
+  const out = Buffer.alloc(4 + cbor.length + tail.length)
+  out.writeUInt32BE(cbor.length)
+  out.set(cbor, 4)
+  out.set(tail, 4 + cbor.length)
+  return out
+}
+
+function entryRecord(options: { termHigh?: number; term?: number; index?: number; type?: number; length?: number; data?: number }): Buffer {
+  const data = Buffer.alloc(options.data ?? 0)
+  const out = Buffer.alloc(21 + data.length)
+  out.writeUInt32BE(options.termHigh ?? 0, 0)
+  out.writeUInt32BE(options.term ?? 1, 4)
+  out.writeUInt32BE(options.index ?? 1, 12)
+  out[16] = options.type ?? 0
+  out.writeUInt32BE(options.length ?? data.length, 17)
+  out.set(data, 21)
+  return out
+}
+
+/** A message tuple inside a Messages frame: [type, term, logTerm, index, entryCount, commit, reject, rejectHint, snapshot, context]. */
 const m = (over: Record<number, unknown>): unknown[] => {
-  const base: unknown[] = [MessageType.Heartbeat, 2n, 1n, 0, 0, 0, [], 0, false, 0, null, null]
+  const base: unknown[] = [MessageType.Heartbeat, 0, 0, 0, 0, 0, false, 0, null, null]
   for (const [i, v] of Object.entries(over)) base[Number(i)] = v
   return base
 }
@@ -94,34 +119,74 @@ const malformed: Array<[string, unknown]> = [
   ["negative id", [FrameKind.Accept, -1n, 1n]],
   ["missing field", [FrameKind.Accept, 1n]],
   ["extra field", [FrameKind.Ping, 1, 2]],
-  ["message type out of range", [FrameKind.Messages, [m({ 0: 19 })]]],
-  ["term as string", [FrameKind.Messages, [m({ 3: "1" })]]],
-  ["term not an integer", [FrameKind.Messages, [m({ 3: 1.5 })]]],
-  ["term unsafe", [FrameKind.Messages, [m({ 3: 2 ** 53 })]]],
-  ["index negative", [FrameKind.Messages, [m({ 5: -1 })]]],
-  ["reject as number", [FrameKind.Messages, [m({ 8: 1 })]]],
-  ["entries not an array", [FrameKind.Messages, [m({ 6: "x" })]]],
-  ["entry data as string", [FrameKind.Messages, [m({ 6: [[1, 1, 0, "data"]] })]]],
-  ["entry type out of range", [FrameKind.Messages, [m({ 6: [[1, 1, 2, new Uint8Array()]] })]]],
-  ["context as array", [FrameKind.Messages, [m({ 11: [1] })]]],
-  ["snapshot with bad voters", [FrameKind.Messages, [m({ 10: [1, 1, [1], [], new Uint8Array()] })]]],
-  ["messages not an array", [FrameKind.Messages, {}]],
+  ["message type out of range", [FrameKind.Messages, 2n, 1n, [m({ 0: 19 })]]],
+  ["term as string", [FrameKind.Messages, 2n, 1n, [m({ 1: "1" })]]],
+  ["term not an integer", [FrameKind.Messages, 2n, 1n, [m({ 1: 1.5 })]]],
+  ["term unsafe", [FrameKind.Messages, 2n, 1n, [m({ 1: 2 ** 53 })]]],
+  ["index negative", [FrameKind.Messages, 2n, 1n, [m({ 3: -1 })]]],
+  ["reject as number", [FrameKind.Messages, 2n, 1n, [m({ 6: 1 })]]],
+  ["entry count as string", [FrameKind.Messages, 2n, 1n, [m({ 4: "x" })]]],
+  ["context as array", [FrameKind.Messages, 2n, 1n, [m({ 9: [1] })]]],
+  ["snapshot with bad voters", [FrameKind.Messages, 2n, 1n, [m({ 8: [1, 1, [1], [], new Uint8Array()] })]]],
+  ["messages not an array", [FrameKind.Messages, 2n, 1n, {}]],
+  ["an empty batch", [FrameKind.Messages, 2n, 1n, []]],
+  ["a numeric sender", [FrameKind.Messages, 2, 1n, [m({})]]],
+  ["a message with 12 fields", [FrameKind.Messages, 2n, 1n, [[...m({}), null, null]]]],
   ["response with payload and error", [FrameKind.Response, 1, new Uint8Array(), null, "x"]],
   ["response with neither", [FrameKind.Response, 1, null, null, null]],
-  ["snapshot header with a non-Snap message", [FrameKind.SnapshotHeader, m({}), 10]],
+  ["snapshot header with a non-Snap message", [FrameKind.SnapshotHeader, [MessageType.Heartbeat, 2n, 1n, 0, 0, 0, 0, 0, false, 0, null, null], 10]],
   ["short sha256", [FrameKind.SnapshotTrailer, new Uint8Array(31)]],
   ["method not a string", [FrameKind.Request, 1, 5, new Uint8Array()]],
 ]
 
 for (const [what, value] of malformed) {
   test(`decodeFramePayload() rejects a frame with ${what}`, () => {
-    expect(() => decodeFramePayload(cborEncode(value))).toThrow(MalformedFrameError)
+    expect(() => decodeFramePayload(payloadOf(value))).toThrow(MalformedFrameError)
   })
 }
 
+const badTails: Array<[string, number, Buffer]> = [
+  ["more entries than records", 2, entryRecord({ data: 3 })],
+  ["a huge entry count", 2 ** 40, entryRecord({})],
+  ["a truncated entry header", 1, entryRecord({}).subarray(0, 15)],
+  ["entry data longer than the frame", 1, entryRecord({ length: 100, data: 3 })],
+  ["an entry type out of range", 1, entryRecord({ type: 2 })],
+  ["an entry term above 2^53", 1, entryRecord({ termHigh: 0x20_0000 })],
+  ["trailing bytes after the entries", 1, Buffer.concat([entryRecord({ data: 2 }), Buffer.from([0])])],
+]
+
+for (const [what, count, tail] of badTails) {
+  test(`decodeFramePayload() rejects a frame with ${what}`, () => {
+    expect(() => decodeFramePayload(payloadOf([FrameKind.Messages, 2n, 1n, [m({ 4: count })]], tail))).toThrow(MalformedFrameError)
+  })
+}
+
+test("decodeFramePayload() reads entries from the tail in message order", () => {
+  const tail = Buffer.concat([entryRecord({ index: 5, data: 2 }), entryRecord({ index: 6, type: 1 }), entryRecord({ index: 9, data: 1 })])
+  const frame = decodeFramePayload(payloadOf([FrameKind.Messages, 2n, 1n, [m({ 4: 2 }), m({ 4: 0 }), m({ 4: 1 })]], tail))
+  const messages = (frame as { messages: Message[] }).messages
+  expect(messages.map((x) => x.entries.map((e) => [e.index, e.type, e.data.length]))).toEqual([
+    [[5, 0, 2], [6, 1, 0]],
+    [],
+    [[9, 0, 1]],
+  ])
+})
+
+test("encodeFrame() refuses a Messages frame that mixes senders or peers", () => {
+  expect(() => encodeFrame({ kind: FrameKind.Messages, messages: [minimal, { ...minimal, to: 5n }] })).toThrow(AssertionError)
+  expect(() => encodeFrame({ kind: FrameKind.Messages, messages: [] })).toThrow(AssertionError)
+})
+
+test("decodeFramePayload() rejects an envelope length that does not fit", () => {
+  const payload = payloadOf([FrameKind.Ping, 1])
+  payload.writeUInt32BE(payload.length, 0)
+  expect(() => decodeFramePayload(payload)).toThrow(MalformedFrameError)
+  expect(() => decodeFramePayload(new Uint8Array([0, 0]))).toThrow(MalformedFrameError)
+})
+
 test("decodeFramePayload() rejects bytes that are not CBOR", () => {
-  expect(() => decodeFramePayload(new Uint8Array([0x9f, 0x01]))).toThrow(MalformedFrameError)
-  expect(() => decodeFramePayload(new Uint8Array([0x5b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]))).toThrow(
+  expect(() => decodeFramePayload(new Uint8Array([0, 0, 0, 2, 0x9f, 0x01]))).toThrow(MalformedFrameError)
+  expect(() => decodeFramePayload(new Uint8Array([0, 0, 0, 9, 0x5b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]))).toThrow(
     MalformedFrameError,
   )
 })

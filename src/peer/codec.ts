@@ -1,14 +1,17 @@
-// Peer frames: CBOR (cbor-x) payloads inside 4-byte length-prefixed frames.
+// Peer frames: a CBOR (cbor-x) envelope, plus a binary tail with the raft
+// entries, inside 4-byte length-prefixed frames (layout at encodeFrame).
 // Everything a peer sends arrives as `unknown` and is narrowed here, field by
 // field, right after cbor-x decodes it; a frame that does not fit its shape is
 // a MalformedFrameError (the connection is closed, the member keeps running).
 //
 // Shapes are positional arrays (smaller and faster than maps):
-//   Message  [type, from, to, term, logTerm, index, entries, commit, reject, rejectHint, snapshot|null, context|null]
-//   Entry    [term, index, type, data]
+//   Messages [kind, from, to, [[type, term, logTerm, index, entryCount, commit, reject, rejectHint, snapshot|null, context|null], ...]]
+//   Message  [type, from, to, term, logTerm, index, entryCount, commit, reject, rejectHint, snapshot|null, context|null]
+//            (alone, in a SnapshotHeader)
 //   Snapshot [index, term, voters, learners, data]
 
 import { Encoder } from "cbor-x"
+import { assert } from "../lib/assert"
 import {
   EntryType,
   MessageType,
@@ -140,12 +143,28 @@ const MAX_UINT64 = 0xffff_ffff_ffff_ffffn
 
 const encoder = new Encoder({ useRecords: false, tagUint8Array: false, structuredClone: false })
 
-function encodeEntry(e: Entry): unknown[] {
-  return [e.term, e.index, e.type, e.data]
-}
+/** term u64, index u64, type u8, data length u32, then the data. */
+const ENTRY_HEADER_BYTES = 21
+const TWO_POW_32 = 0x1_0000_0000
 
 function encodeSnapshot(s: Snapshot): unknown[] {
   return [s.metadata.index, s.metadata.term, s.metadata.confState.voters, s.metadata.confState.learners, s.data]
+}
+
+/** A message of a Messages frame: from and to are the frame's. */
+function encodeBatchedMessage(m: Message): unknown[] {
+  return [
+    m.type,
+    m.term,
+    m.logTerm,
+    m.index,
+    m.entries.length,
+    m.commit,
+    m.reject,
+    m.rejectHint,
+    m.snapshot === undefined ? null : encodeSnapshot(m.snapshot),
+    m.context === undefined ? null : m.context,
+  ]
 }
 
 function encodeMessage(m: Message): unknown[] {
@@ -156,7 +175,7 @@ function encodeMessage(m: Message): unknown[] {
     m.term,
     m.logTerm,
     m.index,
-    m.entries.map(encodeEntry),
+    m.entries.length,
     m.commit,
     m.reject,
     m.rejectHint,
@@ -173,8 +192,14 @@ function frameBody(frame: Frame): unknown[] {
       return [frame.kind, frame.clusterId, frame.memberId]
     case FrameKind.Refuse:
       return [frame.kind, frame.reason, frame.message]
-    case FrameKind.Messages:
-      return [frame.kind, frame.messages.map(encodeMessage)]
+    case FrameKind.Messages: {
+      const first = frame.messages[0]
+      assert(first !== undefined, "empty Messages frame")
+      for (const m of frame.messages) {
+        assert(m.from === first.from && m.to === first.to, "a Messages frame carries messages of one sender to one peer")
+      }
+      return [frame.kind, first.from, first.to, frame.messages.map(encodeBatchedMessage)]
+    }
     case FrameKind.Request:
       return [frame.kind, frame.callId, frame.method, frame.payload]
     case FrameKind.Response:
@@ -191,41 +216,121 @@ function frameBody(frame: Frame): unknown[] {
   }
 }
 
-/** The CBOR payload of a frame, without the length prefix. */
-export function encodeFramePayload(frame: Frame): Uint8Array {
-  return encoder.encode(frameBody(frame))
+function messagesOf(frame: Frame): readonly Message[] {
+  if (frame.kind === FrameKind.Messages) return frame.messages
+  if (frame.kind === FrameKind.SnapshotHeader) return [frame.message]
+  return []
 }
 
-/** A frame ready for the socket: 4-byte big-endian length, then the CBOR payload. */
+/**
+ * A frame ready for the socket:
+ *   u32 length of the rest | u32 length of the CBOR envelope | CBOR envelope | entry tail
+ * The envelope carries every field except the entries of messages, which
+ * follow as binary records (term, index, type, length, data): entries are the
+ * bulk of the traffic, and copying their bytes beats encoding them as CBOR.
+ */
 export function encodeFrame(frame: Frame): Buffer {
-  const payload = encodeFramePayload(frame)
-  const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payload.length)
-  out.writeUInt32BE(payload.length, 0)
-  out.set(payload, FRAME_HEADER_BYTES)
+  const envelope = encoder.encode(frameBody(frame))
+  const messages = messagesOf(frame)
+  let tailBytes = 0
+  for (const m of messages) for (const e of m.entries) tailBytes += ENTRY_HEADER_BYTES + e.data.length
+  const payloadBytes = 4 + envelope.length + tailBytes
+  const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payloadBytes)
+  out.writeUInt32BE(payloadBytes, 0)
+  out.writeUInt32BE(envelope.length, 4)
+  out.set(envelope, 8)
+  let at = 8 + envelope.length
+  for (const m of messages) {
+    for (const e of m.entries) {
+      out.writeUInt32BE(Math.floor(e.term / TWO_POW_32), at)
+      out.writeUInt32BE(e.term >>> 0, at + 4)
+      out.writeUInt32BE(Math.floor(e.index / TWO_POW_32), at + 8)
+      out.writeUInt32BE(e.index >>> 0, at + 12)
+      out[at + 16] = e.type
+      out.writeUInt32BE(e.data.length, at + 17)
+      out.set(e.data, at + ENTRY_HEADER_BYTES)
+      at += ENTRY_HEADER_BYTES + e.data.length
+    }
+  }
   return out
+}
+
+/** The frame without its length prefix (what decodeFramePayload takes). */
+export function encodeFramePayload(frame: Frame): Uint8Array {
+  return encodeFrame(frame).subarray(FRAME_HEADER_BYTES)
 }
 
 /** Rough wire size of a message, used to bound queues and split batches. */
 export function estimateMessageBytes(m: Message): number {
   let bytes = 64 + (m.context?.length ?? 0) + (m.snapshot?.data.length ?? 0)
-  for (const e of m.entries) bytes += 24 + e.data.length
+  for (const e of m.entries) bytes += ENTRY_HEADER_BYTES + e.data.length
   return bytes
 }
 
 // ---------------------------------------------------------------- decoding
 
-/** Decodes and narrows one frame payload. Throws MalformedFrameError on anything unexpected. */
+/** Reads the binary entry records that follow the envelope. */
+class EntryTail {
+  private at: number
+  constructor(
+    private readonly bytes: Buffer,
+    start: number,
+  ) {
+    this.at = start
+  }
+
+  read(count: number, what: string): Entry[] {
+    if (count * ENTRY_HEADER_BYTES > this.bytes.length - this.at) throw new MalformedFrameError(`${what}: ${count} entries do not fit the frame`)
+    const entries: Entry[] = new Array<Entry>(count)
+    const bytes = this.bytes
+    for (let i = 0; i < count; i++) {
+      const at = this.at
+      if (at + ENTRY_HEADER_BYTES > bytes.length) throw new MalformedFrameError(`${what}: entry ${i} truncated`)
+      const term = readUint64(bytes, at, `${what} entry ${i} term`)
+      const index = readUint64(bytes, at + 8, `${what} entry ${i} index`)
+      const type = bytes[at + 16]!
+      if (type > EntryType.ConfChange) throw new MalformedFrameError(`${what} entry ${i} type: ${type} out of range`)
+      const length = bytes.readUInt32BE(at + 17)
+      const end = at + ENTRY_HEADER_BYTES + length
+      if (end > bytes.length) throw new MalformedFrameError(`${what}: entry ${i} data truncated`)
+      entries[i] = { term, index, type, data: bytes.subarray(at + ENTRY_HEADER_BYTES, end) }
+      this.at = end
+    }
+    return entries
+  }
+
+  finish(): void {
+    if (this.at !== this.bytes.length) throw new MalformedFrameError(`${this.bytes.length - this.at} trailing bytes after the entries`)
+  }
+}
+
+function readUint64(bytes: Buffer, at: number, what: string): number {
+  const high = bytes.readUInt32BE(at)
+  if (high >= 0x20_0000) throw new MalformedFrameError(`${what}: not a safe integer`)
+  return high * TWO_POW_32 + bytes.readUInt32BE(at + 4)
+}
+
+/** Decodes and narrows one frame (without its length prefix). Throws MalformedFrameError on anything unexpected. */
 export function decodeFramePayload(payload: Uint8Array): Frame {
+  const bytes = Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)
+  if (bytes.length < 4) throw new MalformedFrameError("frame shorter than its envelope length")
+  const envelopeBytes = bytes.readUInt32BE(0)
+  if (envelopeBytes === 0 || 4 + envelopeBytes > bytes.length) {
+    throw new MalformedFrameError(`envelope length ${envelopeBytes} does not fit a ${bytes.length}-byte frame`)
+  }
   let raw: unknown
   try {
-    raw = encoder.decode(payload)
+    raw = encoder.decode(bytes.subarray(4, 4 + envelopeBytes))
   } catch (e) {
     throw new MalformedFrameError(`undecodable CBOR: ${(e as Error).message}`)
   }
-  return narrowFrame(raw)
+  const tail = new EntryTail(bytes, 4 + envelopeBytes)
+  const frame = narrowFrame(raw, tail)
+  tail.finish()
+  return frame
 }
 
-export function narrowFrame(raw: unknown): Frame {
+function narrowFrame(raw: unknown, tail: EntryTail): Frame {
   const a = asArray(raw, "frame")
   if (a.length === 0) throw new MalformedFrameError("empty frame")
   const kind = asEnum(a[0], FrameKind.SnapshotResult, "frame kind") as FrameKind
@@ -251,9 +356,12 @@ export function narrowFrame(raw: unknown): Frame {
         message: asString(a[2], "refuse message"),
       }
     case FrameKind.Messages: {
-      expectLength(a, 2, "messages")
-      const list = asArray(a[1], "messages")
-      return { kind, messages: list.map((m, i) => narrowMessage(m, `message ${i}`)) }
+      expectLength(a, 4, "messages")
+      const from = asId(a[1], "messages from")
+      const to = asId(a[2], "messages to")
+      const list = asArray(a[3], "messages")
+      if (list.length === 0) throw new MalformedFrameError("messages: empty batch")
+      return { kind, messages: list.map((m, i) => narrowBatchedMessage(m, from, to, tail, `message ${i}`)) }
     }
     case FrameKind.Request:
       expectLength(a, 4, "request")
@@ -279,7 +387,7 @@ export function narrowFrame(raw: unknown): Frame {
       return { kind, seq: asIndex(a[1], "ping seq") }
     case FrameKind.SnapshotHeader: {
       expectLength(a, 3, "snapshot header")
-      const message = narrowMessage(a[1], "snapshot message")
+      const message = narrowMessage(a[1], tail, "snapshot message")
       if (message.type !== MessageType.Snap || message.snapshot === undefined) {
         throw new MalformedFrameError("snapshot header must carry a Snap message with a snapshot")
       }
@@ -297,7 +405,27 @@ export function narrowFrame(raw: unknown): Frame {
   }
 }
 
-export function narrowMessage(raw: unknown, what = "message"): Message {
+function narrowBatchedMessage(raw: unknown, from: NodeId, to: NodeId, tail: EntryTail, what: string): Message {
+  const a = asArray(raw, what)
+  expectLength(a, 10, what)
+  const message: Message = {
+    type: asEnum(a[0], MessageType.PreVoteResp, `${what} type`) as MessageType,
+    from,
+    to,
+    term: asIndex(a[1], `${what} term`),
+    logTerm: asIndex(a[2], `${what} logTerm`),
+    index: asIndex(a[3], `${what} index`),
+    entries: tail.read(asIndex(a[4], `${what} entry count`), what),
+    commit: asIndex(a[5], `${what} commit`),
+    reject: asBool(a[6], `${what} reject`),
+    rejectHint: asIndex(a[7], `${what} rejectHint`),
+  }
+  if (a[8] !== null) message.snapshot = narrowSnapshot(a[8], `${what} snapshot`)
+  if (a[9] !== null) message.context = asBytes(a[9], `${what} context`)
+  return message
+}
+
+function narrowMessage(raw: unknown, tail: EntryTail, what: string): Message {
   const a = asArray(raw, what)
   expectLength(a, 12, what)
   const message: Message = {
@@ -307,7 +435,7 @@ export function narrowMessage(raw: unknown, what = "message"): Message {
     term: asIndex(a[3], `${what} term`),
     logTerm: asIndex(a[4], `${what} logTerm`),
     index: asIndex(a[5], `${what} index`),
-    entries: asArray(a[6], `${what} entries`).map((e, i) => narrowEntry(e, `${what} entry ${i}`)),
+    entries: tail.read(asIndex(a[6], `${what} entry count`), what),
     commit: asIndex(a[7], `${what} commit`),
     reject: asBool(a[8], `${what} reject`),
     rejectHint: asIndex(a[9], `${what} rejectHint`),
@@ -315,17 +443,6 @@ export function narrowMessage(raw: unknown, what = "message"): Message {
   if (a[10] !== null) message.snapshot = narrowSnapshot(a[10], `${what} snapshot`)
   if (a[11] !== null) message.context = asBytes(a[11], `${what} context`)
   return message
-}
-
-function narrowEntry(raw: unknown, what: string): Entry {
-  const a = asArray(raw, what)
-  expectLength(a, 4, what)
-  return {
-    term: asIndex(a[0], `${what} term`),
-    index: asIndex(a[1], `${what} index`),
-    type: asEnum(a[2], EntryType.ConfChange, `${what} type`) as EntryType,
-    data: asBytes(a[3], `${what} data`),
-  }
 }
 
 function narrowSnapshot(raw: unknown, what: string): Snapshot {

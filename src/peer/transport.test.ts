@@ -225,9 +225,10 @@ test("a malformed frame closes that connection and the member keeps serving", as
     return out
   }
   // Not CBOR at all.
-  await rawSend(frame(new Uint8Array([0xff, 0xfe, 0x00])))
+  await rawSend(frame(new Uint8Array([0, 0, 0, 3, 0xff, 0xfe, 0x00])))
   // CBOR of the wrong shape: a message with a string term.
-  await rawSend(frame(cborEncode([FrameKind.Messages, [[MessageType.Heartbeat, A, B, "1", 0, 0, [], 0, false, 0, null, null]]])))
+  const envelope = cborEncode([FrameKind.Messages, A, B, [[MessageType.Heartbeat, "1", 0, 0, 0, 0, false, 0, null, null]]])
+  await rawSend(frame(Buffer.concat([Buffer.from([0, 0, 0, envelope.length]), envelope])))
   // A length prefix over the limit.
   const huge = Buffer.alloc(8)
   huge.writeUInt32BE(0xffff_fff0)
