@@ -1,0 +1,221 @@
+// Loading and checking PEM certificates, keys, CA bundles and CRLs into
+// node:tls options, for the client listener (gRPC + HTTP), the peer listener
+// and for dialing. Works the same with node:tls, node:http2 and
+// @grpc/grpc-js (ServerCredentials.updateSecureContextOptions) under Bun.
+
+import { createHash, createPrivateKey, X509Certificate } from "node:crypto"
+import { readFileSync } from "node:fs"
+import * as tls from "node:tls"
+import { cipherSuitesToOpenssl } from "./cipher_suites"
+
+export interface TlsFiles {
+  readonly certFile: string
+  readonly keyFile: string
+  /** CA bundle that client (or peer) certificates must chain to; "" = none. */
+  readonly trustedCaFile?: string
+  /** Certificate revocation list, PEM; "" = none. */
+  readonly crlFile?: string
+}
+
+export interface TlsPolicy {
+  /** Require and verify a client certificate (--client-cert-auth, --peer-client-cert-auth). */
+  readonly clientCertAuth?: boolean
+  /** etcd/Go names (--cipher-suites). */
+  readonly cipherSuites?: readonly string[]
+  readonly minVersion?: "TLSv1.2" | "TLSv1.3"
+  /** "" = no maximum. */
+  readonly maxVersion?: "" | "TLSv1.2" | "TLSv1.3"
+  /** ALPN protocols offered by a server (e.g. ["h2", "http/1.1"]). */
+  readonly alpnProtocols?: readonly string[]
+}
+
+export type TlsConfig = TlsFiles & TlsPolicy
+
+/** What was read from disk, checked. */
+export interface TlsMaterial {
+  readonly cert: string
+  readonly key: string
+  /** "" when there is no CA bundle. */
+  readonly ca: string
+  readonly crl: string
+  /** The first certificate of the cert file. */
+  readonly leaf: X509Certificate
+  readonly caCertificates: readonly X509Certificate[]
+  /** sha256 over every file's bytes: equal material, equal fingerprint. */
+  readonly fingerprint: string
+  /** Problems that do not stop the material from being used (an expired certificate ...). */
+  readonly warnings: readonly string[]
+}
+
+export class TlsMaterialError extends Error {
+  override readonly name = "TlsMaterialError"
+}
+
+const pemCertificate = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g
+
+/** Splits a PEM bundle into certificates; throws on an unparsable one. */
+export function parseCertificates(pem: string, what: string): X509Certificate[] {
+  const blocks = pem.match(pemCertificate) ?? []
+  if (blocks.length === 0) throw new TlsMaterialError(`${what}: no PEM certificate found`)
+  return blocks.map((block, i) => {
+    try {
+      return new X509Certificate(block)
+    } catch (e) {
+      throw new TlsMaterialError(`${what}: certificate ${i + 1} cannot be parsed: ${errorText(e)}`)
+    }
+  })
+}
+
+function readText(path: string, what: string): string {
+  try {
+    return readFileSync(path, "utf8")
+  } catch (e) {
+    throw new TlsMaterialError(`cannot read ${what} ${path}: ${errorText(e)}`)
+  }
+}
+
+/**
+ * Reads and checks the files: the certificate parses, the key parses and
+ * matches it, the CA bundle holds at least one certificate, and node:tls
+ * accepts the lot. Throws TlsMaterialError naming the file.
+ */
+export function loadTlsMaterial(files: TlsFiles, now: Date = new Date()): TlsMaterial {
+  if (files.certFile === "" || files.keyFile === "") throw new TlsMaterialError("a certificate file and a key file are both required")
+  const cert = readText(files.certFile, "certificate file")
+  const key = readText(files.keyFile, "key file")
+  const ca = files.trustedCaFile ? readText(files.trustedCaFile, "trusted CA file") : ""
+  const crl = files.crlFile ? readText(files.crlFile, "CRL file") : ""
+  const chain = parseCertificates(cert, `certificate file ${files.certFile}`)
+  const leaf = chain[0] as X509Certificate
+  let privateKey: ReturnType<typeof createPrivateKey>
+  try {
+    privateKey = createPrivateKey(key)
+  } catch (e) {
+    throw new TlsMaterialError(`key file ${files.keyFile}: the private key cannot be parsed: ${errorText(e)}`)
+  }
+  if (!leaf.checkPrivateKey(privateKey)) {
+    throw new TlsMaterialError(`key file ${files.keyFile} does not match the certificate in ${files.certFile}`)
+  }
+  const caCertificates = ca === "" ? [] : parseCertificates(ca, `trusted CA file ${files.trustedCaFile ?? ""}`)
+  try {
+    tls.createSecureContext({ cert, key, ...(ca !== "" ? { ca } : {}), ...(crl !== "" ? { crl } : {}) })
+  } catch (e) {
+    throw new TlsMaterialError(`TLS files ${[files.certFile, files.keyFile, files.trustedCaFile, files.crlFile].filter(Boolean).join(", ")} are not usable: ${errorText(e)}`)
+  }
+  const warnings: string[] = []
+  if (new Date(leaf.validTo) < now) warnings.push(`certificate ${files.certFile} expired at ${leaf.validTo}`)
+  if (new Date(leaf.validFrom) > now) warnings.push(`certificate ${files.certFile} is not valid before ${leaf.validFrom}`)
+  const fingerprint = createHash("sha256").update(cert).update("\0").update(key).update("\0").update(ca).update("\0").update(crl).digest("hex")
+  return { cert, key, ca, crl, leaf, caCertificates, fingerprint, warnings }
+}
+
+/** The options of a tls.SecureContext (what setSecureContext and grpc-js take). */
+export function secureContextOptions(material: TlsMaterial, policy: TlsPolicy = {}): tls.SecureContextOptions {
+  const options: tls.SecureContextOptions = {
+    cert: material.cert,
+    key: material.key,
+    minVersion: policy.minVersion ?? "TLSv1.2",
+  }
+  if (material.ca !== "") options.ca = material.ca
+  if (material.crl !== "") options.crl = material.crl
+  if (policy.maxVersion) options.maxVersion = policy.maxVersion
+  const ciphers = cipherSuitesToOpenssl(policy.cipherSuites ?? [])
+  if (!ciphers.ok) throw new TlsMaterialError(ciphers.message)
+  if (ciphers.ciphers !== "") {
+    options.ciphers = ciphers.ciphers
+    options.honorCipherOrder = true
+  }
+  return options
+}
+
+/** Options for tls.createServer / http2.createSecureServer. */
+export function serverTlsOptions(material: TlsMaterial, policy: TlsPolicy = {}): tls.TlsOptions {
+  const options: tls.TlsOptions = {
+    ...secureContextOptions(material, policy),
+    requestCert: policy.clientCertAuth === true,
+    rejectUnauthorized: policy.clientCertAuth === true,
+  }
+  if (policy.alpnProtocols) options.ALPNProtocols = [...policy.alpnProtocols]
+  return options
+}
+
+export interface ClientTlsSettings extends TlsPolicy {
+  /** Do not verify the server (peer auto-TLS, as etcd's InsecureSkipVerify). */
+  readonly insecureSkipVerify?: boolean
+  readonly servername?: string
+}
+
+/**
+ * Options for tls.connect / http2.connect. `material` holds the client
+ * certificate (may be undefined for server-only verification) and the CA
+ * bundle used to verify the server.
+ */
+export function clientTlsOptions(material: TlsMaterial | undefined, settings: ClientTlsSettings = {}): tls.ConnectionOptions {
+  const options: tls.ConnectionOptions = {
+    minVersion: settings.minVersion ?? "TLSv1.2",
+    rejectUnauthorized: settings.insecureSkipVerify !== true,
+  }
+  if (material !== undefined) {
+    options.cert = material.cert
+    options.key = material.key
+    if (material.ca !== "") options.ca = material.ca
+  }
+  if (settings.maxVersion) options.maxVersion = settings.maxVersion
+  if (settings.servername !== undefined) options.servername = settings.servername
+  const ciphers = cipherSuitesToOpenssl(settings.cipherSuites ?? [])
+  if (ciphers.ok && ciphers.ciphers !== "") options.ciphers = ciphers.ciphers
+  return options
+}
+
+/**
+ * The verified client certificate's CN (etcd's rule: with --client-cert-auth
+ * and no token, the CN is the user). undefined when the connection is not
+ * TLS, the certificate was not verified, or it has no CN.
+ */
+export function verifiedPeerCommonName(socket: unknown): string | undefined {
+  if (!(socket instanceof tls.TLSSocket) || !socket.authorized) return undefined
+  const cert = socket.getPeerCertificate()
+  if (cert === null || typeof cert !== "object" || cert.subject === undefined) return undefined
+  const cn: unknown = cert.subject.CN
+  if (typeof cn === "string" && cn !== "") return cn
+  if (Array.isArray(cn) && typeof cn[0] === "string" && cn[0] !== "") return cn[0]
+  return undefined
+}
+
+export interface AllowedPeerPolicy {
+  /** --peer-cert-allowed-cn: the client certificate's CN must be one of these (empty = any). */
+  readonly allowedCn?: readonly string[]
+  /** --peer-cert-allowed-hostname / --client-cert-allowed-hostname: the certificate must be valid for one of these (empty = any). */
+  readonly allowedHostname?: readonly string[]
+}
+
+export type AllowedPeerResult = { readonly ok: true } | { readonly ok: false; readonly reason: string }
+
+/**
+ * Checks a verified client certificate against --peer-cert-allowed-cn and
+ * --*-cert-allowed-hostname, as etcd does after the handshake. Call it on
+ * every accepted TLS connection (tls 'secureConnection') and close the
+ * socket when it fails.
+ */
+export function checkAllowedPeer(socket: tls.TLSSocket, policy: AllowedPeerPolicy): AllowedPeerResult {
+  const allowedCn = policy.allowedCn ?? []
+  const allowedHostname = policy.allowedHostname ?? []
+  if (allowedCn.length === 0 && allowedHostname.length === 0) return { ok: true }
+  if (!socket.authorized) return { ok: false, reason: "client certificate not verified" }
+  const cert = socket.getPeerCertificate()
+  if (allowedCn.length > 0) {
+    const cn = verifiedPeerCommonName(socket)
+    if (cn === undefined || !allowedCn.includes(cn)) {
+      return { ok: false, reason: `client certificate CN ${JSON.stringify(cn ?? "")} is not one of the allowed CNs ${allowedCn.join(",")}` }
+    }
+  }
+  if (allowedHostname.length > 0) {
+    const matches = allowedHostname.some((host) => tls.checkServerIdentity(host, cert) === undefined)
+    if (!matches) return { ok: false, reason: `client certificate is not valid for any allowed hostname ${allowedHostname.join(",")}` }
+  }
+  return { ok: true }
+}
+
+export function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e)
+}
