@@ -136,6 +136,23 @@ describe("Wal", () => {
     expect(() => Wal.open({ fs, dir })).toThrow("no segment holds snapshot index 0")
   })
 
+  test("Wal.validSnapshots() lists the snapshot markers at or below the last commit", () => {
+    const fs = newFs()
+    const wal = Wal.create({ fs, dir, metadata, segmentBytes: 1024, maxWals: 2 })
+    for (let i = 1; i <= 40; i++) wal.save(hs(1, i), [entry(i, 1, 100)])
+    wal.saveSnapshot({ index: 20, term: 1 })
+    wal.saveSnapshot({ index: 40, term: 1 })
+    wal.releaseTo(20)
+    wal.save(hs(2, 40), [entry(41, 2, 100)])
+    wal.saveSnapshot({ index: 41, term: 2 })
+    wal.close()
+    expect(Wal.validSnapshots({ fs, dir })).toEqual([
+      { index: 0, term: 0 },
+      { index: 20, term: 1 },
+      { index: 40, term: 1 },
+    ])
+  })
+
   test("Wal.releaseTo() keeps every segment with maxWals 0", () => {
     const fs = newFs()
     const wal = Wal.create({ fs, dir, metadata, segmentBytes: 1024, maxWals: 0 })

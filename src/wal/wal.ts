@@ -187,6 +187,24 @@ export class Wal {
     return { wal, metadata: result.metadata, hardState: result.hardState, entries: result.entries }
   }
 
+  /**
+   * The snapshot markers of the WAL in `dir` that a member may start from:
+   * those at or below the last hard state's commit (etcd's
+   * ValidSnapshotEntries), oldest first, always with {0, 0} first. Reads
+   * without changing anything; a torn tail of the last segment is ignored.
+   */
+  static validSnapshots(options: { fs: FsPort; dir: string }): WalSnapshot[] {
+    const { fs, dir } = options
+    const all = sortSegments(fs.readdir(dir), dir)
+    if (all.length === 0) throw new WalError(`no WAL segment in ${dir}`)
+    const replay = new Replay(dir, { index: 0, term: 0 }, true)
+    for (let i = 0; i < all.length; i++) {
+      replay.readSegment(fs.readFile(`${dir}/${all[i]!.name}`), all[i]!.name, i === all.length - 1, silentLogger)
+    }
+    const commit = replay.finish().hardState.commit
+    return [{ index: 0, term: 0 }, ...replay.markers.filter((m) => m.index <= commit)]
+  }
+
   /** Index of the last entry saved (or of the newest snapshot marker, if greater). */
   lastIndex(): number {
     return this.last
@@ -367,12 +385,16 @@ class Replay {
   private hardState: HardState = EMPTY_HARD_STATE
   private readonly entries: Entry[] = []
   private snapshotFound: boolean
+  /** Every snapshot marker read (kept only when markersOnly). */
+  readonly markers: WalSnapshot[] = []
 
   constructor(
     private readonly dir: string,
     private readonly snapshot: WalSnapshot,
+    /** Only the markers and the hard state matter: entries are not kept or checked. */
+    private readonly markersOnly = false,
   ) {
-    this.snapshotFound = snapshot.index === 0
+    this.snapshotFound = snapshot.index === 0 || markersOnly
     this.lastIndex = snapshot.index
   }
 
@@ -418,7 +440,7 @@ class Replay {
       throw new WalError(`snapshot marker {index ${this.snapshot.index}, term ${this.snapshot.term}} not found in the WAL ${this.dir}`)
     }
     const lastIndex = this.snapshot.index + this.entries.length
-    if (this.hardState.commit > lastIndex) {
+    if (!this.markersOnly && this.hardState.commit > lastIndex) {
       throw new WalError(`hard state commit ${this.hardState.commit} is beyond the last entry ${lastIndex}: committed entries are missing from ${this.dir}`)
     }
     return { metadata: this.metadata, hardState: this.hardState, entries: this.entries }
@@ -438,11 +460,12 @@ class Replay {
       case RecordType.Batch: {
         const batch = parseBatch(value)
         if (batch.hardState !== undefined) this.hardState = batch.hardState
-        for (const e of batch.entries) this.addEntry(e, file, at)
+        if (!this.markersOnly) for (const e of batch.entries) this.addEntry(e, file, at)
         return
       }
       case RecordType.Snapshot: {
         const snap = parseSnapshot(value)
+        if (this.markersOnly) this.markers.push(snap)
         if (snap.index === this.snapshot.index && this.snapshot.index > 0) {
           if (snap.term !== this.snapshot.term) {
             throw new WalError(`snapshot term mismatch at index ${snap.index}: the WAL says ${snap.term}, the snapshot ${this.snapshot.term}`, file, at)
