@@ -177,12 +177,17 @@ export interface OutboundOptions {
   backoffMinMs: number
   backoffMaxMs: number
   frameBytesMax: number
+  /** A Ping goes out this often while open; its Pong measures the round trip. */
+  pingIntervalMs: number
+  /** Nothing received for this long (not even a Pong): the connection is dead, redial. */
+  idleTimeoutMs: number
   onOpen: () => void
   onFrame: (frame: Frame) => void
   /** The connection failed or closed; `error` says why (typed refusals included). */
   onDown: (error: Error) => void
   onDrain: () => void
   onBytes: (sent: number, received: number) => void
+  onRoundTrip: (ms: number) => void
 }
 
 /** One lane to one peer, redialed with backoff until stop(). */
@@ -195,6 +200,10 @@ export class OutboundConnection {
   private urlIndex = 0
   private timer: ReturnType<typeof setTimeout> | null = null
   private outageLogged = false
+  private pingTimer: ReturnType<typeof setInterval> | null = null
+  private pingSeq = 0
+  private pingSentAt = 0
+  private lastReceivedAt = 0
 
   constructor(private readonly options: OutboundOptions) {}
 
@@ -222,6 +231,7 @@ export class OutboundConnection {
     this.state = "stopped"
     if (this.timer) clearTimeout(this.timer)
     this.timer = null
+    this.stopPings()
     this.socket?.destroy()
     this.socket = null
   }
@@ -262,8 +272,9 @@ export class OutboundConnection {
       this.options.logger.info("peer connection established", { lane: Lane[this.options.lane], url })
     }
     this.outageLogged = false
-    const reader = new FrameReader((frame) => this.options.onFrame(frame), this.options.frameBytesMax)
+    const reader = new FrameReader((frame) => this.onFrame(frame), this.options.frameBytesMax)
     const onData = (chunk: Buffer): void => {
+      this.lastReceivedAt = performance.now()
       this.options.onBytes(0, chunk.length)
       try {
         reader.push(chunk)
@@ -278,10 +289,48 @@ export class OutboundConnection {
     socket.on("close", () => {
       if (this.socket !== socket) return
       this.socket = null
+      this.stopPings()
       this.fail(new PeerUnreachableError("connection lost"), url)
     })
+    this.startPings(socket)
     this.options.onOpen()
     if (rest.length > 0) onData(rest)
+  }
+
+  private onFrame(frame: Frame): void {
+    if (frame.kind === FrameKind.Pong) {
+      if (frame.seq === this.pingSeq && this.pingSentAt > 0) {
+        this.options.onRoundTrip(performance.now() - this.pingSentAt)
+        this.pingSentAt = 0
+      }
+      return
+    }
+    this.options.onFrame(frame)
+  }
+
+  private startPings(socket: net.Socket): void {
+    this.lastReceivedAt = performance.now()
+    const ping = (): void => {
+      if (performance.now() - this.lastReceivedAt > this.options.idleTimeoutMs) {
+        this.options.logger.warn("peer connection idle, closing it", {
+          lane: Lane[this.options.lane],
+          "idle-timeout-ms": this.options.idleTimeoutMs,
+        })
+        socket.destroy()
+        return
+      }
+      this.pingSeq++
+      this.pingSentAt = performance.now()
+      this.write(encodeFrame({ kind: FrameKind.Ping, seq: this.pingSeq }))
+    }
+    this.pingTimer = setInterval(ping, this.options.pingIntervalMs)
+    ping()
+  }
+
+  private stopPings(): void {
+    if (this.pingTimer) clearInterval(this.pingTimer)
+    this.pingTimer = null
+    this.pingSentAt = 0
   }
 
   private fail(error: Error, url: string | undefined): void {

@@ -26,6 +26,8 @@ export interface InboundContext {
   isRemoved: (id: NodeId) => boolean
   logger: Logger
   frameBytesMax: number
+  /** Dialers ping every lane; a connection silent for this long is dead. */
+  idleTimeoutMs: number
   onMessages: (messages: Message[], from: NodeId) => void
   onRequest: (request: RequestFrame, from: NodeId) => Promise<Frame>
   onSnapshotConnection: (reader: StreamReader, socket: Socket, from: NodeId) => Promise<void>
@@ -45,6 +47,12 @@ const NOT_ON_RAFT_LANES = new Set<MessageType>([
 
 export function serveInbound(socket: Socket, ctx: InboundContext): void {
   socket.setNoDelay(true)
+  const onIdle = (): void => {
+    ctx.logger.warn("closing idle peer connection", { "remote-peer-id": remote ? hex(remote.from) : "unknown" })
+    socket.destroy()
+  }
+  socket.on("timeout", onIdle)
+  socket.setTimeout(ctx.idleTimeoutMs)
   let remote: HelloFrame | null = null
   let pendingBytes = 0
   const send = (frame: Frame): void => {
@@ -99,6 +107,7 @@ export function serveInbound(socket: Socket, ctx: InboundContext): void {
     send({ kind: FrameKind.Accept, clusterId: localClusterId, memberId: ctx.localId })
     if (frame.lane === Lane.Snapshot) {
       socket.off("data", onData)
+      socket.off("timeout", onIdle) // the snapshot receiver sets its own
       const streamReader = new StreamReader(socket, reader.takeRest(), undefined, ctx.frameBytesMax)
       ctx.onSnapshotConnection(streamReader, socket, frame.from).catch((e: unknown) => {
         ctx.logger.warn("snapshot receive failed", { ...fields, error: (e as Error).message })

@@ -4,6 +4,7 @@ import * as net from "node:net"
 import { MessageType, type Message } from "../raft/types"
 import { Lane, PROTOCOL_VERSION, FrameKind, encodeFrame } from "./codec"
 import { dialHandshake } from "./connection"
+import { FrameReader } from "./framing"
 import { ClusterIdMismatchError, MemberRemovedError, PeerUnreachableError, RpcTimeoutError } from "./errors"
 import { TskvError } from "../lib/errors"
 import { appMessage, heartbeat, startMember, stopMembers, waitFor, type TestMember } from "./testing"
@@ -271,4 +272,56 @@ test("PeerTransport.metrics() counts bytes, messages and round-trip time per pee
   expect(theirs.receivedMessages).toBe(1)
   expect(mine.active).toBe(true)
   expect(a.transport.metrics().activePeers).toBe(1)
+})
+
+test("a connection on which the peer stops answering pings is closed and redialed", async () => {
+  const a = await startMember(A, { limits: { pingIntervalMs: 50, idleTimeoutMs: 250 } })
+  members.push(a)
+  let accepted = 0
+  const sockets: net.Socket[] = []
+  // A peer that completes the handshake and then never answers.
+  const mute = net.createServer((socket) => {
+    sockets.push(socket)
+    const reader = new FrameReader((frame) => {
+      if (frame.kind !== FrameKind.Hello || frame.lane !== Lane.Control) return
+      accepted++
+      socket.write(encodeFrame({ kind: FrameKind.Accept, clusterId: 0xc1n, memberId: B }))
+    })
+    socket.on("data", (chunk: Buffer) => {
+      try {
+        reader.push(chunk)
+      } catch {
+        // pings after the hello: ignored
+      }
+    })
+    socket.on("error", () => {})
+  })
+  await new Promise<void>((r) => mute.listen(0, "127.0.0.1", r))
+  try {
+    const port = (mute.address() as net.AddressInfo).port
+    a.transport.addPeer(B, [`http://127.0.0.1:${port}`])
+    await waitFor(() => accepted >= 2, 3000, "redial")
+    expect(a.logs.has("peer connection idle, closing it")).toBe(true)
+  } finally {
+    for (const s of sockets) s.destroy()
+    await new Promise<void>((r) => mute.close(() => r()))
+  }
+})
+
+test("an inbound connection that stays silent is closed", async () => {
+  const b = await startMember(B, { limits: { idleTimeoutMs: 200 } })
+  members.push(b)
+  const { socket } = await dialHandshake({
+    address: parsePeerUrl(b.url),
+    tlsClient: undefined,
+    timeoutMs: 1000,
+    lane: Lane.Control,
+    clusterId: 0xc1n,
+    localId: A,
+    peerId: B,
+  })
+  const started = performance.now()
+  await new Promise<void>((r) => socket.once("close", () => r()))
+  expect(performance.now() - started).toBeGreaterThanOrEqual(150)
+  expect(b.logs.has("closing idle peer connection")).toBe(true)
 })

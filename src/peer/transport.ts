@@ -54,8 +54,10 @@ export interface PeerLimits {
   dialTimeoutMs: number
   backoffMinMs: number
   backoffMaxMs: number
-  /** Interval of the RTT probes on the control lane. */
+  /** Interval of the pings on every lane (liveness; RTT on the control lane). */
   pingIntervalMs: number
+  /** A connection that received nothing for this long is closed and redialed (etcd: ConnReadTimeout 5 s). */
+  idleTimeoutMs: number
   /** Calls waiting for a connection, per peer. */
   rpcQueueMax: number
   /** A snapshot transfer with no traffic for this long fails. */
@@ -71,6 +73,7 @@ export const DEFAULT_PEER_LIMITS: PeerLimits = {
   backoffMinMs: 50,
   backoffMaxMs: 1000,
   pingIntervalMs: 1000,
+  idleTimeoutMs: 5000,
   rpcQueueMax: 1024,
   snapshotIdleTimeoutMs: 60_000,
 }
@@ -147,9 +150,6 @@ interface Peer {
   append: RaftLane
   rpc: RpcLane
   connections: OutboundConnection[]
-  pingTimer: ReturnType<typeof setInterval>
-  pingSeq: number
-  pingSentAt: number
 }
 
 export interface CallUrlResult {
@@ -449,9 +449,6 @@ export class PeerTransport {
       append: new RaftLane(this.limits, onSent),
       rpc: new RpcLane(this.limits.rpcQueueMax, () => this.callIdNext++),
       connections: [],
-      pingTimer: setInterval(() => this.ping(peer), this.limits.pingIntervalMs),
-      pingSeq: 0,
-      pingSentAt: 0,
     }
     const lanes = [
       { lane: Lane.Control, owner: peer.control },
@@ -471,9 +468,13 @@ export class PeerTransport {
         backoffMinMs: this.limits.backoffMinMs,
         backoffMaxMs: this.limits.backoffMaxMs,
         frameBytesMax: this.limits.frameBytesMax,
-        onOpen: () => {
-          owner.onOpen()
-          if (lane === Lane.Control) this.ping(peer)
+        pingIntervalMs: this.limits.pingIntervalMs,
+        idleTimeoutMs: this.limits.idleTimeoutMs,
+        onOpen: () => owner.onOpen(),
+        onRoundTrip: (ms) => {
+          if (lane !== Lane.Control) return
+          counters.rttMs = ms
+          this.options.onRoundTrip?.(id, ms)
         },
         onDrain: () => owner.onDrain(),
         onFrame: (frame) => this.onOutboundFrame(peer, lane, frame, owner),
@@ -490,7 +491,6 @@ export class PeerTransport {
   }
 
   private closePeer(peer: Peer, error: Error): void {
-    clearInterval(peer.pingTimer)
     for (const connection of peer.connections) connection.stop()
     peer.control.onDown()
     peer.append.onDown()
@@ -498,15 +498,6 @@ export class PeerTransport {
   }
 
   private onOutboundFrame(peer: Peer, lane: Lane, frame: Frame, owner: RaftLane | RpcLane): void {
-    if (frame.kind === FrameKind.Pong) {
-      if (frame.seq === peer.pingSeq && peer.pingSentAt > 0) {
-        const ms = performance.now() - peer.pingSentAt
-        peer.pingSentAt = 0
-        this.countersOf(peer.id).rttMs = ms
-        this.options.onRoundTrip?.(peer.id, ms)
-      }
-      return
-    }
     if (owner instanceof RpcLane && owner.onFrame(frame)) return
     this.logger.warn("unexpected frame from peer", { "remote-peer-id": hex(peer.id), lane: Lane[lane], kind: frame.kind })
   }
@@ -527,14 +518,6 @@ export class PeerTransport {
     if (this.removedReported) return
     this.removedReported = true
     this.options.onRemoved?.(error)
-  }
-
-  private ping(peer: Peer): void {
-    const connection = peer.control.connection
-    if (connection.state !== "open") return
-    peer.pingSeq++
-    peer.pingSentAt = performance.now()
-    connection.write(encodeFrame({ kind: FrameKind.Ping, seq: peer.pingSeq }))
   }
 
   private async dialAny(urls: readonly string[], lane: Lane, peerId: NodeId) {
@@ -571,6 +554,7 @@ export class PeerTransport {
       isRemoved: (id) => this.options.isRemoved?.(id) ?? false,
       logger: this.logger,
       frameBytesMax: this.limits.frameBytesMax,
+      idleTimeoutMs: this.limits.idleTimeoutMs,
       onMessages: (messages, from) => {
         this.countersOf(from).receivedMessages += messages.length
         this.options.onMessages(messages)
