@@ -220,7 +220,7 @@ export class Raft {
         this.becomeFollower(this.term, NONE)
       } else if (this.voters.size > 0) {
         if (this.maybeCommit()) this.bcastAppend()
-        else this.appendPending = true
+        else for (const [id, pr] of this.prs) if (id !== this.id) this.sendAppend(id, pr, false)
         if (this.leadTransferee !== NONE && !this.voters.has(this.leadTransferee)) this.abortLeaderTransfer()
         this.releaseReads()
       }
