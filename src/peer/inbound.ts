@@ -33,6 +33,8 @@ export interface InboundContext {
   onSnapshotConnection: (reader: StreamReader, socket: Socket, from: NodeId) => Promise<void>
   onBytes: (from: NodeId, received: number, sent: number) => void
   onMalformed: () => void
+  /** The handshake succeeded: the connection belongs to `from` (closed when that peer is removed). */
+  onAccepted: (socket: Socket, from: NodeId) => void
 }
 
 /** Message types that never cross the network (raft-local inputs), or that have their own lane. */
@@ -103,6 +105,7 @@ export function serveInbound(socket: Socket, ctx: InboundContext): void {
       return
     }
     remote = frame
+    ctx.onAccepted(socket, frame.from)
     ctx.onBytes(frame.from, pendingBytes, 0)
     send({ kind: FrameKind.Accept, clusterId: localClusterId, memberId: ctx.localId })
     if (frame.lane === Lane.Snapshot) {

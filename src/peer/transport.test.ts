@@ -148,6 +148,19 @@ test("a removed member is told so and gets MemberRemovedError", async () => {
   expect(a.removed.length).toBe(1)
 })
 
+test("a member removed while connected learns it when the peer drops it", async () => {
+  let removed = false
+  const [a, b] = await pair({ isRemoved: (id) => removed && id === A })
+  a.transport.send([heartbeat(A, B, 1)])
+  await waitFor(() => b.received.length === 1)
+  expect(a.removed).toEqual([])
+  removed = true
+  b.transport.removePeer(A)
+  await waitFor(() => a.removed.length === 1, 3000, "removed report")
+  expect(a.removed[0]).toBeInstanceOf(MemberRemovedError)
+  expect(b.transport.hasPeer(A)).toBe(false)
+})
+
 test("PeerTransport.call() reaches the peer's handler and returns its answer or its TskvError", async () => {
   const [a, b] = await pair()
   b.transport.handle("echo", (payload, from) => new Uint8Array([...payload, Number(from & 0xffn)]))
@@ -175,13 +188,13 @@ test("PeerTransport.call() reaches the peer's handler and returns its answer or 
 
 test("PeerTransport.call() times out when the handler does not answer", async () => {
   const [a, b] = await pair()
-  b.transport.handle("slow", () => new Promise<Uint8Array>((resolve) => setTimeout(() => resolve(new Uint8Array([1])), 400)))
+  b.transport.handle("slow", () => new Promise<Uint8Array>((resolve) => setTimeout(() => resolve(new Uint8Array([1])), 1500)))
   const started = performance.now()
   const error = await a.transport.call(B, "slow", new Uint8Array(), 100).catch((e: unknown) => e)
   expect(error).toBeInstanceOf(RpcTimeoutError)
-  expect(performance.now() - started).toBeLessThan(350)
+  expect(performance.now() - started).toBeLessThan(1000)
   // The late answer is ignored and the connection keeps working.
-  await Bun.sleep(400)
+  await Bun.sleep(1500)
   b.transport.handle("fast", () => new Uint8Array([7]))
   expect([...(await a.transport.call(B, "fast", new Uint8Array(), 1000))]).toEqual([7])
 })

@@ -113,6 +113,8 @@ export interface PeerMetrics {
   sentFailures: number
   sentMessages: number
   receivedMessages: number
+  /** Times an open control connection to the peer was lost. */
+  disconnects: number
   /** Control lane open. */
   active: boolean
   /** Last measured round trip, -1 before the first. */
@@ -140,6 +142,7 @@ interface Counters {
   sentFailures: number
   sentMessages: number
   receivedMessages: number
+  disconnects: number
   rttMs: number
 }
 
@@ -167,6 +170,7 @@ export class PeerTransport {
   private readonly handlers = new Map<string, RpcHandler>()
   private readonly servers: net.Server[] = []
   private readonly sockets = new Set<net.Socket>()
+  private readonly inboundByPeer = new Map<NodeId, Set<net.Socket>>()
   private bound: string[] = []
   private callIdNext = 1
   private started = false
@@ -260,6 +264,8 @@ export class PeerTransport {
     if (peer === undefined) return
     this.peers.delete(id)
     this.closePeer(peer, new PeerUnreachableError(`peer ${hex(id)} was removed`))
+    // Its connections to us too: if it was removed from the cluster, its redial is refused and it learns so.
+    for (const socket of this.inboundByPeer.get(id) ?? []) socket.destroy()
     this.logger.info("removed peer", { "remote-peer-id": hex(id) })
   }
 
@@ -431,7 +437,7 @@ export class PeerTransport {
   private countersOf(id: NodeId): Counters {
     let c = this.counters.get(id)
     if (c === undefined) {
-      c = { sentBytes: 0, receivedBytes: 0, sentFailures: 0, sentMessages: 0, receivedMessages: 0, rttMs: -1 }
+      c = { sentBytes: 0, receivedBytes: 0, sentFailures: 0, sentMessages: 0, receivedMessages: 0, disconnects: 0, rttMs: -1 }
       this.counters.set(id, c)
     }
     return c
@@ -508,7 +514,10 @@ export class PeerTransport {
       owner.onDown(error, isRefusal(error))
       return
     }
-    if (lane === Lane.Control && error.message === "connection lost") this.totals.disconnectedTotal++
+    if (lane === Lane.Control && error.message === "connection lost") {
+      this.totals.disconnectedTotal++
+      this.countersOf(peer.id).disconnects++
+    }
     const lost = owner.onDown()
     if (lost > 0) this.countersOf(peer.id).sentFailures += lost
     this.options.onUnreachable(peer.id)
@@ -591,6 +600,15 @@ export class PeerTransport {
       },
       onMalformed: () => {
         this.totals.malformedFrames++
+      },
+      onAccepted: (s, from) => {
+        let set = this.inboundByPeer.get(from)
+        if (set === undefined) this.inboundByPeer.set(from, (set = new Set()))
+        set.add(s)
+        s.on("close", () => {
+          set.delete(s)
+          if (set.size === 0 && this.inboundByPeer.get(from) === set) this.inboundByPeer.delete(from)
+        })
       },
     })
   }
