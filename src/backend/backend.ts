@@ -10,6 +10,7 @@
 // noteWrites() commits by itself after --backend-batch-limit writes.
 
 import { Database, type Statement } from "bun:sqlite"
+import { closeSync, openSync, readSync, rmSync, statSync, writeSync } from "node:fs"
 import { assert } from "../lib/assert"
 
 export interface BackendOptions {
@@ -17,6 +18,10 @@ export interface BackendOptions {
   path: string
   /** Writes after which noteWrites() commits the batch (etcd: 10000). */
   batchLimit?: number
+  /** SQLite page cache (default 64 MiB): the key indexes of a busy store must stay in memory. */
+  cacheBytes?: number
+  /** Bytes of the file read through mmap (default 0: off). */
+  mmapBytes?: number
 }
 
 export interface ConsistentIndex {
@@ -43,6 +48,8 @@ export class Backend {
     db.exec("PRAGMA journal_mode = WAL")
     db.exec("PRAGMA synchronous = NORMAL")
     db.exec("PRAGMA temp_store = MEMORY")
+    db.exec(`PRAGMA cache_size = ${-Math.floor((options.cacheBytes ?? 64 * 2 ** 20) / 1024)}`)
+    if (options.mmapBytes) db.exec(`PRAGMA mmap_size = ${Math.floor(options.mmapBytes)}`)
     db.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID")
     this.getMetaStmt = db.query("SELECT value FROM meta WHERE key = ?")
     this.setMetaStmt = db.query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
@@ -128,6 +135,82 @@ export class Backend {
     this.db.query("VACUUM INTO ?").run(targetPath)
   }
 
+  /**
+   * Defrag step: returns up to `pagesMax` free pages to the file system
+   * (PRAGMA incremental_vacuum) inside the batch. Each step is short, so the
+   * server can run steps between applies and never stop the world. Returns
+   * the free pages left. Only files created with auto_vacuum=INCREMENTAL
+   * (every db Backend.open creates) shrink this way; see defrag().
+   */
+  reclaimStep(pagesMax = 1024): number {
+    this.begin()
+    this.db.query(`PRAGMA incremental_vacuum(${Math.max(1, Math.floor(pagesMax))})`).all()
+    return this.pragmaNumber("freelist_count")
+  }
+
+  /**
+   * Maintenance.Defragment. `rewrite: false` (default) reclaims free pages in
+   * short steps (longest pause reported); `rewrite: true` runs VACUUM, which
+   * also packs half-empty pages but blocks the member for the whole rewrite,
+   * like etcd's defrag.
+   */
+  defrag(options: { rewrite?: boolean; pagesPerStep?: number } = {}): { pauseMsMax: number; freedBytes: number } {
+    const before = this.sizeBytes()
+    let pauseMsMax = 0
+    if (options.rewrite || this.pragmaNumber("auto_vacuum") !== 2) {
+      this.commit()
+      const started = performance.now()
+      this.db.exec("VACUUM")
+      pauseMsMax = performance.now() - started
+    } else {
+      for (;;) {
+        const started = performance.now()
+        const left = this.reclaimStep(options.pagesPerStep)
+        this.commit()
+        pauseMsMax = Math.max(pauseMsMax, performance.now() - started)
+        if (left === 0) break
+      }
+    }
+    return { pauseMsMax, freedBytes: before - this.sizeBytes() }
+  }
+
+  /**
+   * A consistent copy of the whole db (committed state, consistent index
+   * included) in a temp file next to `tempPath`, read in chunks: raft snapshots
+   * and Maintenance.Snapshot stream it without holding it in memory.
+   */
+  snapshot(tempPath: string): BackendSnapshot {
+    rmSync(tempPath, { force: true })
+    this.copyTo(tempPath)
+    return new BackendSnapshot(tempPath)
+  }
+
+  /** Writes a db streamed by snapshot() to `targetPath` (then Backend.open it). */
+  static restore(chunks: Iterable<Uint8Array>, targetPath: string): number {
+    rmSync(targetPath, { force: true })
+    rmSync(`${targetPath}-wal`, { force: true })
+    rmSync(`${targetPath}-shm`, { force: true })
+    const fd = openSync(targetPath, "w")
+    let bytes = 0
+    try {
+      for (const chunk of chunks) {
+        let offset = 0
+        while (offset < chunk.byteLength) offset += writeSync(fd, chunk, offset)
+        bytes += chunk.byteLength
+      }
+    } finally {
+      closeSync(fd)
+    }
+    const db = new Database(targetPath, { readonly: true })
+    try {
+      const check = db.query("PRAGMA quick_check").values()[0]?.[0]
+      assert(check === "ok", () => `restored db ${targetPath} fails quick_check: ${String(check)}`)
+    } finally {
+      db.close()
+    }
+    return bytes
+  }
+
   close(): void {
     this.commit()
     this.db.close()
@@ -136,5 +219,34 @@ export class Backend {
   private pragmaNumber(name: string): number {
     const row = this.db.query(`PRAGMA ${name}`).values()[0]
     return Number(row?.[0] ?? 0)
+  }
+}
+
+/** A consistent copy of the db on disk, read in chunks, removed by close(). */
+export class BackendSnapshot {
+  readonly sizeBytes: number
+
+  constructor(readonly path: string) {
+    this.sizeBytes = statSync(path).size
+  }
+
+  *chunks(chunkBytes = 64 * 1024): Generator<Uint8Array> {
+    const fd = openSync(this.path, "r")
+    try {
+      let position = 0
+      while (position < this.sizeBytes) {
+        const buf = new Uint8Array(Math.min(chunkBytes, this.sizeBytes - position))
+        const read = readSync(fd, buf, 0, buf.byteLength, position)
+        assert(read > 0, () => `short read of ${this.path} at ${position}`)
+        position += read
+        yield read === buf.byteLength ? buf : buf.subarray(0, read)
+      }
+    } finally {
+      closeSync(fd)
+    }
+  }
+
+  close(): void {
+    rmSync(this.path, { force: true })
   }
 }

@@ -13,6 +13,14 @@ import { WatchableStore } from "./watchable_store"
 
 const full = process.env.TSKV_BENCH === "1"
 const size = (tiny: number, big: number): number => (full ? big : tiny)
+/** Full runs take minutes on a busy 2-core machine. */
+const timeout = full ? 900_000 : 20_000
+
+/** CPU microseconds (user + system) spent since `start`: less noisy than wall time on a shared machine. */
+function cpuUs(start: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(start)
+  return used.user + used.system
+}
 
 function report(name: string, figures: Record<string, number | string>): void {
   console.log(`benchmark: ${name}: ${Object.entries(figures).map(([k, v]) => `${k}=${typeof v === "number" ? Math.round(v * 100) / 100 : v}`).join(" ")}`)
@@ -44,6 +52,7 @@ test("benchmark: mvcc puts/s and ranges/s in process (256 B values)", () => {
     const keyCount = size(500, 10_000)
     const keys = Array.from({ length: keyCount }, (_, i) => keyOf(i))
     const value = new Uint8Array(256).fill(97)
+    let cpu = process.cpuUsage()
     let started = performance.now()
     for (let i = 0; i < puts; i++) {
       kv.put({ key: keys[i % keyCount]!, value })
@@ -51,11 +60,14 @@ test("benchmark: mvcc puts/s and ranges/s in process (256 B values)", () => {
     }
     backend.commit()
     const putMs = performance.now() - started
+    const putCpuUs = cpuUs(cpu)
     const ranges = size(2_000, 200_000)
+    cpu = process.cpuUsage()
     started = performance.now()
     let found = 0
     for (let i = 0; i < ranges; i++) found += kv.range({ key: keys[(i * 7919) % keyCount]! }).kvs.length
     const rangeMs = performance.now() - started
+    const rangeCpuUs = cpuUs(cpu)
     const prefixRanges = size(50, 2_000)
     const prefix = utf8("/registry/pods/default/")
     const prefixEnd = utf8("/registry/pods/default0")
@@ -71,6 +83,8 @@ test("benchmark: mvcc puts/s and ranges/s in process (256 B values)", () => {
       keys: keyCount,
       putsPerSec: (puts / putMs) * 1000,
       usPerPut: (putMs * 1000) / puts,
+      cpuUsPerPut: putCpuUs / puts,
+      cpuUsPerRange: rangeCpuUs / ranges,
       rangesPerSec: (ranges / rangeMs) * 1000,
       pastRevisionRangesPerSec: (ranges / pastMs) * 1000,
       prefixLimit100PerSec: (prefixRanges / prefixMs) * 1000,
@@ -82,7 +96,7 @@ test("benchmark: mvcc puts/s and ranges/s in process (256 B values)", () => {
   } finally {
     dir.remove()
   }
-})
+}, timeout)
 
 test("benchmark: mvcc with 1M keys: db size, RSS, open time, compaction's longest stall", () => {
   const dir = tempDir("tskv-mvcc-bench-")
@@ -143,7 +157,7 @@ test("benchmark: mvcc with 1M keys: db size, RSS, open time, compaction's longes
   } finally {
     dir.remove()
   }
-})
+}, timeout)
 
 test("benchmark: watch events/s to synced watchers and catch-up from history", () => {
   const backend = Backend.open({ path: ":memory:" })
@@ -179,4 +193,4 @@ test("benchmark: watch events/s to synced watchers and catch-up from history", (
   report("watch", { puts, liveEvents: live, putsPerSecWithWatchers: (puts / liveMs) * 1000, catchUpEventsPerSec: ((events - live) / catchUpMs) * 1000 })
   expect(live).toBe(puts + Math.min(puts, 100 * Math.ceil(puts / 1000)))
   expect(events - live).toBe(puts)
-})
+}, timeout)
