@@ -46,7 +46,12 @@ async function generateKeys(keyType: KeyType): Promise<CryptoKeyPair> {
 
 async function privateKeyPem(key: CryptoKey): Promise<string> {
   const der = await crypto.subtle.exportKey("pkcs8", key)
-  return x509.PemConverter.encode(der, "PRIVATE KEY")
+  return pemText(x509.PemConverter.encode(der, "PRIVATE KEY"))
+}
+
+/** PEM files end with a newline, so that `cat a.crt b.crt > bundle.crt` works. */
+function pemText(pem: string): string {
+  return pem.endsWith("\n") ? pem : `${pem}\n`
 }
 
 /** A positive 128-bit serial number, hex. */
@@ -105,7 +110,7 @@ export async function createCa(options: CaOptions = {}): Promise<CertAndKey> {
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   })
-  return { certPem: cert.toString("pem"), keyPem: await privateKeyPem(keys.privateKey), cert, privateKey: keys.privateKey }
+  return { certPem: pemText(cert.toString("pem")), keyPem: await privateKeyPem(keys.privateKey), cert, privateKey: keys.privateKey }
 }
 
 /** Reads a CA certificate and its PKCS#8, SEC1 or PKCS#1 key from PEM. */
@@ -117,7 +122,7 @@ export async function loadCa(certPem: string, keyPem: string): Promise<CertAndKe
   if (algorithm === undefined) throw new Error(`unsupported CA key type ${nodeKey.asymmetricKeyType ?? "unknown"} (expected EC or RSA)`)
   if (!new NodeX509(certPem).checkPrivateKey(nodeKey)) throw new Error("the CA key does not match the CA certificate")
   const privateKey = await crypto.subtle.importKey("pkcs8", pkcs8, algorithm, true, ["sign"])
-  return { certPem: cert.toString("pem"), keyPem: await privateKeyPem(privateKey), cert, privateKey }
+  return { certPem: pemText(cert.toString("pem")), keyPem: await privateKeyPem(privateKey), cert, privateKey }
 }
 
 export interface LeafOptions extends Validity {
@@ -176,7 +181,7 @@ export async function issueCertificate(options: LeafOptions): Promise<CertAndKey
     signingAlgorithm: signingAlgorithm(options.ca.privateKey),
     extensions,
   })
-  return { certPem: cert.toString("pem"), keyPem: await privateKeyPem(keys.privateKey), cert, privateKey: keys.privateKey }
+  return { certPem: pemText(cert.toString("pem")), keyPem: await privateKeyPem(keys.privateKey), cert, privateKey: keys.privateKey }
 }
 
 function sanList(kind: LeafKind, given: readonly string[]): string[] {
@@ -230,5 +235,5 @@ export async function createSelfSigned(options: SelfSignedOptions): Promise<Cert
       new x509.SubjectAlternativeNameExtension(sans.map(generalName)),
     ],
   })
-  return { certPem: cert.toString("pem"), keyPem: await privateKeyPem(keys.privateKey), cert, privateKey: keys.privateKey }
+  return { certPem: pemText(cert.toString("pem")), keyPem: await privateKeyPem(keys.privateKey), cert, privateKey: keys.privateKey }
 }

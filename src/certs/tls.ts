@@ -83,7 +83,7 @@ export function loadTlsMaterial(files: TlsFiles, now: Date = new Date()): TlsMat
   if (files.certFile === "" || files.keyFile === "") throw new TlsMaterialError("a certificate file and a key file are both required")
   const cert = readText(files.certFile, "certificate file")
   const key = readText(files.keyFile, "key file")
-  const ca = files.trustedCaFile ? readText(files.trustedCaFile, "trusted CA file") : ""
+  const caText = files.trustedCaFile ? readText(files.trustedCaFile, "trusted CA file") : ""
   const crl = files.crlFile ? readText(files.crlFile, "CRL file") : ""
   const chain = parseCertificates(cert, `certificate file ${files.certFile}`)
   const leaf = chain[0] as X509Certificate
@@ -96,7 +96,9 @@ export function loadTlsMaterial(files: TlsFiles, now: Date = new Date()): TlsMat
   if (!leaf.checkPrivateKey(privateKey)) {
     throw new TlsMaterialError(`key file ${files.keyFile} does not match the certificate in ${files.certFile}`)
   }
-  const caCertificates = ca === "" ? [] : parseCertificates(ca, `trusted CA file ${files.trustedCaFile ?? ""}`)
+  const caCertificates = files.trustedCaFile ? parseCertificates(caText, `trusted CA file ${files.trustedCaFile}`) : []
+  // One PEM block per line group: bundles made by `cat a.crt b.crt` may lack the newline between blocks.
+  const ca = (caText.match(pemCertificate) ?? []).join("\n")
   try {
     tls.createSecureContext({ cert, key, ...(ca !== "" ? { ca } : {}), ...(crl !== "" ? { crl } : {}) })
   } catch (e) {

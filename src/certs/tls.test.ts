@@ -1,0 +1,176 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test"
+import { rmSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import * as tls from "node:tls"
+import { type CertAndKey, createCa, issueCertificate } from "./pki"
+import { type EchoServer, handshake, startEchoServer, tempDir } from "./testing"
+import { checkAllowedPeer, clientTlsOptions, loadTlsMaterial, serverTlsOptions, type TlsMaterial } from "./tls"
+
+let dir = ""
+let ca: CertAndKey
+let otherCa: CertAndKey
+let server: CertAndKey
+let root: CertAndKey
+let stranger: CertAndKey
+let expired: CertAndKey
+
+function write(name: string, text: string): string {
+  const path = join(dir, name)
+  writeFileSync(path, text)
+  return path
+}
+
+function files(leaf: CertAndKey, name: string, trusted?: CertAndKey) {
+  return {
+    certFile: write(`${name}.crt`, leaf.certPem),
+    keyFile: write(`${name}.key`, leaf.keyPem),
+    ...(trusted !== undefined ? { trustedCaFile: write(`${name}-ca.crt`, trusted.certPem) } : {}),
+  }
+}
+
+beforeAll(async () => {
+  dir = tempDir("tskv-certs-tls-")
+  ca = await createCa()
+  otherCa = await createCa({ commonName: "other-ca" })
+  server = await issueCertificate({ ca, kind: "server", commonName: "member-a", sans: ["127.0.0.1"] })
+  root = await issueCertificate({ ca, kind: "client", commonName: "root" })
+  stranger = await issueCertificate({ ca: otherCa, kind: "client", commonName: "root" })
+  expired = await issueCertificate({
+    ca,
+    kind: "client",
+    commonName: "old",
+    notBefore: new Date(Date.now() - 10 * 86_400_000),
+    notAfter: new Date(Date.now() - 86_400_000),
+  })
+})
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+describe("mutual TLS on 127.0.0.1 with generated certificates", () => {
+  let echo: EchoServer
+  let serverMaterial: TlsMaterial
+  beforeAll(async () => {
+    serverMaterial = loadTlsMaterial(files(server, "server", ca))
+    echo = await startEchoServer(serverTlsOptions(serverMaterial, { clientCertAuth: true }))
+  })
+  afterAll(() => echo.close())
+
+  const client = (leaf?: CertAndKey) =>
+    clientTlsOptions(leaf === undefined ? undefined : loadTlsMaterial(files(leaf, `client-${leaf.cert.serialNumber}`, ca)), {}) as tls.ConnectionOptions
+
+  test("a client certificate from the CA is accepted and its CN is the verified identity", async () => {
+    const result = await handshake(echo.port, client(root))
+    expect(result.serverCn).toBe("member-a")
+    expect(result.data).toBe("hello root")
+  })
+
+  test("a client without a certificate is refused", async () => {
+    const result = await handshake(echo.port, { ...client(), ca: ca.certPem })
+    expect(result.data).toBe("")
+  })
+
+  test("a client certificate from another CA is refused", async () => {
+    const result = await handshake(echo.port, { ...client(stranger), ca: ca.certPem })
+    expect(result.data).toBe("")
+    expect(echo.clientErrors.some((e) => /verify|certificate/i.test(e))).toBe(true)
+  })
+
+  test("an expired client certificate is refused", async () => {
+    const before = echo.clientErrors.length
+    const result = await handshake(echo.port, { ...client(expired), ca: ca.certPem })
+    expect(result.data).toBe("")
+    expect(echo.clientErrors.slice(before).some((e) => /expired/i.test(e))).toBe(true)
+  })
+
+  test("the client refuses a server whose CA it does not trust", async () => {
+    const result = await handshake(echo.port, { ...client(root), ca: otherCa.certPem })
+    expect(result.serverCn).toBeUndefined()
+    expect(result.error).toBeDefined()
+  })
+})
+
+describe("TLS policy", () => {
+  test("--cipher-suites and --tls-max-version reach the handshake", async () => {
+    const material = loadTlsMaterial(files(server, "server-policy", ca))
+    const echo = await startEchoServer(
+      serverTlsOptions(material, { cipherSuites: ["TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"], maxVersion: "TLSv1.2" }),
+    )
+    try {
+      const result = await handshake(echo.port, { ca: ca.certPem })
+      expect(result.protocol).toBe("TLSv1.2")
+      expect(result.cipher).toBe("ECDHE-ECDSA-AES256-GCM-SHA384")
+      expect(result.data).toBe("hello -")
+      const refused = await handshake(echo.port, { ca: ca.certPem, ciphers: "ECDHE-ECDSA-AES128-GCM-SHA256", maxVersion: "TLSv1.2" })
+      expect(refused.serverCn).toBeUndefined()
+    } finally {
+      await echo.close()
+    }
+  })
+
+  test("--tls-min-version TLS1.3 refuses a TLS 1.2 client", async () => {
+    const echo = await startEchoServer(serverTlsOptions(loadTlsMaterial(files(server, "server-13", ca)), { minVersion: "TLSv1.3" }))
+    try {
+      expect((await handshake(echo.port, { ca: ca.certPem })).protocol).toBe("TLSv1.3")
+      expect((await handshake(echo.port, { ca: ca.certPem, maxVersion: "TLSv1.2" })).serverCn).toBeUndefined()
+    } finally {
+      await echo.close()
+    }
+  })
+})
+
+describe("loadTlsMaterial()", () => {
+  test("reads and checks certificate, key and CA bundle", () => {
+    const material = loadTlsMaterial(files(server, "ok", ca))
+    expect(material.leaf.subject).toBe("CN=member-a")
+    expect(material.caCertificates.map((c) => c.subject)).toEqual(["CN=etcd-ca"])
+    expect(material.warnings).toEqual([])
+    expect(material.fingerprint).toBe(loadTlsMaterial(files(server, "ok2", ca)).fingerprint)
+  })
+
+  test("a key that does not match the certificate is refused, naming the files", () => {
+    const paths = { certFile: write("m.crt", server.certPem), keyFile: write("m.key", root.keyPem) }
+    expect(() => loadTlsMaterial(paths)).toThrow(`key file ${paths.keyFile} does not match the certificate in ${paths.certFile}`)
+  })
+
+  test("garbage, missing files and an empty CA bundle are refused", () => {
+    expect(() => loadTlsMaterial({ certFile: write("g.crt", "garbage"), keyFile: write("g.key", server.keyPem) })).toThrow("no PEM certificate found")
+    expect(() => loadTlsMaterial({ certFile: write("k.crt", server.certPem), keyFile: write("k.key", "nope") })).toThrow("the private key cannot be parsed")
+    expect(() => loadTlsMaterial({ certFile: join(dir, "missing.crt"), keyFile: write("x.key", server.keyPem) })).toThrow(`cannot read certificate file ${join(dir, "missing.crt")}`)
+    expect(() => loadTlsMaterial({ ...files(server, "e"), trustedCaFile: write("empty-ca.crt", "") })).toThrow("no PEM certificate found")
+  })
+
+  test("an expired certificate loads with a warning", () => {
+    const material = loadTlsMaterial(files(expired, "expired"))
+    expect(material.warnings[0]).toContain("expired at")
+  })
+})
+
+describe("checkAllowedPeer()", () => {
+  test("--peer-cert-allowed-cn and --peer-cert-allowed-hostname decide after the handshake", async () => {
+    const peerA = await issueCertificate({ ca, kind: "peer", commonName: "member-a", sans: ["a.cluster.local"] })
+    const decisions: string[] = []
+    const material = loadTlsMaterial(files(server, "peer-server", ca))
+    const policies = [{ allowedCn: ["member-a"] }, { allowedCn: ["member-b"] }, { allowedHostname: ["a.cluster.local"] }, { allowedHostname: ["b.cluster.local"] }, {}]
+    let next = 0
+    const peerServer = tls.createServer(serverTlsOptions(material, { clientCertAuth: true }), (socket) => {
+      const result = checkAllowedPeer(socket, policies[next++] ?? {})
+      decisions.push(result.ok ? "ok" : result.reason)
+      socket.end()
+    })
+    await new Promise<void>((resolve) => peerServer.listen(0, "127.0.0.1", () => resolve()))
+    const address = peerServer.address()
+    const port = typeof address === "object" && address !== null ? address.port : 0
+    try {
+      for (let i = 0; i < policies.length; i++) await handshake(port, { ca: ca.certPem, cert: peerA.certPem, key: peerA.keyPem })
+    } finally {
+      await new Promise<void>((resolve) => peerServer.close(() => resolve()))
+    }
+    expect(decisions).toEqual([
+      "ok",
+      'client certificate CN "member-a" is not one of the allowed CNs member-b',
+      "ok",
+      "client certificate is not valid for any allowed hostname b.cluster.local",
+      "ok",
+    ])
+  })
+})
