@@ -175,6 +175,7 @@ function compareNames(a: string, b: string): number {
 }
 
 function count(value: unknown, name: string, what: string): number {
+  if (typeof value === "bigint" && value >= 0n && value <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(value)
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) throw new SnapshotError(`${name}: bad ${what}`)
   return value
 }

@@ -24,7 +24,7 @@ import { silentLogger } from "../lib/logger"
 import type { Entry, HardState } from "../raft/types"
 import { EMPTY_HARD_STATE } from "../raft/types"
 import type { WalMetadata, WalSnapshot } from "./codec"
-import { batchWire, decodeValue, encodeValue, parseBatch, parseSegmentHeader, parseSnapshot, segmentWire, ShapeError } from "./codec"
+import { batchBytesMax, decodeValue, encodeValue, parseBatch, parseSegmentHeader, parseSnapshot, segmentWire, ShapeError, writeBatch } from "./codec"
 import { WalError } from "./errors"
 import { endOfData, HEADER_BYTES, MAX_PAYLOAD_BYTES, readRecord, RecordType, sealRecord } from "./frame"
 import type { SegmentName } from "./segment_name"
@@ -225,7 +225,7 @@ export class Wal {
     checkEntries(entries, this.last)
     const mustSync = entries.length > 0 || (hardState !== undefined && (hardState.term !== prev.term || hardState.vote !== prev.vote))
     this.guard(() => {
-      this.append(RecordType.Batch, batchWire(hardState, entries))
+      this.appendBatch(hardState, entries)
       if (mustSync && !this.noFsync) this.writer.file.fdatasync()
       if (hardState !== undefined) this.hardState = { term: hardState.term, vote: hardState.vote, commit: hardState.commit }
       if (entries.length > 0) this.last = entries[entries.length - 1]!.index
@@ -301,6 +301,19 @@ export class Wal {
     const crc = sealRecord(this.buffer, 0, type, payload.length, this.writer.crc)
     this.writer.file.write(this.buffer.subarray(0, size), this.writer.tail)
     this.writer.tail += size
+    this.writer.crc = crc
+  }
+
+  /** Encodes one save() straight into the write buffer and writes it with one pwrite. */
+  private appendBatch(hardState: HardState | undefined, entries: readonly Entry[]): void {
+    const max = HEADER_BYTES + batchBytesMax(entries)
+    if (max > this.buffer.length) this.buffer = new Uint8Array(Math.max(max, this.buffer.length * 2))
+    const end = writeBatch(this.buffer, HEADER_BYTES, hardState, entries)
+    const payloadBytes = end - HEADER_BYTES
+    assert(payloadBytes <= MAX_PAYLOAD_BYTES, () => `wal record of ${payloadBytes} bytes is too large`)
+    const crc = sealRecord(this.buffer, 0, RecordType.Batch, payloadBytes, this.writer.crc)
+    this.writer.file.write(this.buffer.subarray(0, end), this.writer.tail)
+    this.writer.tail += end
     this.writer.crc = crc
   }
 
