@@ -503,6 +503,8 @@ interface MethodInfo {
   requestStream: boolean
   responseStream: boolean
   gateway: string[]
+  requestFull: string
+  responseFull: string
 }
 
 function gatewayRoutes(): Map<string, string[]> {
@@ -541,6 +543,8 @@ function collectMethods(root: protobuf.Root): MethodInfo[] {
             requestStream: m.requestStream === true,
             responseStream: m.responseStream === true,
             gateway: routes.get(`${obj.name}.${m.name}`) ?? [],
+            requestFull: req.fullName.slice(1),
+            responseFull: res.fullName.slice(1),
           })
         }
       } else if (obj instanceof protobuf.Namespace) {
@@ -569,7 +573,8 @@ function genServices(methods: MethodInfo[]): string {
 /**
  * One RPC. Usable as a @grpc/grpc-js MethodDefinition (path, stream flags,
  * (de)serializers, originalName) and by our own HTTP/2 gRPC server
- * (decodeRequest/encodeResponse, gatewayPaths for the JSON gateway).
+ * (requestDeserialize/responseSerialize; gatewayPaths and the type names for
+ * the JSON gateway: fromJson(m.requestType, body), toJson(m.responseType, res)).
  */
 export interface PbMethod<Req, ReqInit, Res, ResInit> {
   readonly path: string
@@ -584,6 +589,9 @@ export interface PbMethod<Req, ReqInit, Res, ResInit> {
   readonly originalName: string
   /** grpc-gateway routes (POST), first is the primary one. */
   readonly gatewayPaths: readonly string[]
+  /** Full proto names of the request and response messages ("etcdserverpb.RangeRequest"). */
+  readonly requestType: string
+  readonly responseType: string
 }
 
 // biome-ignore lint: generic over every method
@@ -617,6 +625,8 @@ function method<Req, ReqInit, Res, ResInit>(m: PbMethod<Req, ReqInit, Res, ResIn
       out.push(`    responseDeserialize: decode${res},`)
       out.push(`    originalName: "${lower}",`)
       out.push(`    gatewayPaths: ${JSON.stringify(m.gateway)},`)
+      out.push(`    requestType: "${m.requestFull}",`)
+      out.push(`    responseType: "${m.responseFull}",`)
       out.push(`  }),`)
     }
     out.push("} as const", "")
@@ -979,6 +989,239 @@ function skipValue(r: Reader, tag: number, end: number, depth: number): void {
 }
 `
 
+// ---------------------------------------------------------------- JSON (gateway)
+
+/** protoc's json_name: drop underscores, upper-case the letter after each. */
+function jsonNameOf(protoName: string): string {
+  return protoName.replace(/_+([a-zA-Z0-9])/g, (_m, c: string) => c.toUpperCase()).replace(/_/g, "")
+}
+
+function genJson(messages: MessageInfo[], enums: EnumInfo[]): string {
+  const out = [HEADER, "// Descriptor tables and the proto3 JSON mapping used by the /v3 JSON gateway.", ""]
+  const byModule = new Map<string, string[]>()
+  for (const m of messages) byModule.set(m.module, [...(byModule.get(m.module) ?? []), `encode${m.name}`, `decode${m.name}`])
+  for (const [mod, names] of byModule) out.push(`import { ${names.join(", ")} } from "./${mod}"`)
+  out.push(`import { messageFromJson, messageToJson, PbJsonError, setDescriptors, type MessageDescriptor } from "./json_runtime"`)
+  out.push("export { PbJsonError, type FieldDescriptor, type MessageDescriptor } from \"./json_runtime\"")
+  out.push("")
+  const fullOf = (module: string, name: string): string => {
+    const m = messages.find((x) => x.module === module && x.name === name)
+    if (m !== undefined) return m.fullName
+    const pkg = messages.find((x) => x.module === module)?.fullName.split(".").slice(0, -1).join(".") ?? module
+    return `${pkg}.${name.replace(/_/g, ".")}`
+  }
+  out.push("/** Enum value names by full enum name (\"etcdserverpb.RangeRequest.SortOrder\"). */")
+  out.push("export const enumDescriptors: Record<string, Record<string, number>> = {")
+  for (const e of enums) out.push(`  "${fullOf(e.module, e.name)}": ${JSON.stringify(Object.fromEntries(e.values))},`)
+  out.push("}", "")
+  out.push("/** Every message by full name, with its fields and codecs. */")
+  out.push("export const messageDescriptors: Record<string, MessageDescriptor> = {")
+  for (const m of messages) {
+    out.push(`  "${m.fullName}": {`)
+    out.push(`    name: "${m.fullName}",`)
+    out.push(`    encode: encode${m.name} as MessageDescriptor["encode"],`)
+    out.push(`    decode: decode${m.name},`)
+    out.push("    fields: [")
+    for (const f of m.fields) {
+      const type = f.kind === "message" || f.kind === "enum" ? fullOf(f.typeModule, f.typeName) : ""
+      out.push(
+        `      { name: "${f.name}", protoName: "${f.protoName}", jsonName: "${jsonNameOf(f.protoName)}", kind: "${f.kind}", repeated: ${f.repeated}, oneof: ${f.oneof === undefined ? "undefined" : `"${f.oneof}"`}, type: "${type}" },`,
+      )
+    }
+    out.push("    ],")
+    out.push("  },")
+  }
+  out.push("}", "")
+  out.push(`function descriptorOf(typeName: string): MessageDescriptor {
+  const d = messageDescriptors[typeName]
+  if (d === undefined) throw new PbJsonError(\`unknown message type \${typeName}\`)
+  return d
+}
+
+/**
+ * Renders a decoded message as grpc-gateway does for etcd (jsonpb, OrigName):
+ * proto field names, 64-bit integers as strings, bytes as base64, enums by
+ * name, default values and empty lists left out (oneof members are kept).
+ */
+export function toJson(typeName: string, msg: object, options: { jsonNames?: boolean } = {}): Record<string, unknown> {
+  return messageToJson(descriptorOf(typeName), msg as Record<string, unknown>, options.jsonNames === true)
+}
+
+/**
+ * Parses a JSON request body (as grpc-gateway accepts it: proto or JSON field
+ * names, 64-bit integers as strings or numbers, bytes in base64, enums by name
+ * or number) into the decoded form, exactly as decodeX would return it.
+ */
+export function fromJson<T = Record<string, unknown>>(typeName: string, value: unknown): T {
+  const d = descriptorOf(typeName)
+  return d.decode(d.encode(messageFromJson(d, value, typeName))) as T
+}
+
+setDescriptors(messageDescriptors, enumDescriptors)
+`)
+  return out.join("\n")
+}
+
+const JSON_RUNTIME_TS = String.raw`// Code generated by scripts/gen_proto.ts. DO NOT EDIT.
+// The proto3 JSON mapping, driven by the descriptor tables of json.ts.
+
+export class PbJsonError extends Error {
+  override readonly name = "PbJsonError"
+}
+
+export interface FieldDescriptor {
+  readonly name: string
+  readonly protoName: string
+  readonly jsonName: string
+  readonly kind: string
+  readonly repeated: boolean
+  readonly oneof: string | undefined
+  /** Full name of the message or enum type; "" for other scalars. */
+  readonly type: string
+}
+
+export interface MessageDescriptor {
+  readonly name: string
+  readonly fields: readonly FieldDescriptor[]
+  readonly encode: (m: object) => Uint8Array
+  readonly decode: (b: Uint8Array) => object
+}
+
+let messages: Record<string, MessageDescriptor> = {}
+let enums: Record<string, Record<string, number>> = {}
+const enumNames = new Map<string, Map<number, string>>()
+
+export function setDescriptors(m: Record<string, MessageDescriptor>, e: Record<string, Record<string, number>>): void {
+  messages = m
+  enums = e
+  for (const [type, values] of Object.entries(e)) enumNames.set(type, new Map(Object.entries(values).map(([k, v]) => [v, k])))
+}
+
+const MAX_U64 = (1n << 64n) - 1n
+const MIN_I64 = -(1n << 63n)
+const MAX_I64 = (1n << 63n) - 1n
+
+function isDefault(f: FieldDescriptor, v: unknown): boolean {
+  if (v === undefined) return true
+  if (f.oneof !== undefined) return false
+  switch (f.kind) {
+    case "bool":
+      return v === false
+    case "string":
+      return v === ""
+    case "bytes":
+      return (v as Uint8Array).length === 0
+    case "message":
+      return false
+    default:
+      return v === 0 || v === 0n
+  }
+}
+
+function scalarToJson(f: FieldDescriptor, v: unknown, jsonNames: boolean): unknown {
+  switch (f.kind) {
+    case "int64":
+    case "uint64":
+    case "int64big":
+    case "uint64big":
+      return String(v)
+    case "bytes":
+      return Buffer.from(v as Uint8Array).toString("base64")
+    case "enum":
+      return enumNames.get(f.type)?.get(v as number) ?? v
+    case "message":
+      return messageToJson(messages[f.type]!, v as Record<string, unknown>, jsonNames)
+    default:
+      return v
+  }
+}
+
+export function messageToJson(d: MessageDescriptor, msg: Record<string, unknown>, jsonNames: boolean): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const f of d.fields) {
+    const v = msg[f.name]
+    const key = jsonNames ? f.jsonName : f.protoName
+    if (f.repeated) {
+      const a = v as unknown[] | undefined
+      if (a !== undefined && a.length > 0) out[key] = a.map((x) => scalarToJson(f, x, jsonNames))
+    } else if (!isDefault(f, v)) {
+      out[key] = scalarToJson(f, v, jsonNames)
+    }
+  }
+  return out
+}
+
+function fail(type: string, field: string, why: string): never {
+  throw new PbJsonError(type + "." + field + ": " + why)
+}
+
+function integerFromJson(d: MessageDescriptor, f: FieldDescriptor, v: unknown): number | bigint {
+  let n: bigint
+  if (typeof v === "number") {
+    if (!Number.isInteger(v)) fail(d.name, f.protoName, "not an integer: " + v)
+    n = BigInt(v)
+  } else if (typeof v === "string" && /^-?[0-9]+$/.test(v.trim())) {
+    n = BigInt(v.trim())
+  } else {
+    return fail(d.name, f.protoName, "not an integer: " + JSON.stringify(v))
+  }
+  const unsigned = f.kind === "uint32" || f.kind === "uint64" || f.kind === "uint64big"
+  const bits = f.kind === "int32" || f.kind === "uint32" || f.kind === "enum" ? 32 : 64
+  const min = unsigned ? 0n : bits === 32 ? -(1n << 31n) : MIN_I64
+  const max = unsigned ? (bits === 32 ? (1n << 32n) - 1n : MAX_U64) : bits === 32 ? (1n << 31n) - 1n : MAX_I64
+  if (n < min || n > max) fail(d.name, f.protoName, "out of range: " + n)
+  if (f.kind === "int64big" || f.kind === "uint64big") return n
+  const num = Number(n)
+  if (!Number.isSafeInteger(num)) fail(d.name, f.protoName, "outside the safe integer range: " + n)
+  return num
+}
+
+const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/
+
+function scalarFromJson(d: MessageDescriptor, f: FieldDescriptor, v: unknown): unknown {
+  switch (f.kind) {
+    case "bool":
+      if (typeof v !== "boolean") fail(d.name, f.protoName, "not a boolean")
+      return v
+    case "string":
+      if (typeof v !== "string") fail(d.name, f.protoName, "not a string")
+      return v
+    case "bytes":
+      if (typeof v !== "string" || !BASE64.test(v)) fail(d.name, f.protoName, "not base64")
+      return new Uint8Array(Buffer.from(v, "base64"))
+    case "enum": {
+      if (typeof v === "string" && !/^-?[0-9]+$/.test(v)) {
+        const n = enums[f.type]?.[v]
+        if (n === undefined) fail(d.name, f.protoName, "unknown enum value " + JSON.stringify(v))
+        return n
+      }
+      return integerFromJson(d, f, v)
+    }
+    case "message":
+      return messageFromJson(messages[f.type]!, v, f.type)
+    default:
+      return integerFromJson(d, f, v)
+  }
+}
+
+export function messageFromJson(d: MessageDescriptor, value: unknown, typeName: string): Record<string, unknown> {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) throw new PbJsonError(typeName + ": not a JSON object")
+  const out: Record<string, unknown> = {}
+  for (const [key, v] of Object.entries(value)) {
+    const f = d.fields.find((x) => x.protoName === key || x.jsonName === key)
+    if (f === undefined) throw new PbJsonError(typeName + ': unknown field "' + key + '"')
+    if (v === null) continue
+    if (f.repeated) {
+      if (!Array.isArray(v)) fail(d.name, f.protoName, "not an array")
+      out[f.name] = v.map((x) => scalarFromJson(d, f, x))
+    } else {
+      out[f.name] = scalarFromJson(d, f, v)
+    }
+  }
+  return out
+}
+`
+
 // ---------------------------------------------------------------- main
 
 function main(): void {
@@ -989,9 +1232,11 @@ function main(): void {
   writeFileSync(join(outDir, "wire.ts"), WIRE_TS)
   for (const f of FILES) writeFileSync(join(outDir, `${f.module}.ts`), genModule(f.module, messages, enums))
   writeFileSync(join(outDir, "services.ts"), genServices(methods))
+  writeFileSync(join(outDir, "json_runtime.ts"), JSON_RUNTIME_TS)
+  writeFileSync(join(outDir, "json.ts"), genJson(messages, enums))
   const index = [HEADER, 'export { PbDecodeError } from "./wire"']
   for (const f of FILES) index.push(`export * from "./${f.module}"`)
-  index.push('export * from "./services"', "")
+  index.push('export * from "./services"', 'export * from "./json"', "")
   writeFileSync(join(outDir, "index.ts"), index.join("\n"))
   console.log(`gen_proto: ${messages.length} messages, ${enums.length} enums, ${methods.length} methods -> ${outDir}`)
 }

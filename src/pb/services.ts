@@ -8,7 +8,8 @@ import { decodeHealthCheckRequest, decodeHealthCheckResponse, encodeHealthCheckR
 /**
  * One RPC. Usable as a @grpc/grpc-js MethodDefinition (path, stream flags,
  * (de)serializers, originalName) and by our own HTTP/2 gRPC server
- * (decodeRequest/encodeResponse, gatewayPaths for the JSON gateway).
+ * (requestDeserialize/responseSerialize; gatewayPaths and the type names for
+ * the JSON gateway: fromJson(m.requestType, body), toJson(m.responseType, res)).
  */
 export interface PbMethod<Req, ReqInit, Res, ResInit> {
   readonly path: string
@@ -23,6 +24,9 @@ export interface PbMethod<Req, ReqInit, Res, ResInit> {
   readonly originalName: string
   /** grpc-gateway routes (POST), first is the primary one. */
   readonly gatewayPaths: readonly string[]
+  /** Full proto names of the request and response messages ("etcdserverpb.RangeRequest"). */
+  readonly requestType: string
+  readonly responseType: string
 }
 
 // biome-ignore lint: generic over every method
@@ -46,6 +50,8 @@ export const KVService = {
     responseDeserialize: decodeRangeResponse,
     originalName: "range",
     gatewayPaths: ["/v3/kv/range"],
+    requestType: "etcdserverpb.RangeRequest",
+    responseType: "etcdserverpb.RangeResponse",
   }),
   Put: method<PutRequest, PutRequestInit, PutResponse, PutResponseInit>({
     path: "/etcdserverpb.KV/Put",
@@ -59,6 +65,8 @@ export const KVService = {
     responseDeserialize: decodePutResponse,
     originalName: "put",
     gatewayPaths: ["/v3/kv/put"],
+    requestType: "etcdserverpb.PutRequest",
+    responseType: "etcdserverpb.PutResponse",
   }),
   DeleteRange: method<DeleteRangeRequest, DeleteRangeRequestInit, DeleteRangeResponse, DeleteRangeResponseInit>({
     path: "/etcdserverpb.KV/DeleteRange",
@@ -72,6 +80,8 @@ export const KVService = {
     responseDeserialize: decodeDeleteRangeResponse,
     originalName: "deleteRange",
     gatewayPaths: ["/v3/kv/deleterange"],
+    requestType: "etcdserverpb.DeleteRangeRequest",
+    responseType: "etcdserverpb.DeleteRangeResponse",
   }),
   Txn: method<TxnRequest, TxnRequestInit, TxnResponse, TxnResponseInit>({
     path: "/etcdserverpb.KV/Txn",
@@ -85,6 +95,8 @@ export const KVService = {
     responseDeserialize: decodeTxnResponse,
     originalName: "txn",
     gatewayPaths: ["/v3/kv/txn"],
+    requestType: "etcdserverpb.TxnRequest",
+    responseType: "etcdserverpb.TxnResponse",
   }),
   Compact: method<CompactionRequest, CompactionRequestInit, CompactionResponse, CompactionResponseInit>({
     path: "/etcdserverpb.KV/Compact",
@@ -98,6 +110,8 @@ export const KVService = {
     responseDeserialize: decodeCompactionResponse,
     originalName: "compact",
     gatewayPaths: ["/v3/kv/compaction"],
+    requestType: "etcdserverpb.CompactionRequest",
+    responseType: "etcdserverpb.CompactionResponse",
   }),
 } as const
 
@@ -115,6 +129,8 @@ export const WatchService = {
     responseDeserialize: decodeWatchResponse,
     originalName: "watch",
     gatewayPaths: ["/v3/watch"],
+    requestType: "etcdserverpb.WatchRequest",
+    responseType: "etcdserverpb.WatchResponse",
   }),
 } as const
 
@@ -132,6 +148,8 @@ export const LeaseService = {
     responseDeserialize: decodeLeaseGrantResponse,
     originalName: "leaseGrant",
     gatewayPaths: ["/v3/lease/grant"],
+    requestType: "etcdserverpb.LeaseGrantRequest",
+    responseType: "etcdserverpb.LeaseGrantResponse",
   }),
   LeaseRevoke: method<LeaseRevokeRequest, LeaseRevokeRequestInit, LeaseRevokeResponse, LeaseRevokeResponseInit>({
     path: "/etcdserverpb.Lease/LeaseRevoke",
@@ -145,6 +163,8 @@ export const LeaseService = {
     responseDeserialize: decodeLeaseRevokeResponse,
     originalName: "leaseRevoke",
     gatewayPaths: ["/v3/lease/revoke","/v3/kv/lease/revoke"],
+    requestType: "etcdserverpb.LeaseRevokeRequest",
+    responseType: "etcdserverpb.LeaseRevokeResponse",
   }),
   LeaseKeepAlive: method<LeaseKeepAliveRequest, LeaseKeepAliveRequestInit, LeaseKeepAliveResponse, LeaseKeepAliveResponseInit>({
     path: "/etcdserverpb.Lease/LeaseKeepAlive",
@@ -158,6 +178,8 @@ export const LeaseService = {
     responseDeserialize: decodeLeaseKeepAliveResponse,
     originalName: "leaseKeepAlive",
     gatewayPaths: ["/v3/lease/keepalive"],
+    requestType: "etcdserverpb.LeaseKeepAliveRequest",
+    responseType: "etcdserverpb.LeaseKeepAliveResponse",
   }),
   LeaseTimeToLive: method<LeaseTimeToLiveRequest, LeaseTimeToLiveRequestInit, LeaseTimeToLiveResponse, LeaseTimeToLiveResponseInit>({
     path: "/etcdserverpb.Lease/LeaseTimeToLive",
@@ -171,6 +193,8 @@ export const LeaseService = {
     responseDeserialize: decodeLeaseTimeToLiveResponse,
     originalName: "leaseTimeToLive",
     gatewayPaths: ["/v3/lease/timetolive","/v3/kv/lease/timetolive"],
+    requestType: "etcdserverpb.LeaseTimeToLiveRequest",
+    responseType: "etcdserverpb.LeaseTimeToLiveResponse",
   }),
   LeaseLeases: method<LeaseLeasesRequest, LeaseLeasesRequestInit, LeaseLeasesResponse, LeaseLeasesResponseInit>({
     path: "/etcdserverpb.Lease/LeaseLeases",
@@ -184,6 +208,8 @@ export const LeaseService = {
     responseDeserialize: decodeLeaseLeasesResponse,
     originalName: "leaseLeases",
     gatewayPaths: ["/v3/lease/leases","/v3/kv/lease/leases"],
+    requestType: "etcdserverpb.LeaseLeasesRequest",
+    responseType: "etcdserverpb.LeaseLeasesResponse",
   }),
 } as const
 
@@ -201,6 +227,8 @@ export const ClusterService = {
     responseDeserialize: decodeMemberAddResponse,
     originalName: "memberAdd",
     gatewayPaths: ["/v3/cluster/member/add"],
+    requestType: "etcdserverpb.MemberAddRequest",
+    responseType: "etcdserverpb.MemberAddResponse",
   }),
   MemberRemove: method<MemberRemoveRequest, MemberRemoveRequestInit, MemberRemoveResponse, MemberRemoveResponseInit>({
     path: "/etcdserverpb.Cluster/MemberRemove",
@@ -214,6 +242,8 @@ export const ClusterService = {
     responseDeserialize: decodeMemberRemoveResponse,
     originalName: "memberRemove",
     gatewayPaths: ["/v3/cluster/member/remove"],
+    requestType: "etcdserverpb.MemberRemoveRequest",
+    responseType: "etcdserverpb.MemberRemoveResponse",
   }),
   MemberUpdate: method<MemberUpdateRequest, MemberUpdateRequestInit, MemberUpdateResponse, MemberUpdateResponseInit>({
     path: "/etcdserverpb.Cluster/MemberUpdate",
@@ -227,6 +257,8 @@ export const ClusterService = {
     responseDeserialize: decodeMemberUpdateResponse,
     originalName: "memberUpdate",
     gatewayPaths: ["/v3/cluster/member/update"],
+    requestType: "etcdserverpb.MemberUpdateRequest",
+    responseType: "etcdserverpb.MemberUpdateResponse",
   }),
   MemberList: method<MemberListRequest, MemberListRequestInit, MemberListResponse, MemberListResponseInit>({
     path: "/etcdserverpb.Cluster/MemberList",
@@ -240,6 +272,8 @@ export const ClusterService = {
     responseDeserialize: decodeMemberListResponse,
     originalName: "memberList",
     gatewayPaths: ["/v3/cluster/member/list"],
+    requestType: "etcdserverpb.MemberListRequest",
+    responseType: "etcdserverpb.MemberListResponse",
   }),
   MemberPromote: method<MemberPromoteRequest, MemberPromoteRequestInit, MemberPromoteResponse, MemberPromoteResponseInit>({
     path: "/etcdserverpb.Cluster/MemberPromote",
@@ -253,6 +287,8 @@ export const ClusterService = {
     responseDeserialize: decodeMemberPromoteResponse,
     originalName: "memberPromote",
     gatewayPaths: ["/v3/cluster/member/promote"],
+    requestType: "etcdserverpb.MemberPromoteRequest",
+    responseType: "etcdserverpb.MemberPromoteResponse",
   }),
 } as const
 
@@ -270,6 +306,8 @@ export const MaintenanceService = {
     responseDeserialize: decodeAlarmResponse,
     originalName: "alarm",
     gatewayPaths: ["/v3/maintenance/alarm"],
+    requestType: "etcdserverpb.AlarmRequest",
+    responseType: "etcdserverpb.AlarmResponse",
   }),
   Status: method<StatusRequest, StatusRequestInit, StatusResponse, StatusResponseInit>({
     path: "/etcdserverpb.Maintenance/Status",
@@ -283,6 +321,8 @@ export const MaintenanceService = {
     responseDeserialize: decodeStatusResponse,
     originalName: "status",
     gatewayPaths: ["/v3/maintenance/status"],
+    requestType: "etcdserverpb.StatusRequest",
+    responseType: "etcdserverpb.StatusResponse",
   }),
   Defragment: method<DefragmentRequest, DefragmentRequestInit, DefragmentResponse, DefragmentResponseInit>({
     path: "/etcdserverpb.Maintenance/Defragment",
@@ -296,6 +336,8 @@ export const MaintenanceService = {
     responseDeserialize: decodeDefragmentResponse,
     originalName: "defragment",
     gatewayPaths: ["/v3/maintenance/defragment"],
+    requestType: "etcdserverpb.DefragmentRequest",
+    responseType: "etcdserverpb.DefragmentResponse",
   }),
   Hash: method<HashRequest, HashRequestInit, HashResponse, HashResponseInit>({
     path: "/etcdserverpb.Maintenance/Hash",
@@ -309,6 +351,8 @@ export const MaintenanceService = {
     responseDeserialize: decodeHashResponse,
     originalName: "hash",
     gatewayPaths: ["/v3/maintenance/hash"],
+    requestType: "etcdserverpb.HashRequest",
+    responseType: "etcdserverpb.HashResponse",
   }),
   HashKV: method<HashKVRequest, HashKVRequestInit, HashKVResponse, HashKVResponseInit>({
     path: "/etcdserverpb.Maintenance/HashKV",
@@ -322,6 +366,8 @@ export const MaintenanceService = {
     responseDeserialize: decodeHashKVResponse,
     originalName: "hashKV",
     gatewayPaths: ["/v3/maintenance/hashkv"],
+    requestType: "etcdserverpb.HashKVRequest",
+    responseType: "etcdserverpb.HashKVResponse",
   }),
   Snapshot: method<SnapshotRequest, SnapshotRequestInit, SnapshotResponse, SnapshotResponseInit>({
     path: "/etcdserverpb.Maintenance/Snapshot",
@@ -335,6 +381,8 @@ export const MaintenanceService = {
     responseDeserialize: decodeSnapshotResponse,
     originalName: "snapshot",
     gatewayPaths: ["/v3/maintenance/snapshot"],
+    requestType: "etcdserverpb.SnapshotRequest",
+    responseType: "etcdserverpb.SnapshotResponse",
   }),
   MoveLeader: method<MoveLeaderRequest, MoveLeaderRequestInit, MoveLeaderResponse, MoveLeaderResponseInit>({
     path: "/etcdserverpb.Maintenance/MoveLeader",
@@ -348,6 +396,8 @@ export const MaintenanceService = {
     responseDeserialize: decodeMoveLeaderResponse,
     originalName: "moveLeader",
     gatewayPaths: ["/v3/maintenance/transfer-leadership"],
+    requestType: "etcdserverpb.MoveLeaderRequest",
+    responseType: "etcdserverpb.MoveLeaderResponse",
   }),
   Downgrade: method<DowngradeRequest, DowngradeRequestInit, DowngradeResponse, DowngradeResponseInit>({
     path: "/etcdserverpb.Maintenance/Downgrade",
@@ -361,6 +411,8 @@ export const MaintenanceService = {
     responseDeserialize: decodeDowngradeResponse,
     originalName: "downgrade",
     gatewayPaths: ["/v3/maintenance/downgrade"],
+    requestType: "etcdserverpb.DowngradeRequest",
+    responseType: "etcdserverpb.DowngradeResponse",
   }),
 } as const
 
@@ -378,6 +430,8 @@ export const AuthService = {
     responseDeserialize: decodeAuthEnableResponse,
     originalName: "authEnable",
     gatewayPaths: ["/v3/auth/enable"],
+    requestType: "etcdserverpb.AuthEnableRequest",
+    responseType: "etcdserverpb.AuthEnableResponse",
   }),
   AuthDisable: method<AuthDisableRequest, AuthDisableRequestInit, AuthDisableResponse, AuthDisableResponseInit>({
     path: "/etcdserverpb.Auth/AuthDisable",
@@ -391,6 +445,8 @@ export const AuthService = {
     responseDeserialize: decodeAuthDisableResponse,
     originalName: "authDisable",
     gatewayPaths: ["/v3/auth/disable"],
+    requestType: "etcdserverpb.AuthDisableRequest",
+    responseType: "etcdserverpb.AuthDisableResponse",
   }),
   AuthStatus: method<AuthStatusRequest, AuthStatusRequestInit, AuthStatusResponse, AuthStatusResponseInit>({
     path: "/etcdserverpb.Auth/AuthStatus",
@@ -404,6 +460,8 @@ export const AuthService = {
     responseDeserialize: decodeAuthStatusResponse,
     originalName: "authStatus",
     gatewayPaths: ["/v3/auth/status"],
+    requestType: "etcdserverpb.AuthStatusRequest",
+    responseType: "etcdserverpb.AuthStatusResponse",
   }),
   Authenticate: method<AuthenticateRequest, AuthenticateRequestInit, AuthenticateResponse, AuthenticateResponseInit>({
     path: "/etcdserverpb.Auth/Authenticate",
@@ -417,6 +475,8 @@ export const AuthService = {
     responseDeserialize: decodeAuthenticateResponse,
     originalName: "authenticate",
     gatewayPaths: ["/v3/auth/authenticate"],
+    requestType: "etcdserverpb.AuthenticateRequest",
+    responseType: "etcdserverpb.AuthenticateResponse",
   }),
   UserAdd: method<AuthUserAddRequest, AuthUserAddRequestInit, AuthUserAddResponse, AuthUserAddResponseInit>({
     path: "/etcdserverpb.Auth/UserAdd",
@@ -430,6 +490,8 @@ export const AuthService = {
     responseDeserialize: decodeAuthUserAddResponse,
     originalName: "userAdd",
     gatewayPaths: ["/v3/auth/user/add"],
+    requestType: "etcdserverpb.AuthUserAddRequest",
+    responseType: "etcdserverpb.AuthUserAddResponse",
   }),
   UserGet: method<AuthUserGetRequest, AuthUserGetRequestInit, AuthUserGetResponse, AuthUserGetResponseInit>({
     path: "/etcdserverpb.Auth/UserGet",
@@ -443,6 +505,8 @@ export const AuthService = {
     responseDeserialize: decodeAuthUserGetResponse,
     originalName: "userGet",
     gatewayPaths: ["/v3/auth/user/get"],
+    requestType: "etcdserverpb.AuthUserGetRequest",
+    responseType: "etcdserverpb.AuthUserGetResponse",
   }),
   UserList: method<AuthUserListRequest, AuthUserListRequestInit, AuthUserListResponse, AuthUserListResponseInit>({
     path: "/etcdserverpb.Auth/UserList",
@@ -456,6 +520,8 @@ export const AuthService = {
     responseDeserialize: decodeAuthUserListResponse,
     originalName: "userList",
     gatewayPaths: ["/v3/auth/user/list"],
+    requestType: "etcdserverpb.AuthUserListRequest",
+    responseType: "etcdserverpb.AuthUserListResponse",
   }),
   UserDelete: method<AuthUserDeleteRequest, AuthUserDeleteRequestInit, AuthUserDeleteResponse, AuthUserDeleteResponseInit>({
     path: "/etcdserverpb.Auth/UserDelete",
@@ -469,6 +535,8 @@ export const AuthService = {
     responseDeserialize: decodeAuthUserDeleteResponse,
     originalName: "userDelete",
     gatewayPaths: ["/v3/auth/user/delete"],
+    requestType: "etcdserverpb.AuthUserDeleteRequest",
+    responseType: "etcdserverpb.AuthUserDeleteResponse",
   }),
   UserChangePassword: method<AuthUserChangePasswordRequest, AuthUserChangePasswordRequestInit, AuthUserChangePasswordResponse, AuthUserChangePasswordResponseInit>({
     path: "/etcdserverpb.Auth/UserChangePassword",
@@ -482,6 +550,8 @@ export const AuthService = {
     responseDeserialize: decodeAuthUserChangePasswordResponse,
     originalName: "userChangePassword",
     gatewayPaths: ["/v3/auth/user/changepw"],
+    requestType: "etcdserverpb.AuthUserChangePasswordRequest",
+    responseType: "etcdserverpb.AuthUserChangePasswordResponse",
   }),
   UserGrantRole: method<AuthUserGrantRoleRequest, AuthUserGrantRoleRequestInit, AuthUserGrantRoleResponse, AuthUserGrantRoleResponseInit>({
     path: "/etcdserverpb.Auth/UserGrantRole",
@@ -495,6 +565,8 @@ export const AuthService = {
     responseDeserialize: decodeAuthUserGrantRoleResponse,
     originalName: "userGrantRole",
     gatewayPaths: ["/v3/auth/user/grant"],
+    requestType: "etcdserverpb.AuthUserGrantRoleRequest",
+    responseType: "etcdserverpb.AuthUserGrantRoleResponse",
   }),
   UserRevokeRole: method<AuthUserRevokeRoleRequest, AuthUserRevokeRoleRequestInit, AuthUserRevokeRoleResponse, AuthUserRevokeRoleResponseInit>({
     path: "/etcdserverpb.Auth/UserRevokeRole",
@@ -508,6 +580,8 @@ export const AuthService = {
     responseDeserialize: decodeAuthUserRevokeRoleResponse,
     originalName: "userRevokeRole",
     gatewayPaths: ["/v3/auth/user/revoke"],
+    requestType: "etcdserverpb.AuthUserRevokeRoleRequest",
+    responseType: "etcdserverpb.AuthUserRevokeRoleResponse",
   }),
   RoleAdd: method<AuthRoleAddRequest, AuthRoleAddRequestInit, AuthRoleAddResponse, AuthRoleAddResponseInit>({
     path: "/etcdserverpb.Auth/RoleAdd",
@@ -521,6 +595,8 @@ export const AuthService = {
     responseDeserialize: decodeAuthRoleAddResponse,
     originalName: "roleAdd",
     gatewayPaths: ["/v3/auth/role/add"],
+    requestType: "etcdserverpb.AuthRoleAddRequest",
+    responseType: "etcdserverpb.AuthRoleAddResponse",
   }),
   RoleGet: method<AuthRoleGetRequest, AuthRoleGetRequestInit, AuthRoleGetResponse, AuthRoleGetResponseInit>({
     path: "/etcdserverpb.Auth/RoleGet",
@@ -534,6 +610,8 @@ export const AuthService = {
     responseDeserialize: decodeAuthRoleGetResponse,
     originalName: "roleGet",
     gatewayPaths: ["/v3/auth/role/get"],
+    requestType: "etcdserverpb.AuthRoleGetRequest",
+    responseType: "etcdserverpb.AuthRoleGetResponse",
   }),
   RoleList: method<AuthRoleListRequest, AuthRoleListRequestInit, AuthRoleListResponse, AuthRoleListResponseInit>({
     path: "/etcdserverpb.Auth/RoleList",
@@ -547,6 +625,8 @@ export const AuthService = {
     responseDeserialize: decodeAuthRoleListResponse,
     originalName: "roleList",
     gatewayPaths: ["/v3/auth/role/list"],
+    requestType: "etcdserverpb.AuthRoleListRequest",
+    responseType: "etcdserverpb.AuthRoleListResponse",
   }),
   RoleDelete: method<AuthRoleDeleteRequest, AuthRoleDeleteRequestInit, AuthRoleDeleteResponse, AuthRoleDeleteResponseInit>({
     path: "/etcdserverpb.Auth/RoleDelete",
@@ -560,6 +640,8 @@ export const AuthService = {
     responseDeserialize: decodeAuthRoleDeleteResponse,
     originalName: "roleDelete",
     gatewayPaths: ["/v3/auth/role/delete"],
+    requestType: "etcdserverpb.AuthRoleDeleteRequest",
+    responseType: "etcdserverpb.AuthRoleDeleteResponse",
   }),
   RoleGrantPermission: method<AuthRoleGrantPermissionRequest, AuthRoleGrantPermissionRequestInit, AuthRoleGrantPermissionResponse, AuthRoleGrantPermissionResponseInit>({
     path: "/etcdserverpb.Auth/RoleGrantPermission",
@@ -573,6 +655,8 @@ export const AuthService = {
     responseDeserialize: decodeAuthRoleGrantPermissionResponse,
     originalName: "roleGrantPermission",
     gatewayPaths: ["/v3/auth/role/grant"],
+    requestType: "etcdserverpb.AuthRoleGrantPermissionRequest",
+    responseType: "etcdserverpb.AuthRoleGrantPermissionResponse",
   }),
   RoleRevokePermission: method<AuthRoleRevokePermissionRequest, AuthRoleRevokePermissionRequestInit, AuthRoleRevokePermissionResponse, AuthRoleRevokePermissionResponseInit>({
     path: "/etcdserverpb.Auth/RoleRevokePermission",
@@ -586,6 +670,8 @@ export const AuthService = {
     responseDeserialize: decodeAuthRoleRevokePermissionResponse,
     originalName: "roleRevokePermission",
     gatewayPaths: ["/v3/auth/role/revoke"],
+    requestType: "etcdserverpb.AuthRoleRevokePermissionRequest",
+    responseType: "etcdserverpb.AuthRoleRevokePermissionResponse",
   }),
 } as const
 
@@ -603,6 +689,8 @@ export const LockService = {
     responseDeserialize: decodeLockResponse,
     originalName: "lock",
     gatewayPaths: ["/v3/lock/lock"],
+    requestType: "v3lockpb.LockRequest",
+    responseType: "v3lockpb.LockResponse",
   }),
   Unlock: method<UnlockRequest, UnlockRequestInit, UnlockResponse, UnlockResponseInit>({
     path: "/v3lockpb.Lock/Unlock",
@@ -616,6 +704,8 @@ export const LockService = {
     responseDeserialize: decodeUnlockResponse,
     originalName: "unlock",
     gatewayPaths: ["/v3/lock/unlock"],
+    requestType: "v3lockpb.UnlockRequest",
+    responseType: "v3lockpb.UnlockResponse",
   }),
 } as const
 
@@ -633,6 +723,8 @@ export const ElectionService = {
     responseDeserialize: decodeCampaignResponse,
     originalName: "campaign",
     gatewayPaths: ["/v3/election/campaign"],
+    requestType: "v3electionpb.CampaignRequest",
+    responseType: "v3electionpb.CampaignResponse",
   }),
   Proclaim: method<ProclaimRequest, ProclaimRequestInit, ProclaimResponse, ProclaimResponseInit>({
     path: "/v3electionpb.Election/Proclaim",
@@ -646,6 +738,8 @@ export const ElectionService = {
     responseDeserialize: decodeProclaimResponse,
     originalName: "proclaim",
     gatewayPaths: ["/v3/election/proclaim"],
+    requestType: "v3electionpb.ProclaimRequest",
+    responseType: "v3electionpb.ProclaimResponse",
   }),
   Leader: method<LeaderRequest, LeaderRequestInit, LeaderResponse, LeaderResponseInit>({
     path: "/v3electionpb.Election/Leader",
@@ -659,6 +753,8 @@ export const ElectionService = {
     responseDeserialize: decodeLeaderResponse,
     originalName: "leader",
     gatewayPaths: ["/v3/election/leader"],
+    requestType: "v3electionpb.LeaderRequest",
+    responseType: "v3electionpb.LeaderResponse",
   }),
   Observe: method<LeaderRequest, LeaderRequestInit, LeaderResponse, LeaderResponseInit>({
     path: "/v3electionpb.Election/Observe",
@@ -672,6 +768,8 @@ export const ElectionService = {
     responseDeserialize: decodeLeaderResponse,
     originalName: "observe",
     gatewayPaths: ["/v3/election/observe"],
+    requestType: "v3electionpb.LeaderRequest",
+    responseType: "v3electionpb.LeaderResponse",
   }),
   Resign: method<ResignRequest, ResignRequestInit, ResignResponse, ResignResponseInit>({
     path: "/v3electionpb.Election/Resign",
@@ -685,6 +783,8 @@ export const ElectionService = {
     responseDeserialize: decodeResignResponse,
     originalName: "resign",
     gatewayPaths: ["/v3/election/resign"],
+    requestType: "v3electionpb.ResignRequest",
+    responseType: "v3electionpb.ResignResponse",
   }),
 } as const
 
@@ -702,6 +802,8 @@ export const HealthService = {
     responseDeserialize: decodeHealthCheckResponse,
     originalName: "check",
     gatewayPaths: [],
+    requestType: "grpc.health.v1.HealthCheckRequest",
+    responseType: "grpc.health.v1.HealthCheckResponse",
   }),
   Watch: method<HealthCheckRequest, HealthCheckRequestInit, HealthCheckResponse, HealthCheckResponseInit>({
     path: "/grpc.health.v1.Health/Watch",
@@ -715,6 +817,8 @@ export const HealthService = {
     responseDeserialize: decodeHealthCheckResponse,
     originalName: "watch",
     gatewayPaths: [],
+    requestType: "grpc.health.v1.HealthCheckRequest",
+    responseType: "grpc.health.v1.HealthCheckResponse",
   }),
 } as const
 
