@@ -32,7 +32,8 @@ export function decompressorFor(encoding: string | undefined): Decompress | unde
  * `maxMessageBytes` or a compressed one it cannot decode.
  */
 export class MessageReader {
-  private readonly prefix = Buffer.alloc(PREFIX_BYTES)
+  /** Allocated only when a prefix spans chunks. */
+  private prefix: Buffer | undefined
   private prefixFilled = 0
   private body: Buffer | undefined
   private bodyFilled = 0
@@ -65,15 +66,16 @@ export class MessageReader {
             continue
           }
         }
+        const prefix = (this.prefix ??= Buffer.alloc(PREFIX_BYTES))
         const take = Math.min(PREFIX_BYTES - this.prefixFilled, end - at)
-        chunk.copy(this.prefix, this.prefixFilled, at, at + take)
+        chunk.copy(prefix, this.prefixFilled, at, at + take)
         this.prefixFilled += take
         at += take
         if (this.prefixFilled < PREFIX_BYTES) return
-        const length = this.prefix.readUInt32BE(1)
+        const length = prefix.readUInt32BE(1)
         this.checkLength(length)
-        this.compressed = this.prefix[0] !== 0
-        if (this.prefix[0]! > 1) throw new GrpcError(GrpcStatus.INTERNAL, `grpc: invalid message compression flag ${this.prefix[0]}`)
+        this.compressed = prefix[0] !== 0
+        if (prefix[0]! > 1) throw new GrpcError(GrpcStatus.INTERNAL, `grpc: invalid message compression flag ${prefix[0]}`)
         this.body = Buffer.allocUnsafe(length)
         this.bodyFilled = 0
       }

@@ -72,6 +72,8 @@ export interface GrpcServerOptions {
 }
 
 export const DEFAULT_MAX_RECEIVE_BYTES = 1_572_864 + 512 * 1024
+/** Deadlines are enforced within this many milliseconds. */
+const DEADLINE_SWEEP_MS = 5
 
 type Kind = "unary" | "server_stream" | "bidi_stream"
 
@@ -96,6 +98,9 @@ export class GrpcServer {
   private readonly routes = new Map<string, Route>()
   private readonly services = new Set<string>()
   private readonly streams = new Set<Call>()
+  /** Calls with a grpc-timeout, checked by one sweep timer (cheaper than a timer per call). */
+  private readonly deadlines = new Set<Call>()
+  private sweepTimer: ReturnType<typeof setInterval> | undefined
   private readonly maxReceiveBytes: number
   readonly maxSendBytes: number
   readonly registry: Registry
@@ -194,6 +199,34 @@ export class GrpcServer {
     this.streams.delete(call)
   }
 
+  /** @internal */
+  watchDeadline(call: Call): void {
+    this.deadlines.add(call)
+    if (this.sweepTimer === undefined) {
+      this.sweepTimer = setInterval(() => this.sweepDeadlines(), DEADLINE_SWEEP_MS)
+      this.sweepTimer.unref?.()
+    }
+  }
+
+  /** @internal */
+  unwatchDeadline(call: Call): void {
+    this.deadlines.delete(call)
+  }
+
+  private sweepDeadlines(): void {
+    const now = performance.now()
+    for (const call of this.deadlines) {
+      if (call.deadline !== undefined && call.deadline <= now) {
+        this.deadlines.delete(call)
+        call.expire()
+      }
+    }
+    if (this.deadlines.size === 0 && this.sweepTimer !== undefined) {
+      clearInterval(this.sweepTimer)
+      this.sweepTimer = undefined
+    }
+  }
+
   private unknownMethodMessage(path: string): string {
     const slash = path.lastIndexOf("/")
     const service = path.slice(1, Math.max(slash, 1))
@@ -259,7 +292,6 @@ class Call implements BidiCall<unknown, unknown> {
   private requestSeen = false
   private headersSent = false
   private trailers: Record<string, string> = OK_TRAILERS
-  private timer: ReturnType<typeof setTimeout> | undefined
   private cancelListeners: (() => void)[] | undefined
   private messageListener: ((message: unknown) => void) | undefined
   private halfCloseListener: (() => void) | undefined
@@ -275,7 +307,7 @@ class Call implements BidiCall<unknown, unknown> {
   ) {
     const timeoutMs = parseGrpcTimeoutMs(metadata["grpc-timeout"] as string | undefined)
     this.deadline = timeoutMs === undefined ? undefined : performance.now() + timeoutMs
-    if (timeoutMs !== undefined) this.timer = setTimeout(() => this.expire(), Math.max(0, Math.ceil(timeoutMs)))
+    if (timeoutMs !== undefined) server.watchDeadline(this)
   }
 
   get path(): string {
@@ -394,7 +426,7 @@ class Call implements BidiCall<unknown, unknown> {
   }
 
   private onClose(): void {
-    if (this.timer !== undefined) clearTimeout(this.timer)
+    if (this.deadline !== undefined) this.server.unwatchDeadline(this)
     if (this.route.kind !== "unary") this.server.forget(this)
     if (this.ended) return
     this.ended = true
@@ -402,8 +434,8 @@ class Call implements BidiCall<unknown, unknown> {
     this.cancel()
   }
 
-  private expire(): void {
-    this.timer = undefined
+  /** @internal the deadline passed */
+  expire(): void {
     if (this.ended) return
     this.finish(GrpcStatus.DEADLINE_EXCEEDED, "Deadline Exceeded")
     this.cancel()
@@ -453,7 +485,7 @@ class Call implements BidiCall<unknown, unknown> {
     this.ended = true
     this.route.sent.inc()
     this.server.countHandled(this.route, GrpcStatus.OK)
-    if (this.timer !== undefined) clearTimeout(this.timer)
+    if (this.deadline !== undefined) this.server.unwatchDeadline(this)
     const stream = this.stream
     if (stream.destroyed) return
     this.headersSent = true
@@ -501,7 +533,7 @@ class Call implements BidiCall<unknown, unknown> {
   private finish(code: GrpcStatusCode, message: string): void {
     if (this.ended) return
     this.ended = true
-    if (this.timer !== undefined) clearTimeout(this.timer)
+    if (this.deadline !== undefined) this.server.unwatchDeadline(this)
     if (this.route.kind !== "unary") this.server.forget(this)
     this.server.countHandled(this.route, code)
     const stream = this.stream
