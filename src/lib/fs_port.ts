@@ -151,7 +151,22 @@ const openFlags: Record<OpenMode, string> = { read: "r", write: "r+", create: "w
 
 export const nodeFsPort: FsPort = {
   open: (path, mode) => new NodeFileHandle(path, nodeFs.openSync(path, openFlags[mode], 0o600)),
-  readFile: (path) => nodeFs.readFileSync(path),
+  readFile: (path) => {
+    // One read into a buffer of the file's size: faster than readFileSync for large segments.
+    const fd = nodeFs.openSync(path, "r")
+    try {
+      const buffer = Buffer.allocUnsafe(nodeFs.fstatSync(fd).size)
+      let done = 0
+      while (done < buffer.length) {
+        const n = nodeFs.readSync(fd, buffer, done, buffer.length - done, done)
+        if (n === 0) break
+        done += n
+      }
+      return done === buffer.length ? buffer : buffer.subarray(0, done)
+    } finally {
+      nodeFs.closeSync(fd)
+    }
+  },
   rename: (source, target) => nodeFs.renameSync(source, target),
   unlink: (path) => nodeFs.unlinkSync(path),
   readdir: (dir) => nodeFs.readdirSync(dir).sort(),

@@ -136,6 +136,21 @@ describe("Wal", () => {
     expect(() => Wal.open({ fs, dir })).toThrow("no segment holds snapshot index 0")
   })
 
+  test("Wal.releaseTo() after Wal.open() from a snapshot purges the segments before it", () => {
+    const fs = newFs()
+    const wal = Wal.create({ fs, dir, metadata, segmentBytes: 1024, maxWals: 0 })
+    for (let i = 1; i <= 60; i++) wal.save(hs(1, i), [entry(i, 1, 100)])
+    wal.saveSnapshot({ index: 50, term: 1 })
+    wal.close()
+    const count = wal.segmentNames().length
+    const opened = Wal.open({ fs, dir, snapshot: { index: 50, term: 1 }, segmentBytes: 1024, maxWals: 1 })
+    expect(opened.wal.segmentNames().length).toBe(count)
+    opened.wal.releaseTo(50)
+    expect(opened.wal.segmentNames().length).toBeLessThan(count)
+    opened.wal.close()
+    expect(Wal.open({ fs, dir, snapshot: { index: 50, term: 1 } }).entries).toEqual(entries(51, 60, 1, 100))
+  })
+
   test("Wal.validSnapshots() lists the snapshot markers at or below the last commit", () => {
     const fs = newFs()
     const wal = Wal.create({ fs, dir, metadata, segmentBytes: 1024, maxWals: 2 })

@@ -179,11 +179,13 @@ export class Wal {
     const wal = new Wal({
       options,
       metadata: result.metadata,
-      segments,
+      segments: all,
       writer: { file, tail, crc: replay.crc },
       hardState: result.hardState,
       lastIndex: replay.lastIndex,
     })
+    // The segments before the snapshot's are not needed any more: the next releaseTo() may purge them.
+    wal.releasedCount = start
     return { wal, metadata: result.metadata, hardState: result.hardState, entries: result.entries }
   }
 
