@@ -252,3 +252,15 @@ test("MvccStore reopens at the last committed batch (no clean shutdown)", () => 
     rmSync(dir, { recursive: true, force: true })
   }
 })
+
+test("MvccStore.deleteKeys() deletes a revoked lease's keys in one revision and skips missing ones", () => {
+  const { store, kv } = openStore()
+  kv.put({ key: b("a"), value: b("1"), lease: 7n })
+  kv.put({ key: b("b"), value: b("1"), lease: 7n })
+  const revisions: number[] = []
+  store.onChanges((rev, changes) => revisions.push(rev, changes.length))
+  expect(store.deleteKeys([b("a"), b("b"), b("gone")])).toEqual({ revision: 4, deleted: 2 })
+  expect(revisions).toEqual([4, 2])
+  expect(store.deleteKeys([b("gone")])).toEqual({ revision: 4, deleted: 0 })
+  expect(store.keyCount()).toBe(0)
+})

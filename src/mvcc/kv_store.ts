@@ -189,6 +189,19 @@ export class MvccStore {
     return txn
   }
 
+  /**
+   * Deletes `keys` in one write txn (one revision, DELETE events): a revoked
+   * lease's keys. Keys that no longer exist are skipped; nothing deleted means
+   * no new revision.
+   */
+  deleteKeys(keys: Iterable<Uint8Array>): { revision: number; deleted: number } {
+    const txn = this.write()
+    let deleted = 0
+    for (const key of keys) deleted += txn.deleteRange(key, undefined).deleted
+    const { revision } = txn.end()
+    return { revision, deleted }
+  }
+
   /** A read at the store's current revision (never inside an open write txn). */
   range(key: Uint8Array, rangeEnd: Uint8Array | undefined, options: RangeOptions = {}): RangeResult {
     assert(this.activeTxn === undefined, "read outside the open write txn")

@@ -237,3 +237,15 @@ test("cancel() answers canceled and stops events; progress notify reaches idle s
   kv.put({ key: b("a"), value: b("2") })
   expect(eventsOf(c.responses, 0)).toEqual(["PUT a@2"])
 })
+
+test("a stream whose send throws is closed; the write that delivered to it succeeds", () => {
+  const { kv, store, watchable } = setup()
+  const stream = watchable.newStream((r) => {
+    if (r.events.length > 0) throw new Error("socket gone")
+    return true
+  })
+  stream.watch({ key: b("a") })
+  expect(kv.put({ key: b("a"), value: b("1") }).header?.revision).toBe(2)
+  expect(watchable.watcherCount()).toEqual({ synced: 0, unsynced: 0 })
+  expect(store.currentRevision()).toBe(2)
+})

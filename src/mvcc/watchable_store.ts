@@ -419,6 +419,7 @@ export class WatchStream {
     )
     this.watchers.set(id, w)
     this.push({ ...emptyResponse(id, current), created: true })
+    if (this.closed) return -1
     if (w.nextRev > current) {
       this.owner.addSynced(w)
     } else {
@@ -469,7 +470,15 @@ export class WatchStream {
   /** @internal */
   push(response: WatchResponse): void {
     if (this.closed) return
-    if (!this.send(response)) this.blocked = true
+    let more: boolean
+    try {
+      more = this.send(response)
+    } catch {
+      // A consumer that throws is gone; it must not break the apply that is delivering.
+      this.close()
+      return
+    }
+    if (!more) this.blocked = true
   }
 
   /** @internal Sends the events of a watcher, all of them in one response unless it asked for fragments. */
