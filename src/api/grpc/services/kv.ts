@@ -1,0 +1,76 @@
+// etcdserverpb.KV: Range, Put, DeleteRange, Txn, Compact.
+// Validate -> authorise -> (read locally | propose through raft) -> header.
+
+import * as perms from "../../../auth/request_perms"
+import { isReadOnly } from "../../../mvcc/kv_applier"
+import { checkDeleteRangeRequest, checkPutRequest, checkRangeRequest, checkTxnRequest } from "../../../mvcc/validate"
+import * as pb from "../../../pb"
+import { RequestKind } from "../../../server/request"
+import type { EtcdServer } from "../../../server/server"
+import type { GrpcServer } from "../transport/grpc_server"
+import { admit, requestAuth } from "./context"
+
+export function registerKvService(grpc: GrpcServer, server: EtcdServer): void {
+  const K = pb.KVService
+  const leaseKeys = (id: bigint): readonly Uint8Array[] => server.lessor.keysOf(id)
+
+  grpc.addUnary(K.Range, async (req, call) => {
+    const info = admit(server, call, { allowLearner: req.serializable })
+    checkRangeRequest(req)
+    if (server.auth) perms.checkRange(server.auth, info, req)
+    if (!req.serializable) await server.linearizableBarrier()
+    const res = server.kv.range(req)
+    res.header = server.header(res.header?.revision)
+    return res
+  })
+
+  grpc.addUnary(K.Put, async (req, call) => {
+    const info = admit(server, call)
+    checkPutRequest(req)
+    if (server.auth) perms.checkPut(server.auth, info, req, leaseKeys)
+    const res = (await server.propose(RequestKind.Put, pb.encodePutRequest(req), requestAuth(info))) as pb.PutResponse
+    res.header = server.header(res.header?.revision)
+    return res
+  })
+
+  grpc.addUnary(K.DeleteRange, async (req, call) => {
+    const info = admit(server, call)
+    checkDeleteRangeRequest(req)
+    if (server.auth) perms.checkDeleteRange(server.auth, info, req)
+    const res = (await server.propose(RequestKind.DeleteRange, pb.encodeDeleteRangeRequest(req), requestAuth(info))) as pb.DeleteRangeResponse
+    res.header = server.header(res.header?.revision)
+    return res
+  })
+
+  grpc.addUnary(K.Txn, async (req, call) => {
+    const info = admit(server, call)
+    checkTxnRequest(req, server.config.maxTxnOps)
+    if (server.auth) perms.checkTxn(server.auth, info, req, leaseKeys)
+    if (isReadOnly(req)) {
+      if (!allSerializable(req)) await server.linearizableBarrier()
+      const res = server.kv.txn(req)
+      res.header = server.header(res.header?.revision)
+      return res
+    }
+    const res = (await server.propose(RequestKind.Txn, pb.encodeTxnRequest(req), requestAuth(info))) as pb.TxnResponse
+    res.header = server.header(res.header?.revision)
+    return res
+  })
+
+  grpc.addUnary(K.Compact, async (req, call) => {
+    const info = admit(server, call)
+    void info
+    const res = (await server.propose(RequestKind.Compaction, pb.encodeCompactionRequest(req), requestAuth(info))) as pb.CompactionResponse
+    if (req.physical) {
+      while (server.store.compactionPending() && !server.isStopped()) await Bun.sleep(5)
+    }
+    res.header = server.header(res.header?.revision)
+    return res
+  })
+}
+
+/** A read-only txn whose ranges are all serializable needs no ReadIndex (etcd). */
+function allSerializable(req: pb.TxnRequest): boolean {
+  const ops = [...req.success, ...req.failure]
+  return ops.length > 0 && ops.every((op) => op.requestRange?.serializable === true)
+}

@@ -1,0 +1,137 @@
+// etcdserverpb.Maintenance: Status, Alarm, Defragment, Hash, HashKV,
+// Snapshot (the backend's consistent copy, streamed with a trailing sha256 as
+// etcd sends it), MoveLeader.
+
+import { createHash } from "node:crypto"
+import { closeSync, openSync, readSync, rmSync, statSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { etcdApiVersion } from "../../../config/version"
+import { TskvError } from "../../../lib/errors"
+import * as pb from "../../../pb"
+import { RequestKind } from "../../../server/request"
+import type { EtcdServer } from "../../../server/server"
+import type { GrpcServer } from "../transport/grpc_server"
+import { admit, requestAuth } from "./context"
+
+const SNAPSHOT_CHUNK_BYTES = 32 * 1024
+
+export function registerMaintenanceService(grpc: GrpcServer, server: EtcdServer): void {
+  const M = pb.MaintenanceService
+  const adminOnly = (info: ReturnType<typeof admit>): void => server.auth?.isAdminPermitted(info)
+
+  grpc.addUnary(M.Status, (_req, call) => {
+    admit(server, call, { allowLearner: true })
+    return statusOf(server)
+  })
+
+  grpc.addUnary(M.Alarm, async (req, call) => {
+    const info = admit(server, call)
+    if (req.action === pb.AlarmRequest_AlarmAction.GET) {
+      return { header: server.header(), alarms: server.alarms.list(req.alarm) }
+    }
+    adminOnly(info)
+    const res = (await server.propose(RequestKind.Alarm, pb.encodeAlarmRequest(req), requestAuth(info))) as pb.AlarmResponse
+    res.header = server.header(res.header?.revision)
+    return res
+  })
+
+  grpc.addUnary(M.Defragment, (_req, call) => {
+    adminOnly(admit(server, call))
+    server.defragment()
+    return { header: server.header() }
+  })
+
+  grpc.addUnary(M.Hash, (_req, call) => {
+    adminOnly(admit(server, call))
+    return { header: server.header(), hash: server.store.hash() }
+  })
+
+  grpc.addUnary(M.HashKV, (req, call) => {
+    adminOnly(admit(server, call))
+    const h = server.store.hashKV(req.revision)
+    return { header: server.header(), hash: h.hash, compactRevision: h.compactRevision, hashRevision: h.hashRevision }
+  })
+
+  grpc.addServerStream(M.Snapshot, (_req, call) => {
+    try {
+      adminOnly(admit(server, call))
+    } catch (e) {
+      call.end(e)
+      return
+    }
+    streamSnapshot(server, call)
+  })
+
+  grpc.addUnary(M.MoveLeader, async (req, call) => {
+    adminOnly(admit(server, call))
+    await server.moveLeader(req.targetID)
+    return { header: server.header() }
+  })
+}
+
+export function statusOf(server: EtcdServer): pb.StatusResponseInit {
+  const errors = server.alarms.statusErrors()
+  if (!server.hasLeader()) errors.push("etcdserver: no leader")
+  return {
+    header: server.header(),
+    version: etcdApiVersion,
+    dbSize: server.backend.sizeBytes(),
+    leader: server.lead,
+    raftIndex: server.committedIndex,
+    raftTerm: server.term,
+    raftAppliedIndex: server.appliedIndex,
+    errors,
+    dbSizeInUse: server.backend.sizeInUseBytes(),
+    isLearner: server.isLearner(),
+  }
+}
+
+function streamSnapshot(server: EtcdServer, call: Parameters<Parameters<GrpcServer["addServerStream"]>[1]>[1]): void {
+  const path = join(tmpdir(), `tskv-snapshot-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}.db`)
+  let fd = -1
+  const cleanup = (): void => {
+    if (fd >= 0) closeSync(fd)
+    fd = -1
+    rmSync(path, { force: true })
+  }
+  try {
+    server.backend.copyTo(path)
+    fd = openSync(path, "r")
+  } catch (e) {
+    cleanup()
+    call.end(e instanceof TskvError ? e : new Error(`snapshot failed: ${String(e)}`))
+    return
+  }
+  const total = statSync(path).size
+  const hash = createHash("sha256")
+  let sent = 0
+  const header = server.header()
+  const pump = (): void => {
+    try {
+      while (!call.ended && !call.cancelled) {
+        if (sent >= total) {
+          // etcd appends the sha256 of the db so that restore can verify it.
+          call.write({ header, remainingBytes: 0, blob: hash.digest() })
+          cleanup()
+          call.end()
+          return
+        }
+        const chunk = Buffer.allocUnsafe(Math.min(SNAPSHOT_CHUNK_BYTES, total - sent))
+        const n = readSync(fd, chunk, 0, chunk.length, sent)
+        sent += n
+        hash.update(chunk.subarray(0, n))
+        if (!call.write({ header, remainingBytes: total - sent, blob: chunk.subarray(0, n) })) {
+          call.onDrain(pump)
+          return
+        }
+      }
+      cleanup()
+    } catch (e) {
+      cleanup()
+      call.end(e)
+    }
+  }
+  call.onCancel(cleanup)
+  pump()
+}

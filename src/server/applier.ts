@@ -1,0 +1,137 @@
+// Applies committed raft entries to the state: mvcc, leases, alarms,
+// membership attributes and auth. Deterministic: the same entry gives the same
+// result on every member (errors included), because every member applies
+// the same log. The result of an entry goes to the waiter of the member that
+// proposed it.
+
+import type { AuthStore } from "../auth/store"
+import type { Backend } from "../backend/backend"
+import { TskvError } from "../lib/errors"
+import type { Lessor } from "../lease/lessor"
+import type { KvApplier } from "../mvcc/kv_applier"
+import { isReadOnly } from "../mvcc/kv_applier"
+import type { MvccStore } from "../mvcc/kv_store"
+import * as pb from "../pb"
+import type { NodeId } from "../raft/types"
+import type { Alarms } from "./alarms"
+import type { Membership } from "./membership"
+import { type DecodedRequest, decodeMemberAttributes, RequestKind } from "./request"
+
+export interface ApplierDeps {
+  backend: Backend
+  store: MvccStore
+  kv: KvApplier
+  lessor: Lessor
+  alarms: Alarms
+  membership: Membership
+  auth?: AuthStore
+  /** Applies an auth mutation (server/auth_apply.ts); undefined until auth is wired. */
+  applyAuth?: (req: DecodedRequest) => unknown
+  /** Called when NOSPACE or another alarm changes, to update metrics and health. */
+  onAlarmChange?: () => void
+}
+
+/** What apply hands to the waiter: a response object, or the error to return. */
+export type ApplyResult = { ok: true; response: unknown } | { ok: false; error: unknown }
+
+export class Applier {
+  constructor(private readonly deps: ApplierDeps) {}
+
+  apply(req: DecodedRequest): ApplyResult {
+    try {
+      return { ok: true, response: this.dispatch(req) }
+    } catch (error) {
+      if (error instanceof TskvError) return { ok: false, error }
+      throw error
+    }
+  }
+
+  private dispatch(req: DecodedRequest): unknown {
+    const d = this.deps
+    switch (req.kind) {
+      case RequestKind.Put: {
+        this.checkAuthRevision(req)
+        this.checkSpace()
+        return d.kv.put(pb.decodePutRequest(req.body))
+      }
+      case RequestKind.DeleteRange:
+        this.checkAuthRevision(req)
+        return d.kv.deleteRange(pb.decodeDeleteRangeRequest(req.body))
+      case RequestKind.Txn: {
+        this.checkAuthRevision(req)
+        const txn = pb.decodeTxnRequest(req.body)
+        if (!isReadOnly(txn)) this.checkSpace()
+        return d.kv.txn(txn)
+      }
+      case RequestKind.Compaction: {
+        const c = pb.decodeCompactionRequest(req.body)
+        d.store.compact(c.revision)
+        return { header: { revision: d.store.currentRevision() } } satisfies pb.CompactionResponseInit
+      }
+      case RequestKind.LeaseGrant: {
+        this.checkSpace()
+        const g = pb.decodeLeaseGrantRequest(req.body)
+        const granted = d.lessor.grant(g.ID, g.TTL)
+        return { header: { revision: d.store.currentRevision() }, ID: granted.ID, TTL: granted.TTL, error: "" }
+      }
+      case RequestKind.LeaseRevoke: {
+        const r = pb.decodeLeaseRevokeRequest(req.body)
+        d.lessor.revoke(r.ID)
+        return { header: { revision: d.store.currentRevision() } } satisfies pb.LeaseRevokeResponseInit
+      }
+      case RequestKind.LeaseCheckpoint: {
+        const c = pb.decodeLeaseCheckpointRequest(req.body)
+        for (const cp of c.checkpoints) {
+          if (d.lessor.has(cp.ID)) d.lessor.checkpoint(cp.ID, cp.remaining_TTL)
+        }
+        return { header: { revision: d.store.currentRevision() } }
+      }
+      case RequestKind.Alarm:
+        return this.applyAlarm(pb.decodeAlarmRequest(req.body))
+      case RequestKind.MemberAttributes: {
+        const attrs = decodeMemberAttributes(req.body)
+        d.membership.setAttributes(attrs.id, attrs.name, attrs.clientUrls)
+        return {}
+      }
+      case RequestKind.Auth:
+        if (!d.applyAuth) throw new TskvError("notCapable", "auth requests are not wired")
+        return d.applyAuth(req)
+      case RequestKind.Noop:
+        return {}
+    }
+  }
+
+  /** etcd re-checks the auth revision at apply: a token older than the auth store is refused. */
+  private checkAuthRevision(req: DecodedRequest): void {
+    const auth = this.deps.auth
+    if (!auth || !auth.isEnabled() || req.user === "") return
+    if (req.authRevision < auth.revision()) throw new TskvError("authOldRevision")
+  }
+
+  private checkSpace(): void {
+    if (this.deps.alarms.has(pb.AlarmType.NOSPACE)) throw new TskvError("noSpace")
+  }
+
+  private applyAlarm(a: pb.AlarmRequest): pb.AlarmResponseInit {
+    const alarms = this.deps.alarms
+    const header = { revision: this.deps.store.currentRevision() }
+    switch (a.action) {
+      case pb.AlarmRequest_AlarmAction.GET:
+        return { header, alarms: alarms.list(a.alarm) }
+      case pb.AlarmRequest_AlarmAction.ACTIVATE: {
+        if (a.alarm === pb.AlarmType.NONE) return { header, alarms: [] }
+        const raised = alarms.activate(a.memberID as NodeId, a.alarm)
+        this.deps.onAlarmChange?.()
+        return { header, alarms: raised ? [raised] : [] }
+      }
+      case pb.AlarmRequest_AlarmAction.DEACTIVATE: {
+        const targets = a.alarm === pb.AlarmType.NONE ? alarms.list().filter((x) => x.memberID === a.memberID) : [{ memberID: a.memberID, alarm: a.alarm }]
+        const cleared = targets.flatMap((t) => alarms.deactivate(t.memberID, t.alarm) ?? [])
+        this.deps.onAlarmChange?.()
+        return { header, alarms: cleared }
+      }
+      default:
+        return { header, alarms: [] }
+    }
+  }
+}

@@ -1,0 +1,167 @@
+// Opens or creates a member's data dir and builds every room of the member
+// from the config: a new cluster from --initial-cluster, or a restart from the
+// WAL (the --initial-* flags are then ignored, as etcd ignores them).
+//
+//   <data-dir>/member/wal/     raft log segments (or --wal-dir)
+//   <data-dir>/member/snap/db  the backend (SQLite)
+
+import { mkdirSync } from "node:fs"
+import { join } from "node:path"
+import { AuthStore } from "../auth/store"
+import { Backend } from "../backend/backend"
+import type { Config } from "../config/config"
+import { TskvError } from "../lib/errors"
+import type { Clock } from "../lib/clock"
+import { type FsPort, nodeFsPort } from "../lib/fs_port"
+import type { Logger } from "../lib/logger"
+import { randomPrng } from "../lib/prng"
+import { Lessor, minLeaseTtlSeconds } from "../lease/lessor"
+import { KvApplier } from "../mvcc/kv_applier"
+import { MvccStore } from "../mvcc/kv_store"
+import { RaftNode } from "../raft/raft_node"
+import { MemoryStorage } from "../raft/storage"
+import type { NodeId } from "../raft/types"
+import { Wal } from "../wal/wal"
+import { Alarms } from "./alarms"
+import { computeClusterId, computeMemberId, formatId } from "./ids"
+import { Membership } from "./membership"
+import { EtcdServer } from "./server"
+
+export class BootstrapError extends Error {
+  override readonly name = "BootstrapError"
+}
+
+export interface BootstrapOptions {
+  config: Config
+  logger: Logger
+  clock: Clock
+  fs?: FsPort
+}
+
+export function memberDir(config: Config): string {
+  return join(config.dataDir, "member")
+}
+
+export function walDir(config: Config): string {
+  return config.walDir !== "" ? config.walDir : join(memberDir(config), "wal")
+}
+
+export function backendPath(config: Config): string {
+  return join(memberDir(config), "snap", "db")
+}
+
+/** Builds the member. The caller starts it (server.start()) once listeners are up. */
+export function bootstrapServer(options: BootstrapOptions): EtcdServer {
+  const { config, logger, clock } = options
+  const fs = options.fs ?? nodeFsPort
+  mkdirSync(join(memberDir(config), "snap"), { recursive: true })
+  const dir = walDir(config)
+  const restarting = Wal.exists(fs, dir)
+
+  const backend = Backend.open({ path: backendPath(config), batchLimit: config.backendBatchLimit })
+  const store = MvccStore.open({ backend, compactionBatchLimit: config.compactionBatchLimit })
+  const lessor = new Lessor({
+    backend,
+    clock,
+    minTtlSeconds: minLeaseTtlSeconds(config.electionMs),
+    checkpointIntervalMs: config.features.leaseCheckpoint ? 5 * 60_000 : null,
+    deleteKeys: (keys) => {
+      const txn = store.write()
+      for (const key of keys) txn.deleteRange(key, undefined)
+      txn.end()
+    },
+  })
+  store.onLeaseChange((key, previous, next) => {
+    if (previous !== 0n) lessor.detach(key)
+    if (next !== 0n) lessor.attach(next, key)
+  })
+  const kv = new KvApplier({ store, leaseExists: (id) => lessor.has(id) })
+  const alarms = new Alarms(backend)
+  const membership = new Membership(backend)
+  const auth = new AuthStore({ backend, clock, bcryptCost: config.bcryptCost, authTokenTtlSeconds: config.authTokenTtlSeconds })
+
+  const storage = new MemoryStorage()
+  let memberId: NodeId
+  let clusterId: NodeId
+  let wal: Wal
+  let peers: NodeId[] | undefined
+  if (restarting) {
+    const opened = Wal.open({ fs, dir, logger, maxWals: config.maxWals, noFsync: config.unsafeNoFsync })
+    wal = opened.wal
+    memberId = opened.metadata.memberId
+    clusterId = opened.metadata.clusterId
+    storage.setHardState(opened.hardState)
+    storage.append(opened.entries)
+    logger.info("restarting member from its data dir", {
+      "member-id": formatId(memberId),
+      "cluster-id": formatId(clusterId),
+      "consistent-index": backend.consistentIndex().index,
+      "commit-index": opened.hardState.commit,
+      "last-index": storage.lastIndex(),
+    })
+    if (config.explicitFlags.some((f) => f.startsWith("initial-cluster"))) {
+      logger.info("--initial-cluster* flags are ignored: the member restarts from its data dir")
+    }
+  } else {
+    if (config.initialClusterState === "existing") {
+      throw new BootstrapError("--initial-cluster-state=existing (joining a running cluster) is not supported yet")
+    }
+    const ids = initialMembers(config)
+    memberId = ids.self
+    clusterId = computeClusterId(ids.members.map((m) => m.id))
+    for (const m of ids.members) {
+      membership.add({ id: m.id, name: m.name, peerUrls: m.peerUrls, clientUrls: [], isLearner: false })
+    }
+    membership.setClusterId(clusterId)
+    backend.commit()
+    wal = Wal.create({ fs, dir, logger, metadata: { memberId, clusterId }, maxWals: config.maxWals, noFsync: config.unsafeNoFsync })
+    peers = ids.members.map((m) => m.id)
+    logger.info("starting a new cluster", { "member-id": formatId(memberId), "cluster-id": formatId(clusterId), members: ids.members.length })
+  }
+
+  const node = new RaftNode({
+    id: memberId,
+    ...(peers ? { peers } : {}),
+    storage,
+    prng: randomPrng(),
+    electionTicks: config.electionTicks,
+    heartbeatTicks: config.heartbeatTicks,
+    preVote: config.preVote,
+    checkQuorum: true,
+    applied: backend.consistentIndex().index,
+  })
+  return new EtcdServer({ config, logger, clock, memberId, clusterId, backend, store, kv, lessor, alarms, membership, auth, node, storage, wal })
+}
+
+interface InitialMember {
+  id: NodeId
+  name: string
+  peerUrls: string[]
+}
+
+/** The members of a new cluster from --initial-cluster, and which one this member is. */
+export function initialMembers(config: Config): { self: NodeId; members: InitialMember[] } {
+  const members: InitialMember[] = config.initialCluster.map((m) => {
+    const peerUrls = m.peerUrls.map((u) => u.text)
+    return { id: computeMemberId(peerUrls, config.initialClusterToken), name: m.name, peerUrls }
+  })
+  const self = members.find((m) => m.name === config.name)
+  if (!self) {
+    throw new BootstrapError(
+      `couldn't find local name "${config.name}" in the initial cluster configuration`,
+    )
+  }
+  const advertised = config.initialAdvertisePeerUrls.map((u) => u.text).sort()
+  const listed = [...self.peerUrls].sort()
+  if (advertised.join(",") !== listed.join(",")) {
+    throw new BootstrapError(
+      `--initial-cluster has ${config.name}=${listed.join(",")} but missing from --initial-advertise-peer-urls=${advertised.join(",")}`,
+    )
+  }
+  const seen = new Set<NodeId>()
+  for (const m of members) {
+    if (seen.has(m.id)) throw new TskvError("memberExist", `duplicate member in --initial-cluster: ${m.name}`)
+    seen.add(m.id)
+  }
+  return { self: self.id, members }
+}

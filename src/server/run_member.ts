@@ -1,0 +1,89 @@
+// Runs a member: bootstrap, client listeners (gRPC + HTTP on each
+// --listen-client-urls), metrics listeners, and a graceful stop on SIGTERM /
+// SIGINT (stop accepting, finish in-flight work, flush, exit 0).
+
+import type { Config } from "../config/config"
+import { etcdApiVersion, etcdClusterVersion } from "../config/version"
+import { loadTlsMaterial, serverTlsOptions } from "../certs/tls"
+import { systemClock } from "../lib/clock"
+import type { Logger } from "../lib/logger"
+import { Registry } from "../lib/metrics"
+import { createHttpApp } from "../api/http/app"
+import { GrpcServer } from "../api/grpc/transport/grpc_server"
+import { HealthService, ServingStatus } from "../api/grpc/transport/health"
+import { ClientListener } from "../api/grpc/transport/listener"
+import { registerServices } from "../api/grpc/services/register"
+import { bootstrapServer } from "./bootstrap"
+import { registerServerMetrics } from "./metrics"
+import type { EtcdServer } from "./server"
+
+export interface RunningMember {
+  server: EtcdServer
+  stop(): Promise<void>
+}
+
+export async function runMember(config: Config, logger: Logger): Promise<RunningMember> {
+  for (const w of config.warnings) logger.warn(w)
+  for (const e of config.envUsed) logger.info("recognized and used environment variable", { variable: e })
+  const server = bootstrapServer({ config, logger, clock: systemClock })
+  const registry = new Registry()
+  registerServerMetrics(registry, server)
+  const grpc = new GrpcServer({ maxReceiveMessageBytes: config.maxRequestBytes + 512 * 1024, registry, logger })
+  const health = new HealthService(ServingStatus.SERVING)
+  health.register(grpc)
+  registerServices(grpc, server)
+
+  const app = createHttpApp({
+    hasLeader: () => server.hasLeader(),
+    alarms: () => server.alarms.list().map((a) => (a.alarm === 1 ? "NOSPACE" : a.alarm === 2 ? "CORRUPT" : "NONE")),
+    serializableRead: async () => {
+      server.kv.range({ key: new Uint8Array([0x68]), rangeEnd: new Uint8Array(0), limit: 1, revision: 0, sortOrder: 0, sortTarget: 0, serializable: true, keysOnly: true, countOnly: false, minModRevision: 0, maxModRevision: 0, minCreateRevision: 0, maxCreateRevision: 0 })
+    },
+    linearizableRead: async () => {
+      await server.linearizableBarrier()
+    },
+    isLearner: () => server.isLearner(),
+    versions: () => ({ server: etcdApiVersion, cluster: etcdClusterVersion }),
+    registry,
+    logger,
+    readTimeoutMs: server.requestTimeoutMs(),
+  })
+
+  const clientTls = config.client.certFile !== ""
+    ? serverTlsOptions(loadTlsMaterial({ certFile: config.client.certFile, keyFile: config.client.keyFile, trustedCaFile: config.client.trustedCaFile, crlFile: config.client.crlFile }), {
+        clientCertAuth: config.client.clientCertAuth,
+        cipherSuites: config.cipherSuites,
+        minVersion: config.tlsMinVersion,
+        maxVersion: config.tlsMaxVersion,
+      })
+    : undefined
+  const http2 = { maxConcurrentStreams: config.maxConcurrentStreams, keepaliveMinTimeMs: config.grpcKeepaliveMinTimeMs }
+  const listeners: ClientListener[] = []
+  try {
+    for (const url of config.listenClientUrls) {
+      listeners.push(await ClientListener.listen({ url: url.text, grpc, fetch: app.fetch, ...(clientTls ? { tls: clientTls } : {}), http2, logger }))
+      logger.info("serving client traffic", { address: url.text })
+    }
+    for (const url of config.listenMetricsUrls) {
+      listeners.push(await ClientListener.listen({ url: url.text, fetch: app.fetch, ...(clientTls && url.scheme === "https" ? { tls: clientTls } : {}), logger }))
+      logger.info("serving metrics", { address: url.text })
+    }
+  } catch (e) {
+    for (const l of listeners) await l.close(0)
+    await server.stop()
+    throw e
+  }
+  server.start()
+
+  let stopping: Promise<void> | undefined
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      health.setStatus(ServingStatus.NOT_SERVING)
+      await Promise.all(listeners.map((l) => l.close(2000)))
+      grpc.shutdown()
+      await server.stop()
+    })()
+    return stopping
+  }
+  return { server, stop }
+}

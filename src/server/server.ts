@@ -1,0 +1,595 @@
+// The member: the only place where raft meets the disk, the network and the
+// clock. It owns the Ready loop (WAL save -> send -> apply -> advance),
+// proposal waiters, linearizable reads, lease expiry, compaction steps and
+// backend commits, and offers the request API that api/grpc calls.
+
+import { join } from "node:path"
+import type { Backend } from "../backend/backend"
+import type { Config } from "../config/config"
+import { assert } from "../lib/assert"
+import type { Clock } from "../lib/clock"
+import { isTskvError, TskvError } from "../lib/errors"
+import type { Logger } from "../lib/logger"
+import type { Lessor } from "../lease/lessor"
+import type { KvApplier } from "../mvcc/kv_applier"
+import type { MvccStore } from "../mvcc/kv_store"
+import { decodeConfChange } from "../raft/conf_change_codec"
+import { ProposalDroppedError } from "../raft/errors"
+import { type RaftNode, type Ready, sendableBeforePersist } from "../raft/raft_node"
+import type { MemoryStorage } from "../raft/storage"
+import { type ConfChange, ConfChangeType, type Entry, EntryType, type Message, type NodeId, NONE, StateType } from "../raft/types"
+import type { Wal } from "../wal/wal"
+import type { Alarms } from "./alarms"
+import { Applier, type ApplyResult } from "./applier"
+import type { Membership } from "./membership"
+import { ReadIndexer } from "./read_index"
+import { decodeCbor, decodeRequest, encodeCbor, encodeRequest, RequestKind } from "./request"
+import { RequestIdGenerator, Waiters } from "./wait"
+import * as pb from "../pb"
+import type { AuthStore } from "../auth/store"
+
+/** etcd: proposals fail fast when apply lags commit by more than this. */
+const MAX_GAP_BETWEEN_APPLY_AND_COMMIT = 5000
+/** etcd: the leader checks for expired leases every 500 ms. */
+const LEASE_CHECK_MS = 500
+
+export interface PeerSender {
+  send(messages: Message[]): void
+  addPeer?(id: NodeId, urls: string[]): void
+  removePeer?(id: NodeId): void
+  updatePeer?(id: NodeId, urls: string[]): void
+}
+
+export interface ServerParts {
+  config: Config
+  logger: Logger
+  clock: Clock
+  memberId: NodeId
+  clusterId: NodeId
+  backend: Backend
+  store: MvccStore
+  kv: KvApplier
+  lessor: Lessor
+  alarms: Alarms
+  membership: Membership
+  auth?: AuthStore
+  node: RaftNode
+  storage: MemoryStorage
+  wal: Wal
+  peers?: PeerSender
+}
+
+/** Who a request runs as (auth), recorded in the raft entry. */
+export interface RequestAuth {
+  user: string
+  revision: number
+}
+
+/** A conf change proposal carries who proposed it, so apply can answer the waiter. */
+interface ConfChangeContext {
+  origin: bigint
+  seq: number
+  member?: { id: bigint; name: string; peerUrls: string[]; isLearner: boolean }
+  peerUrls?: string[]
+}
+
+export class EtcdServer {
+  readonly config: Config
+  readonly logger: Logger
+  readonly clock: Clock
+  readonly memberId: NodeId
+  readonly clusterId: NodeId
+  readonly backend: Backend
+  readonly store: MvccStore
+  readonly kv: KvApplier
+  readonly lessor: Lessor
+  readonly alarms: Alarms
+  readonly membership: Membership
+  readonly auth: AuthStore | undefined
+  readonly node: RaftNode
+  private readonly storage: MemoryStorage
+  private readonly wal: Wal
+  private peers: PeerSender | undefined
+  private readonly applier: Applier
+  private readonly waiters = new Waiters<ApplyResult>()
+  private readonly ids: RequestIdGenerator
+  private readonly reads: ReadIndexer
+  private readonly timers: ReturnType<typeof setInterval>[] = []
+  private pendingProposals: Uint8Array[] = []
+  private scheduled = false
+  private processing = false
+  private stopped = false
+  private leaderWaiters: (() => void)[] = []
+  private startCampaignDone = false
+  private applyWaiters: { index: number; resolve: () => void }[] = []
+
+  /** Raft state as of the last Ready. */
+  lead: NodeId = NONE
+  raftState: StateType = StateType.Follower
+  term = 0
+  appliedIndex = 0
+  committedIndex = 0
+  /** Metrics the HTTP room reads. */
+  readonly counters = { proposalsFailed: 0, leaderChanges: 0, slowApplies: 0, proposalsPending: 0 }
+  /** Called when the member stops by itself (removed, fatal error). */
+  onFatal: ((error: unknown) => void) | undefined
+  /** Forwards a lease keepalive to the leader (set by the peer wiring); undefined on a lone member. */
+  forwardLeaseRenew: ((id: bigint) => Promise<number>) | undefined
+  /** Called whenever the leader changes (health, metrics, watch streams requiring a leader). */
+  onLeaderChange: ((lead: NodeId) => void) | undefined
+
+  constructor(parts: ServerParts) {
+    this.config = parts.config
+    this.logger = parts.logger
+    this.clock = parts.clock
+    this.memberId = parts.memberId
+    this.clusterId = parts.clusterId
+    this.backend = parts.backend
+    this.store = parts.store
+    this.kv = parts.kv
+    this.lessor = parts.lessor
+    this.alarms = parts.alarms
+    this.membership = parts.membership
+    this.auth = parts.auth
+    this.node = parts.node
+    this.storage = parts.storage
+    this.wal = parts.wal
+    this.peers = parts.peers
+    this.ids = new RequestIdGenerator(Date.now())
+    this.applier = new Applier({
+      backend: this.backend,
+      store: this.store,
+      kv: this.kv,
+      lessor: this.lessor,
+      alarms: this.alarms,
+      membership: this.membership,
+      ...(this.auth ? { auth: this.auth } : {}),
+    })
+    this.appliedIndex = this.backend.consistentIndex().index
+    this.reads = new ReadIndexer({
+      request: (ctx) => this.node.readIndex(ctx),
+      applied: () => this.appliedIndex,
+      retryMs: 500,
+    })
+  }
+
+  setPeers(peers: PeerSender): void {
+    this.peers = peers
+  }
+
+  setAuthApplier(applyAuth: (req: ReturnType<typeof decodeRequest>) => unknown): void {
+    ;(this.applier as unknown as { deps: { applyAuth?: unknown } }).deps.applyAuth = applyAuth
+  }
+
+  /** Starts ticking and serving. */
+  start(): void {
+    const c = this.config
+    this.timers.push(setInterval(() => this.tick(), c.heartbeatMs))
+    this.timers.push(setInterval(() => this.backend.commit(), Math.max(1, c.backendBatchIntervalMs)))
+    this.timers.push(setInterval(() => this.compactionStep(), Math.max(1, c.compactionSleepIntervalMs)))
+    this.timers.push(setInterval(() => this.leaseDuties(), LEASE_CHECK_MS))
+    this.kick()
+    void this.publishAttributes()
+  }
+
+  /** Stops timers, fails waiters, flushes the backend and closes the WAL. */
+  async stop(): Promise<void> {
+    if (this.stopped) return
+    this.stopped = true
+    for (const t of this.timers) clearInterval(t)
+    const err = new TskvError("stopped")
+    this.waiters.failAll(err)
+    this.reads.failAll(err)
+    for (const w of this.leaderWaiters) w()
+    this.leaderWaiters = []
+    this.backend.close()
+    this.wal.close()
+  }
+
+  isStopped(): boolean {
+    return this.stopped
+  }
+
+  isLeader(): boolean {
+    return this.raftState === StateType.Leader
+  }
+
+  isLearner(): boolean {
+    return this.membership.get(this.memberId)?.isLearner ?? false
+  }
+
+  hasLeader(): boolean {
+    return this.lead !== NONE
+  }
+
+  /** The header every response carries. */
+  header(revision = this.store.currentRevision()): pb.ResponseHeader {
+    return { clusterId: this.clusterId, memberId: this.memberId, revision, raftTerm: this.term }
+  }
+
+  // ---- requests
+
+  /**
+   * Proposes a request through raft and resolves with the result of applying
+   * it on this member. Errors: TskvError (etcd's) only.
+   */
+  async propose(kind: RequestKind, body: Uint8Array, auth?: RequestAuth): Promise<unknown> {
+    if (this.stopped) throw new TskvError("stopped")
+    if (this.committedIndex - this.appliedIndex > MAX_GAP_BETWEEN_APPLY_AND_COMMIT) throw new TskvError("tooManyRequests")
+    const seq = this.ids.take()
+    const data = encodeRequest({ kind, origin: this.memberId, seq, authRevision: auth?.revision ?? 0, user: auth?.user ?? "" }, body)
+    if (data.length > this.config.maxRequestBytes) throw new TskvError("requestTooLarge")
+    if (!this.hasLeader()) await this.waitForLeader(this.config.electionMs * 2)
+    const result = this.waiters.register(seq)
+    this.pendingProposals.push(data)
+    this.counters.proposalsPending++
+    this.kick()
+    const timer = setTimeout(() => this.waiters.fail(seq, this.timeoutError()), this.requestTimeoutMs())
+    try {
+      const r = await result
+      if (!r.ok) throw r.error
+      return r.response
+    } catch (e) {
+      if (isTskvError(e)) this.counters.proposalsFailed++
+      throw e
+    } finally {
+      clearTimeout(timer)
+      this.counters.proposalsPending--
+    }
+  }
+
+  /** Waits until a read at this moment is linearizable on this member. */
+  async linearizableBarrier(): Promise<void> {
+    if (this.stopped) throw new TskvError("stopped")
+    if (!this.hasLeader()) await this.waitForLeader(this.config.electionMs * 2)
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(this.timeoutError()), this.requestTimeoutMs())
+    })
+    try {
+      this.kick()
+      await Promise.race([this.reads.wait(), timeout])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  /** Resolves once this member applied at least `index`. */
+  waitApplied(index: number): Promise<void> {
+    if (this.appliedIndex >= index) return Promise.resolve()
+    return new Promise((resolve) => this.applyWaiters.push({ index, resolve }))
+  }
+
+  requestTimeoutMs(): number {
+    return 5000 + 2 * this.config.electionMs
+  }
+
+  private timeoutError(): TskvError {
+    return this.hasLeader() ? new TskvError("timeout") : new TskvError("noLeader")
+  }
+
+  private waitForLeader(ms: number): Promise<void> {
+    if (this.hasLeader()) return Promise.resolve()
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.leaderWaiters = this.leaderWaiters.filter((w) => w !== done)
+        reject(new TskvError("noLeader"))
+      }, ms)
+      const done = (): void => {
+        clearTimeout(timer)
+        if (this.stopped) reject(new TskvError("stopped"))
+        else resolve()
+      }
+      this.leaderWaiters.push(done)
+    })
+  }
+
+  /** Proposes a membership change and resolves when it is applied here. */
+  async proposeConfChange(type: ConfChangeType, nodeId: NodeId, ctx: Omit<ConfChangeContext, "origin" | "seq">): Promise<void> {
+    if (this.stopped) throw new TskvError("stopped")
+    if (!this.hasLeader()) await this.waitForLeader(this.config.electionMs * 2)
+    const seq = this.ids.take()
+    const context: ConfChangeContext = { origin: this.memberId, seq, ...ctx }
+    const result = this.waiters.register(seq)
+    try {
+      this.node.proposeConfChange({ type, nodeId, context: encodeCborContext(context) })
+    } catch (e) {
+      this.waiters.fail(seq, e)
+    }
+    this.kick()
+    const timer = setTimeout(() => this.waiters.fail(seq, this.timeoutError()), this.requestTimeoutMs())
+    try {
+      const r = await result
+      if (!r.ok) throw r.error
+    } catch (e) {
+      if (e instanceof ProposalDroppedError) {
+        if (e.reason === "confChangePending") throw new TskvError("timeout")
+        throw new TskvError(e.reason === "noLeader" ? "noLeader" : "leaderChanged")
+      }
+      throw e
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  // ---- the Ready loop
+
+  /** Schedules one pass of the Ready loop after the current I/O callbacks (batching). */
+  kick(): void {
+    if (this.scheduled || this.stopped) return
+    this.scheduled = true
+    setImmediate(() => {
+      this.scheduled = false
+      this.runReadyLoop()
+    })
+  }
+
+  /** A raft message from a peer. */
+  stepMessages(messages: readonly Message[]): void {
+    if (this.stopped) return
+    for (const m of messages) this.node.step(m)
+    this.kick()
+  }
+
+  private tick(): void {
+    if (this.stopped) return
+    this.node.tick()
+    this.kick()
+  }
+
+  private runReadyLoop(): void {
+    if (this.processing || this.stopped) return
+    this.processing = true
+    try {
+      this.flushProposals()
+      while (this.node.hasReady()) {
+        this.handleReady(this.node.ready())
+        this.flushProposals()
+      }
+      this.campaignIfAlone()
+    } catch (e) {
+      this.fatal(e)
+    } finally {
+      this.processing = false
+    }
+  }
+
+  /**
+   * A lone voter need not wait out an election timeout (etcd's initial
+   * election tick advance): once its configuration is applied, it campaigns.
+   */
+  private campaignIfAlone(): void {
+    if (this.startCampaignDone || this.lead !== NONE) return
+    const voters = this.node.status().config.voters
+    if (voters.length === 0) return
+    this.startCampaignDone = true
+    if (voters.length === 1 && voters[0] === this.memberId) {
+      this.node.campaign()
+      this.kick()
+    }
+  }
+
+  private flushProposals(): void {
+    if (this.pendingProposals.length === 0) return
+    const batch = this.pendingProposals
+    this.pendingProposals = []
+    try {
+      this.node.proposeBatch(batch)
+    } catch (e) {
+      if (!(e instanceof ProposalDroppedError)) throw e
+      const error = e.reason === "noLeader" ? new TskvError("noLeader") : e.reason === "removed" ? new TskvError("stopped") : new TskvError("leaderChanged")
+      for (const data of batch) this.waiters.fail(decodeRequest(data).seq, error)
+    }
+  }
+
+  private handleReady(rd: Ready): void {
+    if (rd.softState) this.onSoftState(rd.softState.lead, rd.softState.state)
+    // The leader's replication messages may leave before its own fsync (thesis §10.2.1).
+    const early: Message[] = []
+    const late: Message[] = []
+    for (const m of rd.messages) (sendableBeforePersist(m) ? early : late).push(m)
+    if (early.length > 0) this.peers?.send(early)
+    if (rd.snapshot) throw new TskvError("notCapable", "installing raft snapshots is not built yet")
+    this.wal.save(rd.hardState, rd.entries)
+    if (rd.hardState) {
+      this.storage.setHardState(rd.hardState)
+      this.term = rd.hardState.term
+      this.committedIndex = rd.hardState.commit
+    }
+    if (rd.entries.length > 0) this.storage.append(rd.entries)
+    if (late.length > 0) this.peers?.send(late)
+    if (rd.committedEntries.length > 0) this.applyEntries(rd.committedEntries)
+    for (const rs of rd.readStates) this.reads.onReadState(rs.requestCtx, rs.index)
+    this.node.advance(rd)
+    this.reads.onApplied(this.appliedIndex)
+  }
+
+  private onSoftState(lead: NodeId, state: StateType): void {
+    const wasLeader = this.raftState === StateType.Leader
+    if (lead !== this.lead) {
+      this.counters.leaderChanges++
+      this.logger.info(lead === NONE ? "lost leader" : "leader elected", { leader: lead, term: this.term })
+    }
+    this.lead = lead
+    this.raftState = state
+    if (state === StateType.Leader && !wasLeader) this.lessor.promote(this.config.electionMs)
+    if (state !== StateType.Leader && wasLeader) this.lessor.demote()
+    if (lead !== NONE) {
+      const ws = this.leaderWaiters
+      this.leaderWaiters = []
+      for (const w of ws) w()
+    }
+    this.onLeaderChange?.(lead)
+  }
+
+  private applyEntries(entries: readonly Entry[]): void {
+    const started = performance.now()
+    for (const e of entries) {
+      if (e.index <= this.appliedIndex) continue
+      if (e.type === EntryType.ConfChange) this.applyConfChange(e)
+      else if (e.data.length > 0) this.applyNormal(e)
+      this.backend.setConsistentIndex(e.index, e.term)
+      this.appliedIndex = e.index
+    }
+    if (performance.now() - started > this.config.warningApplyDurationMs) this.counters.slowApplies++
+    if (this.applyWaiters.length > 0) {
+      const ready = this.applyWaiters.filter((w) => w.index <= this.appliedIndex)
+      this.applyWaiters = this.applyWaiters.filter((w) => w.index > this.appliedIndex)
+      for (const w of ready) w.resolve()
+    }
+  }
+
+  private applyNormal(e: Entry): void {
+    const req = decodeRequest(e.data)
+    const result = this.applier.apply(req)
+    if (req.origin === this.memberId) this.waiters.trigger(req.seq, result)
+  }
+
+  private applyConfChange(e: Entry): void {
+    const cc: ConfChange = decodeConfChange(e.data)
+    const ctx = decodeCborContext(cc.context)
+    let result: ApplyResult = { ok: true, response: {} }
+    try {
+      this.applyMembership(cc, ctx)
+    } catch (error) {
+      if (!isTskvError(error)) throw error
+      result = { ok: false, error }
+    }
+    this.node.applyConfChange(cc)
+    if (ctx && ctx.origin === this.memberId) this.waiters.trigger(ctx.seq, result)
+    if (cc.type === ConfChangeType.RemoveNode && cc.nodeId === this.memberId) {
+      this.logger.warn("this member was removed from the cluster; stopping")
+      this.fatal(new TskvError("memberRemoved"))
+    }
+  }
+
+  private applyMembership(cc: ConfChange, ctx: ConfChangeContext | undefined): void {
+    const ms = this.membership
+    switch (cc.type) {
+      case ConfChangeType.AddNode:
+      case ConfChangeType.AddLearnerNode: {
+        const existing = ms.get(cc.nodeId)
+        if (existing) {
+          // Promotion of a learner, or the bootstrap entries of a new cluster (already known).
+          if (existing.isLearner && cc.type === ConfChangeType.AddNode) ms.promote(cc.nodeId)
+          return
+        }
+        const m = ctx?.member
+        if (!m) return
+        ms.add({ id: cc.nodeId, name: m.name, peerUrls: m.peerUrls, clientUrls: [], isLearner: cc.type === ConfChangeType.AddLearnerNode })
+        if (cc.nodeId !== this.memberId) this.peers?.addPeer?.(cc.nodeId, m.peerUrls)
+        return
+      }
+      case ConfChangeType.RemoveNode:
+        ms.remove(cc.nodeId)
+        if (cc.nodeId !== this.memberId) this.peers?.removePeer?.(cc.nodeId)
+        return
+      case ConfChangeType.UpdateNode:
+        if (ctx?.peerUrls) {
+          ms.updatePeerUrls(cc.nodeId, ctx.peerUrls)
+          if (cc.nodeId !== this.memberId) this.peers?.updatePeer?.(cc.nodeId, ctx.peerUrls)
+        }
+        return
+    }
+  }
+
+  private fatal(error: unknown): void {
+    if (this.stopped) return
+    this.logger.error("member stopping on a fatal error", { error: error instanceof Error ? error.stack ?? error.message : String(error) })
+    void this.stop().finally(() => this.onFatal?.(error))
+  }
+
+  // ---- background duties
+
+  private compactionStep(): void {
+    if (this.stopped || this.processing) return
+    if (this.store.compactionPending()) this.store.compactStep()
+  }
+
+  private leaseDuties(): void {
+    if (this.stopped || !this.isLeader()) return
+    for (const id of this.lessor.expired(1000)) {
+      void this.proposeInternal(RequestKind.LeaseRevoke, { ID: id })
+    }
+    const checkpoints = this.lessor.dueCheckpoints(1000)
+    if (checkpoints.length > 0) {
+      void this.proposeInternal(RequestKind.LeaseCheckpoint, { checkpoints: checkpoints.map((c) => ({ ID: c.ID, remaining_TTL: c.remainingTTL })) })
+    }
+  }
+
+  /** Proposals the member makes by itself (lease expiry, checkpoints); failures are logged only. */
+  private async proposeInternal(kind: RequestKind, body: unknown): Promise<void> {
+    let bytes: Uint8Array
+    if (kind === RequestKind.LeaseRevoke) bytes = pb.encodeLeaseRevokeRequest(body as pb.LeaseRevokeRequestInit)
+    else if (kind === RequestKind.LeaseCheckpoint) bytes = pb.encodeLeaseCheckpointRequest(body as pb.LeaseCheckpointRequestInit)
+    else throw new Error(`no internal proposal of kind ${kind}`)
+    try {
+      await this.propose(kind, bytes)
+    } catch (e) {
+      if (!isTskvError(e, "leaseNotFound")) this.logger.warn("internal proposal failed", { kind: RequestKind[kind], error: e })
+    }
+  }
+
+  /** Publishes this member's name and client URLs through raft until it sticks (etcd: publish). */
+  private async publishAttributes(): Promise<void> {
+    const clientUrls = this.config.advertiseClientUrls.map((u) => u.text)
+    while (!this.stopped) {
+      const me = this.membership.get(this.memberId)
+      if (me && me.name === this.config.name && sameList(me.clientUrls, clientUrls)) return
+      try {
+        await this.propose(RequestKind.MemberAttributes, encodeCbor({ id: this.memberId, name: this.config.name, clientUrls }))
+        return
+      } catch (e) {
+        if (this.stopped) return
+        this.logger.warn("publishing member attributes failed, retrying", { error: e })
+        await Bun.sleep(500)
+      }
+    }
+  }
+
+  /** Reclaims free space in the backend (Maintenance.Defragment). */
+  defragment(): void {
+    this.backend.commit()
+    this.backend.db.exec("VACUUM")
+  }
+
+  /** Hands leadership to `target` and waits until it took over (Maintenance.MoveLeader). */
+  async moveLeader(target: NodeId): Promise<void> {
+    if (!this.isLeader()) throw new TskvError("notLeader")
+    const m = this.membership.get(target)
+    if (!m || m.isLearner) throw new TskvError("badLeaderTransferee")
+    if (target === this.memberId) return
+    this.node.transferLeader(target)
+    this.kick()
+    const deadline = performance.now() + this.requestTimeoutMs()
+    while (this.lead !== target) {
+      if (performance.now() > deadline) throw new TskvError("timeoutDueToLeaderFail")
+      await Bun.sleep(this.config.heartbeatMs)
+    }
+  }
+
+  dataDirPath(...parts: string[]): string {
+    return join(this.config.dataDir, ...parts)
+  }
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i])
+}
+
+function encodeCborContext(ctx: ConfChangeContext): Uint8Array {
+  return encodeCbor(ctx)
+}
+
+function decodeCborContext(bytes: Uint8Array): ConfChangeContext | undefined {
+  if (bytes.length === 0) return undefined
+  const v = decodeCbor(bytes) as Partial<ConfChangeContext> | null
+  if (v === null || typeof v !== "object") return undefined
+  assert(typeof v.seq === "number", "conf change context: seq")
+  return {
+    origin: BigInt(v.origin ?? 0),
+    seq: v.seq,
+    ...(v.member ? { member: { ...v.member, id: BigInt(v.member.id) } } : {}),
+    ...(v.peerUrls ? { peerUrls: v.peerUrls } : {}),
+  }
+}
