@@ -3,7 +3,7 @@ import { createHash, randomBytes } from "node:crypto"
 import { createReadStream, existsSync, readdirSync, statSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { MessageType, type Message } from "../raft/types"
-import { Lane } from "./codec"
+import { FrameKind, Lane, encodeFrame } from "./codec"
 import { dialHandshake } from "./connection"
 import { SnapshotTransferError } from "./errors"
 import { StreamReader } from "./framing"
@@ -180,4 +180,27 @@ test("PeerTransport.sendSnapshot() to a peer that went away fails", async () => 
   writeRandomFile(dbPath, 1000)
   const error = await a.transport.sendSnapshot(snapMessage(5), dbPath).catch((e: unknown) => e)
   expect(error).toBeInstanceOf(SnapshotTransferError)
+})
+
+test("receiveSnapshot() discards a transfer cut off midway", async () => {
+  const b = await startMember(B)
+  members.push(b)
+  const handshaked = await dialHandshake({
+    address: parsePeerUrl(b.url),
+    tlsClient: undefined,
+    timeoutMs: 1000,
+    lane: Lane.Snapshot,
+    clusterId: 0xc1n,
+    localId: A,
+    peerId: B,
+  })
+  const socket = handshaked.socket
+  socket.write(encodeFrame({ kind: FrameKind.SnapshotHeader, message: snapMessage(9), sizeBytes: 10 * 1024 * 1024 }))
+  await new Promise<void>((r) => socket.write(Buffer.alloc(1024 * 1024, 1), () => r()))
+  const snapDir = join(b.dir, "snap")
+  await waitFor(() => existsSync(snapDir) && readdirSync(snapDir).length === 1, 3000, "temp file")
+  socket.destroy()
+  await waitFor(() => b.transport.metrics().snapshotReceiveFailures === 1, 3000, "failure")
+  expect(b.snapshots).toEqual([])
+  expect(readdirSync(join(b.dir, "snap"))).toEqual([])
 })

@@ -94,3 +94,20 @@ test("a peer without a client certificate cannot connect when client certs are r
   await Bun.sleep(300)
   expect(b.received).toEqual([])
 }, 20_000)
+
+test("PeerTransport.reloadTls() makes new connections use the listener's new certificate", async () => {
+  let identity = otherPki
+  const b = await tlsMember(B, {
+    server: () => ({ key: identity.key, cert: identity.cert, ca: pki.ca, requestCert: true, rejectUnauthorized: true }),
+    client: () => ({ key: pki.key, cert: pki.cert, ca: pki.ca }),
+  })
+  b.transport.handle("ping", (p) => p)
+  const a = await tlsMember(A, mtls(pki, pki.ca))
+  // b presents a certificate that a does not trust.
+  const refused = await a.transport.callUrl(b.url, "ping", new Uint8Array([1]), 1000).catch((e: unknown) => e)
+  expect(refused).toBeInstanceOf(Error)
+  identity = pki
+  b.transport.reloadTls()
+  const result = await a.transport.callUrl(b.url, "ping", new Uint8Array([2]), 1000)
+  expect([...result.payload]).toEqual([2])
+}, 20_000)

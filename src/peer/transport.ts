@@ -234,6 +234,14 @@ export class PeerTransport {
     this.logger.info("peer listener started", { urls: this.bound })
   }
 
+  /** Re-reads the listener's TLS options (rotated certificates); open connections keep theirs. */
+  reloadTls(): void {
+    const provider = this.options.tls
+    if (provider === undefined) return
+    for (const server of this.servers) if (server instanceof tls.Server) server.setSecureContext(provider.server())
+    this.logger.info("reloaded peer TLS configuration")
+  }
+
   /** The bound listen URLs (with the real ports when 0 was asked for). */
   listenUrls(): string[] {
     return [...this.bound]
