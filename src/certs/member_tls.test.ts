@@ -1,0 +1,77 @@
+import { afterAll, beforeAll, expect, test } from "bun:test"
+import { rmSync } from "node:fs"
+import { join } from "node:path"
+import type { Config } from "../config/config"
+import { parseConfig } from "../config/parse"
+import { silentLogger } from "../lib/logger"
+import { runCertsCommand } from "./certs_command"
+import { setupMemberTls } from "./member_tls"
+import { handshake, startEchoServer, tempDir } from "./testing"
+
+let dir = ""
+let pki = ""
+
+beforeAll(async () => {
+  dir = tempDir("tskv-member-tls-")
+  pki = join(dir, "pki")
+  const quiet = { out: () => {}, err: () => {} }
+  expect(await runCertsCommand(["cluster", "--member", "m1=127.0.0.1", "--out", pki], quiet)).toBe(0)
+})
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+function configOf(argv: string[]): Config {
+  const result = parseConfig(argv, {})
+  if (result.kind !== "config") throw new Error(JSON.stringify(result))
+  return result.config
+}
+
+test("setupMemberTls() serves the configured certificate with client-cert-auth and dials with --client-cert-file", async () => {
+  const config = configOf([
+    `--cert-file=${join(pki, "m1/server.crt")}`,
+    `--key-file=${join(pki, "m1/server.key")}`,
+    `--trusted-ca-file=${join(pki, "ca.crt")}`,
+    "--client-cert-auth",
+    `--client-cert-file=${join(pki, "clients/root.crt")}`,
+    `--client-key-file=${join(pki, "clients/root.key")}`,
+    "--cipher-suites=TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+    "--tls-max-version=TLS1.2",
+  ])
+  const tls = await setupMemberTls({ config, side: "client", logger: silentLogger })
+  if (tls === undefined) throw new Error("expected TLS")
+  const echo = await startEchoServer(tls.server.serverOptions())
+  tls.server.attach(echo.server)
+  try {
+    expect(tls.clientCertAuth).toBe(true)
+    expect(tls.autoTls).toBe(false)
+    expect(tls.dialer.material().leaf.subject).toBe("CN=root")
+    const result = await handshake(echo.port, tls.dialer.clientOptions())
+    expect(result).toMatchObject({ serverCn: "m1", data: "hello root", protocol: "TLSv1.2", cipher: "ECDHE-ECDSA-AES128-GCM-SHA256" })
+  } finally {
+    tls.stop()
+    await echo.close()
+  }
+})
+
+test("setupMemberTls() with --peer-auto-tls generates a self-signed certificate in the data dir; dialers skip verification", async () => {
+  const dataDir = join(dir, "m2.tskv")
+  const config = configOf(["--peer-auto-tls", `--data-dir=${dataDir}`, "--listen-peer-urls=https://127.0.0.1:2380"])
+  const tls = await setupMemberTls({ config, side: "peer", logger: silentLogger })
+  if (tls === undefined) throw new Error("expected TLS")
+  const echo = await startEchoServer(tls.server.serverOptions())
+  try {
+    expect(tls.autoTls).toBe(true)
+    expect(tls.server.material().leaf.checkIP("127.0.0.1")).toBe("127.0.0.1")
+    expect(tls.server.material().leaf.subject).toContain("CN=tskv")
+    expect(tls.dialer.clientOptions().rejectUnauthorized).toBe(false)
+    expect(await handshake(echo.port, tls.dialer.clientOptions())).toMatchObject({ serverCn: "tskv", data: "hello -" })
+  } finally {
+    tls.stop()
+    await echo.close()
+  }
+})
+
+test("setupMemberTls() is undefined without certificates or auto-TLS", async () => {
+  expect(await setupMemberTls({ config: configOf([]), side: "client", logger: silentLogger })).toBeUndefined()
+  expect(await setupMemberTls({ config: configOf([]), side: "peer", logger: silentLogger })).toBeUndefined()
+})

@@ -1,0 +1,91 @@
+// From Config to the TLS a member's listeners and dialers use: one call per
+// side (client port, peer port). Handles --auto-tls/--peer-auto-tls, the
+// separate --client-cert-file/--peer-client-cert-file identities, and starts
+// the hot reload. main.ts calls it; api/ and peer/ consume the result.
+
+import type { Config, TransportSecurity } from "../config/config"
+import type { Logger } from "../lib/logger"
+import { ensureSelfSignedCert } from "./auto_tls"
+import type { AllowedPeerPolicy, TlsConfig, TlsPolicy } from "./tls"
+import { TlsReloader } from "./tls_reloader"
+
+export interface MemberTls {
+  /** Server side of the listener: serverOptions(), attach(server), secureContextOptions(). */
+  readonly server: TlsReloader
+  /**
+   * Identity used when this member dials as a client (peers, or itself):
+   * --client-cert-file / --peer-client-cert-file when given, else the server
+   * certificate. clientOptions() is read at each dial.
+   */
+  readonly dialer: TlsReloader
+  /** Checks to run on each accepted connection (checkAllowedPeer). */
+  readonly allowed: AllowedPeerPolicy
+  /** Self-signed: nobody can verify it; dialers skip verification (etcd's InsecureSkipVerify). */
+  readonly autoTls: boolean
+  /** Whether client certificates are required and verified. */
+  readonly clientCertAuth: boolean
+  stop(): void
+}
+
+export interface MemberTlsOptions {
+  readonly config: Config
+  readonly side: "client" | "peer"
+  readonly logger: Logger
+  /** Poll period of the reloaders (default 1 s). */
+  readonly reloadIntervalMs?: number
+}
+
+/** undefined when the side has neither certificates nor auto-TLS (plain http URLs). */
+export async function setupMemberTls(options: MemberTlsOptions): Promise<MemberTls | undefined> {
+  const { config, side } = options
+  const security: TransportSecurity = side === "client" ? config.client : config.peer
+  const logger = options.logger.child({ tls: side })
+  const policy: TlsPolicy = {
+    clientCertAuth: security.clientCertAuth,
+    cipherSuites: config.cipherSuites,
+    minVersion: config.tlsMinVersion,
+    maxVersion: config.tlsMaxVersion,
+  }
+  let serverFiles: TlsConfig
+  let autoTls = false
+  if (security.certFile !== "") {
+    serverFiles = { certFile: security.certFile, keyFile: security.keyFile, trustedCaFile: security.trustedCaFile, crlFile: security.crlFile, ...policy }
+  } else if (security.autoTls) {
+    const urls = side === "client" ? config.listenClientUrls : config.listenPeerUrls
+    const generated = await ensureSelfSignedCert({
+      dataDir: config.dataDir,
+      side,
+      hosts: urls.map((u) => u.host),
+      validityYears: config.selfSignedCertValidityYears,
+    })
+    serverFiles = { ...generated, trustedCaFile: security.trustedCaFile, ...policy }
+    autoTls = true
+    logger.warn("using a self-signed certificate (auto TLS): connections are encrypted but not authenticated", { "cert-file": generated.certFile })
+  } else {
+    return undefined
+  }
+  const clientSettings = autoTls ? { insecureSkipVerify: true } : {}
+  const reloadOptions = { logger, ...(options.reloadIntervalMs !== undefined ? { intervalMs: options.reloadIntervalMs } : {}) }
+  const server = new TlsReloader({ config: serverFiles, client: clientSettings, ...reloadOptions })
+  const dialer =
+    security.clientCertFile !== ""
+      ? new TlsReloader({
+          config: { ...serverFiles, certFile: security.clientCertFile, keyFile: security.clientKeyFile },
+          client: clientSettings,
+          ...reloadOptions,
+        })
+      : server
+  server.start()
+  if (dialer !== server) dialer.start()
+  return {
+    server,
+    dialer,
+    allowed: { allowedCn: security.allowedCn, allowedHostname: security.allowedHostname },
+    autoTls,
+    clientCertAuth: security.clientCertAuth,
+    stop: () => {
+      server.stop()
+      dialer.stop()
+    },
+  }
+}
