@@ -114,3 +114,20 @@ test("new TlsReloader() refuses unusable files at start", () => {
   writeFileSync(paths.certFile, "nope")
   expect(() => new TlsReloader({ config: paths, logger })).toThrow("no PEM certificate found")
 })
+
+test("TlsReloader.start() reacts to fs.watch events before the next poll", async () => {
+  const paths = install("watch", serverA, caA)
+  const { logger } = capture()
+  const reloader = new TlsReloader({ config: paths, logger, intervalMs: 60_000 })
+  const reloaded = new Promise<string>((resolve) => reloader.onReload((m) => resolve(m.leaf.subject)))
+  reloader.start()
+  try {
+    await Bun.sleep(50)
+    const started = performance.now()
+    install("watch", serverB, caB)
+    expect(await Promise.race([reloaded, Bun.sleep(3000).then(() => "timeout")])).toBe("CN=server-b")
+    expect(performance.now() - started).toBeLessThan(2000)
+  } finally {
+    reloader.stop()
+  }
+}, 10_000)
