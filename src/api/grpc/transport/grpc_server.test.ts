@@ -214,3 +214,52 @@ test("GrpcServer counts calls in grpc_server_* metrics", async () => {
   expect(text).toMatch(/grpc_server_handled_total\{grpc_code="OutOfRange",grpc_method="Fail",grpc_service="test.Echo",grpc_type="unary"\} 1\n/)
   expect(text).toMatch(/grpc_server_msg_sent_total\{grpc_method="Count",grpc_service="test.Echo",grpc_type="server_stream"\} \d+/)
 })
+
+test("GrpcServer accepts gzip-compressed requests", async () => {
+  const gzipClient = new grpc.Client(`127.0.0.1:${listener.port}`, grpc.credentials.createInsecure(), { "grpc.default_compression_algorithm": 2 })
+  try {
+    const body = Buffer.from("squeeze me ".repeat(100))
+    const reply = await new Promise<Buffer>((resolve, reject) =>
+      gzipClient.makeUnaryRequest(Echo.path, identity, identity, body, (error, value) => (error !== null ? reject(error) : resolve(value!))),
+    )
+    expect(reply.equals(body)).toBe(true)
+  } finally {
+    gzipClient.close()
+  }
+})
+
+test("GrpcServer.shutdown() ends streams UNAVAILABLE, lets unary calls in flight finish, refuses new calls", async () => {
+  const own = new GrpcServer()
+  own.addUnary(Hang, async (request) => {
+    await Bun.sleep(150)
+    return request
+  })
+  own.addServerStream(Count, (_request, call) => {
+    call.write(Buffer.from("first"))
+  })
+  const ownListener = await ClientListener.listen({ url: "http://127.0.0.1:0", grpc: own })
+  const ownClient = new grpc.Client(`127.0.0.1:${ownListener.port}`, grpc.credentials.createInsecure())
+  const unaryCall = (): Promise<Buffer> =>
+    new Promise((resolve, reject) =>
+      ownClient.makeUnaryRequest(Hang.path, identity, identity, Buffer.from("slow"), (error, value) => (error !== null ? reject(error) : resolve(value!))),
+    )
+  try {
+    const stream = ownClient.makeServerStreamRequest(Count.path, identity, identity, Buffer.from("1"))
+    const streamStatus = new Promise<{ code: number; details: string }>((resolve) => {
+      stream.on("error", (e: grpc.ServiceError) => resolve({ code: e.code, details: e.details }))
+      stream.on("data", () => {})
+    })
+    await new Promise<void>((resolve) => stream.once("data", () => resolve()))
+    const inFlight = unaryCall()
+    await Bun.sleep(30)
+    own.shutdown()
+    expect(await streamStatus).toEqual({ code: grpc.status.UNAVAILABLE, details: "etcdserver: server stopped" })
+    expect(await statusOf(unaryCall())).toEqual({ code: grpc.status.UNAVAILABLE, details: "etcdserver: server stopped" })
+    const closing = ownListener.close(2000)
+    expect((await inFlight).toString()).toBe("slow")
+    await closing
+  } finally {
+    ownClient.close()
+    await ownListener.close(100)
+  }
+})
