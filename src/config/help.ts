@@ -37,7 +37,7 @@ a flag given on the command line wins and the same setting in the environment is
 Flags marked (not supported yet) are accepted only with their default value.
 `
 
-export function helpText(): string {
+export function helpText(notBuilt: readonly string[] = []): string {
   const lines = [usage]
   for (const group of groupOrder) {
     lines.push(`${group}:`)
@@ -45,7 +45,7 @@ export function helpText(): string {
       if (spec.group !== group || spec.hidden === true) continue
       const shownDefault = spec.kind === "uint" && spec.default === "4294967295" ? "math.MaxUint32" : spec.default
       const names = [spec.name, ...(spec.aliases ?? [])].map((n) => `--${n}`).join(", ")
-      const mark = spec.unsupported === true ? " (not supported yet)" : ""
+      const mark = spec.unsupported === true || notBuilt.includes(spec.name) ? " (not supported yet)" : ""
       lines.push(`  ${names} '${shownDefault}'${mark}`)
       lines.push(`    ${spec.help}`)
     }

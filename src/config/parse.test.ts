@@ -511,3 +511,81 @@ describe("help and version", () => {
     expect(text).toContain(`Bun Version: ${Bun.version}`)
   })
 })
+
+describe("parseConfig() options", () => {
+  test("notBuilt refuses more flags as not supported yet, unless given their default", () => {
+    expect(errorOf(parseConfig(["--force-new-cluster"], {}, { notBuilt: ["force-new-cluster"] }))).toBe("--force-new-cluster is not supported yet")
+    expect(config(parseConfig(["--force-new-cluster=false"], {}, { notBuilt: ["force-new-cluster"] })).forceNewCluster).toBe(false)
+    const help = parseConfig(["--help"], {}, { notBuilt: ["force-new-cluster"] })
+    expect(help.kind === "help" && help.text.includes("--force-new-cluster 'false' (not supported yet)")).toBe(true)
+    expect(() => parseConfig([], {}, { notBuilt: ["no-such-flag"] })).toThrow("notBuilt names an unknown flag no-such-flag")
+  })
+})
+
+test("parseConfig() reads etcd's own etcd.conf.yml.sample; its enable-pprof: true is refused as not supported yet", () => {
+  const sample = `# This is the configuration file for the etcd server.
+name: 'default'
+data-dir:
+wal-dir:
+snapshot-count: 10000
+heartbeat-interval: 100
+election-timeout: 1000
+quota-backend-bytes: 0
+listen-peer-urls: http://localhost:2380
+listen-client-urls: http://localhost:2379
+max-snapshots: 5
+max-wals: 5
+cors:
+initial-advertise-peer-urls: http://localhost:2380
+advertise-client-urls: http://localhost:2379
+discovery:
+discovery-fallback: 'proxy'
+discovery-proxy:
+discovery-srv:
+initial-cluster:
+initial-cluster-token: 'etcd-cluster'
+initial-cluster-state: 'new'
+strict-reconfig-check: false
+enable-pprof: true
+proxy: 'off'
+proxy-failure-wait: 5000
+proxy-refresh-interval: 30000
+proxy-dial-timeout: 1000
+proxy-write-timeout: 5000
+proxy-read-timeout: 0
+client-transport-security:
+  cert-file:
+  key-file:
+  client-cert-auth: false
+  trusted-ca-file:
+  auto-tls: false
+peer-transport-security:
+  cert-file:
+  key-file:
+  client-cert-auth: false
+  trusted-ca-file:
+  auto-tls: false
+self-signed-cert-validity: 1
+log-level: debug
+logger: zap
+log-outputs: [stderr]
+force-new-cluster: false
+auto-compaction-mode: periodic
+auto-compaction-retention: "1"
+cipher-suites: [
+  TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+  TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384
+]
+tls-min-version: 'TLS1.2'
+tls-max-version: 'TLS1.3'
+`
+  const read = (text: string) => ({ readFile: () => text })
+  expect(errorOf(parseConfig(["--config-file=etcd.conf.yml"], {}, read(sample)))).toBe("--enable-pprof is not supported yet")
+  const c = config(parseConfig(["--config-file=etcd.conf.yml"], {}, read(sample.replace("enable-pprof: true", "enable-pprof: false"))))
+  expect(c.dataDir).toBe("default.etcd")
+  expect(c.snapshotCount).toBe(10000)
+  expect(c.logLevel).toBe("debug")
+  expect(c.cors).toEqual(["*"])
+  expect(c.autoCompaction).toEqual({ mode: "periodic", retentionMs: 3_600_000 })
+  expect(c.initialCluster.map((m) => m.name)).toEqual(["default"])
+})
