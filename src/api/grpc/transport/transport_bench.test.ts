@@ -4,10 +4,12 @@
 // (nghttp2-client), which is cheaper than either server, and the server's own
 // CPU time per call is reported (the machine is shared: CPU per call is the
 // steadier number). h2load counts gRPC errors as successes, so every run checks
-// the handler's own count.
+// the handler's own count. "bare-http2-floor" is node:http2 answering with a
+// canned reply: what Bun's HTTP/2 costs before any gRPC work.
 
 import { expect, test } from "bun:test"
 import * as grpc from "@grpc/grpc-js"
+import * as http2 from "node:http2"
 import { existsSync } from "node:fs"
 import { join } from "node:path"
 import { tempDir } from "../../../../test/support/tmp"
@@ -70,6 +72,26 @@ async function startGrpcJs(): Promise<Target> {
     server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
   )
   return { port, handled: () => handled, stop: () => new Promise((resolve) => server.tryShutdown(() => resolve())) }
+}
+
+/** The floor: bare node:http2 answering every stream with one canned gRPC reply (no routing, no decoding). */
+async function startBareHttp2(): Promise<Target> {
+  const server = http2.createServer()
+  const reply = frameMessage(PAYLOAD)
+  let handled = 0
+  server.on("stream", (stream) => {
+    stream.on("data", () => {})
+    stream.on("end", () => {
+      handled++
+      stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true })
+      stream.once("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }))
+      stream.end(reply)
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()))
+  const address = server.address()
+  const port = typeof address === "object" && address !== null ? address.port : 0
+  return { port, handled: () => handled, stop: () => new Promise((resolve) => server.close(() => resolve())) }
 }
 
 interface Result {
@@ -140,7 +162,8 @@ test("benchmark: unary echo, our node:http2 gRPC server vs @grpc/grpc-js Server"
   const useH2load = full && existsSync(h2loadPath)
   const requests = full ? 200_000 : 300
   const results: Record<string, Result> = {}
-  for (const [name, start] of [["tskv", startOurs], ["grpc-js", startGrpcJs]] as const) {
+  const targets = [["tskv", startOurs], ["grpc-js", startGrpcJs], ["bare-http2-floor", startBareHttp2]] as const
+  for (const [name, start] of targets) {
     const target = await start()
     try {
       if (useH2load) {
