@@ -55,6 +55,20 @@ export interface FsPort {
   stat(path: string): FileStat
 }
 
+/**
+ * Creates `dir` and its missing parents, and fsyncs every directory on its
+ * path, so that it survives a crash even if a parent was created by someone
+ * who did not fsync. Used once, when a WAL or snapshot directory is made.
+ */
+export function mkdirDurable(fs: FsPort, dir: string): void {
+  fs.mkdir(dir)
+  for (let d = dir; ; d = nodePath.dirname(d)) {
+    const parent = nodePath.dirname(d)
+    if (parent === d) break
+    fs.fsyncDir(parent)
+  }
+}
+
 /** Writes `data` to a new file durably: temp file, fsync, rename, directory fsync. */
 export function writeFileAtomic(fs: FsPort, path: string, data: Uint8Array): void {
   const temp = `${path}.tmp`

@@ -12,10 +12,9 @@
 // [index, term, voters, learners, data].
 
 import { Decoder, Encoder } from "cbor-x"
-import { dirname } from "node:path"
 import { assert, assertIndex } from "../lib/assert"
 import type { FsPort } from "../lib/fs_port"
-import { writeFileAtomic } from "../lib/fs_port"
+import { mkdirDurable, writeFileAtomic } from "../lib/fs_port"
 import type { Logger } from "../lib/logger"
 import { silentLogger } from "../lib/logger"
 import type { NodeId, Snapshot } from "../raft/types"
@@ -57,10 +56,7 @@ export class Snapshotter {
     this.dir = options.dir
     this.logger = options.logger ?? silentLogger
     this.maxSnapshots = options.maxSnapshots ?? DEFAULT_MAX_SNAPSHOTS
-    if (!this.fs.exists(this.dir)) {
-      this.fs.mkdir(this.dir)
-      this.fs.fsyncDir(dirname(this.dir))
-    }
+    if (!this.fs.exists(this.dir)) mkdirDurable(this.fs, this.dir)
     // A save interrupted by a crash leaves its temp file; it was never renamed, so never used.
     for (const name of this.fs.readdir(this.dir)) if (name.endsWith(".snap.tmp")) this.fs.unlink(`${this.dir}/${name}`)
   }

@@ -16,9 +16,9 @@
 // The core is synchronous and knows nothing of scheduling: a caller that wants
 // the I/O off its thread runs the Wal in a Worker.
 
-import { dirname } from "node:path"
 import { assert, assertIndex } from "../lib/assert"
 import type { FileHandle, FsPort } from "../lib/fs_port"
+import { mkdirDurable } from "../lib/fs_port"
 import type { Logger } from "../lib/logger"
 import { silentLogger } from "../lib/logger"
 import type { Entry, HardState } from "../raft/types"
@@ -128,10 +128,7 @@ export class Wal {
   static create(options: WalCreateOptions): Wal {
     const { fs, dir, metadata } = options
     if (Wal.exists(fs, dir)) throw new WalError(`${dir} already holds a WAL`)
-    const parent = dirname(dir)
-    const dirExisted = fs.exists(dir)
-    fs.mkdir(dir)
-    if (!dirExisted) fs.fsyncDir(parent)
+    mkdirDurable(fs, dir)
     const segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES
     const name = segmentName(0, 0)
     const writer = createSegment({ fs, dir, name, segmentBytes, metadata, hardState: undefined, prevCrc: 0 })
@@ -235,7 +232,12 @@ export class Wal {
     })
   }
 
-  /** Records that a raft snapshot at {index, term} was taken (before its .snap file is written), durably. */
+  /**
+   * Records, durably, that a raft snapshot at {index, term} was taken. Call it
+   * after Snapshotter.save() wrote the .snap file (so that no marker lacks its
+   * file; a file without a marker is ignored by Wal.validSnapshots()), then
+   * releaseTo(index).
+   */
   saveSnapshot(snapshot: WalSnapshot): void {
     this.checkUsable()
     assertIndex(snapshot.index, "snapshot index")

@@ -14,6 +14,7 @@ const full = process.env.TSKV_BENCH === "1"
 /** How long each measured loop runs. */
 const runMs = full ? 3000 : 60
 const metadata = { memberId: 1n, clusterId: 2n }
+const timeoutMs = full ? 120_000 : 10_000
 
 function report(name: string, figures: Record<string, number | string>): void {
   console.log(`benchmark: ${name}: ${Object.entries(figures).map(([k, v]) => `${k}=${typeof v === "number" ? Math.round(v * 100) / 100 : v}`).join(" ")}`)
@@ -47,7 +48,7 @@ test("benchmark: raw fdatasync rate of this disk (256 B pwrite + fdatasync)", ()
   } finally {
     dir.remove()
   }
-})
+}, timeoutMs)
 
 test("benchmark: WAL save() with group commit, batches of 1/16/256 entries of 256 B", () => {
   const dir = tempDir("tskv-wal-bench-")
@@ -78,7 +79,7 @@ test("benchmark: WAL save() with group commit, batches of 1/16/256 entries of 25
   } finally {
     dir.remove()
   }
-})
+}, timeoutMs)
 
 test("benchmark: WAL open (replay and check) of 64 MB of 256 B entries", () => {
   const dir = tempDir("tskv-wal-bench-")
@@ -102,4 +103,4 @@ test("benchmark: WAL open (replay and check) of 64 MB of 256 B entries", () => {
   } finally {
     dir.remove()
   }
-})
+}, timeoutMs)
