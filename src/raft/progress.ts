@@ -36,6 +36,12 @@ export class Inflights {
     if (this.count === 0) this.start = 0
   }
 
+  /** Frees the oldest message (its acknowledgement was probably lost). */
+  freeFirstOne(): void {
+    if (this.count === 0) return
+    this.freeLE(this.buffer[this.start]!)
+  }
+
   reset(): void {
     this.count = 0
     this.start = 0

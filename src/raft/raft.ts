@@ -215,9 +215,22 @@ export class Raft {
     }
     if (this.state === StateType.Leader) {
       if (!this.prs.has(this.id)) {
-        // The leader removed itself: tell the others how far it committed, then step down.
+        // The leader removed itself. It refuses proposals from now on, but
+        // keeps sending heartbeats (the others must learn that the removal
+        // committed, or a 2-member cluster could be left without a quorum),
+        // hands leadership to the most up-to-date voter, and steps down at
+        // the next election timeout at the latest (tickHeartbeat).
         this.bcastAppend()
-        this.becomeFollower(this.term, NONE)
+        let best: NodeId = NONE
+        let bestMatch = -1
+        for (const id of this.voters) {
+          const match = this.prs.get(id)!.match
+          if (match > bestMatch) {
+            best = id
+            bestMatch = match
+          }
+        }
+        if (best !== NONE && bestMatch === this.log.lastIndex()) this.send(this.message(MessageType.TimeoutNow, best, {}))
       } else if (this.voters.size > 0) {
         if (this.maybeCommit()) this.bcastAppend()
         else for (const [id, pr] of this.prs) if (id !== this.id) this.sendAppend(id, pr, false)
@@ -317,6 +330,10 @@ export class Raft {
     this.electionElapsed++
     if (this.electionElapsed >= this.electionTimeout) {
       this.electionElapsed = 0
+      if (!this.prs.has(this.id)) {
+        this.becomeFollower(this.term, NONE) // removed from the configuration (see applyConfChange)
+        return
+      }
       if (this.checkQuorum) this.step(this.local(MessageType.CheckQuorum))
       // A transfer that did not finish within an election timeout is abandoned (thesis §3.10).
       if (this.state === StateType.Leader && this.leadTransferee !== NONE) this.abortLeaderTransfer()
@@ -517,6 +534,9 @@ export class Raft {
       case MessageType.HeartbeatResp:
         pr.recentActive = true
         pr.probeSent = false
+        // The follower is alive; if the window is full its acknowledgements
+        // were probably lost: free a slot so that the next append re-syncs it.
+        if (pr.state === "replicate" && pr.inflights.full()) pr.inflights.freeFirstOne()
         if (pr.match < this.log.lastIndex()) this.sendAppend(m.from, pr, true)
         if (m.context !== undefined && m.context.length > 0) this.ackRead(m.from, m.context)
         return
