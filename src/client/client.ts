@@ -7,6 +7,8 @@
 //   const res = await client.kv.range({ key: utf8("a") })
 //   client.close()
 import { Client, credentials, Metadata, status, type CallOptions as GrpcCallOptions, type ChannelCredentials } from "@grpc/grpc-js"
+import { isIP } from "node:net"
+import { checkServerIdentity } from "node:tls"
 import { isTskvError } from "../lib/errors"
 import {
   AuthService,
@@ -102,6 +104,15 @@ interface Endpoint {
   client: Client | undefined
 }
 
+/** The host of "host:port", "[v6]:port" or "unix:path" ("" for unix). */
+function hostOf(target: string): string {
+  if (target.startsWith("unix:")) return ""
+  const v6 = /^\[(.*)\](?::\d+)?$/.exec(target)
+  if (v6 !== null) return v6[1]!
+  const i = target.lastIndexOf(":")
+  return i < 0 ? target : target.slice(0, i)
+}
+
 export class EtcdClient {
   readonly kv: UnaryApi<typeof KVService>
   readonly lease: UnaryApi<typeof LeaseService, "LeaseKeepAlive"> & {
@@ -125,7 +136,6 @@ export class EtcdClient {
   }
 
   private readonly endpoints: Endpoint[]
-  private readonly creds: { secure: ChannelCredentials; insecure: ChannelCredentials }
   private readonly channelOptions: Record<string, string | number>
   private current = 0
   private token: string | undefined
@@ -136,10 +146,6 @@ export class EtcdClient {
     if (options.endpoints.length === 0) throw new Error("no endpoints")
     const tls = options.tls
     this.endpoints = options.endpoints.map((e) => parseEndpoint(e, tls !== undefined))
-    this.creds = {
-      secure: credentials.createSsl(tls?.ca ?? null, tls?.key ?? null, tls?.cert ?? null),
-      insecure: credentials.createInsecure(),
-    }
     this.channelOptions = {
       "grpc.max_receive_message_length": -1,
       "grpc.max_send_message_length": options.maxSendBytes ?? -1,
@@ -360,8 +366,30 @@ export class EtcdClient {
 
   private clientOf(ep: Endpoint): Client {
     if (this.closed) throw new Error("client is closed")
-    ep.client ??= new Client(ep.target, ep.secure ? this.creds.secure : this.creds.insecure, this.channelOptions)
+    if (ep.client === undefined) {
+      if (!ep.secure) {
+        ep.client = new Client(ep.target, credentials.createInsecure(), this.channelOptions)
+      } else {
+        const { creds, options } = this.tlsFor(ep)
+        ep.client = new Client(ep.target, creds, options)
+      }
+    }
     return ep.client
+  }
+
+  private tlsFor(ep: Endpoint): { creds: ChannelCredentials; options: Record<string, string | number> } {
+    const tls = this.options.tls
+    const host = hostOf(ep.target)
+    if (tls?.serverName !== undefined || isIP(host) === 0) {
+      return { creds: credentials.createSsl(tls?.ca ?? null, tls?.key ?? null, tls?.cert ?? null), options: this.channelOptions }
+    }
+    // Bun refuses an IP address as TLS server name (SNI), which grpc-js would
+    // send for an IP endpoint. Send a placeholder name instead and verify the
+    // certificate against the IP address (its IP SANs) ourselves.
+    const creds = credentials.createSsl(tls?.ca ?? null, tls?.key ?? null, tls?.cert ?? null, {
+      checkServerIdentity: (_name, cert) => checkServerIdentity(host, cert),
+    })
+    return { creds, options: { ...this.channelOptions, "grpc.ssl_target_name_override": "localhost" } }
   }
 }
 
