@@ -277,9 +277,10 @@ export class AuthStore {
     const role = this.roles.get(r.name)
     if (role === undefined) throw new TskvError("roleNotFound")
     const copy: Permission = { permType: perm.permType, key: Uint8Array.from(perm.key), rangeEnd: Uint8Array.from(perm.rangeEnd) }
-    const existing = role.perms.find((p) => equalBytes(p.key, copy.key) && equalBytes(p.rangeEnd, copy.rangeEnd))
-    if (existing !== undefined) existing.permType = copy.permType
-    else role.perms = [...role.perms, copy].sort((a, b) => Buffer.compare(a.key, b.key) || Buffer.compare(a.rangeEnd, b.rangeEnd))
+    const at = lowerBound(role.perms, copy)
+    const existing = role.perms[at]
+    if (existing !== undefined && comparePerm(existing, copy) === 0) existing.permType = copy.permType
+    else role.perms.splice(at, 0, copy)
     this.backend.begin()
     this.backend.db
       .query(
@@ -467,6 +468,22 @@ export class AuthStore {
     this.backend.noteWrites()
     this.permCache.clear()
   }
+}
+
+/** Permissions are kept sorted by key, then range end. */
+function comparePerm(a: Permission, b: Permission): number {
+  return Buffer.compare(a.key, b.key) || Buffer.compare(a.rangeEnd, b.rangeEnd)
+}
+
+function lowerBound(perms: readonly Permission[], perm: Permission): number {
+  let lo = 0
+  let hi = perms.length
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1
+    if (comparePerm(perms[mid]!, perm) < 0) lo = mid + 1
+    else hi = mid
+  }
+  return lo
 }
 
 function hasRole(user: User, role: string): boolean {

@@ -150,3 +150,10 @@ test("simpleTokenIndex() reads the raft index of a simple token, null for other 
   expect(simpleTokenIndex("tskv1.abc.def")).toBeNull()
   expect(simpleTokenIndex("abcdefghijklmno.112")).toBeNull()
 })
+
+test("SimpleTokens.assign() without a valid prefix (entry from a member issuing another kind) still makes a token", () => {
+  const s = new SimpleTokens({ clock: new FakeClock(), ttlSeconds: 300 })
+  const token = s.assign({ username: "u" }, { simpleToken: "", index: 9 })
+  expect(token).toMatch(/^[a-zA-Z]{16}\.9$/)
+  expect(s.info(token)?.username).toBe("u")
+})

@@ -78,8 +78,11 @@ export class SimpleTokens implements TokenProvider {
   }
 
   assign(claims: { username: string }, context: { simpleToken: string; index: number }): string {
-    assert(/^[a-zA-Z]{16}$/.test(context.simpleToken), "simple token prefix must be 16 letters")
-    const token = `${context.simpleToken}.${context.index}`
+    // An entry proposed by a member that issues another kind of token may carry
+    // no prefix: the token made here then only matters locally (the client
+    // gets its token from the proposing member's apply).
+    const prefix = /^[a-zA-Z]{16}$/.test(context.simpleToken) ? context.simpleToken : genSimpleTokenPrefix()
+    const token = `${prefix}.${context.index}`
     this.tokens.set(token, { username: claims.username, expiresAtMs: this.expiry() })
     this.sweep()
     return token

@@ -186,7 +186,8 @@ export class Lessor {
     for (const key of keys) this.keyLease.delete(keyId(key))
     if (keys.length > 0) this.deleteKeysCallback(keys)
     this.backend.begin()
-    this.backend.db.query("DELETE FROM lease_key WHERE lease_id = ?").run(id)
+    const deleteKey = this.backend.db.query("DELETE FROM lease_key WHERE key = ?")
+    for (const key of keys) deleteKey.run(key)
     this.backend.db.query("DELETE FROM lease WHERE id = ?").run(id)
     this.backend.noteWrites(1 + keys.length)
     return keys
