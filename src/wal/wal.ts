@@ -325,7 +325,7 @@ export class Wal {
   private cut(): void {
     const old = this.writer
     old.file.truncate(old.tail)
-    old.file.fsync()
+    if (!this.noFsync) old.file.fsync()
     const prev = this.segments[this.segments.length - 1]!
     const next: SegmentName = { seq: prev.seq + 1, index: this.last + 1, name: segmentName(prev.seq + 1, this.last + 1) }
     this.writer = createSegment({
@@ -336,6 +336,7 @@ export class Wal {
       metadata: this.metadata,
       hardState: this.hardState,
       prevCrc: old.crc,
+      sync: !this.noFsync,
     })
     this.segments.push(next)
     old.file.close()
@@ -369,6 +370,8 @@ function createSegment(init: {
   metadata: WalMetadata
   hardState: HardState | undefined
   prevCrc: number
+  /** fsync the new segment before naming it (skipped only with --unsafe-no-fsync). */
+  sync?: boolean
 }): Writer {
   const { fs, dir } = init
   const path = `${dir}/${init.name}`
@@ -383,7 +386,7 @@ function createSegment(init: {
     buffer.set(payload, HEADER_BYTES + 4)
     const crc = sealRecord(buffer, 0, RecordType.Segment, 4 + payload.length, init.prevCrc)
     file.write(buffer, 0)
-    file.fsync()
+    if (init.sync !== false) file.fsync()
     fs.rename(temp, path)
     fs.fsyncDir(dir)
     return { file, tail: buffer.length, crc }
