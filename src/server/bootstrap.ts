@@ -18,6 +18,7 @@ import { randomPrng } from "../lib/prng"
 import { Lessor, minLeaseTtlSeconds } from "../lease/lessor"
 import { KvApplier } from "../mvcc/kv_applier"
 import { MvccStore } from "../mvcc/kv_store"
+import { WatchableStore } from "../mvcc/watchable_store"
 import { RaftNode } from "../raft/raft_node"
 import { MemoryStorage } from "../raft/storage"
 import type { NodeId } from "../raft/types"
@@ -76,6 +77,7 @@ export function bootstrapServer(options: BootstrapOptions): EtcdServer {
     if (next !== 0n) lessor.attach(next, key)
   })
   const kv = new KvApplier({ store, leaseExists: (id) => lessor.has(id) })
+  const watchable = new WatchableStore({ store, fragmentBytesMax: config.maxRequestBytes })
   const alarms = new Alarms(backend)
   const membership = new Membership(backend)
   const auth = new AuthStore({ backend, clock, bcryptCost: config.bcryptCost, authTokenTtlSeconds: config.authTokenTtlSeconds })
@@ -130,7 +132,7 @@ export function bootstrapServer(options: BootstrapOptions): EtcdServer {
     checkQuorum: true,
     applied: backend.consistentIndex().index,
   })
-  return new EtcdServer({ config, logger, clock, memberId, clusterId, backend, store, kv, lessor, alarms, membership, auth, node, storage, wal })
+  return new EtcdServer({ config, logger, clock, memberId, clusterId, backend, store, watchable, kv, lessor, alarms, membership, auth, node, storage, wal })
 }
 
 interface InitialMember {

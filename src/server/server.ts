@@ -13,6 +13,7 @@ import type { Logger } from "../lib/logger"
 import type { Lessor } from "../lease/lessor"
 import type { KvApplier } from "../mvcc/kv_applier"
 import type { MvccStore } from "../mvcc/kv_store"
+import type { WatchableStore } from "../mvcc/watchable_store"
 import { decodeConfChange } from "../raft/conf_change_codec"
 import { ProposalDroppedError } from "../raft/errors"
 import { type RaftNode, type Ready, sendableBeforePersist } from "../raft/raft_node"
@@ -48,6 +49,7 @@ export interface ServerParts {
   clusterId: NodeId
   backend: Backend
   store: MvccStore
+  watchable: WatchableStore
   kv: KvApplier
   lessor: Lessor
   alarms: Alarms
@@ -81,6 +83,7 @@ export class EtcdServer {
   readonly clusterId: NodeId
   readonly backend: Backend
   readonly store: MvccStore
+  readonly watchable: WatchableStore
   readonly kv: KvApplier
   readonly lessor: Lessor
   readonly alarms: Alarms
@@ -100,6 +103,7 @@ export class EtcdServer {
   private processing = false
   private stopped = false
   private leaderWaiters: (() => void)[] = []
+  private readonly leaderLostListeners = new Set<() => void>()
   private startCampaignDone = false
   private applyWaiters: { index: number; resolve: () => void }[] = []
 
@@ -126,6 +130,7 @@ export class EtcdServer {
     this.clusterId = parts.clusterId
     this.backend = parts.backend
     this.store = parts.store
+    this.watchable = parts.watchable
     this.kv = parts.kv
     this.lessor = parts.lessor
     this.alarms = parts.alarms
@@ -168,6 +173,9 @@ export class EtcdServer {
     this.timers.push(setInterval(() => this.backend.commit(), Math.max(1, c.backendBatchIntervalMs)))
     this.timers.push(setInterval(() => this.compactionStep(), Math.max(1, c.compactionSleepIntervalMs)))
     this.timers.push(setInterval(() => this.leaseDuties(), LEASE_CHECK_MS))
+    if (c.watchProgressNotifyIntervalMs > 0) {
+      this.timers.push(setInterval(() => this.watchable.notifyProgress(), c.watchProgressNotifyIntervalMs))
+    }
     this.kick()
     void this.publishAttributes()
   }
@@ -419,7 +427,14 @@ export class EtcdServer {
       this.leaderWaiters = []
       for (const w of ws) w()
     }
+    if (lead === NONE) for (const l of this.leaderLostListeners) l()
     this.onLeaderChange?.(lead)
+  }
+
+  /** Calls `listener` whenever this member loses its leader; returns the unsubscribe function. */
+  onLeaderLost(listener: () => void): () => void {
+    this.leaderLostListeners.add(listener)
+    return () => this.leaderLostListeners.delete(listener)
   }
 
   private applyEntries(entries: readonly Entry[]): void {

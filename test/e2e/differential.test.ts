@@ -37,8 +37,9 @@ describe("differential: etcdctl against etcd 3.4 and tskv", () => {
   })
 
   test("watch from a past revision replays the same events", async () => {
+    const startRev = new Map<MemberProcess, number>()
     const run = async (m: MemberProcess): Promise<string> => {
-      const proc = spawn(["etcdctl", `--endpoints=${m.clientUrl}`, "watch", "w", "--prefix", "--prev-kv", "--rev=1", "-w", "json"], {
+      const proc = spawn(["etcdctl", `--endpoints=${m.clientUrl}`, "watch", "w", "--prefix", "--prev-kv", `--rev=${startRev.get(m)}`, "-w", "json"], {
         env: { ...process.env, ETCDCTL_API: "3" },
         stdout: "pipe",
         stderr: "pipe",
@@ -48,6 +49,7 @@ describe("differential: etcdctl against etcd 3.4 and tskv", () => {
       return await new Response(proc.stdout).text()
     }
     for (const m of [etcd, tskv]) {
+      startRev.set(m, (JSON.parse(etcdctl(m.clientUrl, ["get", "w", "-w", "json"]).stdout).header.revision as number) + 1)
       etcdctl(m.clientUrl, ["put", "w/1", "a"])
       etcdctl(m.clientUrl, ["put", "w/1", "b"])
       etcdctl(m.clientUrl, ["del", "w/1"])

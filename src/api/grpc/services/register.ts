@@ -6,10 +6,12 @@ import { registerClusterService } from "./cluster"
 import { registerKvService } from "./kv"
 import { registerLeaseService } from "./lease"
 import { registerMaintenanceService } from "./maintenance"
+import { registerWatchService } from "./watch"
 
 export function registerServices(grpc: GrpcServer, server: EtcdServer): void {
   registerKvService(grpc, server)
   registerLeaseService(grpc, server)
   registerMaintenanceService(grpc, server)
   registerClusterService(grpc, server)
+  registerWatchService(grpc, server)
 }

@@ -1,0 +1,63 @@
+// etcdserverpb.Watch: one bidi stream carries many watchers. Create, cancel
+// and progress requests go to the mvcc WatchStream; its responses go out with
+// the member's header. Flow control: when the HTTP/2 stream's buffer is full
+// the mvcc stream is told to stop (it parks, and catches up from history
+// after drain), so a slow client never grows the member's memory.
+
+import * as perms from "../../../auth/request_perms"
+import { isTskvError, TskvError } from "../../../lib/errors"
+import type { WatchResponse as MvccWatchResponse } from "../../../mvcc/watchable_store"
+import * as pb from "../../../pb"
+import type { EtcdServer } from "../../../server/server"
+import type { GrpcServer } from "../transport/grpc_server"
+import { admit } from "./context"
+
+export function registerWatchService(grpc: GrpcServer, server: EtcdServer): void {
+  grpc.addBidi(pb.WatchService.Watch, (call) => {
+    let info: ReturnType<typeof admit>
+    try {
+      info = admit(server, call)
+    } catch (e) {
+      call.end(e)
+      return
+    }
+    const requireLeader = call.header("hasleader") === "true"
+    const send = (r: MvccWatchResponse): boolean => {
+      if (call.ended) return true
+      return call.write({ ...r, header: server.header(r.header.revision) })
+    }
+    const stream = server.watchable.newStream(send)
+    call.onDrain(() => stream.resume())
+    const leaderListener = (): void => {
+      // etcd cancels the watch streams of a leaderless member when the client asked for a leader.
+      if (requireLeader && !server.hasLeader()) call.end(new TskvError("noLeader"))
+    }
+    const unsubscribe = server.onLeaderLost(leaderListener)
+    const close = (): void => {
+      unsubscribe()
+      stream.close()
+    }
+    call.onCancel(close)
+    call.onHalfClose(() => {
+      close()
+      call.end()
+    })
+    call.onMessage((req: pb.WatchRequest) => {
+      if (req.createRequest) {
+        const c = req.createRequest
+        try {
+          if (server.auth) perms.checkWatch(server.auth, info, c)
+        } catch (e) {
+          const reason = isTskvError(e) ? e.message : String(e)
+          call.write({ header: server.header(), watchId: c.watchId === 0 ? -1 : c.watchId, created: true, canceled: true, cancelReason: reason })
+          return
+        }
+        stream.watch(c)
+      } else if (req.cancelRequest) {
+        stream.cancel(req.cancelRequest.watchId)
+      } else if (req.progressRequest) {
+        stream.requestProgress()
+      }
+    })
+  })
+}
