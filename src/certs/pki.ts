@@ -237,3 +237,24 @@ export async function createSelfSigned(options: SelfSignedOptions): Promise<Cert
   })
   return { certPem: pemText(cert.toString("pem")), keyPem: await privateKeyPem(keys.privateKey), cert, privateKey: keys.privateKey }
 }
+
+/** A CRL signed by the CA revoking the given certificates (for tests and `tskv certs` users who need one). */
+export async function createCrl(options: { ca: CertAndKey; revoked: readonly CertAndKey[]; nextUpdateDays?: number }): Promise<string> {
+  const thisUpdate = new Date(Date.now() - backdateMs)
+  const crl = await x509.X509CrlGenerator.create({
+    issuer: options.ca.cert.subjectName,
+    thisUpdate,
+    nextUpdate: new Date(thisUpdate.getTime() + (options.nextUpdateDays ?? 30) * dayMs),
+    // A reason code on every entry: @peculiar/x509 otherwise writes an empty
+    // crlEntryExtensions SEQUENCE, which BoringSSL (Bun) refuses to parse.
+    entries: options.revoked.map((r) => ({
+      serialNumber: r.cert.serialNumber,
+      revocationDate: thisUpdate,
+      reason: x509.X509CrlReason.cessationOfOperation,
+    })),
+    signingKey: options.ca.privateKey,
+    signingAlgorithm: signingAlgorithm(options.ca.privateKey),
+  })
+  // OpenSSL (and Go) want the "X509 CRL" PEM label.
+  return pemText(x509.PemConverter.encode(crl.rawData, "X509 CRL"))
+}

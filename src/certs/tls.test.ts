@@ -174,3 +174,18 @@ describe("checkAllowedPeer()", () => {
     ])
   })
 })
+
+test("--client-crl-file: a revoked client certificate is refused, others are accepted", async () => {
+  const { createCrl } = await import("./pki")
+  const revoked = await issueCertificate({ ca, kind: "client", commonName: "revoked" })
+  const crlFile = write("ca.crl", await createCrl({ ca, revoked: [revoked] }))
+  const material = loadTlsMaterial({ ...files(server, "crl-server", ca), crlFile })
+  const echo = await startEchoServer(serverTlsOptions(material, { clientCertAuth: true }))
+  try {
+    expect((await handshake(echo.port, { ca: ca.certPem, cert: root.certPem, key: root.keyPem })).data).toBe("hello root")
+    expect((await handshake(echo.port, { ca: ca.certPem, cert: revoked.certPem, key: revoked.keyPem })).data).toBe("")
+    expect(echo.clientErrors.some((e) => /revoked/i.test(e))).toBe(true)
+  } finally {
+    await echo.close()
+  }
+})
