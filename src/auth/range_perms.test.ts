@@ -1,6 +1,7 @@
 import { expect, test } from "bun:test"
 import { prefixEnd, utf8 } from "../lib/bytes"
-import { RangePermissions, isValidPermissionRange } from "./range_perms"
+import { seededPrng } from "../lib/prng"
+import { RangePermissions, isOpenEnded, isValidPermissionRange } from "./range_perms"
 import { type Permission, PermissionType } from "./types"
 
 const { READ, WRITE, READWRITE } = PermissionType
@@ -93,4 +94,49 @@ test("isValidPermissionRange() follows etcd 3.5+: non-empty key; end empty, '\\0
   expect(isValidPermissionRange(utf8(""), utf8("b"))).toBe(false)
   expect(isValidPermissionRange(utf8("b"), utf8("a"))).toBe(false)
   expect(isValidPermissionRange(utf8("a"), utf8("a"))).toBe(false)
+})
+
+test("RangePermissions agrees with a brute-force check over every key of a small keyspace (randomized)", () => {
+  const seed = Number(process.env.TSKV_SEED ?? Date.now() % 1_000_000)
+  console.log(`RangePermissions model seed ${seed}`)
+  const prng = seededPrng(seed)
+  const alphabet = [0x00, 0x61, 0x62, 0xff]
+  const randomKey = (min: number): Uint8Array => {
+    const len = min + prng.int(3 - min)
+    return Uint8Array.from({ length: len }, () => alphabet[prng.int(alphabet.length)]!)
+  }
+  // Every key up to 4 bytes: endpoints are at most 3 bytes (+1 for a point permission's end),
+  // so any uncovered stretch starts at a key of this universe.
+  const universe: Uint8Array[] = []
+  const grow = (prefix: number[]) => {
+    if (prefix.length > 0) universe.push(Uint8Array.from(prefix))
+    if (prefix.length < 4) for (const b of alphabet) grow([...prefix, b])
+  }
+  grow([])
+  const inRange = (k: Uint8Array, key: Uint8Array, end: Uint8Array): boolean => {
+    if (end.length === 0) return Buffer.compare(k, key) === 0
+    if (isOpenEnded(end)) return Buffer.compare(k, key) >= 0
+    return Buffer.compare(k, key) >= 0 && Buffer.compare(k, end) < 0
+  }
+  for (let round = 0; round < 300; round++) {
+    const perms: Permission[] = []
+    const n = prng.int(5)
+    for (let i = 0; i < n; i++) {
+      const key = randomKey(1)
+      const kind = prng.int(3)
+      const end = kind === 0 ? new Uint8Array() : kind === 1 ? Z : randomKey(1)
+      if (!isValidPermissionRange(key, end)) continue
+      perms.push({ permType: READ, key, rangeEnd: end })
+    }
+    const p = new RangePermissions(perms)
+    for (let q = 0; q < 20; q++) {
+      const key = randomKey(1)
+      const kind = prng.int(3)
+      const end = kind === 0 ? new Uint8Array() : kind === 1 ? Z : randomKey(1)
+      const inverted = end.length > 0 && !isOpenEnded(end) && Buffer.compare(end, key) <= 0
+      const probe = inverted ? new Uint8Array() : end
+      const expected = universe.every((k) => !inRange(k, key, probe) || perms.some((perm) => inRange(k, perm.key, perm.rangeEnd)))
+      expect({ seed, round, perms, key, end, allowed: p.permits(READ, key, end) }).toEqual({ seed, round, perms, key, end, allowed: expected })
+    }
+  }
 })
