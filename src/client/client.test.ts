@@ -216,6 +216,21 @@ describe("EtcdClient against etcd 3.4", () => {
       const failed = await bad.kv.range({ key: utf8("foo") }).catch((e: unknown) => e)
       bad.close()
       expect((failed as TskvError).code).toBe("authFailed")
+      // Streams authenticate through call credentials, also on a fresh client.
+      const fresh = new EtcdClient({ endpoints: [etcd.clientUrl], auth: { username: "root", password: "rootpw" } })
+      const w = fresh.watch()
+      w.create({ key: utf8("foo") })
+      const created = await w.read()
+      expect([created.created, created.canceled]).toEqual([true, false])
+      w.close()
+      fresh.close()
+      // Without a token etcd 3.4 answers the create with created+canceled, watch id -1.
+      const anonWatch = client.watch()
+      anonWatch.create({ key: utf8("foo") })
+      const refused = await anonWatch.read()
+      anonWatch.close()
+      expect([refused.created, refused.canceled, refused.watchId]).toEqual([true, true, -1])
+      expect(refused.cancelReason).toContain("etcdserver: user name is empty")
       await authed.auth.authDisable()
     } finally {
       authed.close()

@@ -6,7 +6,15 @@
 //   await client.kv.put({ key: utf8("a"), value: utf8("1") })
 //   const res = await client.kv.range({ key: utf8("a") })
 //   client.close()
-import { Client, credentials, Metadata, status, type CallOptions as GrpcCallOptions, type ChannelCredentials } from "@grpc/grpc-js"
+import {
+  Client,
+  credentials,
+  Metadata,
+  status,
+  type CallCredentials,
+  type CallOptions as GrpcCallOptions,
+  type ChannelCredentials,
+} from "@grpc/grpc-js"
 import { isIP } from "node:net"
 import { checkServerIdentity } from "node:tls"
 import { isTskvError } from "../lib/errors"
@@ -293,7 +301,7 @@ export class EtcdClient {
       method.requestSerialize,
       method.responseDeserialize,
       req,
-      this.metadata(this.token, opts),
+      this.metadata(undefined, opts),
       this.streamOptions(opts),
     )
     return new ResponseStream(call, (e) => this.noteStreamError(e))
@@ -310,24 +318,37 @@ export class EtcdClient {
       method.path,
       method.requestSerialize,
       method.responseDeserialize,
-      this.metadata(this.token, opts),
+      this.metadata(undefined, opts),
       this.streamOptions(opts),
     )
     return { call, onError: (e: Error) => this.noteStreamError(e) }
   }
 
+  /** Streams get the token through call credentials, which may authenticate first. */
   private streamOptions(opts?: CallOptions): GrpcCallOptions {
-    return opts?.timeoutMs === undefined ? {} : { deadline: Date.now() + opts.timeoutMs }
+    const options: GrpcCallOptions = opts?.timeoutMs === undefined ? {} : { deadline: Date.now() + opts.timeoutMs }
+    if (this.options.auth !== undefined) options.credentials = this.tokenCredentials()
+    return options
+  }
+
+  private tokenCredentials(): CallCredentials {
+    return credentials.createFromMetadataGenerator((_params, callback) => {
+      this.currentToken().then(
+        (token) => {
+          const md = new Metadata()
+          if (token !== undefined && token !== "") md.set("token", token)
+          callback(null, md)
+        },
+        (e: unknown) => callback(e instanceof Error ? e : new Error(String(e))),
+      )
+    })
   }
 
   private noteStreamError(e: Error): void {
     if (isTskvError(e, "invalidAuthToken")) this.token = undefined
   }
 
-  /**
-   * Authenticates now (streams use the token of the last unary call; call this
-   * before opening a stream on a client with auth and no call made yet).
-   */
+  /** Authenticates now, replacing the current token. */
   async authenticate(): Promise<string> {
     this.token = undefined
     return await this.currentToken().then((t) => t ?? "")
