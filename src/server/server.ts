@@ -22,6 +22,7 @@ import { type ConfChange, ConfChangeType, type Entry, EntryType, type Message, t
 import type { Wal } from "../wal/wal"
 import type { Alarms } from "./alarms"
 import { Applier, type ApplyResult } from "./applier"
+import { Compactor } from "./compactor"
 import type { Membership } from "./membership"
 import { ReadIndexer } from "./read_index"
 import { decodeCbor, decodeRequest, encodeCbor, encodeRequest, RequestKind } from "./request"
@@ -173,6 +174,21 @@ export class EtcdServer {
     this.timers.push(setInterval(() => this.backend.commit(), Math.max(1, c.backendBatchIntervalMs)))
     this.timers.push(setInterval(() => this.compactionStep(), Math.max(1, c.compactionSleepIntervalMs)))
     this.timers.push(setInterval(() => this.leaseDuties(), LEASE_CHECK_MS))
+    const compactor = new Compactor(c.autoCompaction, {
+      clock: this.clock,
+      currentRevision: () => this.store.currentRevision(),
+      compactedRevision: () => this.store.compactedRevision(),
+      isLeader: () => this.isLeader(),
+      compact: async (revision) => {
+        try {
+          await this.propose(RequestKind.Compaction, pb.encodeCompactionRequest({ revision }))
+          this.logger.info("auto-compaction done", { revision })
+        } catch (e) {
+          this.logger.warn("auto-compaction failed", { revision, error: e })
+        }
+      },
+    })
+    if (compactor.enabled()) this.timers.push(setInterval(() => void compactor.tick(), compactor.tickIntervalMs()))
     if (c.watchProgressNotifyIntervalMs > 0) {
       this.timers.push(setInterval(() => this.watchable.notifyProgress(), c.watchProgressNotifyIntervalMs))
     }
@@ -244,6 +260,24 @@ export class EtcdServer {
       clearTimeout(timer)
       this.counters.proposalsPending--
     }
+  }
+
+  /**
+   * The quota check etcd makes before proposing a write: when the backend
+   * would pass --quota-backend-bytes, raise the NOSPACE alarm (through raft,
+   * once) and refuse the write. `costBytes` is etcd's estimate of the write.
+   */
+  async checkQuota(costBytes: number): Promise<void> {
+    if (this.alarms.has(pb.AlarmType.NOSPACE)) throw new TskvError("noSpace")
+    if (costBytes === 0) return
+    if (this.backend.sizeBytes() + costBytes <= this.config.quotaBackendBytes) return
+    this.logger.warn("backend quota exceeded; raising the NOSPACE alarm", { quota: this.config.quotaBackendBytes, size: this.backend.sizeBytes() })
+    try {
+      await this.propose(RequestKind.Alarm, pb.encodeAlarmRequest({ action: pb.AlarmRequest_AlarmAction.ACTIVATE, memberID: this.memberId, alarm: pb.AlarmType.NOSPACE }))
+    } catch (e) {
+      this.logger.warn("raising the NOSPACE alarm failed", { error: e })
+    }
+    throw new TskvError("noSpace")
   }
 
   /** Waits until a read at this moment is linearizable on this member. */

@@ -28,6 +28,7 @@ export function registerKvService(grpc: GrpcServer, server: EtcdServer): void {
     const info = admit(server, call)
     checkPutRequest(req)
     if (server.auth) perms.checkPut(server.auth, info, req, leaseKeys)
+    await server.checkQuota(putCost(req))
     const res = (await server.propose(RequestKind.Put, pb.encodePutRequest(req), requestAuth(info))) as pb.PutResponse
     res.header = server.header(res.header?.revision)
     return res
@@ -52,6 +53,7 @@ export function registerKvService(grpc: GrpcServer, server: EtcdServer): void {
       res.header = server.header(res.header?.revision)
       return res
     }
+    await server.checkQuota(txnCost(req))
     const res = (await server.propose(RequestKind.Txn, pb.encodeTxnRequest(req), requestAuth(info))) as pb.TxnResponse
     res.header = server.header(res.header?.revision)
     return res
@@ -67,6 +69,20 @@ export function registerKvService(grpc: GrpcServer, server: EtcdServer): void {
     res.header = server.header(res.header?.revision)
     return res
   })
+}
+
+/** etcd's quota cost of a put: key + value + 256 bytes of overhead (+64 with a lease). */
+function putCost(req: pb.PutRequest): number {
+  return req.key.length + req.value.length + 256 + (req.lease !== 0n ? 64 : 0)
+}
+
+function txnCost(req: pb.TxnRequest): number {
+  let cost = 0
+  for (const op of [...req.success, ...req.failure]) {
+    if (op.requestPut) cost += putCost(op.requestPut)
+    else if (op.requestTxn) cost += txnCost(op.requestTxn)
+  }
+  return cost
 }
 
 /** A read-only txn whose ranges are all serializable needs no ReadIndex (etcd). */

@@ -17,6 +17,7 @@ export function registerLeaseService(grpc: GrpcServer, server: EtcdServer): void
   grpc.addUnary(L.LeaseGrant, async (req, call) => {
     const info = admit(server, call)
     if (req.TTL > MAX_LEASE_TTL_SECONDS) throw new TskvError("leaseTTLTooLarge")
+    await server.checkQuota(64)
     const ID = req.ID === 0n ? newLeaseId() : req.ID
     const res = (await server.propose(RequestKind.LeaseGrant, pb.encodeLeaseGrantRequest({ ID, TTL: req.TTL }), requestAuth(info))) as pb.LeaseGrantResponse
     res.header = server.header(res.header?.revision)
