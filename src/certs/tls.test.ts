@@ -2,9 +2,9 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test"
 import { rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import * as tls from "node:tls"
-import { type CertAndKey, createCa, issueCertificate } from "./pki"
+import { type CertAndKey, createCa, createCrl, issueCertificate } from "./pki"
 import { type EchoServer, handshake, startEchoServer, tempDir } from "./testing"
-import { checkAllowedPeer, clientTlsOptions, loadTlsMaterial, serverTlsOptions, type TlsMaterial } from "./tls"
+import { certificateCommonName, checkAllowedPeer, clientTlsOptions, loadTlsMaterial, serverTlsOptions, type TlsMaterial } from "./tls"
 
 let dir = ""
 let ca: CertAndKey
@@ -176,7 +176,6 @@ describe("checkAllowedPeer()", () => {
 })
 
 test("--client-crl-file: a revoked client certificate is refused, others are accepted", async () => {
-  const { createCrl } = await import("./pki")
   const revoked = await issueCertificate({ ca, kind: "client", commonName: "revoked" })
   const crlFile = write("ca.crl", await createCrl({ ca, revoked: [revoked] }))
   const material = loadTlsMaterial({ ...files(server, "crl-server", ca), crlFile })
@@ -188,4 +187,13 @@ test("--client-crl-file: a revoked client certificate is refused, others are acc
   } finally {
     await echo.close()
   }
+})
+
+test("certificateCommonName() reads the CN of a node:tls peer certificate (grpc-js auth context)", () => {
+  const base = { subject: { CN: "root" } } as unknown as tls.PeerCertificate
+  expect(certificateCommonName(base)).toBe("root")
+  expect(certificateCommonName({ subject: { CN: ["a", "b"] } } as unknown as tls.PeerCertificate)).toBe("a")
+  expect(certificateCommonName({ subject: { O: "x" } } as unknown as tls.PeerCertificate)).toBeUndefined()
+  expect(certificateCommonName({} as tls.PeerCertificate)).toBeUndefined()
+  expect(certificateCommonName(undefined)).toBeUndefined()
 })

@@ -176,8 +176,17 @@ export function clientTlsOptions(material: TlsMaterial | undefined, settings: Cl
  */
 export function verifiedPeerCommonName(socket: unknown): string | undefined {
   if (!(socket instanceof tls.TLSSocket) || !socket.authorized) return undefined
-  const cert = socket.getPeerCertificate()
-  if (cert === null || typeof cert !== "object" || cert.subject === undefined) return undefined
+  return certificateCommonName(socket.getPeerCertificate())
+}
+
+/**
+ * The CN of a peer certificate as node:tls reports it (e.g. grpc-js
+ * `call.getAuthContext().sslPeerCertificate`). Only meaningful when the
+ * listener requires and verifies client certificates (--client-cert-auth):
+ * without verification a CN proves nothing.
+ */
+export function certificateCommonName(cert: tls.PeerCertificate | null | undefined): string | undefined {
+  if (cert === null || cert === undefined || typeof cert !== "object" || cert.subject === undefined) return undefined
   const cn: unknown = cert.subject.CN
   if (typeof cn === "string" && cn !== "") return cn
   if (Array.isArray(cn) && typeof cn[0] === "string" && cn[0] !== "") return cn[0]
