@@ -434,3 +434,23 @@ test("AuthStore hashes a plain password at apply when the entry has no hash (etc
   auth.userAdd({ name: "nohash", hashedPassword: "" })
   expect(await codeAsync(() => auth.checkPassword("nohash", ""))).toBe("authFailed")
 })
+
+test("AuthStore.reload(backend) takes the state of an installed snapshot and keeps simple tokens", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "tskv-auth-"))
+  try {
+    const { auth, backend } = await enabledStore()
+    auth.roleAdd("kept")
+    const token = await login(auth, "root", "rootpw")
+    backend.copyTo(join(dir, "snap.db"))
+    auth.roleAdd("later")
+    const installed = Backend.open({ path: join(dir, "snap.db") })
+    backends.push(installed)
+    auth.reload(installed)
+    expect(auth.roleList()).toEqual(["kept"])
+    expect(auth.authInfo(token, undefined)?.username).toBe("root")
+    auth.roleAdd("new")
+    expect(installed.db.query("SELECT count(*) AS n FROM auth_role").get()).toEqual({ n: 2 })
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})

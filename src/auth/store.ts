@@ -64,7 +64,7 @@ const byBytes = (a: string, b: string): number => Buffer.compare(Buffer.from(a),
 const equalBytes = (a: Uint8Array, b: Uint8Array): boolean => Buffer.compare(a, b) === 0
 
 export class AuthStore {
-  private readonly backend: Backend
+  private backend: Backend
   private readonly clock: Clock
   private readonly issuer: TokenProvider
   private readonly verifiers: TokenProvider[]
@@ -80,12 +80,6 @@ export class AuthStore {
     this.backend = options.backend
     this.bcryptCost = options.bcryptCost ?? BCRYPT_COST_DEFAULT
     this.clock = options.clock
-    const db = this.backend.db
-    db.exec("CREATE TABLE IF NOT EXISTS auth_user (name TEXT PRIMARY KEY, password TEXT, no_password INTEGER NOT NULL, roles TEXT NOT NULL) WITHOUT ROWID")
-    db.exec("CREATE TABLE IF NOT EXISTS auth_role (name TEXT PRIMARY KEY) WITHOUT ROWID")
-    db.exec(
-      "CREATE TABLE IF NOT EXISTS auth_perm (role TEXT NOT NULL, key BLOB NOT NULL, range_end BLOB NOT NULL, perm_type INTEGER NOT NULL, PRIMARY KEY (role, key, range_end)) WITHOUT ROWID",
-    )
     const spec = typeof options.authToken === "string" ? parseAuthTokenSpec(options.authToken) : (options.authToken ?? { type: "simple", options: {} })
     const ttlSeconds = options.authTokenTtlSeconds ?? 300
     const deps = { clock: this.clock, ttlSeconds, secret: () => this.secret, ...(options.readFile ? { readFile: options.readFile } : {}) }
@@ -95,9 +89,19 @@ export class AuthStore {
     this.reload()
   }
 
-  /** Re-reads everything from the backend (start, snapshot install). */
-  reload(): void {
-    const db = this.backend.db
+  /**
+   * Re-reads everything from the backend: at start, and after a snapshot
+   * install (pass the new backend if it was replaced). Simple tokens held in
+   * memory are kept, as etcd's Recover keeps them.
+   */
+  reload(backend: Backend = this.backend): void {
+    this.backend = backend
+    const db = backend.db
+    db.exec("CREATE TABLE IF NOT EXISTS auth_user (name TEXT PRIMARY KEY, password TEXT, no_password INTEGER NOT NULL, roles TEXT NOT NULL) WITHOUT ROWID")
+    db.exec("CREATE TABLE IF NOT EXISTS auth_role (name TEXT PRIMARY KEY) WITHOUT ROWID")
+    db.exec(
+      "CREATE TABLE IF NOT EXISTS auth_perm (role TEXT NOT NULL, key BLOB NOT NULL, range_end BLOB NOT NULL, perm_type INTEGER NOT NULL, PRIMARY KEY (role, key, range_end)) WITHOUT ROWID",
+    )
     this.users = new Map()
     this.roles = new Map()
     const userRows = db.query<{ name: string; password: string | null; no_password: number; roles: string }, []>("SELECT name, password, no_password, roles FROM auth_user")

@@ -335,3 +335,26 @@ test("Lessor.grant() accepts a negative client-chosen id (etcd's int64) and pers
   expect(again.leaseOf(utf8("n"))).toBe(-5n)
   expect(errorCode(() => lessor.grant(1n << 63n, 10))).toBe("leaseNotFound")
 })
+
+test("Lessor.reload(backend) takes the state of an installed snapshot", () => {
+  const dir = mkdtempSync(join(tmpdir(), "tskv-lease-"))
+  try {
+    const { lessor, backend } = setup()
+    lessor.grant(1n, 60)
+    lessor.attach(1n, utf8("a"))
+    backend.copyTo(join(dir, "snap.db"))
+    lessor.grant(2n, 60)
+    lessor.attach(2n, utf8("a"))
+    const installed = Backend.open({ path: join(dir, "snap.db") })
+    open.push(installed)
+    lessor.promote(0)
+    lessor.reload(installed)
+    expect(lessor.leases()).toEqual([{ ID: 1n }])
+    expect(lessor.leaseOf(utf8("a"))).toBe(1n)
+    expect(lessor.timeToLive(1n, false).TTL).toBe(60) // still primary: expiry restarted
+    lessor.grant(3n, 60) // writes go to the new backend
+    expect(installed.db.query("SELECT count(*) AS n FROM lease").get()).toEqual({ n: 2 })
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})

@@ -92,7 +92,7 @@ interface Lease {
 const keyId = (key: Uint8Array): string => Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString("latin1")
 
 export class Lessor {
-  private readonly backend: Backend
+  private backend: Backend
   private readonly clock: Clock
   private readonly deleteKeysCallback: (keys: Uint8Array[]) => void
   private readonly minTtlSeconds: number
@@ -120,14 +120,17 @@ export class Lessor {
     this.revokeRatePerSecond = options.revokeRatePerSecond ?? DEFAULT_REVOKE_RATE_PER_SECOND
     this.expiredRetryMs = options.expiredRetryMs ?? DEFAULT_EXPIRED_RETRY_MS
     assert(this.revokeRatePerSecond > 0, "revoke rate must be positive")
-    const db = this.backend.db
-    db.exec("CREATE TABLE IF NOT EXISTS lease (id INTEGER PRIMARY KEY, ttl INTEGER NOT NULL, remaining_ttl INTEGER NOT NULL)")
-    db.exec("CREATE TABLE IF NOT EXISTS lease_key (key BLOB PRIMARY KEY, lease_id INTEGER NOT NULL) WITHOUT ROWID")
     this.reload()
   }
 
-  /** Re-reads every lease and attached key from the backend (start, snapshot install). */
-  reload(): void {
+  /**
+   * Re-reads every lease and attached key from the backend: at start, and
+   * after a snapshot install (pass the new backend if it was replaced).
+   */
+  reload(backend: Backend = this.backend): void {
+    this.backend = backend
+    backend.db.exec("CREATE TABLE IF NOT EXISTS lease (id INTEGER PRIMARY KEY, ttl INTEGER NOT NULL, remaining_ttl INTEGER NOT NULL)")
+    backend.db.exec("CREATE TABLE IF NOT EXISTS lease_key (key BLOB PRIMARY KEY, lease_id INTEGER NOT NULL) WITHOUT ROWID")
     this.leaseMap.clear()
     this.keyLease.clear()
     this.expiryQueue.clear()
