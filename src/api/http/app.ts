@@ -3,11 +3,13 @@
 // their per-check paths, /version, /metrics. Bodies, status codes and content
 // types follow Go's net/http as etcd uses it: http.Error writes the text plus
 // "\n" as text/plain with X-Content-Type-Options: nosniff.
-// The /v3/* JSON gateway is not here yet.
+// The /v3/* JSON gateway is in gateway.ts.
 
 import { Hono, type Context } from "hono"
 import { silentLogger, type Logger } from "../../lib/logger"
 import { EXPOSITION_CONTENT_TYPE, type Counter, type Gauge, type Registry } from "../../lib/metrics"
+import type { GrpcServer } from "../grpc/transport/grpc_server"
+import { mountGateway } from "./gateway"
 
 /** What the HTTP endpoints need from the member; the server implements it. */
 export interface HttpDeps {
@@ -25,6 +27,11 @@ export interface HttpDeps {
   logger?: Logger
   /** Bound on each health read (etcd: its request timeout, 7 s by default). */
   readTimeoutMs?: number
+  /**
+   * Serves the /v3/* JSON gateway from this server's handlers (register every
+   * service before calling createHttpApp). Leave out on --listen-metrics-urls.
+   */
+  gateway?: GrpcServer
 }
 
 type Check = () => Promise<void>
@@ -89,6 +96,8 @@ export function createHttpApp(deps: HttpDeps): Hono {
       return goError(c, "Method Not Allowed", 405)
     })
   }
+
+  if (deps.gateway !== undefined) mountGateway(app, deps.gateway, { logger })
 
   app.notFound((c) => goError(c, "404 page not found", 404))
   app.onError((error, c) => {

@@ -75,7 +75,14 @@ export const DEFAULT_MAX_RECEIVE_BYTES = 1_572_864 + 512 * 1024
 /** Deadlines are enforced within this many milliseconds. */
 const DEADLINE_SWEEP_MS = 5
 
-type Kind = "unary" | "server_stream" | "bidi_stream"
+export type CallKind = "unary" | "server_stream" | "bidi_stream"
+type Kind = CallKind
+
+/** A registered method and its handler (the JSON gateway calls handlers directly). */
+export type RegisteredMethod =
+  | { readonly kind: "unary"; readonly method: MethodDescriptor<unknown, unknown>; readonly handler: UnaryHandler<unknown, unknown> }
+  | { readonly kind: "server_stream"; readonly method: MethodDescriptor<unknown, unknown>; readonly handler: ServerStreamHandler<unknown, unknown> }
+  | { readonly kind: "bidi_stream"; readonly method: MethodDescriptor<unknown, unknown>; readonly handler: BidiHandler<unknown, unknown> }
 
 interface Route {
   readonly kind: Kind
@@ -137,6 +144,16 @@ export class GrpcServer {
 
   addBidi<Req, Res>(method: MethodDescriptor<Req, Res>, handler: BidiHandler<Req, Res>): void {
     this.add("bidi_stream", method, handler, method.requestStream && method.responseStream)
+  }
+
+  /** Every registered method with its handler. */
+  registered(): RegisteredMethod[] {
+    return [...this.routes.values()].map((route) => ({ kind: route.kind, method: route.method, handler: route.handler }) as RegisteredMethod)
+  }
+
+  /** False once shutdown() was called. */
+  get serving(): boolean {
+    return !this.closing
   }
 
   /** Streaming calls in progress (watch streams, keepalive streams ...). */

@@ -79,7 +79,8 @@ async function startBareHttp2(): Promise<Target> {
   const server = http2.createServer()
   const reply = frameMessage(PAYLOAD)
   let handled = 0
-  server.on("stream", (stream) => {
+  server.on("stream", (s) => {
+    const stream = s as http2.ServerHttp2Stream
     stream.on("data", () => {})
     stream.on("end", () => {
       handled++

@@ -1,0 +1,224 @@
+// The /v3/* JSON gateway (etcd's grpc-gateway): POST /v3/kv/range with a JSON
+// request, answered with the proto3 JSON mapping (src/pb/json: proto field
+// names, 64-bit integers as strings, bytes base64). It calls the handlers
+// registered on the GrpcServer directly, with a call context built from the
+// HTTP request (Authorization -> token). Streaming RPCs answer
+// newline-delimited {"result": ...} objects. /v3beta/* is an alias of /v3/*.
+// Errors: {"error": msg, "message": msg, "code": grpc code} with
+// grpc-gateway's HTTP status for the code.
+
+import type { Hono } from "hono"
+import type { IncomingHttpHeaders } from "node:http2"
+import { silentLogger, type Logger } from "../../lib/logger"
+import { fromJson, PbJsonError, toJson } from "../../pb"
+import { statusOfError } from "../grpc/errors"
+import type { BidiCall, GrpcServer, RegisteredMethod } from "../grpc/transport/grpc_server"
+import { GrpcStatus, type GrpcStatusCode } from "../grpc/transport/status"
+
+interface GatewayMethod {
+  readonly gatewayPaths: readonly string[]
+  readonly requestType: string
+  readonly responseType: string
+}
+
+function isGatewayMethod(method: object): method is GatewayMethod {
+  return "gatewayPaths" in method && "requestType" in method && "responseType" in method
+}
+
+/** grpc-gateway's runtime.HTTPStatusFromCode. */
+const httpStatusOfCode: readonly number[] = [200, 499, 500, 400, 504, 404, 409, 403, 429, 400, 409, 400, 501, 500, 503, 500, 401]
+
+interface GatewayRoute {
+  registered: RegisteredMethod
+  method: GatewayMethod
+}
+
+export function mountGateway(app: Hono, grpc: GrpcServer, options: { logger?: Logger } = {}): void {
+  const logger = options.logger ?? silentLogger
+  const routes = new Map<string, GatewayRoute>()
+  for (const registered of grpc.registered()) {
+    const method = registered.method
+    if (!isGatewayMethod(method)) continue
+    for (const path of method.gatewayPaths) routes.set(path, { registered, method })
+  }
+  const serve = async (path: string, request: Request): Promise<Response> => {
+    const route = routes.get(path)
+    if (route === undefined) return errorResponse(GrpcStatus.UNIMPLEMENTED, "Not Found", 404)
+    let bodies: unknown[]
+    try {
+      bodies = parseBodies(await request.text())
+    } catch (e) {
+      return errorResponse(GrpcStatus.INVALID_ARGUMENT, e instanceof Error ? e.message : String(e))
+    }
+    const context = new GatewayCall(request, route.method.responseType, logger)
+    try {
+      const requests = bodies.map((body) => fromJson(route.method.requestType, body))
+      const { registered } = route
+      if (registered.kind === "unary") {
+        const response = await registered.handler(requests[0] ?? fromJson(route.method.requestType, {}), context)
+        return new Response(JSON.stringify(toJson(route.method.responseType, response as object)), { headers: { "content-type": "application/json" } })
+      }
+      if (registered.kind === "server_stream") {
+        void Promise.resolve()
+          .then(() => registered.handler(requests[0] ?? fromJson(route.method.requestType, {}), context))
+          .catch((e: unknown) => context.end(e))
+      } else {
+        void Promise.resolve()
+          .then(() => registered.handler(context))
+          .then(() => context.deliver(requests))
+          .catch((e: unknown) => context.end(e))
+      }
+      return context.response()
+    } catch (e) {
+      const status = e instanceof PbJsonError ? { code: GrpcStatus.INVALID_ARGUMENT, message: e.message, unexpected: false } : statusOfError(e)
+      if (status.unexpected) logger.warn("gateway handler failed", { path, error: status.message })
+      return errorResponse(status.code, status.message)
+    }
+  }
+  app.post("/v3/*", (c) => serve(c.req.path, c.req.raw))
+  app.post("/v3beta/*", (c) => serve(`/v3/${c.req.path.slice("/v3beta/".length)}`, c.req.raw))
+}
+
+/** One JSON object, or (for client streams) several concatenated or newline-separated ones. */
+function parseBodies(text: string): unknown[] {
+  const trimmed = text.trim()
+  if (trimmed === "") return [{}]
+  const out: unknown[] = []
+  let depth = 0
+  let start = -1
+  let inString = false
+  for (let i = 0; i < trimmed.length; i++) {
+    const c = trimmed[i]
+    if (inString) {
+      if (c === "\\") i++
+      else if (c === '"') inString = false
+      continue
+    }
+    if (c === '"') inString = true
+    else if (c === "{") {
+      if (depth++ === 0) start = i
+    } else if (c === "}") {
+      if (--depth === 0) out.push(JSON.parse(trimmed.slice(start, i + 1)))
+    } else if (depth === 0 && !/\s/.test(c!)) {
+      throw new Error(`invalid character '${c}' looking for beginning of value`)
+    }
+  }
+  if (depth !== 0 || out.length === 0) throw new Error("unexpected EOF")
+  return out
+}
+
+function errorResponse(code: GrpcStatusCode, message: string, httpStatus = httpStatusOfCode[code] ?? 500): Response {
+  return new Response(JSON.stringify({ error: message, message, code }), { status: httpStatus, headers: { "content-type": "application/json" } })
+}
+
+/** A call context over an HTTP request; for streams, writes become {"result": ...} lines. */
+class GatewayCall implements BidiCall<unknown, unknown> {
+  readonly path: string
+  readonly metadata: IncomingHttpHeaders
+  readonly peerCommonName = undefined
+  readonly remoteAddress = undefined
+  readonly deadline = undefined
+  cancelled = false
+  ended = false
+  private readonly encoder = new TextEncoder()
+  private controller: ReadableStreamDefaultController<Uint8Array> | undefined
+  private readonly queued: Uint8Array[] = []
+  private readonly cancelListeners: (() => void)[] = []
+  private messageListener: ((message: unknown) => void) | undefined
+  private halfCloseListener: (() => void) | undefined
+
+  constructor(
+    request: Request,
+    private readonly responseType: string,
+    private readonly logger: Logger,
+  ) {
+    this.path = new URL(request.url).pathname
+    const metadata: IncomingHttpHeaders = {}
+    request.headers.forEach((value, name) => {
+      metadata[name] = value
+    })
+    const authorization = request.headers.get("authorization")
+    if (authorization !== null) metadata.token = authorization.replace(/^Bearer /, "")
+    this.metadata = metadata
+    request.signal.addEventListener("abort", () => this.cancel(), { once: true })
+  }
+
+  header(name: string): string | undefined {
+    const value = this.metadata[name]
+    return Array.isArray(value) ? value[0] : value
+  }
+
+  onCancel(listener: () => void): void {
+    if (this.cancelled) queueMicrotask(listener)
+    else this.cancelListeners.push(listener)
+  }
+
+  onMessage(listener: (message: unknown) => void): void {
+    this.messageListener = listener
+  }
+
+  onHalfClose(listener: () => void): void {
+    this.halfCloseListener = listener
+  }
+
+  onDrain(_listener: () => void): void {
+    // the response stream is pulled by the HTTP side; writes never report full
+  }
+
+  deliver(requests: unknown[]): void {
+    for (const request of requests) {
+      if (this.ended) return
+      this.messageListener?.(request)
+    }
+    if (!this.ended) this.halfCloseListener?.()
+  }
+
+  write(message: unknown): boolean {
+    if (this.ended || this.cancelled) return false
+    this.push(`${JSON.stringify({ result: toJson(this.responseType, message as object) })}\n`)
+    return true
+  }
+
+  end(error?: unknown): void {
+    if (this.ended) return
+    this.ended = true
+    if (error !== undefined) {
+      const status = statusOfError(error)
+      if (status.unexpected) this.logger.warn("gateway stream failed", { path: this.path, error: status.message })
+      const httpCode = httpStatusOfCode[status.code] ?? 500
+      this.push(`${JSON.stringify({ error: { grpc_code: status.code, http_code: httpCode, message: status.message, http_status: httpStatusText(httpCode) } })}\n`)
+    }
+    if (this.controller !== undefined) this.controller.close()
+  }
+
+  response(): Response {
+    const body = new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        this.controller = controller
+        for (const chunk of this.queued) controller.enqueue(chunk)
+        this.queued.length = 0
+        if (this.ended) controller.close()
+      },
+      cancel: () => this.cancel(),
+    })
+    return new Response(body, { headers: { "content-type": "application/json" } })
+  }
+
+  private push(line: string): void {
+    const bytes = this.encoder.encode(line)
+    if (this.controller !== undefined) this.controller.enqueue(bytes)
+    else this.queued.push(bytes)
+  }
+
+  private cancel(): void {
+    if (this.cancelled) return
+    this.cancelled = true
+    this.ended = true
+    for (const listener of this.cancelListeners.splice(0)) listener()
+  }
+}
+
+function httpStatusText(status: number): string {
+  const texts: Record<number, string> = { 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 409: "Conflict", 429: "Too Many Requests", 499: "Client Closed Request", 500: "Internal Server Error", 501: "Not Implemented", 503: "Service Unavailable", 504: "Gateway Timeout" }
+  return texts[status] ?? ""
+}
