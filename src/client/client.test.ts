@@ -192,6 +192,19 @@ describe("EtcdClient against etcd 3.4", () => {
     } finally {
       c.close()
     }
+    // Streams move to the next endpoint too while nothing has been received.
+    const s = new EtcdClient({ endpoints: [dead, etcd.clientUrl] })
+    try {
+      const w = s.watch()
+      w.create({ key: utf8("foo") })
+      expect((await w.read()).created).toBe(true)
+      w.close()
+      let chunks = 0
+      for await (const _ of s.maintenance.snapshot()) chunks++
+      expect(chunks).toBeGreaterThan(0)
+    } finally {
+      s.close()
+    }
     const only = new EtcdClient({ endpoints: [dead], callTimeoutMs: 2_000 })
     const err = await only.kv.range({ key: utf8("foo") }).catch((e: unknown) => e)
     only.close()

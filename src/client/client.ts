@@ -14,6 +14,7 @@ import {
   type CallCredentials,
   type CallOptions as GrpcCallOptions,
   type ChannelCredentials,
+  type ClientDuplexStream,
 } from "@grpc/grpc-js"
 import { isIP } from "node:net"
 import { checkServerIdentity } from "node:tls"
@@ -42,7 +43,7 @@ import {
   type WatchResponse,
 } from "../pb"
 import { GrpcError, grpcCodeOf, toClientError } from "./errors"
-import { DuplexStream, ResponseStream } from "./stream"
+import { DuplexStream, ResponseStream, type OpenCall } from "./stream"
 
 export interface TlsOptions {
   /** Trusted CA certificates (PEM). Without it the system roots are used. */
@@ -197,8 +198,7 @@ export class EtcdClient {
 
   /** Opens a watch stream; create watchers on it with create(). */
   watch(opts?: CallOptions): WatchStream {
-    const duplex = this.bidiCall(WatchService.Watch, opts)
-    return new WatchStream(duplex.call, duplex.onError)
+    return new WatchStream(this.bidiOpener(WatchService.Watch, opts), (e) => this.noteStreamError(e))
   }
 
   /** The endpoint that answered last ("host:port"). */
@@ -295,33 +295,41 @@ export class EtcdClient {
     req: ReqInit,
     opts?: CallOptions,
   ): ResponseStream<Res> {
-    const client = this.clientOf(this.endpoints[this.current]!)
-    const call = client.makeServerStreamRequest<ReqInit, Res>(
-      method.path,
-      method.requestSerialize,
-      method.responseDeserialize,
-      req,
-      this.metadata(undefined, opts),
-      this.streamOptions(opts),
-    )
-    return new ResponseStream(call, (e) => this.noteStreamError(e))
+    const options = this.streamOptions(opts)
+    const open = (attempt: number) => {
+      const client = this.streamClient(attempt)
+      return client?.makeServerStreamRequest<ReqInit, Res>(
+        method.path,
+        method.requestSerialize,
+        method.responseDeserialize,
+        req,
+        this.metadata(undefined, opts),
+        options,
+      )
+    }
+    return new ResponseStream(open, (e) => this.noteStreamError(e))
   }
 
   private bidi<Req, ReqInit, Res, ResInit>(method: PbMethod<Req, ReqInit, Res, ResInit>, opts?: CallOptions): DuplexStream<ReqInit, Res> {
-    const { call, onError } = this.bidiCall(method, opts)
-    return new DuplexStream(call, onError)
+    return new DuplexStream(this.bidiOpener(method, opts), (e) => this.noteStreamError(e))
   }
 
-  private bidiCall<Req, ReqInit, Res, ResInit>(method: PbMethod<Req, ReqInit, Res, ResInit>, opts?: CallOptions) {
-    const client = this.clientOf(this.endpoints[this.current]!)
-    const call = client.makeBidiStreamRequest<ReqInit, Res>(
-      method.path,
-      method.requestSerialize,
-      method.responseDeserialize,
-      this.metadata(undefined, opts),
-      this.streamOptions(opts),
-    )
-    return { call, onError: (e: Error) => this.noteStreamError(e) }
+  private bidiOpener<Req, ReqInit, Res, ResInit>(method: PbMethod<Req, ReqInit, Res, ResInit>, opts?: CallOptions): OpenCall<ClientDuplexStream<ReqInit, Res>> {
+    const options = this.streamOptions(opts)
+    return (attempt) =>
+      this.streamClient(attempt)?.makeBidiStreamRequest<ReqInit, Res>(
+        method.path,
+        method.requestSerialize,
+        method.responseDeserialize,
+        this.metadata(undefined, opts),
+        options,
+      )
+  }
+
+  /** The client of the attempt-th endpoint from the current one; undefined after the last. */
+  private streamClient(attempt: number): Client | undefined {
+    if (attempt >= this.endpoints.length) return undefined
+    return this.clientOf(this.endpoints[(this.current + attempt) % this.endpoints.length]!)
   }
 
   /** Streams get the token through call credentials, which may authenticate first. */
