@@ -32,6 +32,11 @@ export interface FileHandle {
   truncate(length: number): void
   /** Makes the file at least `length` bytes long, the new bytes reading as zeros, with its blocks allocated. */
   preallocate(length: number): void
+  /**
+   * Takes an exclusive advisory lock on the file without waiting (flock);
+   * false when another open file description holds it. Released on close.
+   */
+  tryLock(): boolean
   close(): void
 }
 
@@ -87,25 +92,35 @@ export function writeFileAtomic(fs: FsPort, path: string, data: Uint8Array): voi
 // ---------------------------------------------------------------------------
 // The real implementation, on node:fs sync calls.
 
-type Fallocate = (fd: number, mode: number, offset: number, length: number) => number
-let fallocate: Fallocate | null | undefined
+interface Libc {
+  fallocate(fd: number, mode: number, offset: number, length: number): number
+  flock(fd: number, operation: number): number
+}
+let libc: Libc | null | undefined
 
-/** fallocate(2) through bun:ffi on Linux; null where it is not available (then zeros are written). */
-function loadFallocate(): Fallocate | null {
-  if (fallocate !== undefined) return fallocate
-  fallocate = null
+/** fallocate(2) and flock(2) through bun:ffi on Linux; null where not available (zeros are written, no locks taken). */
+function loadLibc(): Libc | null {
+  if (libc !== undefined) return libc
+  libc = null
   if (process.platform !== "linux") return null
   try {
     const lib = dlopen("libc.so.6", {
       fallocate: { args: [FFIType.i32, FFIType.i32, FFIType.i64, FFIType.i64], returns: FFIType.i32 },
+      flock: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
     })
-    const symbol = lib.symbols.fallocate
-    fallocate = (fd, mode, offset, length) => symbol(fd, mode, offset, length) as number
+    const { fallocate, flock } = lib.symbols
+    libc = {
+      fallocate: (fd, mode, offset, length) => fallocate(fd, mode, offset, length) as number,
+      flock: (fd, operation) => flock(fd, operation) as number,
+    }
   } catch {
-    fallocate = null
+    libc = null
   }
-  return fallocate
+  return libc
 }
+
+const LOCK_EX = 2
+const LOCK_NB = 4
 
 const ZERO_CHUNK = new Uint8Array(1 << 20)
 
@@ -146,12 +161,17 @@ class NodeFileHandle implements FileHandle {
   preallocate(length: number): void {
     const size = this.size()
     if (size >= length) return
-    const f = loadFallocate()
-    if (f !== null && f(this.fd, 0, size, length - size) === 0) return
+    const c = loadLibc()
+    if (c !== null && c.fallocate(this.fd, 0, size, length - size) === 0) return
     // No fallocate (or the file system refused it): write zeros.
     for (let at = size; at < length; at += ZERO_CHUNK.length) {
       this.write(ZERO_CHUNK.subarray(0, Math.min(ZERO_CHUNK.length, length - at)), at)
     }
+  }
+
+  tryLock(): boolean {
+    const c = loadLibc()
+    return c === null || c.flock(this.fd, LOCK_EX | LOCK_NB) === 0
   }
 
   close(): void {

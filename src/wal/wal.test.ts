@@ -78,6 +78,18 @@ describe("Wal", () => {
     expect(fs.opCount).toBe(ops)
   })
 
+  test("Wal reports the duration of every fdatasync to onSync", () => {
+    const fs = newFs()
+    const durations: number[] = []
+    const wal = Wal.create({ fs, dir, metadata, onSync: (ms) => durations.push(ms) })
+    wal.save(hs(1, 0), entries(1, 2))
+    wal.save(hs(1, 1), [])
+    wal.save(hs(2, 1), [])
+    wal.saveSnapshot({ index: 1, term: 1 })
+    expect(durations.length).toBe(3)
+    expect(durations.every((ms) => ms >= 0)).toBe(true)
+  })
+
   test("Wal.save() does not fsync a commit-only hard state change, as etcd", () => {
     const fs = newFs()
     const wal = Wal.create({ fs, dir, metadata })
@@ -251,6 +263,18 @@ describe("Wal", () => {
     expect(() => Wal.open({ fs, dir })).toThrow("committed entries are missing")
   })
 
+  test("Wal.open() refuses a WAL that another open Wal holds, until it is closed", () => {
+    const fs = newFs()
+    const wal = Wal.create({ fs, dir, metadata, segmentBytes: 1024 })
+    expect(() => Wal.open({ fs, dir })).toThrow("locked by another process")
+    for (let i = 1; i <= 20; i++) wal.save(hs(1, i), [entry(i, 1, 100)])
+    expect(() => Wal.open({ fs, dir })).toThrow("locked by another process")
+    wal.close()
+    const opened = Wal.open({ fs, dir })
+    expect(opened.entries.length).toBe(20)
+    opened.wal.close()
+  })
+
   test("Wal.create() refuses a directory that already holds a WAL", () => {
     const fs = newFs()
     Wal.create({ fs, dir, metadata }).close()
@@ -279,6 +303,7 @@ describe("Wal", () => {
     const names = wal.segmentNames()
     expect(names.length).toBeGreaterThan(2)
     expect(statSync(`${realDir}/${names[names.length - 1]!}`).size).toBe(64 * 1024)
+    expect(() => Wal.open({ fs: nodeFsPort, dir: realDir })).toThrow("locked by another process")
     wal.close()
     const opened = Wal.open({ fs: nodeFsPort, dir: realDir, segmentBytes: 64 * 1024 })
     expect(opened.entries).toEqual(entries(1, 300, 1, 512))

@@ -36,6 +36,8 @@ export type { WalMetadata, WalSnapshot } from "./codec"
 export const DEFAULT_SEGMENT_BYTES = 64 * 1000 * 1000
 /** etcd's --max-wals default. */
 export const DEFAULT_MAX_WALS = 5
+/** An fdatasync slower than this is logged, as etcd's warnSyncDuration. */
+const SLOW_SYNC_MS = 1000
 
 export interface WalOptions {
   fs: FsPort
@@ -48,6 +50,8 @@ export interface WalOptions {
   noFsync?: boolean
   /** --max-wals: segments kept after releaseTo() (0: keep all). Default 5. */
   maxWals?: number
+  /** Called with the duration of every fdatasync of save()/saveSnapshot(), for metrics. */
+  onSync?: (durationMs: number) => void
 }
 
 export interface WalCreateOptions extends WalOptions {
@@ -82,6 +86,7 @@ export class Wal {
   private readonly segmentBytes: number
   private readonly noFsync: boolean
   private readonly maxWals: number
+  private readonly onSync: ((durationMs: number) => void) | undefined
   private readonly metadata: WalMetadata
   private readonly segments: SegmentName[]
   private writer: Writer
@@ -108,6 +113,7 @@ export class Wal {
     this.segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES
     this.noFsync = options.noFsync ?? false
     this.maxWals = options.maxWals ?? DEFAULT_MAX_WALS
+    this.onSync = options.onSync
     this.metadata = init.metadata
     this.segments = init.segments
     this.writer = init.writer
@@ -141,17 +147,27 @@ export class Wal {
    */
   static open(options: WalOpenOptions): WalContents {
     const { fs, dir } = options
-    const logger = options.logger ?? silentLogger
     const snapshot = options.snapshot ?? { index: 0, term: 0 }
     assertIndex(snapshot.index, "snapshot index")
     if (!fs.exists(dir)) throw new WalError(`no WAL directory ${dir}`)
-    const names = fs.readdir(dir)
-    for (const name of names) {
+    const all = sortSegments(fs.readdir(dir), dir)
+    if (all.length === 0) throw new WalError(`no WAL segment in ${dir}`)
+    const file = lockLastSegment(fs, dir, all)
+    try {
+      return Wal.replay(options, all, file, snapshot)
+    } catch (e) {
+      file.close()
+      throw e
+    }
+  }
+
+  private static replay(options: WalOpenOptions, all: SegmentName[], file: FileHandle, snapshot: WalSnapshot): WalContents {
+    const { fs, dir } = options
+    const logger = options.logger ?? silentLogger
+    for (const name of fs.readdir(dir)) {
       // A segment being cut when the member stopped: never renamed, so never used.
       if (name.endsWith(".wal.tmp")) fs.unlink(`${dir}/${name}`)
     }
-    const all = sortSegments(names, dir)
-    if (all.length === 0) throw new WalError(`no WAL segment in ${dir}`)
     const start = searchIndex(all, snapshot.index)
     if (start < 0) {
       throw new WalError(`no segment holds snapshot index ${snapshot.index}: the oldest is ${all[0]!.name}`, `${dir}/${all[0]!.name}`, 0)
@@ -164,8 +180,6 @@ export class Wal {
       tail = replay.readSegment(fs.readFile(`${dir}/${seg.name}`), seg.name, i === segments.length - 1, logger)
     }
     const result = replay.finish()
-    const lastName = segments[segments.length - 1]!.name
-    const file = fs.open(`${dir}/${lastName}`, "write")
     const segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES
     if (replay.tornBytes > 0) {
       // Zero what the torn write left so that nothing stale follows new records.
@@ -185,6 +199,7 @@ export class Wal {
     wal.releasedCount = start
     return { wal, metadata: result.metadata, hardState: result.hardState, entries: result.entries }
   }
+
 
   /**
    * The snapshot markers of the WAL in `dir` that a member may start from:
@@ -225,7 +240,7 @@ export class Wal {
     const mustSync = entries.length > 0 || (hardState !== undefined && (hardState.term !== prev.term || hardState.vote !== prev.vote))
     this.guard(() => {
       this.appendBatch(hardState, entries)
-      if (mustSync && !this.noFsync) this.writer.file.fdatasync()
+      if (mustSync && !this.noFsync) this.sync()
       if (hardState !== undefined) this.hardState = { term: hardState.term, vote: hardState.vote, commit: hardState.commit }
       if (entries.length > 0) this.last = entries[entries.length - 1]!.index
       if (this.writer.tail >= this.segmentBytes) this.cut()
@@ -244,7 +259,7 @@ export class Wal {
     assertIndex(snapshot.term, "snapshot term")
     this.guard(() => {
       this.append(RecordType.Snapshot, [snapshot.index, snapshot.term])
-      this.writer.file.fdatasync()
+      this.sync()
       if (snapshot.index > this.last) this.last = snapshot.index
       if (this.writer.tail >= this.segmentBytes) this.cut()
     })
@@ -308,6 +323,15 @@ export class Wal {
     this.writer.crc = crc
   }
 
+  /** fdatasync of the current segment, timed (etcd_disk_wal_fsync_duration_seconds; a warning past 1 s). */
+  private sync(): void {
+    const start = performance.now()
+    this.writer.file.fdatasync()
+    const took = performance.now() - start
+    this.onSync?.(took)
+    if (took > SLOW_SYNC_MS) this.logger.warn("wal: slow fdatasync", { took: `${Math.round(took)}ms`, expectedDuration: "1s" })
+  }
+
   /** Encodes one save() straight into the write buffer and writes it with one pwrite. */
   private appendBatch(hardState: HardState | undefined, entries: readonly Entry[]): void {
     const max = HEADER_BYTES + batchBytesMax(entries)
@@ -361,6 +385,22 @@ export class Wal {
   }
 }
 
+/**
+ * Opens the last segment for writing under an exclusive lock, so that two
+ * members never write one WAL; checks it is still the last once locked.
+ */
+function lockLastSegment(fs: FsPort, dir: string, all: readonly SegmentName[]): FileHandle {
+  const path = `${dir}/${all[all.length - 1]!.name}`
+  const file = fs.open(path, "write")
+  const locked = file.tryLock()
+  const now = locked ? sortSegments(fs.readdir(dir), dir) : []
+  if (!locked || now[now.length - 1]?.name !== all[all.length - 1]!.name) {
+    file.close()
+    throw new WalError("the WAL is locked by another process (is another member running on this data dir?)", path)
+  }
+  return file
+}
+
 /** Writes a new segment (temp file, preallocate, header record, fsync, rename, dir fsync) and returns it open. */
 function createSegment(init: {
   fs: FsPort
@@ -379,6 +419,7 @@ function createSegment(init: {
   if (fs.exists(temp)) fs.unlink(temp)
   const file = fs.open(temp, "create")
   try {
+    assert(file.tryLock(), () => `a new segment ${temp} is locked`)
     file.preallocate(init.segmentBytes)
     const payload = encodeValue(segmentWire(init.metadata, init.hardState))
     const buffer = new Uint8Array(HEADER_BYTES + 4 + payload.length)

@@ -57,6 +57,8 @@ class Inode {
   durable: Uint8Array = new Uint8Array(0)
   durableSize = 0
   pending: Pending[] = []
+  /** The open file holding the lock (flock), if any. */
+  lockedBy: object | undefined
 
   ensureCapacity(length: number): void {
     if (length <= this.data.length) return
@@ -401,8 +403,16 @@ class FaultFileHandle implements FileHandle {
     this.inode.resize(length)
   }
 
+  tryLock(): boolean {
+    this.live(undefined)
+    if (this.inode.lockedBy !== undefined && this.inode.lockedBy !== this) return false
+    this.inode.lockedBy = this
+    return true
+  }
+
   close(): void {
     this.closed = true
+    if (this.inode.lockedBy === this) this.inode.lockedBy = undefined
   }
 
   private live(op: FaultOp | undefined): FaultRule | undefined {
