@@ -412,6 +412,12 @@ peer-transport-security: {cert-file: peer.crt, key-file: peer.key, client-cert-a
     expect(c.warnings[0]).toContain("ETCD_SNAPSHOT_COUNT")
   })
 
+  test("YAML 1.1 booleans (yes/no/on/off) work for boolean flags, as in etcd's parser", () => {
+    const c = config(parseConfig(["--config-file=/etc/tskv.yaml"], {}, read("strict-reconfig-check: off\npre-vote: No\nclient-transport-security:\n  client-cert-auth: yes\n")))
+    expect([c.strictReconfigCheck, c.preVote, c.client.clientCertAuth]).toEqual([false, false, true])
+    expect(config(parseConfig(["--config-file=/etc/tskv.yaml"], {}, read("proxy: off\n"))).name).toBe("default")
+  })
+
   test("ETCD_CONFIG_FILE and TSKV_CONFIG_FILE name the file", () => {
     expect(config(parseConfig([], { ETCD_CONFIG_FILE: "/etc/tskv.yaml" }, read("name: e\n"))).name).toBe("e")
     expect(config(parseConfig([], { TSKV_CONFIG_FILE: "/etc/tskv.yaml" }, read("name: t\n"))).name).toBe("t")

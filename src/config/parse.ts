@@ -288,6 +288,12 @@ function yamlValueToText(spec: FlagSpec, value: unknown): string | null | undefi
   }
   if (typeof value === "object") return null
   if (spec.kind === "duration" && typeof value === "number") return `${value}ns`
+  // etcd reads its file with a YAML 1.1 parser, where yes/no/on/off are booleans.
+  if (spec.kind === "bool" && typeof value === "string") {
+    const word = value.toLowerCase()
+    if (word === "yes" || word === "on") return "true"
+    if (word === "no" || word === "off") return "false"
+  }
   if (typeof value === "string" || typeof value === "number" || typeof value === "boolean") return String(value)
   return null
 }
