@@ -27,8 +27,8 @@ export function parseSegmentName(name: string): SegmentName | undefined {
 
 /**
  * The segments named in `names` (other files ignored), in order. Throws when
- * their sequence numbers are not consecutive or their indexes go backwards: a
- * segment is missing or misplaced.
+ * their sequence numbers are not consecutive: a segment is missing. (Their
+ * indexes may go down: raft can replace an uncommitted tail after a cut.)
  */
 export function sortSegments(names: readonly string[], dir: string): SegmentName[] {
   const segments = names.map(parseSegmentName).filter((s): s is SegmentName => s !== undefined)
@@ -38,9 +38,6 @@ export function sortSegments(names: readonly string[], dir: string): SegmentName
     const next = segments[i]!
     if (next.seq !== prev.seq + 1) {
       throw new WalError(`segment missing: ${prev.name} is followed by ${next.name}`, `${dir}/${next.name}`, 0)
-    }
-    if (next.index < prev.index) {
-      throw new WalError(`segment index goes backwards: ${prev.name} is followed by ${next.name}`, `${dir}/${next.name}`, 0)
     }
   }
   return segments

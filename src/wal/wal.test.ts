@@ -60,6 +60,19 @@ describe("Wal", () => {
     opened.wal.close()
   })
 
+  test("Wal.open() applies an overwrite of entries cut into an earlier segment", () => {
+    const fs = newFs()
+    const wal = Wal.create({ fs, dir, metadata, segmentBytes: 1024 })
+    for (let i = 1; i <= 30; i++) wal.save(hs(1, 20), [entry(i, 1, 100)])
+    wal.save(hs(2, 20), entries(22, 23, 2, 1200))
+    wal.save(hs(3, 20), entries(24, 26, 3, 100))
+    wal.close()
+    const names = wal.segmentNames().map((n) => Number.parseInt(n.slice(17, 33), 16))
+    expect(names.some((index, i) => i > 0 && index < names[i - 1]!)).toBe(true)
+    const expected = [...entries(1, 21, 1, 100), ...entries(22, 23, 2, 1200), ...entries(24, 26, 3, 100)]
+    expect(Wal.open({ fs, dir, segmentBytes: 1024 }).entries).toEqual(expected)
+  })
+
   test("Wal.save() refuses entries that would leave a gap", () => {
     const fs = newFs()
     const wal = Wal.create({ fs, dir, metadata })
