@@ -143,6 +143,15 @@ const MAX_UINT64 = 0xffff_ffff_ffff_ffffn
 
 const encoder = new Encoder({ useRecords: false, tagUint8Array: false, structuredClone: false })
 
+/** cbor-x arguments its typings omit: encode modes (encode.js) and decode's end offset. */
+interface CborCodec {
+  encode(value: unknown, mode: number): Buffer & { start: number; end: number }
+  decode(source: Uint8Array, end: number): unknown
+}
+const cbor = encoder as unknown as CborCodec
+/** cbor-x REUSE_BUFFER_MODE | RESET_BUFFER_MODE: encode into the encoder's own buffer, from its start each time. */
+const REUSE_AND_RESET_BUFFER = 512 | 1024
+
 /** term u64, index u64, type u8, data length u32, then the data. */
 const ENTRY_HEADER_BYTES = 21
 const TWO_POW_32 = 0x1_0000_0000
@@ -230,16 +239,18 @@ function messagesOf(frame: Frame): readonly Message[] {
  * bulk of the traffic, and copying their bytes beats encoding them as CBOR.
  */
 export function encodeFrame(frame: Frame): Buffer {
-  const envelope = encoder.encode(frameBody(frame))
+  // The encoder's buffer is reused (and reset) on every call: copy out at once.
+  const envelope = cbor.encode(frameBody(frame), REUSE_AND_RESET_BUFFER)
+  const envelopeBytes = envelope.end - envelope.start
   const messages = messagesOf(frame)
   let tailBytes = 0
   for (const m of messages) for (const e of m.entries) tailBytes += ENTRY_HEADER_BYTES + e.data.length
-  const payloadBytes = 4 + envelope.length + tailBytes
+  const payloadBytes = 4 + envelopeBytes + tailBytes
   const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payloadBytes)
   out.writeUInt32BE(payloadBytes, 0)
-  out.writeUInt32BE(envelope.length, 4)
-  out.set(envelope, 8)
-  let at = 8 + envelope.length
+  out.writeUInt32BE(envelopeBytes, 4)
+  envelope.copy(out, 8, envelope.start, envelope.end)
+  let at = 8 + envelopeBytes
   for (const m of messages) {
     for (const e of m.entries) {
       out.writeUInt32BE(Math.floor(e.term / TWO_POW_32), at)
@@ -273,16 +284,16 @@ export function estimateMessageBytes(m: Message): number {
 class EntryTail {
   private at: number
   constructor(
-    private readonly bytes: Buffer,
+    private readonly bytes: Uint8Array,
     start: number,
   ) {
     this.at = start
   }
 
   read(count: number, what: string): Entry[] {
-    if (count * ENTRY_HEADER_BYTES > this.bytes.length - this.at) throw new MalformedFrameError(`${what}: ${count} entries do not fit the frame`)
-    const entries: Entry[] = new Array<Entry>(count)
     const bytes = this.bytes
+    if (count * ENTRY_HEADER_BYTES > bytes.length - this.at) throw new MalformedFrameError(`${what}: ${count} entries do not fit the frame`)
+    const entries: Entry[] = new Array<Entry>(count)
     for (let i = 0; i < count; i++) {
       const at = this.at
       if (at + ENTRY_HEADER_BYTES > bytes.length) throw new MalformedFrameError(`${what}: entry ${i} truncated`)
@@ -290,8 +301,7 @@ class EntryTail {
       const index = readUint64(bytes, at + 8, `${what} entry ${i} index`)
       const type = bytes[at + 16]!
       if (type > EntryType.ConfChange) throw new MalformedFrameError(`${what} entry ${i} type: ${type} out of range`)
-      const length = bytes.readUInt32BE(at + 17)
-      const end = at + ENTRY_HEADER_BYTES + length
+      const end = at + ENTRY_HEADER_BYTES + readUint32(bytes, at + 17)
       if (end > bytes.length) throw new MalformedFrameError(`${what}: entry ${i} data truncated`)
       entries[i] = { term, index, type, data: bytes.subarray(at + ENTRY_HEADER_BYTES, end) }
       this.at = end
@@ -304,27 +314,40 @@ class EntryTail {
   }
 }
 
-function readUint64(bytes: Buffer, at: number, what: string): number {
-  const high = bytes.readUInt32BE(at)
+export function readUint32(bytes: Uint8Array, at: number): number {
+  return ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0
+}
+
+function readUint64(bytes: Uint8Array, at: number, what: string): number {
+  const high = readUint32(bytes, at)
   if (high >= 0x20_0000) throw new MalformedFrameError(`${what}: not a safe integer`)
-  return high * TWO_POW_32 + bytes.readUInt32BE(at + 4)
+  return high * TWO_POW_32 + readUint32(bytes, at + 4)
 }
 
 /** Decodes and narrows one frame (without its length prefix). Throws MalformedFrameError on anything unexpected. */
 export function decodeFramePayload(payload: Uint8Array): Frame {
-  const bytes = Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)
-  if (bytes.length < 4) throw new MalformedFrameError("frame shorter than its envelope length")
-  const envelopeBytes = bytes.readUInt32BE(0)
-  if (envelopeBytes === 0 || 4 + envelopeBytes > bytes.length) {
-    throw new MalformedFrameError(`envelope length ${envelopeBytes} does not fit a ${bytes.length}-byte frame`)
+  if (payload.length < 4) throw new MalformedFrameError("frame shorter than its envelope length")
+  return decodeFrameBody(payload.subarray(4), readUint32(payload, 0))
+}
+
+/**
+ * Decodes a frame's envelope and entry tail (`body`: the payload after its
+ * envelope length; it may be a view into a larger socket chunk). Entries get
+ * their data from one copy of the tail, so that a raft log holding them pins
+ * only that copy, never the socket chunk. Byte fields of the envelope (RPC
+ * payloads, contexts) are copied too.
+ */
+export function decodeFrameBody(body: Uint8Array, envelopeBytes: number): Frame {
+  if (envelopeBytes === 0 || envelopeBytes > body.length) {
+    throw new MalformedFrameError(`envelope length ${envelopeBytes} does not fit a ${body.length + 4}-byte frame`)
   }
   let raw: unknown
   try {
-    raw = encoder.decode(bytes.subarray(4, 4 + envelopeBytes))
+    raw = cbor.decode(body, envelopeBytes)
   } catch (e) {
     throw new MalformedFrameError(`undecodable CBOR: ${(e as Error).message}`)
   }
-  const tail = new EntryTail(bytes, 4 + envelopeBytes)
+  const tail = new EntryTail(envelopeBytes === body.length ? body : body.slice(envelopeBytes), envelopeBytes === body.length ? body.length : 0)
   const frame = narrowFrame(raw, tail)
   tail.finish()
   return frame
@@ -492,9 +515,10 @@ function asBool(v: unknown, what: string): boolean {
   return v
 }
 
+/** A copy: the decoded value may be a view into a socket chunk, which must not stay pinned. */
 function asBytes(v: unknown, what: string): Uint8Array {
   if (!(v instanceof Uint8Array)) throw new MalformedFrameError(`${what}: expected bytes`)
-  return v
+  return v.slice()
 }
 
 function asString(v: unknown, what: string): string {

@@ -4,12 +4,20 @@
 // the consumer awaits disk writes and the socket must pause meanwhile).
 
 import type { Socket } from "node:net"
-import { DEFAULT_FRAME_BYTES_MAX, FRAME_HEADER_BYTES, decodeFramePayload, type Frame } from "./codec"
+import {
+  DEFAULT_FRAME_BYTES_MAX,
+  FRAME_HEADER_BYTES,
+  decodeFrameBody,
+  decodeFramePayload,
+  readUint32,
+  type Frame,
+} from "./codec"
 import { MalformedFrameError } from "./errors"
 
 export class FrameReader {
-  private chunks: Buffer[] = []
-  private buffered = 0
+  /** Unconsumed bytes are buffer[offset..]. */
+  private buffer: Buffer = Buffer.alloc(0)
+  private offset = 0
   private failed = false
 
   constructor(
@@ -20,8 +28,12 @@ export class FrameReader {
   /** Feeds bytes; calls onFrame for each complete frame. Throws MalformedFrameError (then stays failed). */
   push(chunk: Buffer): void {
     if (this.failed) return
-    this.chunks.push(chunk)
-    this.buffered += chunk.length
+    if (this.offset === this.buffer.length) {
+      this.buffer = chunk
+    } else {
+      this.buffer = Buffer.concat([this.buffer.subarray(this.offset), chunk])
+    }
+    this.offset = 0
     try {
       this.drain()
     } catch (e) {
@@ -32,48 +44,29 @@ export class FrameReader {
 
   /** Bytes received but not yet consumed as frames (handed over when a lane changes mode). */
   takeRest(): Buffer {
-    const rest = Buffer.concat(this.chunks)
-    this.chunks = []
-    this.buffered = 0
+    const rest = this.buffer.subarray(this.offset)
+    this.buffer = Buffer.alloc(0)
+    this.offset = 0
     this.failed = true
     return rest
   }
 
   private drain(): void {
-    while (this.buffered >= FRAME_HEADER_BYTES && !this.failed) {
-      const head = this.peek(FRAME_HEADER_BYTES)
-      const length = head.readUInt32BE(0)
+    while (!this.failed) {
+      const buffer = this.buffer
+      const available = buffer.length - this.offset
+      if (available < FRAME_HEADER_BYTES) return
+      const length = buffer.readUInt32BE(this.offset)
       checkLength(length, this.frameBytesMax)
-      if (this.buffered < FRAME_HEADER_BYTES + length) return
-      const bytes = this.take(FRAME_HEADER_BYTES + length)
-      this.onFrame(decodeFramePayload(bytes.subarray(FRAME_HEADER_BYTES)), bytes.length)
+      const wireBytes = FRAME_HEADER_BYTES + length
+      if (available < wireBytes) return
+      if (length < 4) throw new MalformedFrameError("frame shorter than its envelope length")
+      const start = this.offset + FRAME_HEADER_BYTES
+      const envelopeBytes = readUint32(buffer, start)
+      const body = new Uint8Array(buffer.buffer, buffer.byteOffset + start + 4, length - 4)
+      this.offset += wireBytes
+      this.onFrame(decodeFrameBody(body, envelopeBytes), wireBytes)
     }
-  }
-
-  private peek(n: number): Buffer {
-    const first = this.chunks[0]!
-    if (first.length >= n) return first
-    this.chunks = [Buffer.concat(this.chunks)]
-    return this.chunks[0]!
-  }
-
-  private take(n: number): Buffer {
-    const first = this.chunks[0]!
-    let out: Buffer
-    if (first.length === n) {
-      this.chunks.shift()
-      out = first
-    } else if (first.length > n) {
-      // Copy so that decoded byte fields do not pin the whole socket chunk.
-      out = Buffer.from(first.subarray(0, n))
-      this.chunks[0] = first.subarray(n)
-    } else {
-      const joined = Buffer.concat(this.chunks)
-      out = joined.subarray(0, n)
-      this.chunks = joined.length > n ? [joined.subarray(n)] : []
-    }
-    this.buffered -= n
-    return out
   }
 }
 

@@ -57,14 +57,24 @@ export function serveInbound(socket: Socket, ctx: InboundContext): void {
   socket.setTimeout(ctx.idleTimeoutMs)
   let remote: HelloFrame | null = null
   let pendingBytes = 0
-  const send = (frame: Frame): void => {
-    if (socket.destroyed) return
-    const bytes = encodeFrame(frame)
+  // Replies produced in one synchronous run (RPC answers, pongs) share one write.
+  let outgoing: Buffer[] = []
+  const flush = (): void => {
+    const frames = outgoing
+    outgoing = []
+    if (socket.destroyed || frames.length === 0) return
+    const bytes = frames.length === 1 ? frames[0]! : Buffer.concat(frames)
     if (remote) ctx.onBytes(remote.from, 0, bytes.length)
     socket.write(bytes)
   }
+  const send = (frame: Frame): void => {
+    if (socket.destroyed) return
+    outgoing.push(encodeFrame(frame))
+    if (outgoing.length === 1) queueMicrotask(flush)
+  }
   const refuse = (reason: RefuseReason, message: string): void => {
     send({ kind: FrameKind.Refuse, reason, message })
+    flush()
     socket.end()
     reader.takeRest()
   }
@@ -108,6 +118,7 @@ export function serveInbound(socket: Socket, ctx: InboundContext): void {
     ctx.onAccepted(socket, frame.from)
     ctx.onBytes(frame.from, pendingBytes, 0)
     send({ kind: FrameKind.Accept, clusterId: localClusterId, memberId: ctx.localId })
+    flush()
     if (frame.lane === Lane.Snapshot) {
       socket.off("data", onData)
       socket.off("timeout", onIdle) // the snapshot receiver sets its own

@@ -9,6 +9,7 @@ import { FrameKind, encodeFrame, estimateMessageBytes, type Frame } from "./code
 import type { OutboundConnection } from "./connection"
 import type { Message } from "../raft/types"
 import { PeerUnreachableError, RpcTimeoutError, tskvErrorOf } from "./errors"
+import { TskvError } from "../lib/errors"
 
 export interface RaftLaneLimits {
   queueMessagesMax: number
@@ -108,16 +109,18 @@ export class RpcLane {
   private readonly pending = new Map<number, Call>()
   private queue: Call[] = []
   private waitingDrain = false
+  private flushScheduled = false
   connection!: OutboundConnection
 
   constructor(
-    private readonly queueMax: number,
+    /** Calls queued or awaiting an answer. */
+    private readonly pendingMax: number,
     private readonly nextCallId: () => number,
   ) {}
 
   call(method: string, payload: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
     if (this.connection.state === "stopped") return Promise.reject(new PeerUnreachableError("transport stopped"))
-    if (this.queue.length >= this.queueMax) return Promise.reject(new PeerUnreachableError("too many calls queued for the peer"))
+    if (this.pending.size >= this.pendingMax) return Promise.reject(new TskvError("tooManyRequests", "too many calls pending to the peer"))
     const callId = this.nextCallId()
     return new Promise<Uint8Array>((resolve, reject) => {
       const call: Call = {
@@ -134,18 +137,18 @@ export class RpcLane {
       this.pending.set(callId, call)
       this.queue.push(call)
       this.connection.kick()
-      this.flush()
+      this.scheduleFlush()
     })
   }
 
   onOpen(): void {
     this.waitingDrain = false
-    this.flush()
+    this.scheduleFlush()
   }
 
   onDrain(): void {
     this.waitingDrain = false
-    this.flush()
+    this.scheduleFlush()
   }
 
   onFrame(frame: Frame): boolean {
@@ -187,16 +190,24 @@ export class RpcLane {
     return call
   }
 
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return
+    this.flushScheduled = true
+    queueMicrotask(() => this.flush())
+  }
+
+  /** Writes every queued call in one write (calls made in one synchronous run share a syscall). */
   private flush(): void {
-    if (this.waitingDrain || this.connection.state !== "open") return
-    while (this.queue.length > 0) {
-      const call = this.queue.shift()!
+    this.flushScheduled = false
+    if (this.waitingDrain || this.connection.state !== "open" || this.queue.length === 0) return
+    const frames: Buffer[] = []
+    for (const call of this.queue) {
       if (!this.pending.has(call.callId)) continue // timed out while queued
       call.sent = true
-      if (!this.connection.write(call.frame)) {
-        this.waitingDrain = true
-        return
-      }
+      frames.push(call.frame)
     }
+    this.queue = []
+    if (frames.length === 0) return
+    if (!this.connection.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames))) this.waitingDrain = true
   }
 }

@@ -7,12 +7,13 @@ import { silentLogger } from "../lib/logger"
 import type { Message, NodeId } from "../raft/types"
 import { FrameKind, decodeFramePayload, encodeFramePayload } from "./codec"
 import { appMessage, tempDir } from "./testing"
-import { PeerTransport } from "./transport"
+import { PeerTransport, type RpcHandler } from "./transport"
 
 const full = process.env.TSKV_BENCH === "1"
 const A = 0xa1n
 const B = 0xb2n
 const cleanups: Array<() => Promise<void>> = []
+const receiverHandlers = new Map<NodeId, (method: string, handler: RpcHandler) => void>()
 
 afterEach(async () => {
   for (const c of cleanups.splice(0)) await c()
@@ -49,6 +50,7 @@ async function connectedPair(receiver: Receiver): Promise<PeerTransport> {
   })
   await a.start()
   await b.start()
+  receiverHandlers.set(B, (method, handler) => b.handle(method, handler))
   a.addPeer(B, b.listenUrls())
   b.addPeer(A, a.listenUrls())
   cleanups.push(async () => {
@@ -116,4 +118,29 @@ test("benchmark: peer codec, encode + decode a frame of 64 App messages with one
     `benchmark: codec 64-message frame: ${((n * 64 * 1000) / elapsedMs).toFixed(0)} messages/s encoded+decoded (check ${check})`,
   )
   expect(check).toBe(n * 64)
+}, 120_000)
+
+test("benchmark: peer RPC, 256-B calls with 256 in flight", async () => {
+  const receiver: Receiver = { messages: 0, entryBytes: 0, wake: null }
+  const sender = await connectedPair(receiver)
+  const calls = full ? 200_000 : 2_000
+  const inFlight = 256
+  const payload = new Uint8Array(256).fill(7)
+  receiverHandlers.get(B)!("bench.echo", (p) => p)
+  let done = 0
+  let bytes = 0
+  const start = performance.now()
+  const worker = async (): Promise<void> => {
+    while (done < calls) {
+      done++
+      const answer = await sender.call(B, "bench.echo", payload, 10_000)
+      bytes += answer.length
+    }
+  }
+  await Promise.all(Array.from({ length: inFlight }, worker))
+  const elapsedMs = performance.now() - start
+  console.log(
+    `benchmark: RPC echo: ${done} calls in ${elapsedMs.toFixed(0)} ms, ${((done / elapsedMs) * 1000).toFixed(0)} calls/s (check ${bytes})`,
+  )
+  expect(bytes).toBe(done * 256)
 }, 120_000)

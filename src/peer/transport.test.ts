@@ -199,6 +199,18 @@ test("PeerTransport.call() times out when the handler does not answer", async ()
   expect([...(await a.transport.call(B, "fast", new Uint8Array(), 1000))]).toEqual([7])
 })
 
+test("PeerTransport.call() fails with 'too many requests' beyond the pending bound", async () => {
+  const a = await startMember(A, { limits: { rpcPendingMax: 4 } })
+  const b = await startMember(B)
+  members.push(a, b)
+  a.transport.addPeer(B, [b.url])
+  b.transport.handle("slow", () => new Promise<Uint8Array>((resolve) => setTimeout(() => resolve(new Uint8Array([1])), 200)))
+  const results = await Promise.allSettled(Array.from({ length: 6 }, () => a.transport.call(B, "slow", new Uint8Array(), 2000)))
+  expect(results.filter((r) => r.status === "fulfilled").length).toBe(4)
+  const rejected = results.filter((r): r is PromiseRejectedResult => r.status === "rejected")
+  expect(rejected.map((r) => (r.reason as TskvError).code)).toEqual(["tooManyRequests", "tooManyRequests"])
+})
+
 test("PeerTransport.call() to an unknown peer fails with PeerUnreachableError", async () => {
   const [a] = await pair()
   const error = await a.transport.call(0x99n, "x", new Uint8Array(), 100).catch((e: unknown) => e)

@@ -58,8 +58,8 @@ export interface PeerLimits {
   pingIntervalMs: number
   /** A connection that received nothing for this long is closed and redialed (etcd: ConnReadTimeout 5 s). */
   idleTimeoutMs: number
-  /** Calls waiting for a connection, per peer. */
-  rpcQueueMax: number
+  /** Calls queued or awaiting an answer, per peer; more fail with etcd's "too many requests". */
+  rpcPendingMax: number
   /** A snapshot transfer with no traffic for this long fails. */
   snapshotIdleTimeoutMs: number
 }
@@ -74,7 +74,7 @@ export const DEFAULT_PEER_LIMITS: PeerLimits = {
   backoffMaxMs: 1000,
   pingIntervalMs: 1000,
   idleTimeoutMs: 5000,
-  rpcQueueMax: 1024,
+  rpcPendingMax: 16_384,
   snapshotIdleTimeoutMs: 60_000,
 }
 
@@ -461,7 +461,7 @@ export class PeerTransport {
       urls,
       control: new RaftLane(this.limits, onSent),
       append: new RaftLane(this.limits, onSent),
-      rpc: new RpcLane(this.limits.rpcQueueMax, () => this.callIdNext++),
+      rpc: new RpcLane(this.limits.rpcPendingMax, () => this.callIdNext++),
       connections: [],
     }
     const lanes = [
