@@ -438,11 +438,18 @@ function genMessage(m: MessageInfo): string {
   for (const f of m.fields) out.push(`  ${f.name}?: ${tsType(f, true)} | undefined`)
   out.push("}")
   out.push(`export function encode${m.name}(m: ${m.name}Init): Buffer {`)
+  out.push(`  return encode${m.name}After(m, 0)`)
+  out.push("}")
+  out.push(`/** Encodes with the 5-byte gRPC message prefix (uncompressed flag, big-endian length) in front. */`)
+  out.push(`export function frame${m.name}(m: ${m.name}Init): Buffer {`)
+  out.push(`  return writeGrpcPrefix(encode${m.name}After(m, 5))`)
+  out.push("}")
+  out.push(`function encode${m.name}After(m: ${m.name}Init, headroom: number): Buffer {`)
   out.push(`  W.top = 0`)
   out.push(`  const n = size${m.name}(m)`)
-  out.push(`  const buf = Buffer.allocUnsafe(n)`)
+  out.push(`  const buf = Buffer.allocUnsafe(headroom + n)`)
   out.push(`  W.read = 0`)
-  out.push(`  if (write${m.name}(m, buf, 0) !== n) throw new Error("pb: ${m.name} size mismatch")`)
+  out.push(`  if (write${m.name}(m, buf, headroom) !== headroom + n) throw new Error("pb: ${m.name} size mismatch")`)
   out.push(`  return buf`)
   out.push("}")
   out.push(`/** Decodes ${m.fullName}; bytes fields are views into \`bytes\` (no copy). */`)
@@ -480,7 +487,7 @@ function genModule(module: string, messages: MessageInfo[], enums: EnumInfo[]): 
   const rt = [
     "EMPTY", "NO_FIELDS", "Reader", "W", "invalid", "readBytes", "readEnd", "readInt64", "readInt64Big", "readString",
     "readUint64", "readUint64Big", "readVarint32", "reserveSize", "sizeBig", "sizeInt32", "sizeInt64", "sizeVarint32",
-    "skipField", "utf8Length", "writeBig", "writeBytes", "writeInt32", "writeInt64", "writeUtf8", "writeVarint32",
+    "skipField", "utf8Length", "writeBig", "writeBytes", "writeGrpcPrefix", "writeInt32", "writeInt64", "writeUtf8", "writeVarint32",
   ]
   out.push(`import { ${rt.join(", ")} } from "./wire"`)
   for (const [mod, names] of imports) out.push(`import { ${[...names].sort().join(", ")} } from "./${mod}"`)
@@ -560,7 +567,7 @@ function genServices(methods: MethodInfo[]): string {
   const imports = new Map<string, Set<string>>()
   const add = (mod: string, name: string): void => {
     const set = imports.get(mod) ?? new Set<string>()
-    set.add(`type ${name}`).add(`type ${name}Init`).add(`encode${name}`).add(`decode${name}`)
+    set.add(`type ${name}`).add(`type ${name}Init`).add(`encode${name}`).add(`decode${name}`).add(`frame${name}`)
     imports.set(mod, set)
   }
   for (const m of methods) {
@@ -586,6 +593,9 @@ export interface PbMethod<Req, ReqInit, Res, ResInit> {
   readonly requestDeserialize: (bytes: Uint8Array) => Req
   readonly responseSerialize: (m: ResInit) => Buffer
   readonly responseDeserialize: (bytes: Uint8Array) => Res
+  /** Serializers that put the 5-byte gRPC message prefix in front (one buffer, no copy). */
+  readonly requestFrame: (m: ReqInit) => Buffer
+  readonly responseFrame: (m: ResInit) => Buffer
   readonly originalName: string
   /** grpc-gateway routes (POST), first is the primary one. */
   readonly gatewayPaths: readonly string[]
@@ -623,6 +633,8 @@ function method<Req, ReqInit, Res, ResInit>(m: PbMethod<Req, ReqInit, Res, ResIn
       out.push(`    requestDeserialize: decode${req},`)
       out.push(`    responseSerialize: encode${res},`)
       out.push(`    responseDeserialize: decode${res},`)
+      out.push(`    requestFrame: frame${req},`)
+      out.push(`    responseFrame: frame${res},`)
       out.push(`    originalName: "${lower}",`)
       out.push(`    gatewayPaths: ${JSON.stringify(m.gateway)},`)
       out.push(`    requestType: "${m.requestFull}",`)
@@ -679,6 +691,17 @@ const textEncoder = new TextEncoder()
  * every size is computed once. Encoding is synchronous, so one table serves.
  */
 export const W = { sizes: new Int32Array(256), top: 0, read: 0 }
+
+/** Fills the 5-byte gRPC prefix of a message encoded 5 bytes in. */
+export function writeGrpcPrefix(buf: Buffer): Buffer {
+  const n = buf.length - 5
+  buf[0] = 0
+  buf[1] = n >>> 24
+  buf[2] = (n >>> 16) & 0xff
+  buf[3] = (n >>> 8) & 0xff
+  buf[4] = n & 0xff
+  return buf
+}
 
 export function reserveSize(): number {
   if (W.top === W.sizes.length) {

@@ -356,7 +356,47 @@ describe("decoder robustness", () => {
   })
 })
 
+describe("fields added after etcd 3.4 (not in the etcd3 package's protos)", () => {
+  test("numbers and types of the 3.5/3.6 fields", () => {
+    const expected: [string, string, number, string][] = [
+      ["etcdserverpb.MemberListRequest", "linearizable", 1, "bool"],
+      ["etcdserverpb.HashKVResponse", "hash_revision", 4, "int64"],
+      ["etcdserverpb.SnapshotResponse", "version", 4, "string"],
+      ["etcdserverpb.StatusResponse", "storageVersion", 11, "string"],
+      ["etcdserverpb.StatusResponse", "dbSizeQuota", 12, "int64"],
+      ["etcdserverpb.StatusResponse", "downgradeInfo", 13, "DowngradeInfo"],
+      ["etcdserverpb.DowngradeInfo", "enabled", 1, "bool"],
+      ["etcdserverpb.DowngradeInfo", "targetVersion", 2, "string"],
+      ["etcdserverpb.AuthStatusResponse", "enabled", 2, "bool"],
+      ["etcdserverpb.AuthStatusResponse", "authRevision", 3, "uint64"],
+      ["etcdserverpb.AuthUserAddRequest", "hashedPassword", 4, "string"],
+      ["etcdserverpb.AuthUserChangePasswordRequest", "hashedPassword", 3, "string"],
+      ["etcdserverpb.DowngradeRequest", "action", 1, "DowngradeAction"],
+      ["etcdserverpb.DowngradeRequest", "version", 2, "string"],
+      ["etcdserverpb.DowngradeResponse", "version", 2, "string"],
+      ["etcdserverpb.DowngradeVersionTestRequest", "ver", 1, "string"],
+      ["authpb.UserAddOptions", "no_password", 1, "bool"],
+      ["authpb.User", "options", 4, "UserAddOptions"],
+    ]
+    for (const [type, field, id, kind] of expected) {
+      const f = oursKeepCase.lookupType(type).fields[field]
+      expect(`${type}.${field}=${f?.id}:${f?.type}`).toBe(`${type}.${field}=${id}:${kind}`)
+    }
+    expect(pb.MaintenanceService.Downgrade.path).toBe("/etcdserverpb.Maintenance/Downgrade")
+    expect(pb.AuthService.AuthStatus.path).toBe("/etcdserverpb.Auth/AuthStatus")
+  })
+})
+
 describe("service descriptors", () => {
+  test("responseFrame() writes the gRPC prefix before the same bytes encode() writes", () => {
+    const res = { header: { revision: 5, clusterId: 9n }, kvs: [{ key: Buffer.from("k"), value: Buffer.alloc(300, 1) }], count: 1 }
+    const plain = pb.encodeRangeResponse(res)
+    const framed = pb.KVService.Range.responseFrame(res)
+    expect(framed[0]).toBe(0)
+    expect(framed.readUInt32BE(1)).toBe(plain.length)
+    expect(Buffer.compare(framed.subarray(5), plain)).toBe(0)
+  })
+
   test("paths, stream flags and gateway routes", () => {
     expect(pb.KVService.Range.path).toBe("/etcdserverpb.KV/Range")
     expect(pb.WatchService.Watch.requestStream && pb.WatchService.Watch.responseStream).toBe(true)

@@ -30,6 +30,17 @@ const textEncoder = new TextEncoder()
  */
 export const W = { sizes: new Int32Array(256), top: 0, read: 0 }
 
+/** Fills the 5-byte gRPC prefix of a message encoded 5 bytes in. */
+export function writeGrpcPrefix(buf: Buffer): Buffer {
+  const n = buf.length - 5
+  buf[0] = 0
+  buf[1] = n >>> 24
+  buf[2] = (n >>> 16) & 0xff
+  buf[3] = (n >>> 8) & 0xff
+  buf[4] = n & 0xff
+  return buf
+}
+
 export function reserveSize(): number {
   if (W.top === W.sizes.length) {
     const bigger = new Int32Array(W.sizes.length * 2)
