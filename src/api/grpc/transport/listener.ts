@@ -220,9 +220,11 @@ export class ClientListener {
   }
 
   /**
-   * Loose --grpc-keepalive-min-time: a run of pings each closer than half the
-   * minimum to the previous one earns a GOAWAY (ENHANCE_YOUR_CALM,
-   * "too_many_pings", which grpc-go clients answer by slowing down).
+   * Loose --grpc-keepalive-min-time: on a connection with no stream open, a
+   * run of pings each closer than half the minimum to the previous one earns a
+   * GOAWAY (ENHANCE_YOUR_CALM, "too_many_pings", which grpc-go clients answer
+   * by slowing down). Pings while streams are open are never counted: grpc-go
+   * sends BDP pings as data arrives.
    */
   private policeKeepalive(session: http2.ServerHttp2Session): void {
     const minTimeMs = this.keepaliveMinTimeMs
@@ -231,7 +233,7 @@ export class ClientListener {
     let strikes = 0
     session.on("ping", () => {
       const now = performance.now()
-      const tooSoon = now - lastPingMs < minTimeMs / 2
+      const tooSoon = now - lastPingMs < minTimeMs / 2 && (openStreams.get(session) ?? 0) === 0
       lastPingMs = now
       strikes = tooSoon ? strikes + 1 : 0
       if (strikes > PING_STRIKES_MAX) {
@@ -243,6 +245,11 @@ export class ClientListener {
   }
 
   private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, scheme: string): void {
+    const session = stream.session
+    if (session !== undefined && this.keepaliveMinTimeMs > 0) {
+      openStreams.set(session, (openStreams.get(session) ?? 0) + 1)
+      stream.once("close", () => openStreams.set(session, (openStreams.get(session) ?? 1) - 1))
+    }
     const contentType = headers["content-type"]
     if (this.options.grpc !== undefined && typeof contentType === "string" && contentType.startsWith("application/grpc")) {
       this.options.grpc.handleStream(stream, headers)
@@ -256,6 +263,9 @@ export class ClientListener {
     serveHttp2({ fetch: this.options.fetch, stream, headers, scheme, logger: this.logger })
   }
 }
+
+/** Streams open per session (for keepalive policing). */
+const openStreams = new WeakMap<http2.Http2Session, number>()
 
 function socketBusy(socket: net.Socket): boolean {
   // node:http marks a socket with a response in progress; without that, treat as idle.

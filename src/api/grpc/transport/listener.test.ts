@@ -1,0 +1,92 @@
+import { expect, test } from "bun:test"
+import * as grpc from "@grpc/grpc-js"
+import * as http2 from "node:http2"
+import { HealthService as HealthMethods, type HealthCheckResponse } from "../../../pb"
+import { GrpcServer } from "./grpc_server"
+import { HealthService, ServingStatus } from "./health"
+import { ClientListener, parseListenUrl } from "./listener"
+
+test("parseListenUrl() reads http, https, IPv6 and unix URLs", () => {
+  expect(parseListenUrl("http://127.0.0.1:2379")).toEqual({ secure: false, host: "127.0.0.1", port: 2379, path: undefined })
+  expect(parseListenUrl("https://[::1]:2379")).toEqual({ secure: true, host: "::1", port: 2379, path: undefined })
+  expect(parseListenUrl("unixs:///run/tskv.sock")).toEqual({ secure: true, host: "", port: 0, path: "/run/tskv.sock" })
+  expect(() => parseListenUrl("ftp://x:1")).toThrow("unsupported scheme")
+})
+
+test("ClientListener without a GrpcServer (--listen-metrics-urls) serves HTTP only", async () => {
+  const listener = await ClientListener.listen({ url: "http://127.0.0.1:0", fetch: () => new Response("metrics here") })
+  try {
+    expect(await (await fetch(`http://127.0.0.1:${listener.port}/metrics`)).text()).toBe("metrics here")
+    expect(listener.url).toBe(`http://127.0.0.1:${listener.port}`)
+  } finally {
+    await listener.close(100)
+  }
+})
+
+test("ClientListener sends GOAWAY to a client that pings far more often than the keepalive minimum", async () => {
+  const listener = await ClientListener.listen({ url: "http://127.0.0.1:0", grpc: new GrpcServer(), http2: { keepaliveMinTimeMs: 10_000 } })
+  const session = http2.connect(`http://127.0.0.1:${listener.port}`)
+  try {
+    const goaway = new Promise<number>((resolve) => session.on("goaway", (code) => resolve(code)))
+    session.on("error", () => {})
+    await new Promise<void>((resolve) => session.once("connect", () => resolve()))
+    for (let i = 0; i < 30 && !session.closed && !session.destroyed; i++) {
+      try {
+        await new Promise<void>((resolve) => session.ping(() => resolve()))
+      } catch {
+        break // the server closed the session
+      }
+    }
+    expect(await goaway).toBe(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM)
+  } finally {
+    session.destroy()
+    await listener.close(100)
+  }
+})
+
+test("grpc.health.v1.Health Watch sends the current status, then every change", async () => {
+  const server = new GrpcServer()
+  const health = new HealthService(ServingStatus.SERVING)
+  health.register(server)
+  const listener = await ClientListener.listen({ url: "http://127.0.0.1:0", grpc: server })
+  const client = new grpc.Client(`127.0.0.1:${listener.port}`, grpc.credentials.createInsecure())
+  try {
+    const call = client.makeServerStreamRequest(HealthMethods.Watch.path, HealthMethods.Watch.requestSerialize, HealthMethods.Watch.responseDeserialize, { service: "" })
+    call.on("error", () => {})
+    const seen: number[] = []
+    call.on("data", (m: HealthCheckResponse) => seen.push(m.status))
+    for (let i = 0; i < 100 && seen.length < 1; i++) await Bun.sleep(10)
+    health.setStatus(ServingStatus.NOT_SERVING)
+    for (let i = 0; i < 100 && seen.length < 2; i++) await Bun.sleep(10)
+    expect(seen).toEqual([ServingStatus.SERVING, ServingStatus.NOT_SERVING])
+    call.cancel()
+  } finally {
+    client.close()
+    server.shutdown()
+    await listener.close(100)
+  }
+})
+
+test("ClientListener does not count pings while a stream is open (grpc-go BDP pings)", async () => {
+  const server = new GrpcServer()
+  new HealthService().register(server)
+  const listener = await ClientListener.listen({ url: "http://127.0.0.1:0", grpc: server, http2: { keepaliveMinTimeMs: 10_000 } })
+  const session = http2.connect(`http://127.0.0.1:${listener.port}`)
+  try {
+    session.on("error", () => {})
+    let goaway = false
+    session.on("goaway", () => (goaway = true))
+    const stream = session.request({ ":method": "POST", ":path": HealthMethods.Watch.path, "content-type": "application/grpc", te: "trailers" })
+    stream.on("data", () => {})
+    stream.on("error", () => {})
+    stream.write(Buffer.from([0, 0, 0, 0, 0]))
+    await new Promise<void>((resolve) => stream.once("response", () => resolve()))
+    for (let i = 0; i < 40; i++) await new Promise<void>((resolve) => session.ping(() => resolve()))
+    expect(goaway).toBe(false)
+    stream.close()
+  } finally {
+    session.destroy()
+    server.shutdown()
+    await listener.close(100)
+  }
+})
