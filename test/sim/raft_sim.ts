@@ -66,7 +66,7 @@ class SimMember {
   /** Highest commit index whose terms were checked against the global committed log. */
   checkedCommit = 0
 
-  constructor(readonly id: NodeId, disk: MemoryStorage, node: RaftNode, incarnation: number) {
+  constructor(readonly id: NodeId, disk: MemoryStorage, node: RaftNode, incarnation: number, readonly peers: NodeId[]) {
     this.disk = disk
     this.node = node
     this.incarnation = incarnation
@@ -137,7 +137,7 @@ export class RaftSimulator {
       maxSizePerMsgBytes: 4096,
       maxInflightMsgs: 8,
     })
-    const m = new SimMember(id, disk, node, ++this.incarnations)
+    const m = new SimMember(id, disk, node, ++this.incarnations, peers)
     this.members.set(id, m)
     return m
   }
@@ -161,6 +161,8 @@ export class RaftSimulator {
     if (snap.metadata.index > 0) this.restoreState(m, snap.data)
     m.node = new RaftNode({
       id: m.id,
+      // Nothing persisted yet (crashed before the first Ready): bootstrap again, as a fresh data dir would.
+      ...(m.disk.lastIndex() === 0 ? { peers: m.peers } : {}),
       storage: m.disk,
       prng: seededPrng(this.options.seed * 7919 + Number(m.id) * 31 + this.incarnations),
       electionTicks: this.options.electionTicks ?? 10,
