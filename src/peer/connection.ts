@@ -195,6 +195,8 @@ export class OutboundConnection {
   state: ConnectionState = "connecting"
   /** The last failure, while not open (callers surface typed refusals). */
   lastError: Error | null = null
+  /** performance.now() when the connection last became open. */
+  openedAt = 0
   private socket: net.Socket | null = null
   private failures = 0
   private urlIndex = 0
@@ -266,6 +268,7 @@ export class OutboundConnection {
     this.options.onBytes(handshaked.sentBytes, handshaked.receivedBytes)
     this.socket = socket
     this.state = "open"
+    this.openedAt = performance.now()
     this.failures = 0
     this.lastError = null
     if (this.outageLogged || this.options.lane === Lane.Control) {

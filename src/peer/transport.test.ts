@@ -297,6 +297,12 @@ test("PeerTransport.metrics() counts bytes, messages and round-trip time per pee
   expect(theirs.receivedMessages).toBe(1)
   expect(mine.active).toBe(true)
   expect(a.transport.metrics().activePeers).toBe(1)
+  expect(a.transport.activeSince(B)).toBeGreaterThan(0)
+  expect(a.transport.activeSince(B)).toBeLessThanOrEqual(performance.now())
+  expect(a.transport.activeSince(0x99n)).toBe(0)
+  await b.transport.stop()
+  await waitFor(() => a.transport.activeSince(B) === 0, 3000, "inactive")
+  expect(a.transport.metrics().activePeers).toBe(0)
 })
 
 test("a connection on which the peer stops answering pings is closed and redialed", async () => {

@@ -282,6 +282,17 @@ export class PeerTransport {
   }
 
   /**
+   * Since when the control connection to `id` has been up, in the time base
+   * of performance.now() (lib/clock systemClock.now()); 0 if it is down. The
+   * server's --strict-reconfig-check counts members active for long enough,
+   * as etcd does with its transport's ActiveSince.
+   */
+  activeSince(id: NodeId): number {
+    const connection = this.peers.get(id)?.control.connection
+    return connection?.state === "open" ? connection.openedAt : 0
+  }
+
+  /**
    * Queues raft messages; everything sent in one synchronous run goes out as
    * one frame per peer and lane. Snap messages go through sendSnapshot().
    */
