@@ -1257,7 +1257,25 @@ function main(): void {
   writeFileSync(join(outDir, "services.ts"), genServices(methods))
   writeFileSync(join(outDir, "json_runtime.ts"), JSON_RUNTIME_TS)
   writeFileSync(join(outDir, "json.ts"), genJson(messages, enums))
-  const index = [HEADER, 'export { PbDecodeError } from "./wire"']
+  const index = [
+    HEADER,
+    `// etcd's v3 API messages and services (proto/), as plain objects.
+//
+// Per message X: interface X (decoded: every scalar and repeated field set,
+// nested messages and oneof members optional and absent when not on the
+// wire), interface XInit (what encoders accept: anything may be omitted),
+// encodeX(m): Buffer, frameX(m): Buffer (with the 5-byte gRPC prefix),
+// decodeX(bytes): X (throws PbDecodeError on malformed or truncated input;
+// unknown fields are skipped). 64-bit ids (ID, lease, cluster_id, member_id,
+// leader, memberID, targetID) are bigint; other 64-bit integers are numbers
+// and decoding rejects values outside the safe integer range.
+// Decoded bytes fields are views into the decoded buffer (no copy): copy them
+// before keeping them past the life of that buffer if it is reused.
+// Services: KVService.Range etc. are grpc-js MethodDefinitions plus path,
+// frames and gateway routes; methodsByPath, gatewayRoutes; toJson/fromJson.
+`,
+    'export { PbDecodeError } from "./wire"',
+  ]
   for (const f of FILES) index.push(`export * from "./${f.module}"`)
   index.push('export * from "./services"', 'export * from "./json"', "")
   writeFileSync(join(outDir, "index.ts"), index.join("\n"))
