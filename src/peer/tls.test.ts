@@ -111,3 +111,22 @@ test("PeerTransport.reloadTls() makes new connections use the listener's new cer
   const result = await a.transport.callUrl(b.url, "ping", new Uint8Array([2]), 1000)
   expect([...result.payload]).toEqual([2])
 }, 20_000)
+
+test("PeerTlsOptions.checkPeerCertificate refuses a trusted certificate with the wrong CN", async () => {
+  const b = await tlsMember(B, {
+    ...mtls(pki, pki.ca),
+    checkPeerCertificate: (cert) => (cert.subject.CN === "allowed-peer" ? null : `CN ${cert.subject.CN} is not allowed`),
+  })
+  b.transport.handle("ping", (p) => p)
+  const a = await tlsMember(A, mtls(pki, pki.ca))
+  const error = await a.transport.callUrl(b.url, "ping", new Uint8Array([1]), 1000).catch((e: unknown) => e)
+  expect(error).toBeInstanceOf(Error)
+  expect(b.logs.lines.some((l) => l["error"] === "CN cluster-peer is not allowed")).toBe(true)
+  const b2 = await tlsMember(0xb3n, {
+    ...mtls(pki, pki.ca),
+    checkPeerCertificate: (cert) => (cert.subject.CN === "cluster-peer" ? null : `CN ${cert.subject.CN} is not allowed`),
+  })
+  b2.transport.handle("ping", (p) => p)
+  const result = await a.transport.callUrl(b2.url, "ping", new Uint8Array([2]), 1000)
+  expect([...result.payload]).toEqual([2])
+}, 20_000)

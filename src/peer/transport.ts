@@ -40,6 +40,12 @@ export interface PeerTlsOptions {
   server: () => tls.TlsOptions
   /** node:tls options for dialing peers (cert, key, ca); read at every dial, so rotated files take effect. */
   client: TlsClientOptionsProvider
+  /**
+   * Extra check of an accepted peer's verified client certificate
+   * (--peer-cert-allowed-cn, --peer-cert-allowed-hostname): return why it is
+   * refused, or null to accept.
+   */
+  checkPeerCertificate?: (certificate: tls.PeerCertificate) => string | null
 }
 
 export interface PeerLimits {
@@ -573,6 +579,15 @@ export class PeerTransport {
     if (this.stopped) {
       socket.destroy()
       return
+    }
+    const check = this.options.tls?.checkPeerCertificate
+    if (check !== undefined && socket instanceof tls.TLSSocket) {
+      const refusal = check(socket.getPeerCertificate())
+      if (refusal !== null) {
+        this.logger.warn("rejected peer TLS connection", { error: refusal, remote: socket.remoteAddress })
+        socket.destroy()
+        return
+      }
     }
     this.sockets.add(socket)
     socket.on("close", () => this.sockets.delete(socket))
