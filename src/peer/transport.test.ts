@@ -90,7 +90,8 @@ test("PeerTransport.send() drops messages and reports unreachable when the queue
 })
 
 test("PeerTransport.send() to a peer that is down reports unreachable at once", async () => {
-  const a = await startMember(A, { limits: { dialTimeoutMs: 200 } })
+  // A long backoff keeps the peer in "down" state after the first failed dial.
+  const a = await startMember(A, { limits: { dialTimeoutMs: 200, backoffMinMs: 10_000, backoffMaxMs: 10_000 } })
   members.push(a)
   const closed = net.createServer()
   await new Promise<void>((r) => closed.listen(0, "127.0.0.1", r))
