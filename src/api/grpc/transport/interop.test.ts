@@ -11,6 +11,8 @@ import { compareBytes, equalBytes, fromUtf8, isZeroByte } from "../../../lib/byt
 import { Registry } from "../../../lib/metrics"
 import { HealthService as HealthMethods, KVService, type KeyValue, type RangeRequest } from "../../../pb"
 import { createHttpApp } from "../../http/app"
+import { EtcdClient } from "../../../client"
+import { TskvError } from "../../../lib/errors"
 import { GrpcServer } from "./grpc_server"
 import { HealthService, ServingStatus } from "./health"
 import { ClientListener } from "./listener"
@@ -30,6 +32,7 @@ class MemoryKv {
     })
     server.addUnary(KVService.Put, (request, call) => {
       this.peerNames.push(call.peerCommonName)
+      if (fromUtf8(request.key) === "nospace") throw new TskvError("noSpace")
       this.revision++
       const old = this.kvs.get(Buffer.from(request.key).toString("hex"))
       this.kvs.set(Buffer.from(request.key).toString("hex"), {
@@ -43,6 +46,7 @@ class MemoryKv {
       return { header: header() }
     })
     server.addUnary(KVService.Range, (request) => {
+      if (request.key.length === 0) throw new TskvError("emptyKey")
       const kvs = [...this.kvs.values()].filter((kv) => inRange(kv.key, request)).sort((a, b) => compareBytes(a.key, b.key))
       const limited = request.limit > 0 ? kvs.slice(0, request.limit) : kvs
       return { header: header(), kvs: request.countOnly ? [] : limited, count: kvs.length, more: limited.length < kvs.length }
@@ -154,6 +158,31 @@ describe("cleartext client port", () => {
     expect(get.stdout).toBe("foo\nbar\n")
     const json = await run(["etcdctl", `--endpoints=${endpoint}`, "-w", "json", "get", "foo"])
     expect(JSON.parse(json.stdout).count).toBe(1)
+  })
+
+  test("etcdctl 3.4 prints etcd's error text for an error status", async () => {
+    const put = await run(["etcdctl", `--endpoints=${endpoint}`, "put", "nospace", "x"])
+    expect(put.code).not.toBe(0)
+    expect(put.stderr).toContain("code = ResourceExhausted desc = etcdserver: mvcc: database space exceeded")
+    expect(put.stderr).toEndWith("\nError: etcdserver: mvcc: database space exceeded\n")
+  })
+
+  test("src/client EtcdClient puts and ranges, and gets etcd's typed error back", async () => {
+    const client = new EtcdClient({ endpoints: [endpoint] })
+    try {
+      await client.kv.put({ key: Buffer.from("c"), value: Buffer.from("d") })
+      const response = await client.kv.range({ key: Buffer.from("c") })
+      expect(response.count).toBe(1)
+      expect(fromUtf8(response.kvs[0]!.value)).toBe("d")
+      const error = await client.kv.range({}).then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+      expect(error).toBeInstanceOf(TskvError)
+      expect((error as TskvError).code).toBe("emptyKey")
+    } finally {
+      client.close()
+    }
   })
 
   test("etcdctl 3.4 endpoint health succeeds through Range", async () => {
