@@ -15,7 +15,9 @@ import { join, resolve } from "node:path"
 
 const repoDir = resolve(import.meta.dir, "..")
 const protoDir = join(repoDir, "proto")
-const outDir = join(repoDir, "src", "pb")
+/** Output directory: src/pb, or the directory after --out (the freshness test writes to a temp dir). */
+const outArg = process.argv.indexOf("--out")
+const outDir = outArg > 0 && process.argv[outArg + 1] !== undefined ? resolve(process.argv[outArg + 1]!) : join(repoDir, "src", "pb")
 
 /** Proto files and the TS module each becomes. */
 const FILES: readonly { proto: string; module: string }[] = [

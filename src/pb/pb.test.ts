@@ -304,6 +304,30 @@ describe("decoder robustness", () => {
     expect(rejected).toBeGreaterThan(50)
   })
 
+  test("decoders of every type either decode or throw PbDecodeError on mutated input", () => {
+    let rejected = 0
+    let decoded = 0
+    for (const t of messageTypes) {
+      const { encode, decode } = codecOf(tsName(t))
+      for (let i = 0; i < 40; i++) {
+        const bytes = Buffer.from(encode(randomMessage(t, 0)))
+        if (bytes.length === 0) continue
+        const mutated = Buffer.from(bytes)
+        for (let k = 0; k <= rand(3); k++) mutated[rand(mutated.length)] = rand(256)
+        const cut = rand(2) === 0 ? mutated : mutated.subarray(0, rand(mutated.length))
+        try {
+          decode(cut)
+          decoded++
+        } catch (e) {
+          if (!(e instanceof pb.PbDecodeError)) throw e
+          rejected++
+        }
+      }
+    }
+    expect(rejected).toBeGreaterThan(100)
+    expect(decoded).toBeGreaterThan(100)
+  })
+
   test("a known field with the wrong wire type is rejected", () => {
     expect(() => pb.decodePutRequest(Buffer.from([0x08, 0x01]))).toThrow("wrong wire type 0 for field 1")
   })
