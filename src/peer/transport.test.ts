@@ -357,3 +357,32 @@ test("an inbound connection that stays silent is closed", async () => {
   expect(performance.now() - started).toBeGreaterThanOrEqual(150)
   expect(b.logs.has("closing idle peer connection")).toBe(true)
 })
+
+test("three transports in a full mesh deliver every batch to the right member, in order per sender", async () => {
+  const ids = [0x11n, 0x22n, 0x33n]
+  const trio = await Promise.all(ids.map((id) => startMember(id)))
+  members.push(...trio)
+  for (const [i, m] of trio.entries()) {
+    for (const [j, other] of trio.entries()) if (i !== j) m.transport.addPeer(ids[j]!, [other.url])
+  }
+  for (let round = 1; round <= 100; round++) {
+    for (const [i, m] of trio.entries()) {
+      // One Ready's worth: an append and a heartbeat to each other member.
+      const batch = ids
+        .filter((_, j) => j !== i)
+        .flatMap((to) => [appMessage({ from: ids[i]!, to, index: round }), heartbeat(ids[i]!, to, round)])
+      m.transport.send(batch)
+    }
+    if (round % 10 === 0) await Bun.sleep(1)
+  }
+  await waitFor(() => trio.every((m) => m.received.length === 400), 5000, "all messages")
+  for (const [i, m] of trio.entries()) {
+    expect(m.received.every((msg) => msg.to === ids[i])).toBe(true)
+    for (const from of ids.filter((_, j) => j !== i)) {
+      const apps = m.received.filter((msg) => msg.from === from && msg.type === MessageType.App)
+      const beats = m.received.filter((msg) => msg.from === from && msg.type === MessageType.Heartbeat)
+      expect(apps.map((msg) => msg.entries[0]!.index)).toEqual(Array.from({ length: 100 }, (_, k) => k + 1))
+      expect(beats.map((msg) => msg.commit)).toEqual(Array.from({ length: 100 }, (_, k) => k + 1))
+    }
+  }
+})
