@@ -3,8 +3,8 @@
 // Tables (created here, in the Backend's db):
 //   mvcc_kv     every revision of every key still kept: one row per change,
 //               rowid `id` in revision order (main, sub); a delete is a
-//               tombstone row with version 0. Index (key, main) serves reads at
-//               past revisions and compaction.
+//               tombstone row with version 0. Index (key, main, version)
+//               serves reads at past revisions and compaction.
 //   mvcc_latest the live keys at the current revision: key -> id of its newest
 //               row, plus create revision, version and lease so that a put
 //               needs one lookup. This is etcd's in-memory treeIndex kept in
@@ -128,7 +128,7 @@ export class MvccStore {
     db.exec(`CREATE TABLE IF NOT EXISTS mvcc_kv (
       id INTEGER PRIMARY KEY, key BLOB NOT NULL, main INTEGER NOT NULL, sub INTEGER NOT NULL,
       create_rev INTEGER NOT NULL, version INTEGER NOT NULL, lease INTEGER, value BLOB NOT NULL)`)
-    db.exec("CREATE INDEX IF NOT EXISTS mvcc_kv_key ON mvcc_kv (key, main)")
+    db.exec("CREATE INDEX IF NOT EXISTS mvcc_kv_key ON mvcc_kv (key, main, version)")
     db.exec(`CREATE TABLE IF NOT EXISTS mvcc_latest (
       key BLOB PRIMARY KEY, id INTEGER NOT NULL, create_rev INTEGER NOT NULL, version INTEGER NOT NULL,
       lease INTEGER) WITHOUT ROWID`)
@@ -145,7 +145,7 @@ export class MvccStore {
       scan: db.query("SELECT id, key, main, version AS ver FROM mvcc_kv WHERE id > ? ORDER BY id LIMIT ?"),
       newerExists: db.query("SELECT 1 AS one FROM mvcc_kv WHERE key = ? AND main > ? AND main <= ? LIMIT 1"),
       deleteId: db.query("DELETE FROM mvcc_kv WHERE id = ?"),
-      oneLatest: db.query(`SELECT ${KV_COLUMNS}, k.value AS value FROM mvcc_latest l JOIN mvcc_kv k ON k.id = l.id WHERE l.key = ?`),
+      oneLatest: db.query(`SELECT ${KV_COLUMNS}, k.value AS value FROM mvcc_kv k WHERE k.id = (SELECT id FROM mvcc_latest WHERE key = ?)`),
       oneAt: db.query(`SELECT ${KV_COLUMNS}, k.value AS value FROM mvcc_kv k WHERE k.key = ? AND k.main <= ? ORDER BY k.main DESC LIMIT 1`),
     }
     this.compactRev = readMetaNumber(this.backend, META_COMPACT_REV) ?? 0
@@ -346,13 +346,15 @@ export class MvccStore {
     if (latest) {
       params = cond.params
       countSql = `SELECT count(*) AS n FROM mvcc_latest l WHERE ${cond.where}`
-      rowsSql = `SELECT ${KV_COLUMNS}, ${value} FROM mvcc_latest l JOIN mvcc_kv k ON k.id = l.id WHERE ${cond.where} ORDER BY l.key LIMIT ?`
+      // (A subquery, not a join: bun:sqlite runs the join form several times slower.)
+      rowsSql = `SELECT ${KV_COLUMNS}, ${value} FROM mvcc_kv k WHERE k.id IN (SELECT l.id FROM mvcc_latest l WHERE ${cond.where} ORDER BY l.key LIMIT ?) ORDER BY k.key`
     } else {
-      // Newest row at or below rev of every key in range (covering index on (key, main)), tombstones dropped.
+      // The newest row at or below rev of every key in range, read from the
+      // covering index on (key, main, version); tombstones (version 0) dropped.
       params = [...cond.params, rev]
-      const newest = `(SELECT id, MAX(main) AS m FROM mvcc_kv WHERE ${cond.where} AND main <= ? GROUP BY key) x JOIN mvcc_kv k ON k.id = x.id WHERE k.version > 0`
-      countSql = `SELECT count(*) AS n FROM ${newest}`
-      rowsSql = `SELECT ${KV_COLUMNS}, ${value} FROM ${newest} ORDER BY k.key LIMIT ?`
+      const newest = `SELECT id, key, MAX(main) AS m, version AS v FROM mvcc_kv WHERE ${cond.where} AND main <= ? GROUP BY key`
+      countSql = `SELECT count(*) AS n FROM (${newest}) WHERE v > 0`
+      rowsSql = `SELECT ${KV_COLUMNS}, ${value} FROM mvcc_kv k WHERE k.id IN (SELECT id FROM (${newest}) WHERE v > 0 ORDER BY key LIMIT ?) ORDER BY k.key`
     }
     const count = db.query<{ n: number }, (Uint8Array | number)[]>(countSql).get(...params)?.n ?? 0
     if (options.countOnly) return { kvs: [], count, revision: rev }
