@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test"
-import { rmSync } from "node:fs"
+import { readFileSync, rmSync } from "node:fs"
 import { join } from "node:path"
+import * as nodeTls from "node:tls"
 import type { Config } from "../config/config"
 import { parseConfig } from "../config/parse"
 import { silentLogger } from "../lib/logger"
@@ -74,4 +75,34 @@ test("setupMemberTls() with --peer-auto-tls generates a self-signed certificate 
 test("setupMemberTls() is undefined without certificates or auto-TLS", async () => {
   expect(await setupMemberTls({ config: configOf([]), side: "client", logger: silentLogger })).toBeUndefined()
   expect(await setupMemberTls({ config: configOf([]), side: "peer", logger: silentLogger })).toBeUndefined()
+})
+
+test("MemberTls.checkConnection() applies --peer-cert-allowed-cn and the peer SAN check", async () => {
+  const config = configOf([
+    `--peer-cert-file=${join(pki, "m1/peer.crt")}`,
+    `--peer-key-file=${join(pki, "m1/peer.key")}`,
+    `--peer-trusted-ca-file=${join(pki, "ca.crt")}`,
+    "--peer-client-cert-auth",
+    "--peer-cert-allowed-cn=m1",
+  ])
+  const tls = await setupMemberTls({ config, side: "peer", logger: silentLogger })
+  if (tls === undefined) throw new Error("expected TLS")
+  const results: string[] = []
+  const server = nodeTls.createServer(tls.server.serverOptions(), (socket) => {
+    void tls.checkConnection(socket).then((r) => {
+      results.push(r.ok ? "ok" : r.reason)
+      socket.end()
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()))
+  const address = server.address()
+  const port = typeof address === "object" && address !== null ? address.port : 0
+  try {
+    await handshake(port, tls.dialer.clientOptions())
+    await handshake(port, { ca: readFileSync(join(pki, "ca.crt")), cert: readFileSync(join(pki, "clients/root.crt")), key: readFileSync(join(pki, "clients/root.key")) })
+  } finally {
+    tls.stop()
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+  }
+  expect(results).toEqual(["ok", 'client certificate CN "root" is not one of the allowed CNs m1'])
 })

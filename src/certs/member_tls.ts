@@ -6,7 +6,8 @@
 import type { Config, TransportSecurity } from "../config/config"
 import type { Logger } from "../lib/logger"
 import { ensureSelfSignedCert } from "./auto_tls"
-import type { AllowedPeerPolicy, TlsConfig, TlsPolicy } from "./tls"
+import type * as tls from "node:tls"
+import { type AllowedPeerPolicy, type AllowedPeerResult, checkAllowedPeer, checkClientSan, type TlsConfig, type TlsPolicy } from "./tls"
 import { TlsReloader } from "./tls_reloader"
 
 export interface MemberTls {
@@ -24,6 +25,13 @@ export interface MemberTls {
   readonly autoTls: boolean
   /** Whether client certificates are required and verified. */
   readonly clientCertAuth: boolean
+  /**
+   * What etcd checks after the handshake of an accepted connection: the
+   * allowed CN/hostname lists and, on the peer side with client-cert-auth
+   * (unless --peer-skip-client-san-verification), that the client
+   * certificate's SANs name the remote address. Close the socket on failure.
+   */
+  checkConnection(socket: tls.TLSSocket): Promise<AllowedPeerResult>
   stop(): void
 }
 
@@ -77,12 +85,19 @@ export async function setupMemberTls(options: MemberTlsOptions): Promise<MemberT
       : server
   server.start()
   if (dialer !== server) dialer.start()
+  const allowed: AllowedPeerPolicy = { allowedCn: security.allowedCn, allowedHostname: security.allowedHostname }
+  const checkSan = side === "peer" && security.clientCertAuth && !security.skipClientSanVerification && !autoTls
   return {
     server,
     dialer,
-    allowed: { allowedCn: security.allowedCn, allowedHostname: security.allowedHostname },
+    allowed,
     autoTls,
     clientCertAuth: security.clientCertAuth,
+    checkConnection: async (socket) => {
+      const result = checkAllowedPeer(socket, allowed)
+      if (!result.ok || !checkSan) return result
+      return await checkClientSan(socket)
+    },
     stop: () => {
       server.stop()
       dialer.stop()

@@ -4,7 +4,7 @@ import { join } from "node:path"
 import * as tls from "node:tls"
 import { type CertAndKey, createCa, createCrl, issueCertificate } from "./pki"
 import { type EchoServer, handshake, startEchoServer, tempDir } from "./testing"
-import { certificateCommonName, checkAllowedPeer, clientTlsOptions, loadTlsMaterial, serverTlsOptions, type TlsMaterial } from "./tls"
+import { certificateCommonName, checkAllowedPeer, checkClientSan, checkSanAgainstAddress, clientTlsOptions, loadTlsMaterial, serverTlsOptions, type TlsMaterial } from "./tls"
 
 let dir = ""
 let ca: CertAndKey
@@ -196,4 +196,46 @@ test("certificateCommonName() reads the CN of a node:tls peer certificate (grpc-
   expect(certificateCommonName({ subject: { O: "x" } } as unknown as tls.PeerCertificate)).toBeUndefined()
   expect(certificateCommonName({} as tls.PeerCertificate)).toBeUndefined()
   expect(certificateCommonName(undefined)).toBeUndefined()
+})
+
+describe("client certificate SAN check (peers)", () => {
+  const resolver = async (host: string) => (host === "a.cluster.local" ? ["10.0.0.1"] : host === "v6.local" ? ["fd00::1"] : [])
+  const cases: [san: string, remote: string, ok: boolean][] = [
+    ["IP Address:10.0.0.1, DNS:localhost", "10.0.0.1", true],
+    ["IP Address:10.0.0.1", "::ffff:10.0.0.1", true],
+    ["IP Address:FD00:0:0:0:0:0:0:1", "fd00::1", true],
+    ["IP Address:10.0.0.2", "10.0.0.1", false],
+    ["DNS:a.cluster.local", "10.0.0.1", true],
+    ["DNS:v6.local", "FD00::1", true],
+    ["DNS:b.cluster.local, DNS:*.cluster.local", "10.0.0.1", false],
+    ["", "10.0.0.1", true],
+  ]
+  for (const [san, remote, ok] of cases) {
+    test(`SANs "${san}" from ${remote}: ${ok ? "accepted" : "refused"}`, async () => {
+      expect((await checkSanAgainstAddress(san, remote, resolver)).ok).toBe(ok)
+    })
+  }
+
+  test("checkClientSan() on a real connection from 127.0.0.1", async () => {
+    const good = await issueCertificate({ ca, kind: "peer", commonName: "p1", sans: [] })
+    const far = await issueCertificate({ ca, kind: "client", commonName: "p2", sans: ["10.9.9.9"] })
+    const results: boolean[] = []
+    const material = loadTlsMaterial(files(server, "san-server", ca))
+    const peerServer = tls.createServer(serverTlsOptions(material, { clientCertAuth: true }), (socket) => {
+      void checkClientSan(socket).then((r) => {
+        results.push(r.ok)
+        socket.end()
+      })
+    })
+    await new Promise<void>((resolve) => peerServer.listen(0, "127.0.0.1", () => resolve()))
+    const address = peerServer.address()
+    const port = typeof address === "object" && address !== null ? address.port : 0
+    try {
+      await handshake(port, { ca: ca.certPem, cert: good.certPem, key: good.keyPem })
+      await handshake(port, { ca: ca.certPem, cert: far.certPem, key: far.keyPem })
+    } finally {
+      await new Promise<void>((resolve) => peerServer.close(() => resolve()))
+    }
+    expect(results).toEqual([true, false])
+  })
 })

@@ -4,7 +4,9 @@
 // @grpc/grpc-js (ServerCredentials.updateSecureContextOptions) under Bun.
 
 import { createHash, createPrivateKey, X509Certificate } from "node:crypto"
+import { lookup } from "node:dns/promises"
 import { readFileSync } from "node:fs"
+import { isIP } from "node:net"
 import * as tls from "node:tls"
 import { cipherSuitesToOpenssl } from "./cipher_suites"
 
@@ -225,6 +227,56 @@ export function checkAllowedPeer(socket: tls.TLSSocket, policy: AllowedPeerPolic
     if (!matches) return { ok: false, reason: `client certificate is not valid for any allowed hostname ${allowedHostname.join(",")}` }
   }
   return { ok: true }
+}
+
+export type HostLookup = (host: string) => Promise<readonly string[]>
+
+const systemLookup: HostLookup = async (host) => (await lookup(host, { all: true })).map((a) => a.address)
+
+/**
+ * etcd's peer check (pkg/transport checkCertSAN, skipped with
+ * --peer-skip-client-san-verification): a client certificate with SANs must
+ * name the address the connection comes from, as an IP SAN or as a DNS SAN
+ * that resolves to it. A certificate without SANs passes.
+ */
+export async function checkClientSan(socket: tls.TLSSocket, resolve: HostLookup = systemLookup): Promise<AllowedPeerResult> {
+  const cert = socket.getPeerCertificate()
+  const remote = normalizeIp(socket.remoteAddress ?? "")
+  return checkSanAgainstAddress(cert?.subjectaltname ?? "", remote, resolve)
+}
+
+/** The SAN rule on its own ("DNS:a, IP Address:10.0.0.1" as node:tls writes it). */
+export async function checkSanAgainstAddress(subjectAltName: string, remote: string, resolve: HostLookup = systemLookup): Promise<AllowedPeerResult> {
+  const entries = subjectAltName.split(",").map((e) => e.trim()).filter((e) => e !== "")
+  const ips = entries.filter((e) => e.startsWith("IP Address:")).map((e) => normalizeIp(e.slice("IP Address:".length)))
+  const dnsNames = entries.filter((e) => e.startsWith("DNS:")).map((e) => e.slice("DNS:".length))
+  if (ips.length === 0 && dnsNames.length === 0) return { ok: true }
+  const address = normalizeIp(remote)
+  if (ips.includes(address)) return { ok: true }
+  for (const name of dnsNames) {
+    if (name.includes("*")) continue
+    try {
+      if ((await resolve(name)).map(normalizeIp).includes(address)) return { ok: true }
+    } catch {
+      // An unresolvable name simply does not match.
+    }
+  }
+  return { ok: false, reason: `tls: "${address}" does not match any of the certificate's IP addresses or DNS names (${[...ips, ...dnsNames].join(", ")})` }
+}
+
+/** "::ffff:10.0.0.1" -> "10.0.0.1"; IPv6 to its canonical lower-case form. */
+function normalizeIp(address: string): string {
+  const trimmed = address.trim().replace(/^\[|\]$/g, "")
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(trimmed)
+  if (mapped?.[1] !== undefined) return mapped[1]
+  if (isIP(trimmed) === 6) {
+    try {
+      return new URL(`http://[${trimmed}]/`).hostname.slice(1, -1)
+    } catch {
+      return trimmed.toLowerCase()
+    }
+  }
+  return trimmed
 }
 
 export function errorText(e: unknown): string {
