@@ -514,6 +514,11 @@ export class Raft {
       case MessageType.ReadIndex:
         this.leaderReadIndex(m)
         return
+      case MessageType.App:
+      case MessageType.Heartbeat:
+      case MessageType.Snap:
+        assert(false, () => `two leaders in term ${this.term}: ${this.id} and ${m.from}`)
+        return
       default:
         break
     }
@@ -566,6 +571,7 @@ export class Raft {
 
   /** Appends new entries of this term; they go out in batches at the next flushAppends(). */
   private appendEntries(es: readonly Entry[]): void {
+    assert(this.state === StateType.Leader, "only a leader appends new entries")
     let index = this.log.lastIndex()
     const fresh: Entry[] = new Array<Entry>(es.length)
     for (let k = 0; k < es.length; k++) {
@@ -912,6 +918,7 @@ export class Raft {
   }
 
   private handleAppendEntries(m: Message): void {
+    assert(this.state !== StateType.Leader, "a leader never takes entries from another member (append-only)")
     if (m.index < this.log.committed) {
       this.send(this.message(MessageType.AppResp, m.from, { index: this.log.committed }))
       return

@@ -303,8 +303,16 @@ export class RaftNode {
       this.prevHard = hs
     }
     if (entries.length > 0) rd.mustSync = true
+    this.checkInvariants()
     this.outstanding = true
     return rd
+  }
+
+  /** Checked at every Ready: applied <= committed <= last index (kept on in production). */
+  private checkInvariants(): void {
+    const log = this.raft.log
+    assert(log.applied <= log.committed, () => `applied ${log.applied} > committed ${log.committed}`)
+    assert(log.committed <= log.lastIndex(), () => `committed ${log.committed} > last index ${log.lastIndex()}`)
   }
 
   /** The server finished the Ready: persisted, sent, applied. */
@@ -321,6 +329,7 @@ export class RaftNode {
     const applied = rd.committedEntries[rd.committedEntries.length - 1]
     if (applied !== undefined) log.appliedTo(applied.index)
     this.raft.onPersisted()
+    this.checkInvariants()
   }
 
   status(): RaftStatus {
