@@ -184,10 +184,19 @@ describe("EtcdClient against etcd 3.4", () => {
 
   test("a dead first endpoint fails over to the next one", async () => {
     const dead = `http://127.0.0.1:${await freePort()}`
+    const w0 = new EtcdClient({ endpoints: [dead, etcd.clientUrl], callTimeoutMs: 5_000 })
+    try {
+      expect((await w0.kv.put({ key: utf8("fo"), value: utf8("0") })).header!.revision).toBeGreaterThan(0)
+    } finally {
+      w0.close()
+    }
     const c = new EtcdClient({ endpoints: [dead, etcd.clientUrl], callTimeoutMs: 5_000 })
     try {
       const res = await c.kv.range({ key: utf8("foo") })
       expect(res.kvs.length).toBe(1)
+      // A write fails over too when the dead member could not have received it.
+      const put = await c.kv.put({ key: utf8("fo"), value: utf8("1") })
+      expect(put.header!.revision).toBeGreaterThan(0)
       expect(c.endpoint).toBe(etcd.clientUrl.slice("http://".length))
     } finally {
       c.close()

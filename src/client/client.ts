@@ -261,9 +261,11 @@ export class EtcdClient {
 
   private shouldFailover(method: AnyPbMethod, e: unknown): boolean {
     if (grpcCodeOf(e) !== status.UNAVAILABLE) return false
-    // A transport failure (no etcd message) is retried for every RPC; an etcd
-    // Unavailable (no leader, leader changed, stopped) only for reads.
-    return e instanceof GrpcError || READ_ONLY.has(method.path)
+    // Reads go to the next member after any Unavailable (no leader, leader
+    // changed, stopped, connection lost). Writes only when the request cannot
+    // have reached the member (no connection), so that none is applied twice.
+    if (READ_ONLY.has(method.path)) return true
+    return e instanceof GrpcError && e.details.startsWith("No connection established")
   }
 
   private unaryOn<Req, ReqInit, Res, ResInit>(
