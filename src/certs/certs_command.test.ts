@@ -229,3 +229,45 @@ test("real etcd 3.4 and etcdctl (Go TLS) accept the certificates of tskv certs c
     await etcd.exited
   }
 }, 30_000)
+
+test("real etcd 3.4: two members join over peer mutual TLS with tskv certs cluster peer certificates", async () => {
+  const out = join(dir, "etcd-peers")
+  expect((await run("cluster", "--member", "p1=127.0.0.1", "--member", "p2=127.0.0.1", "--out", out)).code).toBe(0)
+  const ports = { p1: [await freePort(), await freePort()], p2: [await freePort(), await freePort()] }
+  const peerUrl = (name: "p1" | "p2") => `https://127.0.0.1:${ports[name][1]}`
+  const clientUrl = (name: "p1" | "p2") => `https://127.0.0.1:${ports[name][0]}`
+  const initialCluster = `p1=${peerUrl("p1")},p2=${peerUrl("p2")}`
+  const start = (name: "p1" | "p2") =>
+    Bun.spawn(
+      [
+        "etcd", "--name", name, "--data-dir", join(dir, `${name}.etcd`),
+        "--cert-file", join(out, name, "server.crt"), "--key-file", join(out, name, "server.key"),
+        "--trusted-ca-file", join(out, "ca.crt"), "--client-cert-auth",
+        "--peer-cert-file", join(out, name, "peer.crt"), "--peer-key-file", join(out, name, "peer.key"),
+        "--peer-trusted-ca-file", join(out, "ca.crt"), "--peer-client-cert-auth",
+        "--listen-client-urls", clientUrl(name), "--advertise-client-urls", clientUrl(name),
+        "--listen-peer-urls", peerUrl(name), "--initial-advertise-peer-urls", peerUrl(name),
+        "--initial-cluster", initialCluster, "--initial-cluster-token", "tskv-certs-test",
+      ],
+      { stdout: "ignore", stderr: "ignore" },
+    )
+  const members = [start("p1"), start("p2")]
+  const tlsArgs = ["--cacert", join(out, "ca.crt"), "--cert", join(out, "clients/root.crt"), "--key", join(out, "clients/root.key")]
+  try {
+    let put = { code: -1, out: "", err: "" }
+    for (let i = 0; i < 75 && put.code !== 0; i++) {
+      await Bun.sleep(200)
+      put = await etcdctl(["--endpoints", clientUrl("p1"), ...tlsArgs, "--dial-timeout", "1s", "--command-timeout", "2s", "put", "k", "v"])
+    }
+    expect(put.out).toBe("OK\n")
+    const get = await etcdctl(["--endpoints", clientUrl("p2"), ...tlsArgs, "get", "k", "--print-value-only"])
+    expect(get.out).toBe("v\n")
+    const list = await etcdctl(["--endpoints", clientUrl("p2"), ...tlsArgs, "member", "list"])
+    expect(list.out.trim().split("\n")).toHaveLength(2)
+    expect(list.out).toContain(", started, p1, ")
+    expect(list.out).toContain(", started, p2, ")
+  } finally {
+    for (const member of members) member.kill()
+    await Promise.all(members.map((m) => m.exited))
+  }
+}, 40_000)
