@@ -263,3 +263,21 @@ test("GrpcServer.shutdown() ends streams UNAVAILABLE, lets unary calls in flight
     await ownListener.close(100)
   }
 })
+
+test("GrpcServer answers a unary call that ends without a message with INTERNAL (raw HTTP/2)", async () => {
+  const http2 = await import("node:http2")
+  const session = http2.connect(`http://127.0.0.1:${listener.port}`)
+  try {
+    const headers = await new Promise<Record<string, unknown>>((resolve, reject) => {
+      const stream = session.request({ ":method": "POST", ":path": Echo.path, "content-type": "application/grpc", te: "trailers" }, { endStream: true })
+      stream.on("response", (h) => resolve(h as Record<string, unknown>))
+      stream.on("error", reject)
+      stream.on("data", () => {})
+    })
+    expect(headers[":status"]).toBe(200)
+    expect(headers["grpc-status"]).toBe(String(GrpcStatus.INTERNAL))
+    expect(headers["grpc-message"]).toBe("grpc: no request message received")
+  } finally {
+    session.close()
+  }
+})
