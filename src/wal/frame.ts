@@ -2,13 +2,15 @@
 //
 //   0  u32  payload length
 //   4  u8   record type
-//   5  3    zero
+//   5  u8   flags: bit 0 set when the writer fsyncs the record before its
+//           save() returns (entries, term or vote changes, snapshot markers)
+//   6  2    zero
 //   8  u32  crc: crc32 of header bytes 0..7 and the payload, chained from the
 //           crc of the previous record (a segment header record chains from the
 //           u32 at the start of its own payload: the crc that ended the
 //           previous segment)
-//  12  u32  crc32 of header bytes 0..11, so that a length can be trusted
-//           before the payload is checked
+//  12  u32  crc32 of header bytes 0..11, so that a length (and the flags) can
+//           be trusted before the payload is checked
 //
 // Preallocated space reads as zeros, and an all-zero header is never valid.
 
@@ -25,6 +27,8 @@ export enum RecordType {
   Snapshot = 3,
 }
 
+export const FLAG_SYNCED = 1
+
 export function crc32(bytes: Uint8Array, seed: number): number {
   return Bun.hash.crc32(bytes, seed) >>> 0
 }
@@ -33,47 +37,63 @@ export function crc32(bytes: Uint8Array, seed: number): number {
  * Fills in the header of a record whose payload already sits at
  * `buffer[at + HEADER_BYTES ..][..payloadBytes]`; returns the record's crc.
  */
-export function sealRecord(buffer: Uint8Array, at: number, type: RecordType, payloadBytes: number, prevCrc: number): number {
+export function sealRecord(buffer: Uint8Array, at: number, record: { type: RecordType; flags: number; payloadBytes: number; prevCrc: number }): number {
   const view = new DataView(buffer.buffer, buffer.byteOffset + at, HEADER_BYTES)
-  view.setUint32(0, payloadBytes, true)
-  view.setUint32(4, type, true)
+  view.setUint32(0, record.payloadBytes, true)
+  view.setUint32(4, record.type | (record.flags << 8), true)
   const head = buffer.subarray(at, at + 8)
-  const payload = buffer.subarray(at + HEADER_BYTES, at + HEADER_BYTES + payloadBytes)
-  const seed = type === RecordType.Segment ? new DataView(buffer.buffer, buffer.byteOffset + at + HEADER_BYTES, 4).getUint32(0, true) : prevCrc
+  const payload = buffer.subarray(at + HEADER_BYTES, at + HEADER_BYTES + record.payloadBytes)
+  const seed =
+    record.type === RecordType.Segment ? new DataView(buffer.buffer, buffer.byteOffset + at + HEADER_BYTES, 4).getUint32(0, true) : record.prevCrc
   const crc = crc32(payload, crc32(head, seed))
   view.setUint32(8, crc, true)
   view.setUint32(12, crc32(buffer.subarray(at, at + 12), 0), true)
   return crc
 }
 
+/** What an intact header says. */
+export interface RecordHeader {
+  type: RecordType
+  flags: number
+  /** Offset just past the record. */
+  end: number
+}
+
+/** The header at `bytes[at]` if it is intact (checksum, type, flags, length), else undefined. */
+export function readHeader(bytes: Uint8Array, at: number): RecordHeader | undefined {
+  if (at + HEADER_BYTES > bytes.length) return undefined
+  // Cheap filters first: the reserved bytes are zero, the type and flags known.
+  if (bytes[at + 6] !== 0 || bytes[at + 7] !== 0) return undefined
+  const type = bytes[at + 4]!
+  if (type !== RecordType.Segment && type !== RecordType.Batch && type !== RecordType.Snapshot) return undefined
+  const flags = bytes[at + 5]!
+  if ((flags & ~FLAG_SYNCED) !== 0) return undefined
+  const view = new DataView(bytes.buffer, bytes.byteOffset + at, HEADER_BYTES)
+  const length = view.getUint32(0, true)
+  if (length > MAX_PAYLOAD_BYTES) return undefined
+  if (crc32(bytes.subarray(at, at + 12), 0) !== view.getUint32(12, true)) return undefined
+  return { type: type as RecordType, flags, end: at + HEADER_BYTES + length }
+}
+
 export type RecordRead =
   | { ok: true; type: RecordType; payloadStart: number; end: number; crc: number; storedPrevCrc: number }
-  | { ok: false; reason: string; /** Where the damaged record would end, if its header is intact. */ claimedEnd: number | undefined }
+  | { ok: false; reason: string; /** The damaged record's header, when that is intact. */ header: RecordHeader | undefined }
 
 /** Reads and checks the record at `bytes[at]`. `prevCrc` is the crc of the record before it. */
 export function readRecord(bytes: Uint8Array, at: number, prevCrc: number): RecordRead {
-  if (at + HEADER_BYTES > bytes.length) return { ok: false, reason: "truncated record header", claimedEnd: undefined }
-  const view = new DataView(bytes.buffer, bytes.byteOffset + at, HEADER_BYTES)
-  if (crc32(bytes.subarray(at, at + 12), 0) !== view.getUint32(12, true)) {
-    return { ok: false, reason: "record header checksum mismatch", claimedEnd: undefined }
-  }
-  const length = view.getUint32(0, true)
-  const typeWord = view.getUint32(4, true)
-  if (typeWord !== RecordType.Segment && typeWord !== RecordType.Batch && typeWord !== RecordType.Snapshot) {
-    return { ok: false, reason: `unknown record type ${typeWord}`, claimedEnd: undefined }
-  }
-  const type = typeWord as RecordType
-  if (length > MAX_PAYLOAD_BYTES) return { ok: false, reason: `record length ${length} too large`, claimedEnd: undefined }
-  const end = at + HEADER_BYTES + length
-  if (end > bytes.length) return { ok: false, reason: "truncated record", claimedEnd: end }
+  if (at + HEADER_BYTES > bytes.length) return { ok: false, reason: "truncated record header", header: undefined }
+  const header = readHeader(bytes, at)
+  if (header === undefined) return { ok: false, reason: "damaged record header", header: undefined }
+  const { type, end } = header
+  if (end > bytes.length) return { ok: false, reason: "truncated record", header }
   const payloadStart = at + HEADER_BYTES
   let storedPrevCrc = prevCrc
   if (type === RecordType.Segment) {
-    if (length < 4) return { ok: false, reason: "segment header record too short", claimedEnd: end }
+    if (end - payloadStart < 4) return { ok: false, reason: "segment header record too short", header }
     storedPrevCrc = new DataView(bytes.buffer, bytes.byteOffset + payloadStart, 4).getUint32(0, true)
   }
   const crc = crc32(bytes.subarray(payloadStart, end), crc32(bytes.subarray(at, at + 8), storedPrevCrc))
-  if (crc !== view.getUint32(8, true)) return { ok: false, reason: "crc mismatch", claimedEnd: end }
+  if (crc !== new DataView(bytes.buffer, bytes.byteOffset + at + 8, 4).getUint32(0, true)) return { ok: false, reason: "crc mismatch", header }
   return { ok: true, type, payloadStart, end, crc, storedPrevCrc }
 }
 

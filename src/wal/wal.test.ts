@@ -232,6 +232,20 @@ describe("Wal", () => {
     expect(() => Wal.open({ fs, dir })).toThrow(/crc mismatch|checksum/)
   })
 
+  test("Wal.open() refuses a zeroed record header followed by acknowledged records in the last segment", () => {
+    const fs = newFs()
+    const wal = Wal.create({ fs, dir, metadata })
+    for (let i = 1; i <= 10; i++) wal.save(hs(1, i), [entry(i)])
+    wal.close()
+    const path = `${dir}/${wal.segmentNames()[0]!}`
+    const bytes = fs.readFile(path)
+    // Walk to the fourth record and zero its header.
+    let at = 0
+    for (let r = 0; r < 4; r++) at += 16 + new DataView(bytes.buffer, bytes.byteOffset + at).getUint32(0, true)
+    for (let i = 0; i < 16; i++) if (bytes[at + i] !== 0) fs.corrupt(path, at + i, bytes[at + i]!)
+    expect(() => Wal.open({ fs, dir })).toThrow(`damaged record header (file ${path}, offset ${at})`)
+  })
+
   test("Wal.open() refuses a missing segment", () => {
     const fs = newFs()
     const wal = Wal.create({ fs, dir, metadata, segmentBytes: 1024 })

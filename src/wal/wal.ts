@@ -26,7 +26,8 @@ import { EMPTY_HARD_STATE } from "../raft/types"
 import type { WalMetadata, WalSnapshot } from "./codec"
 import { batchBytesMax, decodeValue, encodeValue, parseBatch, parseSegmentHeader, parseSnapshot, segmentWire, ShapeError, writeBatch } from "./codec"
 import { WalError } from "./errors"
-import { endOfData, HEADER_BYTES, MAX_PAYLOAD_BYTES, readRecord, RecordType, sealRecord } from "./frame"
+import type { RecordHeader } from "./frame"
+import { endOfData, FLAG_SYNCED, HEADER_BYTES, MAX_PAYLOAD_BYTES, readHeader, readRecord, RecordType, sealRecord } from "./frame"
 import type { SegmentName } from "./segment_name"
 import { parseSegmentName, searchIndex, segmentName, sortSegments } from "./segment_name"
 
@@ -239,8 +240,9 @@ export class Wal {
     checkEntries(entries, this.last)
     const mustSync = entries.length > 0 || (hardState !== undefined && (hardState.term !== prev.term || hardState.vote !== prev.vote))
     this.guard(() => {
-      this.appendBatch(hardState, entries)
-      if (mustSync && !this.noFsync) this.sync()
+      const sync = mustSync && !this.noFsync
+      this.appendBatch(hardState, entries, sync ? FLAG_SYNCED : 0)
+      if (sync) this.sync()
       if (hardState !== undefined) this.hardState = { term: hardState.term, vote: hardState.vote, commit: hardState.commit }
       if (entries.length > 0) this.last = entries[entries.length - 1]!.index
       if (this.writer.tail >= this.segmentBytes) this.cut()
@@ -258,7 +260,7 @@ export class Wal {
     assertIndex(snapshot.index, "snapshot index")
     assertIndex(snapshot.term, "snapshot term")
     this.guard(() => {
-      this.append(RecordType.Snapshot, [snapshot.index, snapshot.term])
+      this.append(RecordType.Snapshot, FLAG_SYNCED, [snapshot.index, snapshot.term])
       this.sync()
       if (snapshot.index > this.last) this.last = snapshot.index
       if (this.writer.tail >= this.segmentBytes) this.cut()
@@ -311,13 +313,13 @@ export class Wal {
   // --- writing --------------------------------------------------------------
 
   /** Encodes and writes one record at the tail, with one pwrite. */
-  private append(type: RecordType, value: unknown): void {
+  private append(type: RecordType, flags: number, value: unknown): void {
     const payload = encodeValue(value)
     assert(payload.length <= MAX_PAYLOAD_BYTES, () => `wal record of ${payload.length} bytes is too large`)
     const size = HEADER_BYTES + payload.length
     if (size > this.buffer.length) this.buffer = new Uint8Array(Math.max(size, this.buffer.length * 2))
     this.buffer.set(payload, HEADER_BYTES)
-    const crc = sealRecord(this.buffer, 0, type, payload.length, this.writer.crc)
+    const crc = sealRecord(this.buffer, 0, { type, flags, payloadBytes: payload.length, prevCrc: this.writer.crc })
     this.writer.file.write(this.buffer.subarray(0, size), this.writer.tail)
     this.writer.tail += size
     this.writer.crc = crc
@@ -333,13 +335,13 @@ export class Wal {
   }
 
   /** Encodes one save() straight into the write buffer and writes it with one pwrite. */
-  private appendBatch(hardState: HardState | undefined, entries: readonly Entry[]): void {
+  private appendBatch(hardState: HardState | undefined, entries: readonly Entry[], flags: number): void {
     const max = HEADER_BYTES + batchBytesMax(entries)
     if (max > this.buffer.length) this.buffer = new Uint8Array(Math.max(max, this.buffer.length * 2))
     const end = writeBatch(this.buffer, HEADER_BYTES, hardState, entries)
     const payloadBytes = end - HEADER_BYTES
     assert(payloadBytes <= MAX_PAYLOAD_BYTES, () => `wal record of ${payloadBytes} bytes is too large`)
-    const crc = sealRecord(this.buffer, 0, RecordType.Batch, payloadBytes, this.writer.crc)
+    const crc = sealRecord(this.buffer, 0, { type: RecordType.Batch, flags, payloadBytes, prevCrc: this.writer.crc })
     this.writer.file.write(this.buffer.subarray(0, end), this.writer.tail)
     this.writer.tail += end
     this.writer.crc = crc
@@ -425,7 +427,7 @@ function createSegment(init: {
     const buffer = new Uint8Array(HEADER_BYTES + 4 + payload.length)
     new DataView(buffer.buffer).setUint32(HEADER_BYTES, init.prevCrc, true)
     buffer.set(payload, HEADER_BYTES + 4)
-    const crc = sealRecord(buffer, 0, RecordType.Segment, 4 + payload.length, init.prevCrc)
+    const crc = sealRecord(buffer, 0, { type: RecordType.Segment, flags: FLAG_SYNCED, payloadBytes: 4 + payload.length, prevCrc: init.prevCrc })
     file.write(buffer, 0)
     if (init.sync !== false) file.fsync()
     fs.rename(temp, path)
@@ -467,7 +469,7 @@ class Replay {
     while (at < bytes.length) {
       const record = readRecord(bytes, at, this.crc)
       if (!record.ok) {
-        this.damaged({ bytes, at, file, isLast, reason: record.reason, claimedEnd: record.claimedEnd, logger })
+        this.damaged({ bytes, at, file, isLast, reason: record.reason, header: record.header, logger })
         return at
       }
       if (first !== (record.type === RecordType.Segment)) {
@@ -557,13 +559,13 @@ class Replay {
     file: string
     isLast: boolean
     reason: string
-    claimedEnd: number | undefined
+    header: RecordHeader | undefined
     logger: Logger
   }): void {
     const dataEnd = endOfData(d.bytes)
     if (d.at === 0) throw new WalError(`unreadable segment header record: ${d.reason}`, d.file, 0)
     if (dataEnd <= d.at) return // zeros to the end: preallocated space, the clean end
-    if (d.isLast && dataEnd <= (d.claimedEnd ?? d.at + HEADER_BYTES)) {
+    if (d.isLast && isTornTail(d.bytes, d.at, dataEnd, d.header)) {
       // Nothing was ever written after this record: it is the write of a save() that did not return.
       this.tornBytes = dataEnd - d.at
       d.logger.warn("wal: truncating a torn write at the end of the last segment", {
@@ -576,6 +578,27 @@ class Replay {
     }
     throw new WalError(`${d.reason}${d.isLast ? "" : " in a segment that is not the last"}`, d.file, d.at)
   }
+}
+
+/**
+ * Whether the damaged record at `at` of the last segment, with data up to
+ * `dataEnd`, can be explained by a crash rather than by corruption of what
+ * was acknowledged. A completed fsync makes every earlier write durable, so
+ * if a crash damaged this record, no fsync completed after it was written:
+ * what follows can only be records whose save() returned without a sync
+ * (commit-only hard states) and, last, the one record whose sync the crash
+ * interrupted. A record flagged synced with data after its end therefore
+ * means corruption; so does a synced record before the last. Disks may persist
+ * the sectors of a write in any order, so the damage may be anywhere in that
+ * tail, headers included.
+ */
+function isTornTail(bytes: Uint8Array, at: number, dataEnd: number, header: RecordHeader | undefined): boolean {
+  if (header !== undefined && (header.flags & FLAG_SYNCED) !== 0) return dataEnd <= header.end
+  for (let p = at + 1; p + HEADER_BYTES <= dataEnd; p++) {
+    const next = readHeader(bytes, p)
+    if (next !== undefined && (next.flags & FLAG_SYNCED) !== 0 && dataEnd > next.end) return false
+  }
+  return true
 }
 
 function checkHardState(hs: HardState, prev: HardState): void {

@@ -12,6 +12,7 @@
 
 import { posix } from "node:path"
 import type { FileHandle, FileStat, FsPort, OpenMode } from "../../src/lib/fs_port"
+import type { Prng } from "../../src/lib/prng"
 
 export type FaultOp = "open" | "write" | "fsync" | "fdatasync" | "truncate" | "preallocate" | "rename" | "unlink" | "mkdir" | "fsyncDir"
 
@@ -27,6 +28,12 @@ export interface FaultRule {
 }
 
 export interface CrashOptions {
+  /**
+   * Instead of a prefix: every aligned sector of every unsynced write survives
+   * or not at random (disks persist a write's sectors in any order); unsynced
+   * size changes all survive.
+   */
+  sectors?: { prng: Prng; sectorBytes?: number }
   /**
    * Bytes of each file's unsynced writes (in write order) that survive; the rest is
    * lost, and so are the unsynced size changes after the cut. Default 0: only what was fsynced.
@@ -81,6 +88,26 @@ class Inode {
     this.durable = image.bytes
     this.durableSize = image.size
     this.pending = []
+  }
+
+  /** The durable image plus a random choice of the sectors of the unsynced writes. */
+  imageAfterSectorCrash(prng: Prng, sectorBytes: number): Uint8Array {
+    const image = { bytes: this.durable.slice(0, this.durableSize), size: this.durableSize }
+    for (const op of this.pending) {
+      if (op.kind === "resize") {
+        applyPending(image, op, 0)
+        continue
+      }
+      const end = op.position + op.bytes.length
+      for (let at = op.position; at < end; ) {
+        const next = Math.min(end, (Math.floor(at / sectorBytes) + 1) * sectorBytes)
+        if (prng.int(2) === 0) {
+          applyPending(image, { kind: "write", position: at, bytes: op.bytes.subarray(at - op.position, next - op.position) }, Number.MAX_SAFE_INTEGER)
+        }
+        at = next
+      }
+    }
+    return image.bytes.slice(0, image.size)
   }
 
   /** The durable image plus the first `keep` bytes of the unsynced writes. */
@@ -161,7 +188,10 @@ export class FaultFs implements FsPort {
       let copy = images.get(inode)
       if (copy === undefined) {
         copy = new Inode()
-        const image = inode.imageAfterCrash(typeof keep === "number" ? keep : keep(path))
+        const image =
+          options.sectors === undefined
+            ? inode.imageAfterCrash(typeof keep === "number" ? keep : keep(path))
+            : inode.imageAfterSectorCrash(options.sectors.prng, options.sectors.sectorBytes ?? 512)
         copy.data = image
         copy.size = image.length
         copy.durable = image.slice()

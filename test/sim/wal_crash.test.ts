@@ -194,6 +194,22 @@ describe("Wal crash safety", () => {
     }
   })
 
+  test(`Wal survives crashes that persist a random choice of the unsynced sectors, never refusing to open (seed ${seed})`, () => {
+    const steps = 60
+    const probe = newFs()
+    expect(runWorkload(probe, seededPrng(seed), steps, new Model())).toBeUndefined()
+    const sectorPrng = seededPrng(seed + 5)
+    for (let crashAt = 1; crashAt <= probe.opCount; crashAt++) {
+      const fs = newFs()
+      fs.crashAtOp = crashAt
+      const model = new Model()
+      expect(runWorkload(fs, seededPrng(seed), steps, model)).toBeInstanceOf(SimulatedCrash)
+      for (let round = 0; round < 3; round++) {
+        checkReopen(fs.crash({ sectors: { prng: sectorPrng, sectorBytes: 64 } }), model, `crash at op ${crashAt}, sectors round ${round}`)
+      }
+    }
+  })
+
   test(`Wal fails safely on ENOSPC at every point a small disk fills up (seed ${seed})`, () => {
     let sawFailure = 0
     for (let capacity = 2048; capacity <= 12_000; capacity += 257) {
