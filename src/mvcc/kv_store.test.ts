@@ -264,3 +264,11 @@ test("MvccStore.deleteKeys() deletes a revoked lease's keys in one revision and 
   expect(store.deleteKeys([b("gone")])).toEqual({ revision: 4, deleted: 0 })
   expect(store.keyCount()).toBe(0)
 })
+
+test("range at a past revision answers with the current revision in its header, as etcd", () => {
+  const { store, kv } = openStore()
+  for (let i = 0; i < 3; i++) kv.put({ key: b("a"), value: b(String(i)) })
+  const r = store.rangeRequest({ key: b("a"), revision: 2 })
+  expect(r.kvs[0]?.modRevision).toBe(2)
+  expect(r.header?.revision).toBe(4)
+})

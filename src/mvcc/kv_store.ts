@@ -58,7 +58,7 @@ export interface RangeResult {
   kvs: KeyValue[]
   /** Number of keys in the range at that revision, regardless of limit. */
   count: number
-  /** The revision read at. */
+  /** The store's revision at read time, whatever revision was read (etcd's header revision). */
   revision: number
 }
 
@@ -261,8 +261,9 @@ export class MvccStore {
     }
     if (done) this.compactCursor = -1
     this.backend.setMeta(META_COMPACT_CURSOR, encodeNumber(this.compactCursor))
-    this.backend.noteWrites(deleted)
+    // The step's own duration; a batch commit that noteWrites() may trigger is the backend's pause, not compaction's.
     this.compactionStepMsMax = Math.max(this.compactionStepMsMax, performance.now() - started)
+    this.backend.noteWrites(deleted)
     return !done
   }
 
@@ -333,8 +334,8 @@ export class MvccStore {
     if (rev > currentRev) throw new TskvError("futureRev", `revision ${rev} > ${currentRev}`)
     if (rev <= 0) rev = currentRev
     if (rev < this.compactRev) throw new TskvError("compacted", `revision ${rev} < ${this.compactRev}`)
-    if (range.kind === "empty") return { kvs: [], count: 0, revision: rev }
-    if (range.kind === "one") return this.rangeOne(range.key, rev, rev === latestRev, options)
+    if (range.kind === "empty") return { kvs: [], count: 0, revision: currentRev }
+    if (range.kind === "one") return { ...this.rangeOne(range.key, rev, rev === latestRev, options), revision: currentRev }
     const latest = rev === latestRev
     const cond = rangeSql(range, latest ? "l.key" : "key")
     const limit = options.limit !== undefined && options.limit > 0 ? options.limit : -1
@@ -357,11 +358,11 @@ export class MvccStore {
       rowsSql = `SELECT ${KV_COLUMNS}, ${value} FROM mvcc_kv k WHERE k.id IN (SELECT id FROM (${newest}) WHERE v > 0 ORDER BY key LIMIT ?) ORDER BY k.key`
     }
     const count = db.query<{ n: number }, (Uint8Array | number)[]>(countSql).get(...params)?.n ?? 0
-    if (options.countOnly) return { kvs: [], count, revision: rev }
+    if (options.countOnly) return { kvs: [], count, revision: currentRev }
     const rows = db.query<KvRow, (Uint8Array | number)[]>(rowsSql).all(...params, limit)
     const kvs = new Array<KeyValue>(rows.length)
     for (let i = 0; i < rows.length; i++) kvs[i] = toKeyValue(rows[i]!)
-    return { kvs, count, revision: rev }
+    return { kvs, count, revision: currentRev }
   }
 
   private rangeOne(key: Uint8Array, rev: number, latest: boolean, options: RangeOptions): RangeResult {

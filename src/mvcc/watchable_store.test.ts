@@ -249,3 +249,22 @@ test("a stream whose send throws is closed; the write that delivered to it succe
   expect(watchable.watcherCount()).toEqual({ synced: 0, unsynced: 0 })
   expect(store.currentRevision()).toBe(2)
 })
+
+test("a watcher that fell behind a compaction on a blocked stream is canceled with compact_revision on resume", () => {
+  const { kv, store, watchable, drain } = setup()
+  let open = true
+  const c = collector(() => open)
+  const stream = watchable.newStream(c.send)
+  const id = stream.watch({ key: b("k") })
+  open = false
+  kv.put({ key: b("k"), value: b("1") }) // 2: delivered, stream blocks
+  kv.put({ key: b("k"), value: b("2") }) // 3: missed
+  kv.put({ key: b("k"), value: b("3") }) // 4
+  store.compact(4)
+  open = true
+  stream.resume()
+  drain()
+  expect(eventsOf(c.responses, id)).toEqual(["PUT k@2"])
+  expect(c.responses.at(-1)).toMatchObject({ watchId: id, canceled: true, compactRevision: 4, cancelReason: etcdMessages.compacted })
+  expect(watchable.watcherCount()).toEqual({ synced: 0, unsynced: 0 })
+})

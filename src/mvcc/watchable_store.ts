@@ -59,7 +59,7 @@ export interface WatchableStoreOptions {
   batchBytesMax?: number
   /** Events read per watcher per batch before the batch is cut at a revision boundary (default 1000). */
   batchEventsMax?: number
-  /** Events catch-up may read per syncWatchers() round, all streams together (default 10000). */
+  /** Events catch-up may read per syncWatchers() round, all streams together (default 2000). */
   roundEventsMax?: number
   /** A fragmenting watcher's responses are split above this size (etcd --max-request-bytes, 1.5 MiB). */
   fragmentBytesMax?: number
@@ -113,7 +113,7 @@ export class WatchableStore {
     this.schedule = options.schedule ?? ((run) => setImmediate(run))
     this.batchBytesMax = options.batchBytesMax ?? 1 << 20
     this.batchEventsMax = options.batchEventsMax ?? 1000
-    this.roundEventsMax = options.roundEventsMax ?? 10_000
+    this.roundEventsMax = options.roundEventsMax ?? 2000
     this.scanRowsMax = options.scanRowsMax ?? 10_000
     this.fragmentBytesMax = options.fragmentBytesMax ?? 1_572_864
     this.store.onChanges((revision, changes) => this.notify(revision, changes))
