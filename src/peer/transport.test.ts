@@ -212,6 +212,29 @@ test("PeerTransport.call() fails with 'too many requests' beyond the pending bou
   expect(rejected.map((r) => (r.reason as TskvError).code)).toEqual(["tooManyRequests", "tooManyRequests"])
 })
 
+test("PeerTransport.addPeer() and updatePeer() refuse URLs that are not http(s)://host:port", async () => {
+  const [a] = await pair()
+  expect(() => a.transport.addPeer(0x99n, ["unix:///tmp/x"])).toThrow("must use http or https")
+  expect(() => a.transport.addPeer(0x99n, ["http://127.0.0.1"])).toThrow("has no port")
+  expect(() => a.transport.updatePeer(B, ["not a url"])).toThrow("invalid peer URL")
+  expect(a.transport.hasPeer(0x99n)).toBe(false)
+})
+
+test("PeerTransport.updatePeer() moves a peer to its new URL", async () => {
+  const [a, b] = await pair()
+  a.transport.send([heartbeat(A, B, 1)])
+  await waitFor(() => b.received.length === 1)
+  await b.transport.stop()
+  await waitFor(() => a.transport.metrics().peers[0]!.disconnects === 1, 3000, "disconnect noticed")
+  const moved = await startMember(B)
+  members.push(moved)
+  a.transport.updatePeer(B, [moved.url])
+  await waitFor(() => a.transport.metrics().activePeers === 1, 5000, "reconnect to the new URL")
+  a.transport.send([heartbeat(A, B, 2)])
+  await waitFor(() => moved.received.length === 1)
+  expect(moved.received[0]!.commit).toBe(2)
+})
+
 test("PeerTransport.call() to an unknown peer fails with PeerUnreachableError", async () => {
   const [a] = await pair()
   const error = await a.transport.call(0x99n, "x", new Uint8Array(), 100).catch((e: unknown) => e)

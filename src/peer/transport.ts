@@ -150,8 +150,10 @@ export class PeerTransport {
     return [...this.bound]
   }
 
+  /** Starts dialing a member. Throws on a URL that is not http(s)://host:port. */
   addPeer(id: NodeId, urls: readonly string[]): void {
     assert(id !== this.options.localId, "cannot add the local member as a peer")
+    for (const url of urls) parsePeerUrl(url)
     assert(!this.stopped, "PeerTransport is stopped")
     if (this.peers.has(id)) {
       this.updatePeer(id, urls)
@@ -163,7 +165,9 @@ export class PeerTransport {
     this.logger.info("added peer", { "remote-peer-id": hex(id), urls })
   }
 
+  /** New URLs for a member (MemberUpdate); used from its next dial on. */
   updatePeer(id: NodeId, urls: readonly string[]): void {
+    for (const url of urls) parsePeerUrl(url)
     const peer = this.peers.get(id)
     if (peer === undefined) return
     peer.urls = [...urls]
