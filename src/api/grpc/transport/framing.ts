@@ -16,6 +16,14 @@ export function frameMessage(payload: Uint8Array): Buffer {
   return frame
 }
 
+/** The 5-byte prefix alone (uncompressed), for a payload written separately. */
+export function messagePrefix(length: number): Buffer {
+  const prefix = Buffer.allocUnsafe(PREFIX_BYTES)
+  prefix[0] = 0
+  prefix.writeUInt32BE(length, 1)
+  return prefix
+}
+
 export type Decompress = (bytes: Uint8Array) => Uint8Array
 
 /** The decompressor for a grpc-encoding header, or a GrpcError(UNIMPLEMENTED). */

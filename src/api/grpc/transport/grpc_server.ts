@@ -10,7 +10,7 @@ import { silentLogger, type Logger } from "../../../lib/logger"
 import { CounterChild, Registry, type Counter } from "../../../lib/metrics"
 import { TskvError } from "../../../lib/errors"
 import { statusOfError } from "../errors"
-import { decompressorFor, encodeGrpcMessage, frameMessage, MessageReader, parseGrpcTimeoutMs } from "./framing"
+import { decompressorFor, encodeGrpcMessage, frameMessage, MessageReader, messagePrefix, parseGrpcTimeoutMs } from "./framing"
 import { GrpcError, GrpcStatus, grpcCodeNames, type GrpcStatusCode } from "./status"
 
 /**
@@ -72,6 +72,8 @@ export interface GrpcServerOptions {
 }
 
 export const DEFAULT_MAX_RECEIVE_BYTES = 1_572_864 + 512 * 1024
+/** Responses up to this size are copied behind their prefix (one write); larger ones go as two writes. */
+const COPY_BYTES_MAX = 16 * 1024
 /** Deadlines are enforced within this many milliseconds. */
 const DEADLINE_SWEEP_MS = 5
 
@@ -386,6 +388,10 @@ class Call implements BidiCall<unknown, unknown> {
     if (frame === undefined) return false
     this.sendHeaders()
     this.route.sent.inc()
+    if (Array.isArray(frame)) {
+      this.stream.write(frame[0])
+      return this.stream.write(frame[1])
+    }
     return this.stream.write(frame)
   }
 
@@ -508,12 +514,18 @@ class Call implements BidiCall<unknown, unknown> {
     this.headersSent = true
     stream.respond(RESPONSE_HEADERS, WAIT_FOR_TRAILERS)
     stream.once("wantTrailers", () => stream.sendTrailers(OK_TRAILERS))
-    stream.end(frame)
+    if (Array.isArray(frame)) {
+      stream.write(frame[0])
+      stream.end(frame[1])
+    } else {
+      stream.end(frame)
+    }
   }
 
   // --- outbound
 
-  private frame(message: unknown): Buffer | undefined {
+  /** The framed message: one buffer (a copy) when small, else prefix and payload as they are. */
+  private frame(message: unknown): Buffer | [Buffer, Uint8Array] | undefined {
     let bytes: Uint8Array
     try {
       bytes = this.route.method.responseSerialize(message)
@@ -525,7 +537,7 @@ class Call implements BidiCall<unknown, unknown> {
       this.fail(new GrpcError(GrpcStatus.RESOURCE_EXHAUSTED, `grpc: trying to send message larger than max (${bytes.length} vs. ${this.server.maxSendBytes})`))
       return undefined
     }
-    return frameMessage(bytes)
+    return bytes.length <= COPY_BYTES_MAX ? frameMessage(bytes) : [messagePrefix(bytes.length), bytes]
   }
 
   private sendHeaders(): void {
