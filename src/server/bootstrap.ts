@@ -8,6 +8,7 @@
 import { mkdirSync } from "node:fs"
 import { join } from "node:path"
 import { AuthStore } from "../auth/store"
+import type { AuthTokenSpec } from "../auth/tokens"
 import { Backend } from "../backend/backend"
 import type { Config } from "../config/config"
 import { TskvError } from "../lib/errors"
@@ -24,6 +25,7 @@ import { MemoryStorage } from "../raft/storage"
 import type { NodeId } from "../raft/types"
 import { Wal } from "../wal/wal"
 import { Alarms } from "./alarms"
+import { applyAuthRequest } from "./auth_apply"
 import { computeClusterId, computeMemberId, formatId } from "./ids"
 import { Membership } from "./membership"
 import { EtcdServer } from "./server"
@@ -80,7 +82,7 @@ export function bootstrapServer(options: BootstrapOptions): EtcdServer {
   const watchable = new WatchableStore({ store, fragmentBytesMax: config.maxRequestBytes })
   const alarms = new Alarms(backend)
   const membership = new Membership(backend)
-  const auth = new AuthStore({ backend, clock, bcryptCost: config.bcryptCost, authTokenTtlSeconds: config.authTokenTtlSeconds })
+  const auth = new AuthStore({ backend, clock, bcryptCost: config.bcryptCost, authTokenTtlSeconds: config.authTokenTtlSeconds, authToken: authTokenSpec(config.authToken) })
 
   const storage = new MemoryStorage()
   let memberId: NodeId
@@ -132,7 +134,31 @@ export function bootstrapServer(options: BootstrapOptions): EtcdServer {
     checkQuorum: true,
     applied: backend.consistentIndex().index,
   })
-  return new EtcdServer({ config, logger, clock, memberId, clusterId, backend, store, watchable, kv, lessor, alarms, membership, auth, node, storage, wal })
+  const server = new EtcdServer({ config, logger, clock, memberId, clusterId, backend, store, watchable, kv, lessor, alarms, membership, auth, node, storage, wal })
+  // Entries are applied in index order, one at a time: the entry being applied is the one after appliedIndex.
+  server.setAuthApplier((req) => applyAuthRequest(auth, req, server.appliedIndex + 1))
+  return server
+}
+
+/** --auth-token as the auth room reads it: simple, jwt (etcd's options) or tskv's signed tokens. */
+export function authTokenSpec(token: Config["authToken"]): AuthTokenSpec {
+  const t = token as Config["authToken"] | { kind: "signed"; ttlMs?: number }
+  switch (t.kind) {
+    case "simple":
+      return { type: "simple", options: {} }
+    case "signed":
+      return { type: "signed", options: t.ttlMs ? { ttl: `${t.ttlMs}ms` } : {} }
+    case "jwt":
+      return {
+        type: "jwt",
+        options: {
+          "pub-key": t.pubKeyFile,
+          "sign-method": t.signMethod,
+          ttl: `${t.ttlMs}ms`,
+          ...(t.privKeyFile !== "" ? { "priv-key": t.privKeyFile } : {}),
+        },
+      }
+  }
 }
 
 interface InitialMember {

@@ -12,13 +12,15 @@ import * as pb from "../../../pb"
 import { RequestKind } from "../../../server/request"
 import type { EtcdServer } from "../../../server/server"
 import type { GrpcServer } from "../transport/grpc_server"
-import { admit, requestAuth } from "./context"
+import { admit, maintenanceAuthCheck, requestAuth } from "./context"
 
 const SNAPSHOT_CHUNK_BYTES = 32 * 1024
 
 export function registerMaintenanceService(grpc: GrpcServer, server: EtcdServer): void {
   const M = pb.MaintenanceService
   const adminOnly = (info: ReturnType<typeof admit>): void => server.auth?.isAdminPermitted(info)
+  /** Admin, with etcd 3.4's unmapped errors (context.ts). */
+  const adminOnly34 = (call: Parameters<typeof admit>[1]): void => maintenanceAuthCheck(() => adminOnly(admit(server, call)))
 
   grpc.addUnary(M.Status, (_req, call) => {
     admit(server, call, { allowLearner: true })
@@ -37,25 +39,25 @@ export function registerMaintenanceService(grpc: GrpcServer, server: EtcdServer)
   })
 
   grpc.addUnary(M.Defragment, (_req, call) => {
-    adminOnly(admit(server, call))
+    adminOnly34(call)
     server.defragment()
     return { header: server.header() }
   })
 
   grpc.addUnary(M.Hash, (_req, call) => {
-    adminOnly(admit(server, call))
+    adminOnly34(call)
     return { header: server.header(), hash: server.store.hash() }
   })
 
   grpc.addUnary(M.HashKV, (req, call) => {
-    adminOnly(admit(server, call))
+    adminOnly34(call)
     const h = server.store.hashKV(req.revision)
     return { header: server.header(), hash: h.hash, compactRevision: h.compactRevision, hashRevision: h.hashRevision }
   })
 
   grpc.addServerStream(M.Snapshot, (_req, call) => {
     try {
-      adminOnly(admit(server, call))
+      adminOnly34(call)
     } catch (e) {
       call.end(e)
       return

@@ -2,6 +2,7 @@
 
 import type { EtcdServer } from "../../../server/server"
 import type { GrpcServer } from "../transport/grpc_server"
+import { registerAuthService } from "./auth"
 import { registerClusterService } from "./cluster"
 import { registerKvService } from "./kv"
 import { registerLeaseService } from "./lease"
@@ -14,4 +15,5 @@ export function registerServices(grpc: GrpcServer, server: EtcdServer): void {
   registerMaintenanceService(grpc, server)
   registerClusterService(grpc, server)
   registerWatchService(grpc, server)
+  registerAuthService(grpc, server)
 }

@@ -9,7 +9,9 @@ import { isTskvError, TskvError } from "../../../lib/errors"
 import type { WatchResponse as MvccWatchResponse } from "../../../mvcc/watchable_store"
 import * as pb from "../../../pb"
 import type { EtcdServer } from "../../../server/server"
+import { statusOfError } from "../errors"
 import type { GrpcServer } from "../transport/grpc_server"
+import { grpcCodeNames } from "../transport/status"
 import { admit } from "./context"
 
 export function registerWatchService(grpc: GrpcServer, server: EtcdServer): void {
@@ -48,7 +50,9 @@ export function registerWatchService(grpc: GrpcServer, server: EtcdServer): void
         try {
           if (server.auth) perms.checkWatch(server.auth, info, c)
         } catch (e) {
-          const reason = isTskvError(e) ? e.message : String(e)
+          // etcd 3.4 sends the gRPC status text of the error as the cancel reason.
+          const status = statusOfError(e)
+          const reason = isTskvError(e) ? `rpc error: code = ${grpcCodeNames[status.code]} desc = ${status.message}` : String(e)
           call.write({ header: server.header(), watchId: c.watchId === 0 ? -1 : c.watchId, created: true, canceled: true, cancelReason: reason })
           return
         }
