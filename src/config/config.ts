@@ -54,6 +54,8 @@ export interface FeatureConfig {
   readonly leaseCheckpointPersist: boolean
   readonly stopGrpcServiceOnDefrag: boolean
   readonly txnModeWriteWithSharedBuffer: boolean
+  /** Always false: refused as not supported yet. */
+  readonly setMemberLocalAddr: boolean
 }
 
 export interface Config {

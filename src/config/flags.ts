@@ -74,7 +74,8 @@ export const flagSpecs: readonly FlagSpec[] = [
   { name: "raft-write-timeout", kind: "duration", default: "5s", group: "Member", help: "Write timeout set on each peer connection." },
   { name: "socket-reuse-port", kind: "bool", default: "false", group: "Member", unsupported: true, help: "Set SO_REUSEPORT on listeners." },
   { name: "socket-reuse-address", kind: "bool", default: "false", group: "Member", unsupported: true, help: "Set SO_REUSEADDR on listeners." },
-  { name: "max-learners", kind: "uint", default: "1", group: "Member", help: "Maximum number of learner members in the cluster." },
+  { name: "max-learners", kind: "uint", default: "1", group: "Member", aliases: ["experimental-max-learners"], help: "Maximum number of learner members in the cluster." },
+  { name: "wait-cluster-ready-timeout", kind: "duration", default: "5s", group: "Member", aliases: ["experimental-wait-cluster-ready-timeout"], unsupported: true, help: "Maximum time to wait for the cluster to be ready before serving." },
 
   // Clustering
   { name: "initial-advertise-peer-urls", kind: "urls", default: "http://localhost:2380", group: "Clustering", help: "List of this member's peer URLs to advertise to the rest of the cluster." },
@@ -137,7 +138,7 @@ export const flagSpecs: readonly FlagSpec[] = [
   { name: "log-package-levels", kind: "string", default: "", group: "Logging", hidden: true, unsupported: true, help: "Deprecated per-package log levels." },
 
   // Features (3.6 names; the 3.4/3.5 --experimental-* spellings are aliases)
-  { name: "feature-gates", kind: "string", default: "", group: "Features", help: "Comma-separated Name=true|false: InitialCorruptCheck, CompactHashCheck, LeaseCheckpoint, LeaseCheckpointPersist, StopGRPCServiceOnDefrag, TxnModeWriteWithSharedBuffer." },
+  { name: "feature-gates", kind: "string", default: "", group: "Features", help: "Comma-separated Name=true|false: InitialCorruptCheck, CompactHashCheck, LeaseCheckpoint, LeaseCheckpointPersist, StopGRPCServiceOnDefrag, TxnModeWriteWithSharedBuffer (SetMemberLocalAddr is not supported yet)." },
   { name: "experimental-initial-corrupt-check", kind: "bool", default: "false", group: "Features", help: "Check data corruption before serving any client/peer traffic (= --feature-gates=InitialCorruptCheck=true)." },
   { name: "corrupt-check-time", kind: "duration", default: "0s", group: "Features", aliases: ["experimental-corrupt-check-time"], help: "Duration of time between cluster corruption check passes." },
   { name: "experimental-compact-hash-check-enabled", kind: "bool", default: "false", group: "Features", help: "Leader checks followers' compaction hashes (= --feature-gates=CompactHashCheck=true)." },
@@ -155,6 +156,11 @@ export const flagSpecs: readonly FlagSpec[] = [
   { name: "memory-mlock", kind: "bool", default: "false", group: "Features", aliases: ["experimental-memory-mlock"], unsupported: true, help: "mlock the process memory." },
   { name: "downgrade-check-time", kind: "duration", default: "5s", group: "Features", aliases: ["experimental-downgrade-check-time"], unsupported: true, help: "Time between downgrade status checks." },
   { name: "enable-distributed-tracing", kind: "bool", default: "false", group: "Features", aliases: ["experimental-enable-distributed-tracing"], unsupported: true, help: "OpenTelemetry tracing." },
+  { name: "distributed-tracing-address", kind: "string", default: "localhost:4317", group: "Features", aliases: ["experimental-distributed-tracing-address"], unsupported: true, help: "OpenTelemetry collector address." },
+  { name: "distributed-tracing-service-name", kind: "string", default: "etcd", group: "Features", aliases: ["experimental-distributed-tracing-service-name"], unsupported: true, help: "OpenTelemetry service name." },
+  { name: "distributed-tracing-instance-id", kind: "string", default: "", group: "Features", aliases: ["experimental-distributed-tracing-instance-id"], unsupported: true, help: "OpenTelemetry service instance ID." },
+  { name: "distributed-tracing-sampling-rate", kind: "uint", default: "0", group: "Features", aliases: ["experimental-distributed-tracing-sampling-rate"], unsupported: true, help: "Samples per million spans." },
+  { name: "experimental-set-member-localaddr", kind: "bool", default: "false", group: "Features", unsupported: true, help: "Dial peers from the advertised peer URL's address (= --feature-gates=SetMemberLocalAddr=true)." },
   { name: "enable-v2", kind: "bool", default: "false", group: "Features", unsupported: true, help: "Accept etcd V2 client requests." },
   { name: "experimental-enable-v2v3", kind: "string", default: "", group: "Features", unsupported: true, help: "Serve v2 requests through the v3 backend under a given prefix." },
   { name: "v2-deprecation", kind: "enum", values: ["not-yet", "write-only", "write-only-drop-data", "gone"], default: "not-yet", group: "Features", noEffect: "tskv has no v2 store", help: "Phase of v2store deprecation (no effect: tskv has no v2 store)." },
@@ -167,6 +173,17 @@ export const flagSpecs: readonly FlagSpec[] = [
   { name: "discovery-srv-name", kind: "string", default: "", group: "v2 Proxy and discovery (not supported)", unsupported: true, help: "Suffix to the dns srv name queried when bootstrapping." },
   { name: "discovery-endpoints", kind: "string", default: "", group: "v2 Proxy and discovery (not supported)", unsupported: true, help: "V3 discovery: gRPC endpoints of the discovery service." },
   { name: "discovery-token", kind: "string", default: "", group: "v2 Proxy and discovery (not supported)", unsupported: true, help: "V3 discovery: discovery token." },
+  { name: "discovery-dial-timeout", kind: "duration", default: "2s", group: "v2 Proxy and discovery (not supported)", unsupported: true, help: "V3 discovery: dial timeout." },
+  { name: "discovery-request-timeout", kind: "duration", default: "5s", group: "v2 Proxy and discovery (not supported)", unsupported: true, help: "V3 discovery: request timeout." },
+  { name: "discovery-keepalive-time", kind: "duration", default: "2s", group: "v2 Proxy and discovery (not supported)", unsupported: true, help: "V3 discovery: keepalive time." },
+  { name: "discovery-keepalive-timeout", kind: "duration", default: "6s", group: "v2 Proxy and discovery (not supported)", unsupported: true, help: "V3 discovery: keepalive timeout." },
+  { name: "discovery-insecure-transport", kind: "bool", default: "true", group: "v2 Proxy and discovery (not supported)", unsupported: true, help: "V3 discovery: disable transport security." },
+  { name: "discovery-insecure-skip-tls-verify", kind: "bool", default: "false", group: "v2 Proxy and discovery (not supported)", unsupported: true, help: "V3 discovery: skip server certificate verification." },
+  { name: "discovery-cert", kind: "string", default: "", group: "v2 Proxy and discovery (not supported)", unsupported: true, help: "V3 discovery: client certificate." },
+  { name: "discovery-key", kind: "string", default: "", group: "v2 Proxy and discovery (not supported)", unsupported: true, help: "V3 discovery: client key." },
+  { name: "discovery-cacert", kind: "string", default: "", group: "v2 Proxy and discovery (not supported)", unsupported: true, help: "V3 discovery: CA bundle." },
+  { name: "discovery-user", kind: "string", default: "", group: "v2 Proxy and discovery (not supported)", unsupported: true, help: "V3 discovery: username[:password]." },
+  { name: "discovery-password", kind: "string", default: "", group: "v2 Proxy and discovery (not supported)", unsupported: true, help: "V3 discovery: password." },
   { name: "proxy", kind: "enum", values: ["off", "readonly", "on"], default: "off", group: "v2 Proxy and discovery (not supported)", unsupported: true, help: "Proxy mode setting ('off', 'readonly' or 'on')." },
   { name: "proxy-failure-wait", kind: "uint", default: "5000", group: "v2 Proxy and discovery (not supported)", unsupported: true, help: "Time (in milliseconds) an endpoint will be held in a failed state." },
   { name: "proxy-refresh-interval", kind: "uint", default: "30000", group: "v2 Proxy and discovery (not supported)", unsupported: true, help: "Time (in milliseconds) of the endpoints refresh interval." },
@@ -244,6 +261,7 @@ export const featureGates = {
   LeaseCheckpointPersist: "experimental-enable-lease-checkpoint-persist",
   StopGRPCServiceOnDefrag: "experimental-stop-grpc-service-on-defrag",
   TxnModeWriteWithSharedBuffer: "experimental-txn-mode-write-with-shared-buffer",
+  SetMemberLocalAddr: "experimental-set-member-localaddr",
 } as const
 
 export type FeatureGate = keyof typeof featureGates

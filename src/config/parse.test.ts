@@ -475,6 +475,8 @@ describe("parseConfig() bad input", () => {
     [["--auth-token=magic"], 'invalid value "magic" for flag --auth-token: expected simple or jwt,pub-key=<file>,priv-key=<file>,sign-method=<method>[,ttl=<duration>]'],
     [["--feature-gates=Bogus=true"], 'invalid value "Bogus=true" for flag --feature-gates: unrecognized feature gate: Bogus'],
     [["--feature-gates=InitialCorruptCheck=yes"], 'invalid value "InitialCorruptCheck=yes" for flag --feature-gates: expected InitialCorruptCheck=true or InitialCorruptCheck=false'],
+    [["--feature-gates=SetMemberLocalAddr=true"], "--feature-gates=SetMemberLocalAddr=true is not supported yet"],
+    [["--experimental-max-learners=2", "--max-learners=3"], "cannot set --experimental-max-learners and --max-learners at the same time, please use --max-learners only"],
     [["--feature-gates=InitialCorruptCheck=true", "--experimental-initial-corrupt-check"], "cannot specify both --experimental-initial-corrupt-check and --feature-gates=InitialCorruptCheck"],
     [["--cipher-suites=TLS_FOO"], 'invalid value "TLS_FOO" for flag --cipher-suites: unexpected TLS cipher suite TLS_FOO'],
     [["--cipher-suites=TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "--tls-min-version=TLS1.3"], "--cipher-suites cannot be used with TLS1.3 only (--tls-min-version=TLS1.3)"],

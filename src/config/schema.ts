@@ -364,6 +364,7 @@ const gateKeys: Record<FeatureGate, keyof FeatureConfig> = {
   LeaseCheckpointPersist: "leaseCheckpointPersist",
   StopGRPCServiceOnDefrag: "stopGrpcServiceOnDefrag",
   TxnModeWriteWithSharedBuffer: "txnModeWriteWithSharedBuffer",
+  SetMemberLocalAddr: "setMemberLocalAddr",
 }
 
 function features(values: Record<string, FlagValue>, explicit: ReadonlySet<string>, fail: Fail): FeatureConfig {
@@ -374,6 +375,7 @@ function features(values: Record<string, FlagValue>, explicit: ReadonlySet<strin
     leaseCheckpointPersist: false,
     stopGrpcServiceOnDefrag: false,
     txnModeWriteWithSharedBuffer: true,
+    setMemberLocalAddr: false,
   }
   for (const [gate, flag] of Object.entries(featureGates) as [FeatureGate, string][]) {
     result[gateKeys[gate]] = values[flag] === true
@@ -390,6 +392,7 @@ function features(values: Record<string, FlagValue>, explicit: ReadonlySet<strin
     if (explicit.has(flag)) fail("feature-gates", `cannot specify both --${flag} and --feature-gates=${gate}`)
     result[gateKeys[gate as FeatureGate]] = enabled.ok && enabled.value
   }
+  if (result.setMemberLocalAddr) fail("feature-gates", "--feature-gates=SetMemberLocalAddr=true is not supported yet")
   return result
 }
 
