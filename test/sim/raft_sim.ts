@@ -102,8 +102,14 @@ export class RaftSimulator {
   private readonly keys = ["a", "b", "c"]
   readonly stats = { messages: 0, committed: 0, elections: 0, crashes: 0, snapshots: 0, confChanges: 0 }
 
+  /** Per seed: one entry per message sometimes, so that old-term entries travel apart from new ones. */
+  private readonly maxSizePerMsgBytes: number
+  private readonly maxInflightMsgs: number
+
   constructor(readonly options: SimOptions) {
     this.prng = seededPrng(options.seed)
+    this.maxSizePerMsgBytes = this.prng.next() < 0.5 ? 1 : 4096
+    this.maxInflightMsgs = this.prng.next() < 0.5 ? 2 : 8
     const voters = Array.from({ length: options.members }, (_, k) => BigInt(k + 1))
     this.nextMemberId = BigInt(options.members + 1)
     for (const id of voters) this.startMember(id, voters)
@@ -134,8 +140,8 @@ export class RaftSimulator {
       prng: seededPrng(this.options.seed * 7919 + Number(id)),
       electionTicks: this.options.electionTicks ?? 10,
       heartbeatTicks: 1,
-      maxSizePerMsgBytes: 4096,
-      maxInflightMsgs: 8,
+      maxSizePerMsgBytes: this.maxSizePerMsgBytes,
+      maxInflightMsgs: this.maxInflightMsgs,
     })
     const m = new SimMember(id, disk, node, ++this.incarnations, peers)
     this.members.set(id, m)
@@ -167,8 +173,8 @@ export class RaftSimulator {
       prng: seededPrng(this.options.seed * 7919 + Number(m.id) * 31 + this.incarnations),
       electionTicks: this.options.electionTicks ?? 10,
       heartbeatTicks: 1,
-      maxSizePerMsgBytes: 4096,
-      maxInflightMsgs: 8,
+      maxSizePerMsgBytes: this.maxSizePerMsgBytes,
+      maxInflightMsgs: this.maxInflightMsgs,
       applied: snap.metadata.index,
     })
     m.incarnation = ++this.incarnations
