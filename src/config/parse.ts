@@ -80,7 +80,7 @@ function parseOrThrow(
     values = readYamlConfig(configFile, readFile)
     const ignored = [...cli.values.values()].map((v) => (v.source.kind === "flag" ? v.source.given : ""))
     for (const name of Object.keys(env)) {
-      if (isFlagVariable(name) && env[name] !== undefined && env[name] !== "" && !/_CONFIG_FILE$/.test(name)) ignored.push(name)
+      if (isFlagVariable(name) && env[name] !== undefined && env[name] !== "" && !knownNonFlagEnv.has(name)) ignored.push(name)
     }
     warnings.push(
       `loaded server configuration from ${configFile}, other configuration command line flags and environment variables will be ignored if provided` +
