@@ -99,6 +99,14 @@ export interface PeerMetrics {
   active: boolean
   /** Last measured round trip, -1 before the first. */
   rttMs: number
+  /** etcd_network_snapshot_send_{success,failures,total_duration_seconds}{To} */
+  snapshotsSent: number
+  snapshotSendFailures: number
+  snapshotSendSeconds: number
+  /** etcd_network_snapshot_receive_{success,failures,total_duration_seconds}{From} */
+  snapshotsReceived: number
+  snapshotReceiveFailures: number
+  snapshotReceiveSeconds: number
 }
 
 export interface PeerTransportMetrics {

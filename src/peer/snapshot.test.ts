@@ -73,7 +73,13 @@ test("PeerTransport.sendSnapshot() streams a multi-MiB db that the receiver veri
   expect(readdirSync(join(b.dir, "snap")).filter((f) => f.endsWith(".part"))).toEqual([])
   expect(a.transport.metrics().snapshotsSent).toBe(1)
   expect(b.transport.metrics().snapshotsReceived).toBe(1)
-  expect(b.transport.metrics().peers.find((p) => p.id === A)!.receivedBytes).toBeGreaterThan(size)
+  const receiverSide = b.transport.metrics().peers.find((p) => p.id === A)!
+  expect(receiverSide.receivedBytes).toBeGreaterThan(size)
+  expect(receiverSide.snapshotsReceived).toBe(1)
+  expect(receiverSide.snapshotReceiveSeconds).toBeGreaterThan(0)
+  const senderSide = a.transport.metrics().peers.find((p) => p.id === B)!
+  expect(senderSide.snapshotsSent).toBe(1)
+  expect(senderSide.snapshotSendFailures).toBe(0)
 }, 30_000)
 
 test("receiveSnapshot() keeps at most about 1 MiB buffered while the disk is behind", async () => {

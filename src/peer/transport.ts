@@ -52,6 +52,12 @@ interface Counters {
   receivedMessages: number
   disconnects: number
   rttMs: number
+  snapshotsSent: number
+  snapshotSendFailures: number
+  snapshotSendSeconds: number
+  snapshotsReceived: number
+  snapshotReceiveFailures: number
+  snapshotReceiveSeconds: number
 }
 
 interface Peer {
@@ -235,6 +241,7 @@ export class PeerTransport {
     assert(message.type === MessageType.Snap, "sendSnapshot() needs a Snap message")
     assert(message.snapshot !== undefined, "Snap message without a snapshot")
     const peer = this.peers.get(message.to)
+    const started = performance.now()
     try {
       if (peer === undefined || this.stopped) throw new PeerUnreachableError(`unknown peer ${hex(message.to)}`)
       const fields = { "remote-peer-id": hex(peer.id), index: message.snapshot.metadata.index }
@@ -263,10 +270,15 @@ export class PeerTransport {
         socket.destroy()
       }
       this.totals.snapshotsSent++
+      counters.snapshotsSent++
+      counters.snapshotSendSeconds += (performance.now() - started) / 1000
       this.logger.info("sent database snapshot", fields)
     } catch (e) {
       this.totals.snapshotSendFailures++
-      this.countersOf(message.to).sentFailures++
+      const counters = this.countersOf(message.to)
+      counters.sentFailures++
+      counters.snapshotSendFailures++
+      counters.snapshotSendSeconds += (performance.now() - started) / 1000
       const error = e as Error
       this.logger.warn("failed to send database snapshot", { "remote-peer-id": hex(message.to), error: error.message })
       if (error instanceof MemberRemovedError) this.reportRemoved(error)
@@ -363,7 +375,21 @@ export class PeerTransport {
   private countersOf(id: NodeId): Counters {
     let c = this.counters.get(id)
     if (c === undefined) {
-      c = { sentBytes: 0, receivedBytes: 0, sentFailures: 0, sentMessages: 0, receivedMessages: 0, disconnects: 0, rttMs: -1 }
+      c = {
+        sentBytes: 0,
+        receivedBytes: 0,
+        sentFailures: 0,
+        sentMessages: 0,
+        receivedMessages: 0,
+        disconnects: 0,
+        rttMs: -1,
+        snapshotsSent: 0,
+        snapshotSendFailures: 0,
+        snapshotSendSeconds: 0,
+        snapshotsReceived: 0,
+        snapshotReceiveFailures: 0,
+        snapshotReceiveSeconds: 0,
+      }
       this.counters.set(id, c)
     }
     return c
@@ -507,6 +533,7 @@ export class PeerTransport {
       onSnapshotConnection: async (reader, s, from) => {
         s.setTimeout(this.limits.snapshotIdleTimeoutMs, () => s.destroy(new Error("snapshot transfer idle timeout")))
         let ok = false
+        const started = performance.now()
         await receiveSnapshot(reader, s, from, {
           localId: this.options.localId,
           dir: this.options.snapshotDir,
@@ -521,8 +548,15 @@ export class PeerTransport {
             c.sentBytes += sent
           },
         })
-        if (ok) this.totals.snapshotsReceived++
-        else this.totals.snapshotReceiveFailures++
+        const counters = this.countersOf(from)
+        counters.snapshotReceiveSeconds += (performance.now() - started) / 1000
+        if (ok) {
+          this.totals.snapshotsReceived++
+          counters.snapshotsReceived++
+        } else {
+          this.totals.snapshotReceiveFailures++
+          counters.snapshotReceiveFailures++
+        }
         this.totals.snapshotReceiveBufferedBytesMax = Math.max(
           this.totals.snapshotReceiveBufferedBytesMax,
           reader.bufferedBytesMax,
