@@ -90,3 +90,18 @@ test("ClientListener does not count pings while a stream is open (grpc-go BDP pi
     await listener.close(100)
   }
 })
+
+test("ClientListener.close() lets an HTTP/1.1 request in flight finish", async () => {
+  const listener = await ClientListener.listen({
+    url: "http://127.0.0.1:0",
+    fetch: async () => {
+      await Bun.sleep(200)
+      return new Response("late but whole")
+    },
+  })
+  const response = fetch(`http://127.0.0.1:${listener.port}/slow`).then((r) => r.text())
+  await Bun.sleep(50)
+  const closing = listener.close(2000)
+  expect(await response).toBe("late but whole")
+  await closing
+})

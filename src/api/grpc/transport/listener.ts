@@ -95,6 +95,10 @@ export class ClientListener {
     this.h2.on("session", (session) => this.onSession(session, windowBytes))
     this.h2.on("stream", (stream, headers) => this.onStream(stream as http2.ServerHttp2Stream, headers, scheme))
     this.h1 = http.createServer((req, res) => {
+      // while closing, a keep-alive connection ends after its response
+      res.once("finish", () => {
+        if (this.closed) req.socket.end()
+      })
       if (this.options.fetch === undefined) {
         res.writeHead(404, { "content-type": "text/plain" }).end("404 page not found\n")
         return
