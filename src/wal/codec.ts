@@ -137,6 +137,12 @@ export function parseBatch(value: unknown): { hardState: HardState | undefined; 
   return { hardState: hs === null ? undefined : parseHardState(hs), entries: entries.map(parseEntry) }
 }
 
+/** Only the hard state of a batch (entries are neither checked nor copied). */
+export function parseBatchHardState(value: unknown): HardState | undefined {
+  const [hs] = tuple(value, 2, "batch")
+  return hs === null ? undefined : parseHardState(hs)
+}
+
 export function parseSegmentHeader(value: unknown): { metadata: WalMetadata; hardState: HardState | undefined } {
   const [memberId, clusterId, hs] = tuple(value, 3, "segment header")
   return {

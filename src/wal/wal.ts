@@ -24,7 +24,7 @@ import { silentLogger } from "../lib/logger"
 import type { Entry, HardState } from "../raft/types"
 import { EMPTY_HARD_STATE } from "../raft/types"
 import type { WalMetadata, WalSnapshot } from "./codec"
-import { batchBytesMax, decodeValue, encodeValue, parseBatch, parseSegmentHeader, parseSnapshot, segmentWire, ShapeError, writeBatch } from "./codec"
+import { batchBytesMax, decodeValue, encodeValue, parseBatch, parseBatchHardState, parseSegmentHeader, parseSnapshot, segmentWire, ShapeError, writeBatch } from "./codec"
 import { WalError } from "./errors"
 import type { RecordHeader } from "./frame"
 import { endOfData, FLAG_SYNCED, HEADER_BYTES, MAX_PAYLOAD_BYTES, readHeader, readRecord, RecordType, sealRecord } from "./frame"
@@ -521,9 +521,13 @@ class Replay {
         return
       }
       case RecordType.Batch: {
+        if (this.markersOnly) {
+          this.hardState = parseBatchHardState(value) ?? this.hardState
+          return
+        }
         const batch = parseBatch(value)
         if (batch.hardState !== undefined) this.hardState = batch.hardState
-        if (!this.markersOnly) for (const e of batch.entries) this.addEntry(e, file, at)
+        for (const e of batch.entries) this.addEntry(e, file, at)
         return
       }
       case RecordType.Snapshot: {
