@@ -42,6 +42,20 @@ describe("EtcdClient against etcd 3.4", () => {
     expect(fromUtf8(again.prevKv!.value)).toBe("bar")
   })
 
+  test("a 1 MiB value and 200 concurrent puts round-trip", async () => {
+    const big = new Uint8Array(1 << 20)
+    for (let i = 0; i < big.length; i++) big[i] = (i * 31) & 0xff
+    await client.kv.put({ key: utf8("big"), value: big })
+    const got = await client.kv.range({ key: utf8("big") })
+    expect(Buffer.compare(got.kvs[0]!.value, big)).toBe(0)
+    await client.kv.deleteRange({ key: utf8("big") })
+    const puts = await Promise.all(Array.from({ length: 200 }, (_, i) => client.kv.put({ key: utf8(`many/${i}`), value: utf8(String(i)) })))
+    expect(new Set(puts.map((p) => p.header!.revision)).size).toBe(200)
+    const many = await client.kv.range({ key: utf8("many/"), rangeEnd: prefixEnd(utf8("many/")), countOnly: true })
+    expect(many.count).toBe(200)
+    await client.kv.deleteRange({ key: utf8("many/"), rangeEnd: prefixEnd(utf8("many/")) })
+  })
+
   test("kv.range() over a prefix with limit, sort and count", async () => {
     for (let i = 0; i < 5; i++) await client.kv.put({ key: utf8(`pre/${i}`), value: utf8(String(i)) })
     const res = await client.kv.range({ key: utf8("pre/"), rangeEnd: prefixEnd(utf8("pre/")), limit: 2, sortOrder: 2 })
