@@ -11,6 +11,17 @@
 // Why raw sockets rather than HTTP/2: one write per flush of a whole batch,
 // no per-message stream or header overhead, explicit backpressure through
 // socket.write()/'drain', and the same code for TCP and TLS under Bun.
+//
+// Wiring, in the server:
+//   const transport = new PeerTransport({ localId, clusterId, listenUrls, tls, logger, snapshotDir,
+//     onMessages: (batch) => step each into raft, onUnreachable: (id) => raft reportUnreachable(id),
+//     onSnapshot: ({ message, dbPath }) => install the db, then step the message,
+//     onRemoved: () => stop serving, isRemoved: (id) => membership says removed })
+//   await transport.start(); addPeer(id, peerUrls) for every other member
+//   per Ready: transport.send(messages that are not Snap); for each Snap:
+//     transport.sendSnapshot(m, dbCopyPath).then(() => reportSnapshot(to, finish), () => reportSnapshot(to, failure))
+//   joining (--initial-cluster-state existing): callUrl(peerUrl, "...members", ...) gives the
+//     member list and the cluster id (setClusterId) before raft starts.
 
 import * as net from "node:net"
 import * as tls from "node:tls"
