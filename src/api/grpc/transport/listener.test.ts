@@ -105,3 +105,16 @@ test("ClientListener.close() lets an HTTP/1.1 request in flight finish", async (
   expect(await response).toBe("late but whole")
   await closing
 })
+
+test("ClientListener advertises --max-concurrent-streams and a large stream window", async () => {
+  const listener = await ClientListener.listen({ url: "http://127.0.0.1:0", grpc: new GrpcServer(), http2: { maxConcurrentStreams: 100, windowBytes: 4 * 1024 * 1024 } })
+  const session = http2.connect(`http://127.0.0.1:${listener.port}`)
+  try {
+    const settings = await new Promise<http2.Settings>((resolve) => session.once("remoteSettings", resolve))
+    expect(settings.maxConcurrentStreams).toBe(100)
+    expect(settings.initialWindowSize).toBe(4 * 1024 * 1024)
+  } finally {
+    session.destroy()
+    await listener.close(100)
+  }
+})
