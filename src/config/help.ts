@@ -53,3 +53,18 @@ export function helpText(notBuilt: readonly string[] = []): string {
   }
   return lines.join("\n")
 }
+
+/** The flag table for the README, in Markdown, from the same source as --help. */
+export function flagTableMarkdown(): string {
+  const lines = ["| Flag | Default | Env | Status | Meaning |", "|---|---|---|---|---|"]
+  for (const group of groupOrder) {
+    for (const spec of flagSpecs) {
+      if (spec.group !== group || spec.hidden === true) continue
+      const names = [spec.name, ...(spec.aliases ?? [])].map((n) => `\`--${n}\``).join(", ")
+      const status = spec.unsupported === true ? "not supported yet" : spec.noEffect !== undefined ? "no effect" : ""
+      const env = `\`ETCD_${spec.name.toUpperCase().replaceAll("-", "_")}\``
+      lines.push(`| ${names} | \`${spec.default === "" ? "''" : spec.default}\` | ${env} | ${status} | ${spec.help.replaceAll("|", "\\|")} |`)
+    }
+  }
+  return `${lines.join("\n")}\n`
+}

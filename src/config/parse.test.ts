@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test"
 import type { Config, ParseResult } from "./config"
 import { envSuffix, flagSpecs, yamlSecurityKeys } from "./flags"
-import { helpText } from "./help"
+import { flagTableMarkdown, helpText } from "./help"
 import { type Env, parseConfig } from "./parse"
 import { versionText } from "./version"
 
@@ -596,4 +596,14 @@ tls-max-version: 'TLS1.3'
   expect(c.cors).toEqual(["*"])
   expect(c.autoCompaction).toEqual({ mode: "periodic", retentionMs: 3_600_000 })
   expect(c.initialCluster.map((m) => m.name)).toEqual(["default"])
+})
+
+test("flagTableMarkdown() lists every visible flag once, with its variable and status", () => {
+  const table = flagTableMarkdown()
+  for (const spec of flagSpecs) {
+    if (spec.hidden === true) continue
+    expect(table).toContain(`\`--${spec.name}\``)
+  }
+  expect(table).toContain("| `--enable-v2` | `false` | `ETCD_ENABLE_V2` | not supported yet |")
+  expect(table).toContain("`--watch-progress-notify-interval`, `--experimental-watch-progress-notify-interval` | `10m` | `ETCD_WATCH_PROGRESS_NOTIFY_INTERVAL` |")
 })
