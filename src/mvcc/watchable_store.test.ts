@@ -268,3 +268,17 @@ test("a watcher that fell behind a compaction on a blocked stream is canceled wi
   expect(c.responses.at(-1)).toMatchObject({ watchId: id, canceled: true, compactRevision: 4, cancelReason: etcdMessages.compacted })
   expect(watchable.watcherCount()).toEqual({ synced: 0, unsynced: 0 })
 })
+
+test("synced range watchers: nested, overlapping, disjoint and from-key ranges each get exactly their keys", () => {
+  const { kv, watchable } = setup()
+  const c = collector()
+  const stream = watchable.newStream(c.send)
+  const ranges: [string, string | undefined][] = [["a", "z"], ["b", "c"], ["b", "bb"], ["ba", "d"], ["x", undefined], ["c", "ca"], ["m", "n"]]
+  const ids = ranges.map(([key, end]) => stream.watch({ key: b(key), rangeEnd: end === undefined ? ZERO_BYTE : b(end) }))
+  const keys = ["a", "b", "ba", "bb", "bz", "c", "c0", "ca", "m", "x", "zz", "0"]
+  for (const k of keys) kv.put({ key: b(k), value: b("v") })
+  ranges.forEach(([key, end], i) => {
+    const expected = keys.filter((k) => k >= key && (end === undefined || k < end))
+    expect(eventsOf(c.responses, ids[i]!).map((e) => e.split(" ")[1]!.split("@")[0])).toEqual(expected)
+  })
+})

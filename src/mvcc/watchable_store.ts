@@ -19,7 +19,7 @@
 import { assert } from "../lib/assert"
 import { ZERO_BYTE } from "../lib/bytes"
 import { etcdMessages } from "../lib/errors"
-import { inRange, type KeyRange, keyRange, rangeSql } from "./key_range"
+import { type KeyRange, keyRange, rangeSql } from "./key_range"
 import { type Change, type MvccStore, tombstoneKv } from "./kv_store"
 import { type Event, EventType, type KeyValue, type ResponseHeader, revisionHeader, WatchFilterType } from "./types"
 
@@ -105,6 +105,8 @@ export class WatchableStore {
   readonly fragmentBytesMax: number
   private readonly syncedByKey = new Map<string, Set<Watcher>>()
   private readonly syncedRanges = new Set<Watcher>()
+  /** syncedRanges sorted by start key, rebuilt after a change (undefined: stale). */
+  private rangeIndex: RangeIndex | undefined
   private readonly streams = new Set<WatchStream>()
   private syncScheduled = false
 
@@ -185,6 +187,7 @@ export class WatchableStore {
       set.add(w)
     } else {
       this.syncedRanges.add(w)
+      this.rangeIndex = undefined
     }
   }
 
@@ -199,6 +202,7 @@ export class WatchableStore {
       if (set?.size === 0) this.syncedByKey.delete(id)
     } else {
       this.syncedRanges.delete(w)
+      this.rangeIndex = undefined
     }
   }
 
@@ -217,10 +221,12 @@ export class WatchableStore {
       if (list === undefined) matched.set(w, [change])
       else list.push(change)
     }
+    if (this.rangeIndex === undefined) this.rangeIndex = new RangeIndex(this.syncedRanges)
+    const ranges = this.rangeIndex
     for (const change of changes) {
       const exact = this.syncedByKey.get(keyId(change.kv.key))
       if (exact !== undefined) for (const w of exact) add(w, change)
-      for (const w of this.syncedRanges) if (inRange(w.range, change.kv.key)) add(w, change)
+      if (ranges.size > 0) ranges.forEachContaining(change.kv.key, (w) => add(w, change))
     }
     for (const [w, list] of matched) {
       const stream = w.stream
@@ -510,6 +516,52 @@ export class WatchStream {
     this.watchers.delete(w.id)
     this.owner.removeSynced(w)
     this.unsynced = this.unsynced.filter((u) => u !== w)
+  }
+}
+
+/**
+ * Range watchers sorted by start key, with the running maximum of their end
+ * keys: the watchers containing a key are found by a binary search and a walk
+ * back that stops once no earlier range reaches the key (a couple of steps for
+ * disjoint prefixes, as kube-apiserver's).
+ */
+class RangeIndex {
+  private readonly entries: { begin: Uint8Array; end: Uint8Array | undefined; w: Watcher }[] = []
+  /** maxEnds[i]: the largest end among entries[0..i]; undefined = unbounded. */
+  private readonly maxEnds: (Uint8Array | undefined)[] = []
+
+  constructor(watchers: Iterable<Watcher>) {
+    for (const w of watchers) {
+      const r = w.range
+      if (r.kind === "from") this.entries.push({ begin: r.key, end: undefined, w })
+      else if (r.kind === "between") this.entries.push({ begin: r.key, end: r.end, w })
+    }
+    this.entries.sort((a, b) => Buffer.compare(a.begin, b.begin))
+    let max: Uint8Array | undefined = new Uint8Array(0)
+    for (const e of this.entries) {
+      if (max !== undefined && (e.end === undefined || Buffer.compare(e.end, max) > 0)) max = e.end
+      this.maxEnds.push(max)
+    }
+  }
+
+  get size(): number {
+    return this.entries.length
+  }
+
+  forEachContaining(key: Uint8Array, visit: (w: Watcher) => void): void {
+    let lo = 0
+    let hi = this.entries.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (Buffer.compare(this.entries[mid]!.begin, key) <= 0) lo = mid + 1
+      else hi = mid
+    }
+    for (let i = lo - 1; i >= 0; i--) {
+      const reach = this.maxEnds[i]
+      if (reach !== undefined && Buffer.compare(reach, key) <= 0) break
+      const e = this.entries[i]!
+      if (e.end === undefined || Buffer.compare(key, e.end) < 0) visit(e.w)
+    }
   }
 }
 
