@@ -2,6 +2,7 @@
 // dirs, message builders, throwaway certificates (openssl CLI), log capture.
 
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import * as net from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { createLogger, type Logger } from "../lib/logger"
@@ -149,4 +150,48 @@ export function makePki(dir: string, name: string): TestPki {
   run(["x509", "-req", "-in", p("peer.csr"), "-CA", p("ca.crt"), "-CAkey", p("ca.key"), "-CAcreateserial",
     "-days", "2", "-extfile", p("ext.cnf"), "-out", p("peer.crt")])
   return { ca: readFileSync(p("ca.crt"), "utf8"), cert: readFileSync(p("peer.crt"), "utf8"), key: readFileSync(p("peer.key"), "utf8") }
+}
+
+/** A TCP proxy in front of a peer port that can black-hole traffic (a partition) and heal. */
+export class FaultProxy {
+  private server: net.Server | null = null
+  private readonly pairs = new Set<[net.Socket, net.Socket]>()
+  blackhole = false
+  port = 0
+
+  constructor(private readonly target: { host: string; port: number }) {}
+
+  async start(): Promise<void> {
+    this.server = net.createServer((client) => {
+      const upstream = net.connect(this.target)
+      const pair: [net.Socket, net.Socket] = [client, upstream]
+      this.pairs.add(pair)
+      const forward = (from: net.Socket, to: net.Socket): void => {
+        from.on("data", (chunk: Buffer) => {
+          if (!this.blackhole) to.write(chunk)
+        })
+        from.on("close", () => {
+          to.destroy()
+          this.pairs.delete(pair)
+        })
+        from.on("error", () => {})
+      }
+      forward(client, upstream)
+      forward(upstream, client)
+    })
+    await new Promise<void>((r) => this.server!.listen(0, "127.0.0.1", r))
+    this.port = (this.server.address() as net.AddressInfo).port
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`
+  }
+
+  async stop(): Promise<void> {
+    for (const [a, b] of this.pairs) {
+      a.destroy()
+      b.destroy()
+    }
+    await new Promise<void>((r) => this.server?.close(() => r()) ?? r())
+  }
 }

@@ -7,7 +7,7 @@ import { dialHandshake } from "./connection"
 import { FrameReader } from "./framing"
 import { ClusterIdMismatchError, MemberRemovedError, PeerUnreachableError, RpcTimeoutError } from "./errors"
 import { TskvError } from "../lib/errors"
-import { appMessage, heartbeat, startMember, stopMembers, waitFor, type TestMember } from "./testing"
+import { FaultProxy, appMessage, heartbeat, startMember, stopMembers, waitFor, type TestMember } from "./testing"
 import { parsePeerUrl } from "./url"
 
 const A = 0xa1n
@@ -407,5 +407,32 @@ test("three transports in a full mesh deliver every batch to the right member, i
       expect(apps.map((msg) => msg.entries[0]!.index)).toEqual(Array.from({ length: 100 }, (_, k) => k + 1))
       expect(beats.map((msg) => msg.commit)).toEqual(Array.from({ length: 100 }, (_, k) => k + 1))
     }
+  }
+})
+
+test("a black-holed peer link is detected, reported unreachable, and recovers after the partition heals", async () => {
+  const limits = { pingIntervalMs: 50, idleTimeoutMs: 300, dialTimeoutMs: 300, backoffMinMs: 20, backoffMaxMs: 100 }
+  const a = await startMember(A, { limits })
+  const b = await startMember(B, { limits })
+  members.push(a, b)
+  const proxy = new FaultProxy(parsePeerUrl(b.url))
+  await proxy.start()
+  try {
+    a.transport.addPeer(B, [proxy.url])
+    a.transport.send([heartbeat(A, B, 1)])
+    await waitFor(() => b.received.length === 1)
+    proxy.blackhole = true
+    const unreachableBefore = a.unreachable.length
+    await waitFor(() => a.transport.activeSince(B) === 0, 3000, "partition detected")
+    expect(a.unreachable.length).toBeGreaterThan(unreachableBefore)
+    expect(a.logs.has("peer connection idle, closing it")).toBe(true)
+    a.transport.send([heartbeat(A, B, 2)])
+    await Bun.sleep(100)
+    proxy.blackhole = false
+    await waitFor(() => a.transport.activeSince(B) > 0, 5000, "healed")
+    a.transport.send([heartbeat(A, B, 3)])
+    await waitFor(() => b.received.some((m) => m.commit === 3), 3000, "delivery after heal")
+  } finally {
+    await proxy.stop()
   }
 })
