@@ -212,7 +212,7 @@ describe("client certificate SAN check (peers)", () => {
   ]
   for (const [san, remote, ok] of cases) {
     test(`SANs "${san}" from ${remote}: ${ok ? "accepted" : "refused"}`, async () => {
-      expect((await checkSanAgainstAddress(san, remote, resolver)).ok).toBe(ok)
+      expect((await checkSanAgainstAddress({ subjectAltName: san, remote, resolve: resolver })).ok).toBe(ok)
     })
   }
 

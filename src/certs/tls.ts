@@ -242,11 +242,16 @@ const systemLookup: HostLookup = async (host) => (await lookup(host, { all: true
 export async function checkClientSan(socket: tls.TLSSocket, resolve: HostLookup = systemLookup): Promise<AllowedPeerResult> {
   const cert = socket.getPeerCertificate()
   const remote = normalizeIp(socket.remoteAddress ?? "")
-  return checkSanAgainstAddress(cert?.subjectaltname ?? "", remote, resolve)
+  return checkSanAgainstAddress({ subjectAltName: cert?.subjectaltname ?? "", remote, resolve })
 }
 
 /** The SAN rule on its own ("DNS:a, IP Address:10.0.0.1" as node:tls writes it). */
-export async function checkSanAgainstAddress(subjectAltName: string, remote: string, resolve: HostLookup = systemLookup): Promise<AllowedPeerResult> {
+export async function checkSanAgainstAddress(options: {
+  readonly subjectAltName: string
+  readonly remote: string
+  readonly resolve?: HostLookup
+}): Promise<AllowedPeerResult> {
+  const { subjectAltName, remote, resolve = systemLookup } = options
   const entries = subjectAltName.split(",").map((e) => e.trim()).filter((e) => e !== "")
   const ips = entries.filter((e) => e.startsWith("IP Address:")).map((e) => normalizeIp(e.slice("IP Address:".length)))
   const dnsNames = entries.filter((e) => e.startsWith("DNS:")).map((e) => e.slice("DNS:".length))

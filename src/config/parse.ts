@@ -47,7 +47,7 @@ export function parseConfig(argv: readonly string[], env: Env, options: ParseOpt
     for (const name of options.notBuilt ?? []) {
       if (findFlag(name)?.name !== name) throw new Error(`parseConfig: notBuilt names an unknown flag ${name}`)
     }
-    return parseOrThrow(argv, env, readFile, options.notBuilt ?? [])
+    return parseOrThrow(argv, env, { readFile, notBuilt: options.notBuilt ?? [] })
   } catch (e) {
     if (e instanceof ConfigProblem) return configError(e.message)
     throw e
@@ -63,8 +63,7 @@ function problem(message: string): never {
 function parseOrThrow(
   argv: readonly string[],
   env: Env,
-  readFile: (path: string) => string,
-  notBuilt: readonly string[],
+  { readFile, notBuilt }: { readFile: (path: string) => string; notBuilt: readonly string[] },
 ): ParseResult {
   const cli = parseArgv(argv)
   if (cli.help) return { kind: "help", text: helpText(notBuilt) }

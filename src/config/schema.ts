@@ -85,7 +85,7 @@ export const configSchema = z
       throw new SchemaStop()
     }
     try {
-      return deepFreeze(buildConfig(input.values as Record<string, FlagValue>, new Set(input.explicit), fail, input))
+      return deepFreeze(buildConfig({ ...input, values: input.values as Record<string, FlagValue> }, fail))
     } catch (e) {
       if (e instanceof SchemaStop) return z.NEVER
       throw e
@@ -98,15 +98,26 @@ type Fail = (flag: string, message: string) => never
 
 const gib = 1024 * 1024 * 1024
 
-function buildConfig(
-  values: Record<string, FlagValue>,
-  explicit: ReadonlySet<string>,
-  fail: Fail,
-  input: { configFile: string; envUsed: string[]; warnings: string[]; notBuilt: string[] },
-): Config {
-  const str = (name: string): string => expectType(values[name], "string", name)
-  const bool = (name: string): boolean => expectType(values[name], "boolean", name)
-  const num = (name: string): number => expectType(values[name], "number", name)
+interface BuildInput {
+  readonly values: Record<string, FlagValue>
+  readonly explicit: readonly string[]
+  readonly configFile: string
+  readonly envUsed: readonly string[]
+  readonly warnings: readonly string[]
+  readonly notBuilt: readonly string[]
+}
+
+function buildConfig(input: BuildInput, fail: Fail): Config {
+  const values = input.values
+  const explicit = new Set(input.explicit)
+  const typed = <T>(name: string, type: "string" | "boolean" | "number"): T => {
+    const value = values[name]
+    if (typeof value !== type) throw new Error(`config: flag ${name} is not a ${type}`)
+    return value as T
+  }
+  const str = (name: string): string => typed<string>(name, "string")
+  const bool = (name: string): boolean => typed<boolean>(name, "boolean")
+  const num = (name: string): number => typed<number>(name, "number")
   const urls = (name: string): readonly EtcdUrl[] => values[name] as readonly EtcdUrl[]
   const list = (name: string): readonly string[] => values[name] as readonly string[]
   const ms = (name: string, fallback: number): number => (values[name] === null ? fallback : num(name))
@@ -266,15 +277,6 @@ function buildConfig(
     envUsed: input.envUsed,
     warnings,
   }
-}
-
-function expectType<T extends "string" | "boolean" | "number">(
-  value: FlagValue | undefined,
-  type: T,
-  name: string,
-): T extends "string" ? string : T extends "boolean" ? boolean : number {
-  if (typeof value !== type) throw new Error(`config: flag ${name} is not a ${type}`)
-  return value as T extends "string" ? string : T extends "boolean" ? boolean : number
 }
 
 function transport(prefix: "" | "peer-", values: Record<string, FlagValue>, warnings: string[]): TransportSecurity {
