@@ -8,6 +8,7 @@ import { tempDir } from "../../test/support/tmp"
 import { nodeFsPort } from "../lib/fs_port"
 import type { Entry } from "../raft/types"
 import { EntryType } from "../raft/types"
+import { crc32 } from "./frame"
 import { Wal } from "./wal"
 
 const full = process.env.TSKV_BENCH === "1"
@@ -102,5 +103,18 @@ test("benchmark: WAL open (replay and check) of 64 MB of 256 B entries", () => {
     report("wal open", { entries: total, elapsedMs, entriesPerSec: (total * 1000) / elapsedMs })
   } finally {
     dir.remove()
+  }
+}, timeoutMs)
+
+test("benchmark: crc32 (Bun.hash.crc32) of WAL records", () => {
+  for (const size of [300, 64 * 1024]) {
+    const bytes = new Uint8Array(size).fill(0x3c)
+    let crc = 0
+    const { count, elapsedMs } = timed(() => {
+      for (let i = 0; i < 100; i++) crc = crc32(bytes, crc)
+    })
+    const hashed = count * 100
+    report(`crc32 ${size} B`, { nsPerRecord: (elapsedMs * 1e6) / hashed, MiBPerSec: (hashed * size * 1000) / elapsedMs / (1 << 20), crc })
+    expect(hashed).toBeGreaterThan(0)
   }
 }, timeoutMs)
