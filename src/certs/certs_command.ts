@@ -128,7 +128,14 @@ class Writer {
     }
   }
 
-  pair(dir: string, base: string, material: CertAndKey, what: string, usedBy: { cert: string; key: string }): { cert: string; key: string } {
+  pair(pair: {
+    readonly dir: string
+    readonly base: string
+    readonly material: CertAndKey
+    readonly what: string
+    readonly usedBy: { readonly cert: string; readonly key: string }
+  }): { cert: string; key: string } {
+    const { dir, base, material, what, usedBy } = pair
     mkdirSync(dir, { recursive: true, mode: 0o755 })
     const cert = join(dir, `${base}.crt`)
     const key = join(dir, `${base}.key`)
@@ -188,7 +195,7 @@ async function initCa(args: ParsedArgs, io: CertsIo): Promise<number> {
   const writer = new Writer(args.flags.has("force"))
   writer.checkFree(join(out, "ca.crt"), join(out, "ca.key"))
   const ca = await createCa({ commonName: single(args, "cn", "etcd-ca"), keyType: keyTypeOf(args), days: daysOf(args, 3650) })
-  writer.pair(out, "ca", ca, "CA", caUsage)
+  writer.pair({ dir: out, base: "ca", material: ca, what: "CA", usedBy: caUsage })
   io.out(writer.summary())
   return 0
 }
@@ -232,7 +239,7 @@ async function issue(args: ParsedArgs, rest: string[], io: CertsIo): Promise<num
     keyType: keyTypeOf(args),
     days: daysOf(args, 365),
   })
-  writer.pair(dir, base, material, `${kind} ${name}`, leafUsage[kind](name))
+  writer.pair({ dir, base, material, what: `${kind} ${name}`, usedBy: leafUsage[kind](name) })
   io.out(writer.summary())
   return 0
 }
@@ -287,12 +294,12 @@ async function cluster(args: ParsedArgs, io: CertsIo): Promise<number> {
     io.out(`using the existing CA ${caCert}\n`)
   } else {
     ca = await createCa({ keyType })
-    writer.pair(out, "ca", ca, "CA", caUsage)
+    writer.pair({ dir: out, base: "ca", material: ca, what: "CA", usedBy: caUsage })
   }
   for (const member of members) {
     for (const kind of ["server", "peer"] as const) {
       const material = await issueCertificate({ ca, kind, commonName: member.name, sans: member.sans, keyType })
-      writer.pair(join(out, member.name), kind, material, `${kind} ${member.name}`, leafUsage[kind](member.name))
+      writer.pair({ dir: join(out, member.name), base: kind, material, what: `${kind} ${member.name}`, usedBy: leafUsage[kind](member.name) })
     }
   }
   for (const client of clients) {
@@ -309,7 +316,7 @@ async function cluster(args: ParsedArgs, io: CertsIo): Promise<number> {
       usage.cert = "kube-apiserver --etcd-certfile (CN kube-apiserver-etcd-client)"
       usage.key = "kube-apiserver --etcd-keyfile"
     }
-    writer.pair(join(out, "clients"), client, material, `client ${client}`, usage)
+    writer.pair({ dir: join(out, "clients"), base: client, material, what: `client ${client}`, usedBy: usage })
   }
   io.out(writer.summary())
   io.out(clusterExample(out, members))

@@ -167,8 +167,8 @@ function buildConfig(input: BuildInput, fail: Fail): Config {
     fail("bcrypt-cost", `invalid value "${bcryptCost}" for flag --bcrypt-cost: expected an integer between 4 and 31`)
   }
 
-  const client = transport("", values, warnings)
-  const peer = transport("peer-", values, warnings)
+  const client = transport("", { values, warnings })
+  const peer = transport("peer-", { values, warnings })
   for (const [prefix, side] of [["", client], ["peer-", peer]] as const) {
     if ((side.certFile === "") !== (side.keyFile === "")) {
       fail(`${prefix}cert-file`, `--${prefix}cert-file and --${prefix}key-file must be given together`)
@@ -245,7 +245,7 @@ function buildConfig(input: BuildInput, fail: Fail): Config {
     initialClusterToken: str("initial-cluster-token"),
     strictReconfigCheck: bool("strict-reconfig-check"),
     preVote: bool("pre-vote"),
-    autoCompaction: autoCompaction(str("auto-compaction-mode"), str("auto-compaction-retention"), fail),
+    autoCompaction: autoCompaction({ mode: str("auto-compaction-mode"), retention: str("auto-compaction-retention") }, fail),
     client,
     peer,
     cipherSuites,
@@ -262,7 +262,7 @@ function buildConfig(input: BuildInput, fail: Fail): Config {
     logger: "zap",
     logOutputs,
     logLevel: bool("debug") ? "debug" : (str("log-level") as Config["logLevel"]),
-    features: features(values, explicit, fail),
+    features: features({ values, explicit }, fail),
     corruptCheckTimeMs: num("corrupt-check-time"),
     compactHashCheckTimeMs: num("compact-hash-check-time"),
     compactionBatchLimit: num("compaction-batch-limit"),
@@ -279,7 +279,7 @@ function buildConfig(input: BuildInput, fail: Fail): Config {
   }
 }
 
-function transport(prefix: "" | "peer-", values: Record<string, FlagValue>, warnings: string[]): TransportSecurity {
+function transport(prefix: "" | "peer-", { values, warnings }: { values: Record<string, FlagValue>; warnings: string[] }): TransportSecurity {
   const text = (name: string): string => values[`${prefix}${name}`] as string
   const certFile = text("cert-file")
   const keyFile = text("key-file")
@@ -319,7 +319,7 @@ export function parseInitialCluster(text: string, fail: Fail): ClusterMember[] {
   return members
 }
 
-function autoCompaction(mode: string, retention: string, fail: Fail): AutoCompaction {
+function autoCompaction({ mode, retention }: { mode: string; retention: string }, fail: Fail): AutoCompaction {
   const invalid = (expected: string): never =>
     fail("auto-compaction-retention", `invalid value "${retention}" for flag --auto-compaction-retention: ${expected}`)
   if (mode === "revision") {
@@ -369,7 +369,10 @@ const gateKeys: Record<FeatureGate, keyof FeatureConfig> = {
   SetMemberLocalAddr: "setMemberLocalAddr",
 }
 
-function features(values: Record<string, FlagValue>, explicit: ReadonlySet<string>, fail: Fail): FeatureConfig {
+function features(
+  { values, explicit }: { values: Record<string, FlagValue>; explicit: ReadonlySet<string> },
+  fail: Fail,
+): FeatureConfig {
   const result: Record<keyof FeatureConfig, boolean> = {
     initialCorruptCheck: false,
     compactHashCheck: false,
