@@ -391,10 +391,19 @@ function genWrite(m: MessageInfo): string {
 }
 
 function genRead(m: MessageInfo): string {
-  const lines: string[] = [`export function read${m.name}(r: Reader, end: number): ${m.name} {`]
+  // base: the value decoded so far when the message occurs again on the wire
+  // (protobuf merges: later scalars win, lists append, messages merge).
+  const lines: string[] = [
+    `export function read${m.name}(r: Reader, end: number, base?: ${m.name}): ${m.name} {`,
+  ]
   for (const f of m.fields) {
     const t = isOptional(f) ? `${tsType(f, false)} | undefined` : tsType(f, false)
     lines.push(`  let f_${f.name}: ${t} = ${defaultValue(f)}`)
+  }
+  if (m.fields.length > 0) {
+    lines.push(`  if (base !== undefined) {`)
+    for (const f of m.fields) lines.push(`    f_${f.name} = base.${f.name}`)
+    lines.push("  }")
   }
   lines.push("  while (r.pos < end) {", "    const tag = readVarint32(r)", "    switch (tag) {")
   for (const f of m.fields) {
@@ -407,6 +416,8 @@ function genRead(m: MessageInfo): string {
       if (isPackable(f)) {
         lines.push(`      case ${tagOf(f, WIRE_LEN)}: { const e = readEnd(r, end); while (r.pos < e) f_${f.name}.push(${readValueCode(f)}); if (r.pos !== e) throw invalid("packed field overruns its length"); break }`)
       }
+    } else if (f.kind === "message") {
+      lines.push(`      case ${tagOf(f, wireType(f))}:${clearOthers} f_${f.name} = read${f.typeName}(r, readEnd(r, end), f_${f.name}); break`)
     } else {
       lines.push(`      case ${tagOf(f, wireType(f))}:${clearOthers} f_${f.name} = ${readValueCode(f)}; break`)
     }

@@ -50,8 +50,11 @@ export function writeUserAddOptions(m: UserAddOptionsInit, buf: Uint8Array, pos:
   return pos
 }
 const KNOWN_UserAddOptions = new Set([1])
-export function readUserAddOptions(r: Reader, end: number): UserAddOptions {
+export function readUserAddOptions(r: Reader, end: number, base?: UserAddOptions): UserAddOptions {
   let f_noPassword: boolean = false
+  if (base !== undefined) {
+    f_noPassword = base.noPassword
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -128,18 +131,24 @@ export function writeUser(m: UserInit, buf: Uint8Array, pos: number): number {
   return pos
 }
 const KNOWN_User = new Set([1, 2, 3, 4])
-export function readUser(r: Reader, end: number): User {
+export function readUser(r: Reader, end: number, base?: User): User {
   let f_name: Uint8Array = EMPTY
   let f_password: Uint8Array = EMPTY
   let f_roles: string[] = []
   let f_options: UserAddOptions | undefined = undefined
+  if (base !== undefined) {
+    f_name = base.name
+    f_password = base.password
+    f_roles = base.roles
+    f_options = base.options
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
       case 10: f_name = readBytes(r, end); break
       case 18: f_password = readBytes(r, end); break
       case 26: f_roles.push(readString(r, end)); break
-      case 34: f_options = readUserAddOptions(r, readEnd(r, end)); break
+      case 34: f_options = readUserAddOptions(r, readEnd(r, end), f_options); break
       default: skipField(r, tag, end, KNOWN_User)
     }
   }
@@ -206,10 +215,15 @@ export function writePermission(m: PermissionInit, buf: Uint8Array, pos: number)
   return pos
 }
 const KNOWN_Permission = new Set([1, 2, 3])
-export function readPermission(r: Reader, end: number): Permission {
+export function readPermission(r: Reader, end: number, base?: Permission): Permission {
   let f_permType: number = 0
   let f_key: Uint8Array = EMPTY
   let f_rangeEnd: Uint8Array = EMPTY
+  if (base !== undefined) {
+    f_permType = base.permType
+    f_key = base.key
+    f_rangeEnd = base.rangeEnd
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -272,9 +286,13 @@ export function writeRole(m: RoleInit, buf: Uint8Array, pos: number): number {
   return pos
 }
 const KNOWN_Role = new Set([1, 2])
-export function readRole(r: Reader, end: number): Role {
+export function readRole(r: Reader, end: number, base?: Role): Role {
   let f_name: Uint8Array = EMPTY
   let f_keyPermission: Permission[] = []
+  if (base !== undefined) {
+    f_name = base.name
+    f_keyPermission = base.keyPermission
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {

@@ -122,11 +122,17 @@ export function writeResponseHeader(m: ResponseHeaderInit, buf: Uint8Array, pos:
   return pos
 }
 const KNOWN_ResponseHeader = new Set([1, 2, 3, 4])
-export function readResponseHeader(r: Reader, end: number): ResponseHeader {
+export function readResponseHeader(r: Reader, end: number, base?: ResponseHeader): ResponseHeader {
   let f_clusterId: bigint = 0n
   let f_memberId: bigint = 0n
   let f_revision: number = 0
   let f_raftTerm: number = 0
+  if (base !== undefined) {
+    f_clusterId = base.clusterId
+    f_memberId = base.memberId
+    f_revision = base.revision
+    f_raftTerm = base.raftTerm
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -278,7 +284,7 @@ export function writeRangeRequest(m: RangeRequestInit, buf: Uint8Array, pos: num
   return pos
 }
 const KNOWN_RangeRequest = new Set([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13])
-export function readRangeRequest(r: Reader, end: number): RangeRequest {
+export function readRangeRequest(r: Reader, end: number, base?: RangeRequest): RangeRequest {
   let f_key: Uint8Array = EMPTY
   let f_rangeEnd: Uint8Array = EMPTY
   let f_limit: number = 0
@@ -292,6 +298,21 @@ export function readRangeRequest(r: Reader, end: number): RangeRequest {
   let f_maxModRevision: number = 0
   let f_minCreateRevision: number = 0
   let f_maxCreateRevision: number = 0
+  if (base !== undefined) {
+    f_key = base.key
+    f_rangeEnd = base.rangeEnd
+    f_limit = base.limit
+    f_revision = base.revision
+    f_sortOrder = base.sortOrder
+    f_sortTarget = base.sortTarget
+    f_serializable = base.serializable
+    f_keysOnly = base.keysOnly
+    f_countOnly = base.countOnly
+    f_minModRevision = base.minModRevision
+    f_maxModRevision = base.maxModRevision
+    f_minCreateRevision = base.minCreateRevision
+    f_maxCreateRevision = base.maxCreateRevision
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -380,15 +401,21 @@ export function writeRangeResponse(m: RangeResponseInit, buf: Uint8Array, pos: n
   return pos
 }
 const KNOWN_RangeResponse = new Set([1, 2, 3, 4])
-export function readRangeResponse(r: Reader, end: number): RangeResponse {
+export function readRangeResponse(r: Reader, end: number, base?: RangeResponse): RangeResponse {
   let f_header: ResponseHeader | undefined = undefined
   let f_kvs: KeyValue[] = []
   let f_more: boolean = false
   let f_count: number = 0
+  if (base !== undefined) {
+    f_header = base.header
+    f_kvs = base.kvs
+    f_more = base.more
+    f_count = base.count
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_header = readResponseHeader(r, readEnd(r, end)); break
+      case 10: f_header = readResponseHeader(r, readEnd(r, end), f_header); break
       case 18: f_kvs.push(readKeyValue(r, readEnd(r, end))); break
       case 24: f_more = readVarint32(r) !== 0; break
       case 32: f_count = readInt64(r); break
@@ -482,13 +509,21 @@ export function writePutRequest(m: PutRequestInit, buf: Uint8Array, pos: number)
   return pos
 }
 const KNOWN_PutRequest = new Set([1, 2, 3, 4, 5, 6])
-export function readPutRequest(r: Reader, end: number): PutRequest {
+export function readPutRequest(r: Reader, end: number, base?: PutRequest): PutRequest {
   let f_key: Uint8Array = EMPTY
   let f_value: Uint8Array = EMPTY
   let f_lease: bigint = 0n
   let f_prevKv: boolean = false
   let f_ignoreValue: boolean = false
   let f_ignoreLease: boolean = false
+  if (base !== undefined) {
+    f_key = base.key
+    f_value = base.value
+    f_lease = base.lease
+    f_prevKv = base.prevKv
+    f_ignoreValue = base.ignoreValue
+    f_ignoreLease = base.ignoreLease
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -554,14 +589,18 @@ export function writePutResponse(m: PutResponseInit, buf: Uint8Array, pos: numbe
   return pos
 }
 const KNOWN_PutResponse = new Set([1, 2])
-export function readPutResponse(r: Reader, end: number): PutResponse {
+export function readPutResponse(r: Reader, end: number, base?: PutResponse): PutResponse {
   let f_header: ResponseHeader | undefined = undefined
   let f_prevKv: KeyValue | undefined = undefined
+  if (base !== undefined) {
+    f_header = base.header
+    f_prevKv = base.prevKv
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_header = readResponseHeader(r, readEnd(r, end)); break
-      case 18: f_prevKv = readKeyValue(r, readEnd(r, end)); break
+      case 10: f_header = readResponseHeader(r, readEnd(r, end), f_header); break
+      case 18: f_prevKv = readKeyValue(r, readEnd(r, end), f_prevKv); break
       default: skipField(r, tag, end, KNOWN_PutResponse)
     }
   }
@@ -629,10 +668,15 @@ export function writeDeleteRangeRequest(m: DeleteRangeRequestInit, buf: Uint8Arr
   return pos
 }
 const KNOWN_DeleteRangeRequest = new Set([1, 2, 3])
-export function readDeleteRangeRequest(r: Reader, end: number): DeleteRangeRequest {
+export function readDeleteRangeRequest(r: Reader, end: number, base?: DeleteRangeRequest): DeleteRangeRequest {
   let f_key: Uint8Array = EMPTY
   let f_rangeEnd: Uint8Array = EMPTY
   let f_prevKv: boolean = false
+  if (base !== undefined) {
+    f_key = base.key
+    f_rangeEnd = base.rangeEnd
+    f_prevKv = base.prevKv
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -703,14 +747,19 @@ export function writeDeleteRangeResponse(m: DeleteRangeResponseInit, buf: Uint8A
   return pos
 }
 const KNOWN_DeleteRangeResponse = new Set([1, 2, 3])
-export function readDeleteRangeResponse(r: Reader, end: number): DeleteRangeResponse {
+export function readDeleteRangeResponse(r: Reader, end: number, base?: DeleteRangeResponse): DeleteRangeResponse {
   let f_header: ResponseHeader | undefined = undefined
   let f_deleted: number = 0
   let f_prevKvs: KeyValue[] = []
+  if (base !== undefined) {
+    f_header = base.header
+    f_deleted = base.deleted
+    f_prevKvs = base.prevKvs
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_header = readResponseHeader(r, readEnd(r, end)); break
+      case 10: f_header = readResponseHeader(r, readEnd(r, end), f_header); break
       case 16: f_deleted = readInt64(r); break
       case 26: f_prevKvs.push(readKeyValue(r, readEnd(r, end))); break
       default: skipField(r, tag, end, KNOWN_DeleteRangeResponse)
@@ -787,18 +836,24 @@ export function writeRequestOp(m: RequestOpInit, buf: Uint8Array, pos: number): 
   return pos
 }
 const KNOWN_RequestOp = new Set([1, 2, 3, 4])
-export function readRequestOp(r: Reader, end: number): RequestOp {
+export function readRequestOp(r: Reader, end: number, base?: RequestOp): RequestOp {
   let f_requestRange: RangeRequest | undefined = undefined
   let f_requestPut: PutRequest | undefined = undefined
   let f_requestDeleteRange: DeleteRangeRequest | undefined = undefined
   let f_requestTxn: TxnRequest | undefined = undefined
+  if (base !== undefined) {
+    f_requestRange = base.requestRange
+    f_requestPut = base.requestPut
+    f_requestDeleteRange = base.requestDeleteRange
+    f_requestTxn = base.requestTxn
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_requestPut = undefined; f_requestDeleteRange = undefined; f_requestTxn = undefined; f_requestRange = readRangeRequest(r, readEnd(r, end)); break
-      case 18: f_requestRange = undefined; f_requestDeleteRange = undefined; f_requestTxn = undefined; f_requestPut = readPutRequest(r, readEnd(r, end)); break
-      case 26: f_requestRange = undefined; f_requestPut = undefined; f_requestTxn = undefined; f_requestDeleteRange = readDeleteRangeRequest(r, readEnd(r, end)); break
-      case 34: f_requestRange = undefined; f_requestPut = undefined; f_requestDeleteRange = undefined; f_requestTxn = readTxnRequest(r, readEnd(r, end)); break
+      case 10: f_requestPut = undefined; f_requestDeleteRange = undefined; f_requestTxn = undefined; f_requestRange = readRangeRequest(r, readEnd(r, end), f_requestRange); break
+      case 18: f_requestRange = undefined; f_requestDeleteRange = undefined; f_requestTxn = undefined; f_requestPut = readPutRequest(r, readEnd(r, end), f_requestPut); break
+      case 26: f_requestRange = undefined; f_requestPut = undefined; f_requestTxn = undefined; f_requestDeleteRange = readDeleteRangeRequest(r, readEnd(r, end), f_requestDeleteRange); break
+      case 34: f_requestRange = undefined; f_requestPut = undefined; f_requestDeleteRange = undefined; f_requestTxn = readTxnRequest(r, readEnd(r, end), f_requestTxn); break
       default: skipField(r, tag, end, KNOWN_RequestOp)
     }
   }
@@ -876,18 +931,24 @@ export function writeResponseOp(m: ResponseOpInit, buf: Uint8Array, pos: number)
   return pos
 }
 const KNOWN_ResponseOp = new Set([1, 2, 3, 4])
-export function readResponseOp(r: Reader, end: number): ResponseOp {
+export function readResponseOp(r: Reader, end: number, base?: ResponseOp): ResponseOp {
   let f_responseRange: RangeResponse | undefined = undefined
   let f_responsePut: PutResponse | undefined = undefined
   let f_responseDeleteRange: DeleteRangeResponse | undefined = undefined
   let f_responseTxn: TxnResponse | undefined = undefined
+  if (base !== undefined) {
+    f_responseRange = base.responseRange
+    f_responsePut = base.responsePut
+    f_responseDeleteRange = base.responseDeleteRange
+    f_responseTxn = base.responseTxn
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_responsePut = undefined; f_responseDeleteRange = undefined; f_responseTxn = undefined; f_responseRange = readRangeResponse(r, readEnd(r, end)); break
-      case 18: f_responseRange = undefined; f_responseDeleteRange = undefined; f_responseTxn = undefined; f_responsePut = readPutResponse(r, readEnd(r, end)); break
-      case 26: f_responseRange = undefined; f_responsePut = undefined; f_responseTxn = undefined; f_responseDeleteRange = readDeleteRangeResponse(r, readEnd(r, end)); break
-      case 34: f_responseRange = undefined; f_responsePut = undefined; f_responseDeleteRange = undefined; f_responseTxn = readTxnResponse(r, readEnd(r, end)); break
+      case 10: f_responsePut = undefined; f_responseDeleteRange = undefined; f_responseTxn = undefined; f_responseRange = readRangeResponse(r, readEnd(r, end), f_responseRange); break
+      case 18: f_responseRange = undefined; f_responseDeleteRange = undefined; f_responseTxn = undefined; f_responsePut = readPutResponse(r, readEnd(r, end), f_responsePut); break
+      case 26: f_responseRange = undefined; f_responsePut = undefined; f_responseTxn = undefined; f_responseDeleteRange = readDeleteRangeResponse(r, readEnd(r, end), f_responseDeleteRange); break
+      case 34: f_responseRange = undefined; f_responsePut = undefined; f_responseDeleteRange = undefined; f_responseTxn = readTxnResponse(r, readEnd(r, end), f_responseTxn); break
       default: skipField(r, tag, end, KNOWN_ResponseOp)
     }
   }
@@ -1005,7 +1066,7 @@ export function writeCompare(m: CompareInit, buf: Uint8Array, pos: number): numb
   return pos
 }
 const KNOWN_Compare = new Set([1, 2, 3, 4, 5, 6, 7, 8, 64])
-export function readCompare(r: Reader, end: number): Compare {
+export function readCompare(r: Reader, end: number, base?: Compare): Compare {
   let f_result: number = 0
   let f_target: number = 0
   let f_key: Uint8Array = EMPTY
@@ -1015,6 +1076,17 @@ export function readCompare(r: Reader, end: number): Compare {
   let f_value: Uint8Array | undefined = undefined
   let f_lease: bigint | undefined = undefined
   let f_rangeEnd: Uint8Array = EMPTY
+  if (base !== undefined) {
+    f_result = base.result
+    f_target = base.target
+    f_key = base.key
+    f_version = base.version
+    f_createRevision = base.createRevision
+    f_modRevision = base.modRevision
+    f_value = base.value
+    f_lease = base.lease
+    f_rangeEnd = base.rangeEnd
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -1097,10 +1169,15 @@ export function writeTxnRequest(m: TxnRequestInit, buf: Uint8Array, pos: number)
   return pos
 }
 const KNOWN_TxnRequest = new Set([1, 2, 3])
-export function readTxnRequest(r: Reader, end: number): TxnRequest {
+export function readTxnRequest(r: Reader, end: number, base?: TxnRequest): TxnRequest {
   let f_compare: Compare[] = []
   let f_success: RequestOp[] = []
   let f_failure: RequestOp[] = []
+  if (base !== undefined) {
+    f_compare = base.compare
+    f_success = base.success
+    f_failure = base.failure
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -1171,14 +1248,19 @@ export function writeTxnResponse(m: TxnResponseInit, buf: Uint8Array, pos: numbe
   return pos
 }
 const KNOWN_TxnResponse = new Set([1, 2, 3])
-export function readTxnResponse(r: Reader, end: number): TxnResponse {
+export function readTxnResponse(r: Reader, end: number, base?: TxnResponse): TxnResponse {
   let f_header: ResponseHeader | undefined = undefined
   let f_succeeded: boolean = false
   let f_responses: ResponseOp[] = []
+  if (base !== undefined) {
+    f_header = base.header
+    f_succeeded = base.succeeded
+    f_responses = base.responses
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_header = readResponseHeader(r, readEnd(r, end)); break
+      case 10: f_header = readResponseHeader(r, readEnd(r, end), f_header); break
       case 16: f_succeeded = readVarint32(r) !== 0; break
       case 26: f_responses.push(readResponseOp(r, readEnd(r, end))); break
       default: skipField(r, tag, end, KNOWN_TxnResponse)
@@ -1239,9 +1321,13 @@ export function writeCompactionRequest(m: CompactionRequestInit, buf: Uint8Array
   return pos
 }
 const KNOWN_CompactionRequest = new Set([1, 2])
-export function readCompactionRequest(r: Reader, end: number): CompactionRequest {
+export function readCompactionRequest(r: Reader, end: number, base?: CompactionRequest): CompactionRequest {
   let f_revision: number = 0
   let f_physical: boolean = false
+  if (base !== undefined) {
+    f_revision = base.revision
+    f_physical = base.physical
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -1295,12 +1381,15 @@ export function writeCompactionResponse(m: CompactionResponseInit, buf: Uint8Arr
   return pos
 }
 const KNOWN_CompactionResponse = new Set([1])
-export function readCompactionResponse(r: Reader, end: number): CompactionResponse {
+export function readCompactionResponse(r: Reader, end: number, base?: CompactionResponse): CompactionResponse {
   let f_header: ResponseHeader | undefined = undefined
+  if (base !== undefined) {
+    f_header = base.header
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_header = readResponseHeader(r, readEnd(r, end)); break
+      case 10: f_header = readResponseHeader(r, readEnd(r, end), f_header); break
       default: skipField(r, tag, end, KNOWN_CompactionResponse)
     }
   }
@@ -1342,7 +1431,7 @@ export function sizeHashRequest(m: HashRequestInit): number {
 export function writeHashRequest(m: HashRequestInit, buf: Uint8Array, pos: number): number {
   return pos
 }
-export function readHashRequest(r: Reader, end: number): HashRequest {
+export function readHashRequest(r: Reader, end: number, base?: HashRequest): HashRequest {
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -1394,8 +1483,11 @@ export function writeHashKVRequest(m: HashKVRequestInit, buf: Uint8Array, pos: n
   return pos
 }
 const KNOWN_HashKVRequest = new Set([1])
-export function readHashKVRequest(r: Reader, end: number): HashKVRequest {
+export function readHashKVRequest(r: Reader, end: number, base?: HashKVRequest): HashKVRequest {
   let f_revision: number = 0
+  if (base !== undefined) {
+    f_revision = base.revision
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -1472,15 +1564,21 @@ export function writeHashKVResponse(m: HashKVResponseInit, buf: Uint8Array, pos:
   return pos
 }
 const KNOWN_HashKVResponse = new Set([1, 2, 3, 4])
-export function readHashKVResponse(r: Reader, end: number): HashKVResponse {
+export function readHashKVResponse(r: Reader, end: number, base?: HashKVResponse): HashKVResponse {
   let f_header: ResponseHeader | undefined = undefined
   let f_hash: number = 0
   let f_compactRevision: number = 0
   let f_hashRevision: number = 0
+  if (base !== undefined) {
+    f_header = base.header
+    f_hash = base.hash
+    f_compactRevision = base.compactRevision
+    f_hashRevision = base.hashRevision
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_header = readResponseHeader(r, readEnd(r, end)); break
+      case 10: f_header = readResponseHeader(r, readEnd(r, end), f_header); break
       case 16: f_hash = readVarint32(r); break
       case 24: f_compactRevision = readInt64(r); break
       case 32: f_hashRevision = readInt64(r); break
@@ -1542,13 +1640,17 @@ export function writeHashResponse(m: HashResponseInit, buf: Uint8Array, pos: num
   return pos
 }
 const KNOWN_HashResponse = new Set([1, 2])
-export function readHashResponse(r: Reader, end: number): HashResponse {
+export function readHashResponse(r: Reader, end: number, base?: HashResponse): HashResponse {
   let f_header: ResponseHeader | undefined = undefined
   let f_hash: number = 0
+  if (base !== undefined) {
+    f_header = base.header
+    f_hash = base.hash
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_header = readResponseHeader(r, readEnd(r, end)); break
+      case 10: f_header = readResponseHeader(r, readEnd(r, end), f_header); break
       case 16: f_hash = readVarint32(r); break
       default: skipField(r, tag, end, KNOWN_HashResponse)
     }
@@ -1591,7 +1693,7 @@ export function sizeSnapshotRequest(m: SnapshotRequestInit): number {
 export function writeSnapshotRequest(m: SnapshotRequestInit, buf: Uint8Array, pos: number): number {
   return pos
 }
-export function readSnapshotRequest(r: Reader, end: number): SnapshotRequest {
+export function readSnapshotRequest(r: Reader, end: number, base?: SnapshotRequest): SnapshotRequest {
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -1667,15 +1769,21 @@ export function writeSnapshotResponse(m: SnapshotResponseInit, buf: Uint8Array, 
   return pos
 }
 const KNOWN_SnapshotResponse = new Set([1, 2, 3, 4])
-export function readSnapshotResponse(r: Reader, end: number): SnapshotResponse {
+export function readSnapshotResponse(r: Reader, end: number, base?: SnapshotResponse): SnapshotResponse {
   let f_header: ResponseHeader | undefined = undefined
   let f_remainingBytes: number = 0
   let f_blob: Uint8Array = EMPTY
   let f_version: string = ""
+  if (base !== undefined) {
+    f_header = base.header
+    f_remainingBytes = base.remainingBytes
+    f_blob = base.blob
+    f_version = base.version
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_header = readResponseHeader(r, readEnd(r, end)); break
+      case 10: f_header = readResponseHeader(r, readEnd(r, end), f_header); break
       case 16: f_remainingBytes = readUint64(r); break
       case 26: f_blob = readBytes(r, end); break
       case 34: f_version = readString(r, end); break
@@ -1745,16 +1853,21 @@ export function writeWatchRequest(m: WatchRequestInit, buf: Uint8Array, pos: num
   return pos
 }
 const KNOWN_WatchRequest = new Set([1, 2, 3])
-export function readWatchRequest(r: Reader, end: number): WatchRequest {
+export function readWatchRequest(r: Reader, end: number, base?: WatchRequest): WatchRequest {
   let f_createRequest: WatchCreateRequest | undefined = undefined
   let f_cancelRequest: WatchCancelRequest | undefined = undefined
   let f_progressRequest: WatchProgressRequest | undefined = undefined
+  if (base !== undefined) {
+    f_createRequest = base.createRequest
+    f_cancelRequest = base.cancelRequest
+    f_progressRequest = base.progressRequest
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_cancelRequest = undefined; f_progressRequest = undefined; f_createRequest = readWatchCreateRequest(r, readEnd(r, end)); break
-      case 18: f_createRequest = undefined; f_progressRequest = undefined; f_cancelRequest = readWatchCancelRequest(r, readEnd(r, end)); break
-      case 26: f_createRequest = undefined; f_cancelRequest = undefined; f_progressRequest = readWatchProgressRequest(r, readEnd(r, end)); break
+      case 10: f_cancelRequest = undefined; f_progressRequest = undefined; f_createRequest = readWatchCreateRequest(r, readEnd(r, end), f_createRequest); break
+      case 18: f_createRequest = undefined; f_progressRequest = undefined; f_cancelRequest = readWatchCancelRequest(r, readEnd(r, end), f_cancelRequest); break
+      case 26: f_createRequest = undefined; f_cancelRequest = undefined; f_progressRequest = readWatchProgressRequest(r, readEnd(r, end), f_progressRequest); break
       default: skipField(r, tag, end, KNOWN_WatchRequest)
     }
   }
@@ -1866,7 +1979,7 @@ export function writeWatchCreateRequest(m: WatchCreateRequestInit, buf: Uint8Arr
   return pos
 }
 const KNOWN_WatchCreateRequest = new Set([1, 2, 3, 4, 5, 6, 7, 8])
-export function readWatchCreateRequest(r: Reader, end: number): WatchCreateRequest {
+export function readWatchCreateRequest(r: Reader, end: number, base?: WatchCreateRequest): WatchCreateRequest {
   let f_key: Uint8Array = EMPTY
   let f_rangeEnd: Uint8Array = EMPTY
   let f_startRevision: number = 0
@@ -1875,6 +1988,16 @@ export function readWatchCreateRequest(r: Reader, end: number): WatchCreateReque
   let f_prevKv: boolean = false
   let f_watchId: number = 0
   let f_fragment: boolean = false
+  if (base !== undefined) {
+    f_key = base.key
+    f_rangeEnd = base.rangeEnd
+    f_startRevision = base.startRevision
+    f_progressNotify = base.progressNotify
+    f_filters = base.filters
+    f_prevKv = base.prevKv
+    f_watchId = base.watchId
+    f_fragment = base.fragment
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -1935,8 +2058,11 @@ export function writeWatchCancelRequest(m: WatchCancelRequestInit, buf: Uint8Arr
   return pos
 }
 const KNOWN_WatchCancelRequest = new Set([1])
-export function readWatchCancelRequest(r: Reader, end: number): WatchCancelRequest {
+export function readWatchCancelRequest(r: Reader, end: number, base?: WatchCancelRequest): WatchCancelRequest {
   let f_watchId: number = 0
+  if (base !== undefined) {
+    f_watchId = base.watchId
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -1980,7 +2106,7 @@ export function sizeWatchProgressRequest(m: WatchProgressRequestInit): number {
 export function writeWatchProgressRequest(m: WatchProgressRequestInit, buf: Uint8Array, pos: number): number {
   return pos
 }
-export function readWatchProgressRequest(r: Reader, end: number): WatchProgressRequest {
+export function readWatchProgressRequest(r: Reader, end: number, base?: WatchProgressRequest): WatchProgressRequest {
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -2088,7 +2214,7 @@ export function writeWatchResponse(m: WatchResponseInit, buf: Uint8Array, pos: n
   return pos
 }
 const KNOWN_WatchResponse = new Set([1, 2, 3, 4, 5, 6, 7, 11])
-export function readWatchResponse(r: Reader, end: number): WatchResponse {
+export function readWatchResponse(r: Reader, end: number, base?: WatchResponse): WatchResponse {
   let f_header: ResponseHeader | undefined = undefined
   let f_watchId: number = 0
   let f_created: boolean = false
@@ -2097,10 +2223,20 @@ export function readWatchResponse(r: Reader, end: number): WatchResponse {
   let f_cancelReason: string = ""
   let f_fragment: boolean = false
   let f_events: Event[] = []
+  if (base !== undefined) {
+    f_header = base.header
+    f_watchId = base.watchId
+    f_created = base.created
+    f_canceled = base.canceled
+    f_compactRevision = base.compactRevision
+    f_cancelReason = base.cancelReason
+    f_fragment = base.fragment
+    f_events = base.events
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_header = readResponseHeader(r, readEnd(r, end)); break
+      case 10: f_header = readResponseHeader(r, readEnd(r, end), f_header); break
       case 16: f_watchId = readInt64(r); break
       case 24: f_created = readVarint32(r) !== 0; break
       case 32: f_canceled = readVarint32(r) !== 0; break
@@ -2166,9 +2302,13 @@ export function writeLeaseGrantRequest(m: LeaseGrantRequestInit, buf: Uint8Array
   return pos
 }
 const KNOWN_LeaseGrantRequest = new Set([1, 2])
-export function readLeaseGrantRequest(r: Reader, end: number): LeaseGrantRequest {
+export function readLeaseGrantRequest(r: Reader, end: number, base?: LeaseGrantRequest): LeaseGrantRequest {
   let f_TTL: number = 0
   let f_ID: bigint = 0n
+  if (base !== undefined) {
+    f_TTL = base.TTL
+    f_ID = base.ID
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -2246,15 +2386,21 @@ export function writeLeaseGrantResponse(m: LeaseGrantResponseInit, buf: Uint8Arr
   return pos
 }
 const KNOWN_LeaseGrantResponse = new Set([1, 2, 3, 4])
-export function readLeaseGrantResponse(r: Reader, end: number): LeaseGrantResponse {
+export function readLeaseGrantResponse(r: Reader, end: number, base?: LeaseGrantResponse): LeaseGrantResponse {
   let f_header: ResponseHeader | undefined = undefined
   let f_ID: bigint = 0n
   let f_TTL: number = 0
   let f_error: string = ""
+  if (base !== undefined) {
+    f_header = base.header
+    f_ID = base.ID
+    f_TTL = base.TTL
+    f_error = base.error
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_header = readResponseHeader(r, readEnd(r, end)); break
+      case 10: f_header = readResponseHeader(r, readEnd(r, end), f_header); break
       case 16: f_ID = readInt64Big(r); break
       case 24: f_TTL = readInt64(r); break
       case 34: f_error = readString(r, end); break
@@ -2308,8 +2454,11 @@ export function writeLeaseRevokeRequest(m: LeaseRevokeRequestInit, buf: Uint8Arr
   return pos
 }
 const KNOWN_LeaseRevokeRequest = new Set([1])
-export function readLeaseRevokeRequest(r: Reader, end: number): LeaseRevokeRequest {
+export function readLeaseRevokeRequest(r: Reader, end: number, base?: LeaseRevokeRequest): LeaseRevokeRequest {
   let f_ID: bigint = 0n
+  if (base !== undefined) {
+    f_ID = base.ID
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -2362,12 +2511,15 @@ export function writeLeaseRevokeResponse(m: LeaseRevokeResponseInit, buf: Uint8A
   return pos
 }
 const KNOWN_LeaseRevokeResponse = new Set([1])
-export function readLeaseRevokeResponse(r: Reader, end: number): LeaseRevokeResponse {
+export function readLeaseRevokeResponse(r: Reader, end: number, base?: LeaseRevokeResponse): LeaseRevokeResponse {
   let f_header: ResponseHeader | undefined = undefined
+  if (base !== undefined) {
+    f_header = base.header
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_header = readResponseHeader(r, readEnd(r, end)); break
+      case 10: f_header = readResponseHeader(r, readEnd(r, end), f_header); break
       default: skipField(r, tag, end, KNOWN_LeaseRevokeResponse)
     }
   }
@@ -2426,9 +2578,13 @@ export function writeLeaseCheckpoint(m: LeaseCheckpointInit, buf: Uint8Array, po
   return pos
 }
 const KNOWN_LeaseCheckpoint = new Set([1, 2])
-export function readLeaseCheckpoint(r: Reader, end: number): LeaseCheckpoint {
+export function readLeaseCheckpoint(r: Reader, end: number, base?: LeaseCheckpoint): LeaseCheckpoint {
   let f_ID: bigint = 0n
   let f_remaining_TTL: number = 0
+  if (base !== undefined) {
+    f_ID = base.ID
+    f_remaining_TTL = base.remaining_TTL
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -2482,8 +2638,11 @@ export function writeLeaseCheckpointRequest(m: LeaseCheckpointRequestInit, buf: 
   return pos
 }
 const KNOWN_LeaseCheckpointRequest = new Set([1])
-export function readLeaseCheckpointRequest(r: Reader, end: number): LeaseCheckpointRequest {
+export function readLeaseCheckpointRequest(r: Reader, end: number, base?: LeaseCheckpointRequest): LeaseCheckpointRequest {
   let f_checkpoints: LeaseCheckpoint[] = []
+  if (base !== undefined) {
+    f_checkpoints = base.checkpoints
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -2536,12 +2695,15 @@ export function writeLeaseCheckpointResponse(m: LeaseCheckpointResponseInit, buf
   return pos
 }
 const KNOWN_LeaseCheckpointResponse = new Set([1])
-export function readLeaseCheckpointResponse(r: Reader, end: number): LeaseCheckpointResponse {
+export function readLeaseCheckpointResponse(r: Reader, end: number, base?: LeaseCheckpointResponse): LeaseCheckpointResponse {
   let f_header: ResponseHeader | undefined = undefined
+  if (base !== undefined) {
+    f_header = base.header
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_header = readResponseHeader(r, readEnd(r, end)); break
+      case 10: f_header = readResponseHeader(r, readEnd(r, end), f_header); break
       default: skipField(r, tag, end, KNOWN_LeaseCheckpointResponse)
     }
   }
@@ -2592,8 +2754,11 @@ export function writeLeaseKeepAliveRequest(m: LeaseKeepAliveRequestInit, buf: Ui
   return pos
 }
 const KNOWN_LeaseKeepAliveRequest = new Set([1])
-export function readLeaseKeepAliveRequest(r: Reader, end: number): LeaseKeepAliveRequest {
+export function readLeaseKeepAliveRequest(r: Reader, end: number, base?: LeaseKeepAliveRequest): LeaseKeepAliveRequest {
   let f_ID: bigint = 0n
+  if (base !== undefined) {
+    f_ID = base.ID
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -2662,14 +2827,19 @@ export function writeLeaseKeepAliveResponse(m: LeaseKeepAliveResponseInit, buf: 
   return pos
 }
 const KNOWN_LeaseKeepAliveResponse = new Set([1, 2, 3])
-export function readLeaseKeepAliveResponse(r: Reader, end: number): LeaseKeepAliveResponse {
+export function readLeaseKeepAliveResponse(r: Reader, end: number, base?: LeaseKeepAliveResponse): LeaseKeepAliveResponse {
   let f_header: ResponseHeader | undefined = undefined
   let f_ID: bigint = 0n
   let f_TTL: number = 0
+  if (base !== undefined) {
+    f_header = base.header
+    f_ID = base.ID
+    f_TTL = base.TTL
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_header = readResponseHeader(r, readEnd(r, end)); break
+      case 10: f_header = readResponseHeader(r, readEnd(r, end), f_header); break
       case 16: f_ID = readInt64Big(r); break
       case 24: f_TTL = readInt64(r); break
       default: skipField(r, tag, end, KNOWN_LeaseKeepAliveResponse)
@@ -2730,9 +2900,13 @@ export function writeLeaseTimeToLiveRequest(m: LeaseTimeToLiveRequestInit, buf: 
   return pos
 }
 const KNOWN_LeaseTimeToLiveRequest = new Set([1, 2])
-export function readLeaseTimeToLiveRequest(r: Reader, end: number): LeaseTimeToLiveRequest {
+export function readLeaseTimeToLiveRequest(r: Reader, end: number, base?: LeaseTimeToLiveRequest): LeaseTimeToLiveRequest {
   let f_ID: bigint = 0n
   let f_keys: boolean = false
+  if (base !== undefined) {
+    f_ID = base.ID
+    f_keys = base.keys
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -2818,16 +2992,23 @@ export function writeLeaseTimeToLiveResponse(m: LeaseTimeToLiveResponseInit, buf
   return pos
 }
 const KNOWN_LeaseTimeToLiveResponse = new Set([1, 2, 3, 4, 5])
-export function readLeaseTimeToLiveResponse(r: Reader, end: number): LeaseTimeToLiveResponse {
+export function readLeaseTimeToLiveResponse(r: Reader, end: number, base?: LeaseTimeToLiveResponse): LeaseTimeToLiveResponse {
   let f_header: ResponseHeader | undefined = undefined
   let f_ID: bigint = 0n
   let f_TTL: number = 0
   let f_grantedTTL: number = 0
   let f_keys: Uint8Array[] = []
+  if (base !== undefined) {
+    f_header = base.header
+    f_ID = base.ID
+    f_TTL = base.TTL
+    f_grantedTTL = base.grantedTTL
+    f_keys = base.keys
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_header = readResponseHeader(r, readEnd(r, end)); break
+      case 10: f_header = readResponseHeader(r, readEnd(r, end), f_header); break
       case 16: f_ID = readInt64Big(r); break
       case 24: f_TTL = readInt64(r); break
       case 32: f_grantedTTL = readInt64(r); break
@@ -2873,7 +3054,7 @@ export function sizeLeaseLeasesRequest(m: LeaseLeasesRequestInit): number {
 export function writeLeaseLeasesRequest(m: LeaseLeasesRequestInit, buf: Uint8Array, pos: number): number {
   return pos
 }
-export function readLeaseLeasesRequest(r: Reader, end: number): LeaseLeasesRequest {
+export function readLeaseLeasesRequest(r: Reader, end: number, base?: LeaseLeasesRequest): LeaseLeasesRequest {
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -2925,8 +3106,11 @@ export function writeLeaseStatus(m: LeaseStatusInit, buf: Uint8Array, pos: numbe
   return pos
 }
 const KNOWN_LeaseStatus = new Set([1])
-export function readLeaseStatus(r: Reader, end: number): LeaseStatus {
+export function readLeaseStatus(r: Reader, end: number, base?: LeaseStatus): LeaseStatus {
   let f_ID: bigint = 0n
+  if (base !== undefined) {
+    f_ID = base.ID
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -2987,13 +3171,17 @@ export function writeLeaseLeasesResponse(m: LeaseLeasesResponseInit, buf: Uint8A
   return pos
 }
 const KNOWN_LeaseLeasesResponse = new Set([1, 2])
-export function readLeaseLeasesResponse(r: Reader, end: number): LeaseLeasesResponse {
+export function readLeaseLeasesResponse(r: Reader, end: number, base?: LeaseLeasesResponse): LeaseLeasesResponse {
   let f_header: ResponseHeader | undefined = undefined
   let f_leases: LeaseStatus[] = []
+  if (base !== undefined) {
+    f_header = base.header
+    f_leases = base.leases
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_header = readResponseHeader(r, readEnd(r, end)); break
+      case 10: f_header = readResponseHeader(r, readEnd(r, end), f_header); break
       case 18: f_leases.push(readLeaseStatus(r, readEnd(r, end))); break
       default: skipField(r, tag, end, KNOWN_LeaseLeasesResponse)
     }
@@ -3077,12 +3265,19 @@ export function writeMember(m: MemberInit, buf: Uint8Array, pos: number): number
   return pos
 }
 const KNOWN_Member = new Set([1, 2, 3, 4, 5])
-export function readMember(r: Reader, end: number): Member {
+export function readMember(r: Reader, end: number, base?: Member): Member {
   let f_ID: bigint = 0n
   let f_name: string = ""
   let f_peerURLs: string[] = []
   let f_clientURLs: string[] = []
   let f_isLearner: boolean = false
+  if (base !== undefined) {
+    f_ID = base.ID
+    f_name = base.name
+    f_peerURLs = base.peerURLs
+    f_clientURLs = base.clientURLs
+    f_isLearner = base.isLearner
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -3147,9 +3342,13 @@ export function writeMemberAddRequest(m: MemberAddRequestInit, buf: Uint8Array, 
   return pos
 }
 const KNOWN_MemberAddRequest = new Set([1, 2])
-export function readMemberAddRequest(r: Reader, end: number): MemberAddRequest {
+export function readMemberAddRequest(r: Reader, end: number, base?: MemberAddRequest): MemberAddRequest {
   let f_peerURLs: string[] = []
   let f_isLearner: boolean = false
+  if (base !== undefined) {
+    f_peerURLs = base.peerURLs
+    f_isLearner = base.isLearner
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -3219,15 +3418,20 @@ export function writeMemberAddResponse(m: MemberAddResponseInit, buf: Uint8Array
   return pos
 }
 const KNOWN_MemberAddResponse = new Set([1, 2, 3])
-export function readMemberAddResponse(r: Reader, end: number): MemberAddResponse {
+export function readMemberAddResponse(r: Reader, end: number, base?: MemberAddResponse): MemberAddResponse {
   let f_header: ResponseHeader | undefined = undefined
   let f_member: Member | undefined = undefined
   let f_members: Member[] = []
+  if (base !== undefined) {
+    f_header = base.header
+    f_member = base.member
+    f_members = base.members
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_header = readResponseHeader(r, readEnd(r, end)); break
-      case 18: f_member = readMember(r, readEnd(r, end)); break
+      case 10: f_header = readResponseHeader(r, readEnd(r, end), f_header); break
+      case 18: f_member = readMember(r, readEnd(r, end), f_member); break
       case 26: f_members.push(readMember(r, readEnd(r, end))); break
       default: skipField(r, tag, end, KNOWN_MemberAddResponse)
     }
@@ -3280,8 +3484,11 @@ export function writeMemberRemoveRequest(m: MemberRemoveRequestInit, buf: Uint8A
   return pos
 }
 const KNOWN_MemberRemoveRequest = new Set([1])
-export function readMemberRemoveRequest(r: Reader, end: number): MemberRemoveRequest {
+export function readMemberRemoveRequest(r: Reader, end: number, base?: MemberRemoveRequest): MemberRemoveRequest {
   let f_ID: bigint = 0n
+  if (base !== undefined) {
+    f_ID = base.ID
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -3342,13 +3549,17 @@ export function writeMemberRemoveResponse(m: MemberRemoveResponseInit, buf: Uint
   return pos
 }
 const KNOWN_MemberRemoveResponse = new Set([1, 2])
-export function readMemberRemoveResponse(r: Reader, end: number): MemberRemoveResponse {
+export function readMemberRemoveResponse(r: Reader, end: number, base?: MemberRemoveResponse): MemberRemoveResponse {
   let f_header: ResponseHeader | undefined = undefined
   let f_members: Member[] = []
+  if (base !== undefined) {
+    f_header = base.header
+    f_members = base.members
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_header = readResponseHeader(r, readEnd(r, end)); break
+      case 10: f_header = readResponseHeader(r, readEnd(r, end), f_header); break
       case 18: f_members.push(readMember(r, readEnd(r, end))); break
       default: skipField(r, tag, end, KNOWN_MemberRemoveResponse)
     }
@@ -3408,9 +3619,13 @@ export function writeMemberUpdateRequest(m: MemberUpdateRequestInit, buf: Uint8A
   return pos
 }
 const KNOWN_MemberUpdateRequest = new Set([1, 2])
-export function readMemberUpdateRequest(r: Reader, end: number): MemberUpdateRequest {
+export function readMemberUpdateRequest(r: Reader, end: number, base?: MemberUpdateRequest): MemberUpdateRequest {
   let f_ID: bigint = 0n
   let f_peerURLs: string[] = []
+  if (base !== undefined) {
+    f_ID = base.ID
+    f_peerURLs = base.peerURLs
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -3472,13 +3687,17 @@ export function writeMemberUpdateResponse(m: MemberUpdateResponseInit, buf: Uint
   return pos
 }
 const KNOWN_MemberUpdateResponse = new Set([1, 2])
-export function readMemberUpdateResponse(r: Reader, end: number): MemberUpdateResponse {
+export function readMemberUpdateResponse(r: Reader, end: number, base?: MemberUpdateResponse): MemberUpdateResponse {
   let f_header: ResponseHeader | undefined = undefined
   let f_members: Member[] = []
+  if (base !== undefined) {
+    f_header = base.header
+    f_members = base.members
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_header = readResponseHeader(r, readEnd(r, end)); break
+      case 10: f_header = readResponseHeader(r, readEnd(r, end), f_header); break
       case 18: f_members.push(readMember(r, readEnd(r, end))); break
       default: skipField(r, tag, end, KNOWN_MemberUpdateResponse)
     }
@@ -3530,8 +3749,11 @@ export function writeMemberListRequest(m: MemberListRequestInit, buf: Uint8Array
   return pos
 }
 const KNOWN_MemberListRequest = new Set([1])
-export function readMemberListRequest(r: Reader, end: number): MemberListRequest {
+export function readMemberListRequest(r: Reader, end: number, base?: MemberListRequest): MemberListRequest {
   let f_linearizable: boolean = false
+  if (base !== undefined) {
+    f_linearizable = base.linearizable
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -3592,13 +3814,17 @@ export function writeMemberListResponse(m: MemberListResponseInit, buf: Uint8Arr
   return pos
 }
 const KNOWN_MemberListResponse = new Set([1, 2])
-export function readMemberListResponse(r: Reader, end: number): MemberListResponse {
+export function readMemberListResponse(r: Reader, end: number, base?: MemberListResponse): MemberListResponse {
   let f_header: ResponseHeader | undefined = undefined
   let f_members: Member[] = []
+  if (base !== undefined) {
+    f_header = base.header
+    f_members = base.members
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_header = readResponseHeader(r, readEnd(r, end)); break
+      case 10: f_header = readResponseHeader(r, readEnd(r, end), f_header); break
       case 18: f_members.push(readMember(r, readEnd(r, end))); break
       default: skipField(r, tag, end, KNOWN_MemberListResponse)
     }
@@ -3650,8 +3876,11 @@ export function writeMemberPromoteRequest(m: MemberPromoteRequestInit, buf: Uint
   return pos
 }
 const KNOWN_MemberPromoteRequest = new Set([1])
-export function readMemberPromoteRequest(r: Reader, end: number): MemberPromoteRequest {
+export function readMemberPromoteRequest(r: Reader, end: number, base?: MemberPromoteRequest): MemberPromoteRequest {
   let f_ID: bigint = 0n
+  if (base !== undefined) {
+    f_ID = base.ID
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -3712,13 +3941,17 @@ export function writeMemberPromoteResponse(m: MemberPromoteResponseInit, buf: Ui
   return pos
 }
 const KNOWN_MemberPromoteResponse = new Set([1, 2])
-export function readMemberPromoteResponse(r: Reader, end: number): MemberPromoteResponse {
+export function readMemberPromoteResponse(r: Reader, end: number, base?: MemberPromoteResponse): MemberPromoteResponse {
   let f_header: ResponseHeader | undefined = undefined
   let f_members: Member[] = []
+  if (base !== undefined) {
+    f_header = base.header
+    f_members = base.members
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_header = readResponseHeader(r, readEnd(r, end)); break
+      case 10: f_header = readResponseHeader(r, readEnd(r, end), f_header); break
       case 18: f_members.push(readMember(r, readEnd(r, end))); break
       default: skipField(r, tag, end, KNOWN_MemberPromoteResponse)
     }
@@ -3761,7 +3994,7 @@ export function sizeDefragmentRequest(m: DefragmentRequestInit): number {
 export function writeDefragmentRequest(m: DefragmentRequestInit, buf: Uint8Array, pos: number): number {
   return pos
 }
-export function readDefragmentRequest(r: Reader, end: number): DefragmentRequest {
+export function readDefragmentRequest(r: Reader, end: number, base?: DefragmentRequest): DefragmentRequest {
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -3813,12 +4046,15 @@ export function writeDefragmentResponse(m: DefragmentResponseInit, buf: Uint8Arr
   return pos
 }
 const KNOWN_DefragmentResponse = new Set([1])
-export function readDefragmentResponse(r: Reader, end: number): DefragmentResponse {
+export function readDefragmentResponse(r: Reader, end: number, base?: DefragmentResponse): DefragmentResponse {
   let f_header: ResponseHeader | undefined = undefined
+  if (base !== undefined) {
+    f_header = base.header
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_header = readResponseHeader(r, readEnd(r, end)); break
+      case 10: f_header = readResponseHeader(r, readEnd(r, end), f_header); break
       default: skipField(r, tag, end, KNOWN_DefragmentResponse)
     }
   }
@@ -3869,8 +4105,11 @@ export function writeMoveLeaderRequest(m: MoveLeaderRequestInit, buf: Uint8Array
   return pos
 }
 const KNOWN_MoveLeaderRequest = new Set([1])
-export function readMoveLeaderRequest(r: Reader, end: number): MoveLeaderRequest {
+export function readMoveLeaderRequest(r: Reader, end: number, base?: MoveLeaderRequest): MoveLeaderRequest {
   let f_targetID: bigint = 0n
+  if (base !== undefined) {
+    f_targetID = base.targetID
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -3923,12 +4162,15 @@ export function writeMoveLeaderResponse(m: MoveLeaderResponseInit, buf: Uint8Arr
   return pos
 }
 const KNOWN_MoveLeaderResponse = new Set([1])
-export function readMoveLeaderResponse(r: Reader, end: number): MoveLeaderResponse {
+export function readMoveLeaderResponse(r: Reader, end: number, base?: MoveLeaderResponse): MoveLeaderResponse {
   let f_header: ResponseHeader | undefined = undefined
+  if (base !== undefined) {
+    f_header = base.header
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_header = readResponseHeader(r, readEnd(r, end)); break
+      case 10: f_header = readResponseHeader(r, readEnd(r, end), f_header); break
       default: skipField(r, tag, end, KNOWN_MoveLeaderResponse)
     }
   }
@@ -3995,10 +4237,15 @@ export function writeAlarmRequest(m: AlarmRequestInit, buf: Uint8Array, pos: num
   return pos
 }
 const KNOWN_AlarmRequest = new Set([1, 2, 3])
-export function readAlarmRequest(r: Reader, end: number): AlarmRequest {
+export function readAlarmRequest(r: Reader, end: number, base?: AlarmRequest): AlarmRequest {
   let f_action: number = 0
   let f_memberID: bigint = 0n
   let f_alarm: number = 0
+  if (base !== undefined) {
+    f_action = base.action
+    f_memberID = base.memberID
+    f_alarm = base.alarm
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -4061,9 +4308,13 @@ export function writeAlarmMember(m: AlarmMemberInit, buf: Uint8Array, pos: numbe
   return pos
 }
 const KNOWN_AlarmMember = new Set([1, 2])
-export function readAlarmMember(r: Reader, end: number): AlarmMember {
+export function readAlarmMember(r: Reader, end: number, base?: AlarmMember): AlarmMember {
   let f_memberID: bigint = 0n
   let f_alarm: number = 0
+  if (base !== undefined) {
+    f_memberID = base.memberID
+    f_alarm = base.alarm
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -4125,13 +4376,17 @@ export function writeAlarmResponse(m: AlarmResponseInit, buf: Uint8Array, pos: n
   return pos
 }
 const KNOWN_AlarmResponse = new Set([1, 2])
-export function readAlarmResponse(r: Reader, end: number): AlarmResponse {
+export function readAlarmResponse(r: Reader, end: number, base?: AlarmResponse): AlarmResponse {
   let f_header: ResponseHeader | undefined = undefined
   let f_alarms: AlarmMember[] = []
+  if (base !== undefined) {
+    f_header = base.header
+    f_alarms = base.alarms
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_header = readResponseHeader(r, readEnd(r, end)); break
+      case 10: f_header = readResponseHeader(r, readEnd(r, end), f_header); break
       case 18: f_alarms.push(readAlarmMember(r, readEnd(r, end))); break
       default: skipField(r, tag, end, KNOWN_AlarmResponse)
     }
@@ -4191,9 +4446,13 @@ export function writeDowngradeRequest(m: DowngradeRequestInit, buf: Uint8Array, 
   return pos
 }
 const KNOWN_DowngradeRequest = new Set([1, 2])
-export function readDowngradeRequest(r: Reader, end: number): DowngradeRequest {
+export function readDowngradeRequest(r: Reader, end: number, base?: DowngradeRequest): DowngradeRequest {
   let f_action: number = 0
   let f_version: string = ""
+  if (base !== undefined) {
+    f_action = base.action
+    f_version = base.version
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -4255,13 +4514,17 @@ export function writeDowngradeResponse(m: DowngradeResponseInit, buf: Uint8Array
   return pos
 }
 const KNOWN_DowngradeResponse = new Set([1, 2])
-export function readDowngradeResponse(r: Reader, end: number): DowngradeResponse {
+export function readDowngradeResponse(r: Reader, end: number, base?: DowngradeResponse): DowngradeResponse {
   let f_header: ResponseHeader | undefined = undefined
   let f_version: string = ""
+  if (base !== undefined) {
+    f_header = base.header
+    f_version = base.version
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_header = readResponseHeader(r, readEnd(r, end)); break
+      case 10: f_header = readResponseHeader(r, readEnd(r, end), f_header); break
       case 18: f_version = readString(r, end); break
       default: skipField(r, tag, end, KNOWN_DowngradeResponse)
     }
@@ -4313,8 +4576,11 @@ export function writeDowngradeVersionTestRequest(m: DowngradeVersionTestRequestI
   return pos
 }
 const KNOWN_DowngradeVersionTestRequest = new Set([1])
-export function readDowngradeVersionTestRequest(r: Reader, end: number): DowngradeVersionTestRequest {
+export function readDowngradeVersionTestRequest(r: Reader, end: number, base?: DowngradeVersionTestRequest): DowngradeVersionTestRequest {
   let f_ver: string = ""
+  if (base !== undefined) {
+    f_ver = base.ver
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -4358,7 +4624,7 @@ export function sizeStatusRequest(m: StatusRequestInit): number {
 export function writeStatusRequest(m: StatusRequestInit, buf: Uint8Array, pos: number): number {
   return pos
 }
-export function readStatusRequest(r: Reader, end: number): StatusRequest {
+export function readStatusRequest(r: Reader, end: number, base?: StatusRequest): StatusRequest {
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -4506,7 +4772,7 @@ export function writeStatusResponse(m: StatusResponseInit, buf: Uint8Array, pos:
   return pos
 }
 const KNOWN_StatusResponse = new Set([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13])
-export function readStatusResponse(r: Reader, end: number): StatusResponse {
+export function readStatusResponse(r: Reader, end: number, base?: StatusResponse): StatusResponse {
   let f_header: ResponseHeader | undefined = undefined
   let f_version: string = ""
   let f_dbSize: number = 0
@@ -4520,10 +4786,25 @@ export function readStatusResponse(r: Reader, end: number): StatusResponse {
   let f_storageVersion: string = ""
   let f_dbSizeQuota: number = 0
   let f_downgradeInfo: DowngradeInfo | undefined = undefined
+  if (base !== undefined) {
+    f_header = base.header
+    f_version = base.version
+    f_dbSize = base.dbSize
+    f_leader = base.leader
+    f_raftIndex = base.raftIndex
+    f_raftTerm = base.raftTerm
+    f_raftAppliedIndex = base.raftAppliedIndex
+    f_errors = base.errors
+    f_dbSizeInUse = base.dbSizeInUse
+    f_isLearner = base.isLearner
+    f_storageVersion = base.storageVersion
+    f_dbSizeQuota = base.dbSizeQuota
+    f_downgradeInfo = base.downgradeInfo
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_header = readResponseHeader(r, readEnd(r, end)); break
+      case 10: f_header = readResponseHeader(r, readEnd(r, end), f_header); break
       case 18: f_version = readString(r, end); break
       case 24: f_dbSize = readInt64(r); break
       case 32: f_leader = readUint64Big(r); break
@@ -4535,7 +4816,7 @@ export function readStatusResponse(r: Reader, end: number): StatusResponse {
       case 80: f_isLearner = readVarint32(r) !== 0; break
       case 90: f_storageVersion = readString(r, end); break
       case 96: f_dbSizeQuota = readInt64(r); break
-      case 106: f_downgradeInfo = readDowngradeInfo(r, readEnd(r, end)); break
+      case 106: f_downgradeInfo = readDowngradeInfo(r, readEnd(r, end), f_downgradeInfo); break
       default: skipField(r, tag, end, KNOWN_StatusResponse)
     }
   }
@@ -4595,9 +4876,13 @@ export function writeDowngradeInfo(m: DowngradeInfoInit, buf: Uint8Array, pos: n
   return pos
 }
 const KNOWN_DowngradeInfo = new Set([1, 2])
-export function readDowngradeInfo(r: Reader, end: number): DowngradeInfo {
+export function readDowngradeInfo(r: Reader, end: number, base?: DowngradeInfo): DowngradeInfo {
   let f_enabled: boolean = false
   let f_targetVersion: string = ""
+  if (base !== undefined) {
+    f_enabled = base.enabled
+    f_targetVersion = base.targetVersion
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -4642,7 +4927,7 @@ export function sizeAuthEnableRequest(m: AuthEnableRequestInit): number {
 export function writeAuthEnableRequest(m: AuthEnableRequestInit, buf: Uint8Array, pos: number): number {
   return pos
 }
-export function readAuthEnableRequest(r: Reader, end: number): AuthEnableRequest {
+export function readAuthEnableRequest(r: Reader, end: number, base?: AuthEnableRequest): AuthEnableRequest {
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -4685,7 +4970,7 @@ export function sizeAuthDisableRequest(m: AuthDisableRequestInit): number {
 export function writeAuthDisableRequest(m: AuthDisableRequestInit, buf: Uint8Array, pos: number): number {
   return pos
 }
-export function readAuthDisableRequest(r: Reader, end: number): AuthDisableRequest {
+export function readAuthDisableRequest(r: Reader, end: number, base?: AuthDisableRequest): AuthDisableRequest {
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -4728,7 +5013,7 @@ export function sizeAuthStatusRequest(m: AuthStatusRequestInit): number {
 export function writeAuthStatusRequest(m: AuthStatusRequestInit, buf: Uint8Array, pos: number): number {
   return pos
 }
-export function readAuthStatusRequest(r: Reader, end: number): AuthStatusRequest {
+export function readAuthStatusRequest(r: Reader, end: number, base?: AuthStatusRequest): AuthStatusRequest {
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -4788,9 +5073,13 @@ export function writeAuthenticateRequest(m: AuthenticateRequestInit, buf: Uint8A
   return pos
 }
 const KNOWN_AuthenticateRequest = new Set([1, 2])
-export function readAuthenticateRequest(r: Reader, end: number): AuthenticateRequest {
+export function readAuthenticateRequest(r: Reader, end: number, base?: AuthenticateRequest): AuthenticateRequest {
   let f_name: string = ""
   let f_password: string = ""
+  if (base !== undefined) {
+    f_name = base.name
+    f_password = base.password
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -4868,17 +5157,23 @@ export function writeAuthUserAddRequest(m: AuthUserAddRequestInit, buf: Uint8Arr
   return pos
 }
 const KNOWN_AuthUserAddRequest = new Set([1, 2, 3, 4])
-export function readAuthUserAddRequest(r: Reader, end: number): AuthUserAddRequest {
+export function readAuthUserAddRequest(r: Reader, end: number, base?: AuthUserAddRequest): AuthUserAddRequest {
   let f_name: string = ""
   let f_password: string = ""
   let f_options: UserAddOptions | undefined = undefined
   let f_hashedPassword: string = ""
+  if (base !== undefined) {
+    f_name = base.name
+    f_password = base.password
+    f_options = base.options
+    f_hashedPassword = base.hashedPassword
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
       case 10: f_name = readString(r, end); break
       case 18: f_password = readString(r, end); break
-      case 26: f_options = readUserAddOptions(r, readEnd(r, end)); break
+      case 26: f_options = readUserAddOptions(r, readEnd(r, end), f_options); break
       case 34: f_hashedPassword = readString(r, end); break
       default: skipField(r, tag, end, KNOWN_AuthUserAddRequest)
     }
@@ -4930,8 +5225,11 @@ export function writeAuthUserGetRequest(m: AuthUserGetRequestInit, buf: Uint8Arr
   return pos
 }
 const KNOWN_AuthUserGetRequest = new Set([1])
-export function readAuthUserGetRequest(r: Reader, end: number): AuthUserGetRequest {
+export function readAuthUserGetRequest(r: Reader, end: number, base?: AuthUserGetRequest): AuthUserGetRequest {
   let f_name: string = ""
+  if (base !== undefined) {
+    f_name = base.name
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -4984,8 +5282,11 @@ export function writeAuthUserDeleteRequest(m: AuthUserDeleteRequestInit, buf: Ui
   return pos
 }
 const KNOWN_AuthUserDeleteRequest = new Set([1])
-export function readAuthUserDeleteRequest(r: Reader, end: number): AuthUserDeleteRequest {
+export function readAuthUserDeleteRequest(r: Reader, end: number, base?: AuthUserDeleteRequest): AuthUserDeleteRequest {
   let f_name: string = ""
+  if (base !== undefined) {
+    f_name = base.name
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -5054,10 +5355,15 @@ export function writeAuthUserChangePasswordRequest(m: AuthUserChangePasswordRequ
   return pos
 }
 const KNOWN_AuthUserChangePasswordRequest = new Set([1, 2, 3])
-export function readAuthUserChangePasswordRequest(r: Reader, end: number): AuthUserChangePasswordRequest {
+export function readAuthUserChangePasswordRequest(r: Reader, end: number, base?: AuthUserChangePasswordRequest): AuthUserChangePasswordRequest {
   let f_name: string = ""
   let f_password: string = ""
   let f_hashedPassword: string = ""
+  if (base !== undefined) {
+    f_name = base.name
+    f_password = base.password
+    f_hashedPassword = base.hashedPassword
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -5120,9 +5426,13 @@ export function writeAuthUserGrantRoleRequest(m: AuthUserGrantRoleRequestInit, b
   return pos
 }
 const KNOWN_AuthUserGrantRoleRequest = new Set([1, 2])
-export function readAuthUserGrantRoleRequest(r: Reader, end: number): AuthUserGrantRoleRequest {
+export function readAuthUserGrantRoleRequest(r: Reader, end: number, base?: AuthUserGrantRoleRequest): AuthUserGrantRoleRequest {
   let f_user: string = ""
   let f_role: string = ""
+  if (base !== undefined) {
+    f_user = base.user
+    f_role = base.role
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -5184,9 +5494,13 @@ export function writeAuthUserRevokeRoleRequest(m: AuthUserRevokeRoleRequestInit,
   return pos
 }
 const KNOWN_AuthUserRevokeRoleRequest = new Set([1, 2])
-export function readAuthUserRevokeRoleRequest(r: Reader, end: number): AuthUserRevokeRoleRequest {
+export function readAuthUserRevokeRoleRequest(r: Reader, end: number, base?: AuthUserRevokeRoleRequest): AuthUserRevokeRoleRequest {
   let f_name: string = ""
   let f_role: string = ""
+  if (base !== undefined) {
+    f_name = base.name
+    f_role = base.role
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -5240,8 +5554,11 @@ export function writeAuthRoleAddRequest(m: AuthRoleAddRequestInit, buf: Uint8Arr
   return pos
 }
 const KNOWN_AuthRoleAddRequest = new Set([1])
-export function readAuthRoleAddRequest(r: Reader, end: number): AuthRoleAddRequest {
+export function readAuthRoleAddRequest(r: Reader, end: number, base?: AuthRoleAddRequest): AuthRoleAddRequest {
   let f_name: string = ""
+  if (base !== undefined) {
+    f_name = base.name
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -5294,8 +5611,11 @@ export function writeAuthRoleGetRequest(m: AuthRoleGetRequestInit, buf: Uint8Arr
   return pos
 }
 const KNOWN_AuthRoleGetRequest = new Set([1])
-export function readAuthRoleGetRequest(r: Reader, end: number): AuthRoleGetRequest {
+export function readAuthRoleGetRequest(r: Reader, end: number, base?: AuthRoleGetRequest): AuthRoleGetRequest {
   let f_role: string = ""
+  if (base !== undefined) {
+    f_role = base.role
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -5339,7 +5659,7 @@ export function sizeAuthUserListRequest(m: AuthUserListRequestInit): number {
 export function writeAuthUserListRequest(m: AuthUserListRequestInit, buf: Uint8Array, pos: number): number {
   return pos
 }
-export function readAuthUserListRequest(r: Reader, end: number): AuthUserListRequest {
+export function readAuthUserListRequest(r: Reader, end: number, base?: AuthUserListRequest): AuthUserListRequest {
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -5382,7 +5702,7 @@ export function sizeAuthRoleListRequest(m: AuthRoleListRequestInit): number {
 export function writeAuthRoleListRequest(m: AuthRoleListRequestInit, buf: Uint8Array, pos: number): number {
   return pos
 }
-export function readAuthRoleListRequest(r: Reader, end: number): AuthRoleListRequest {
+export function readAuthRoleListRequest(r: Reader, end: number, base?: AuthRoleListRequest): AuthRoleListRequest {
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -5434,8 +5754,11 @@ export function writeAuthRoleDeleteRequest(m: AuthRoleDeleteRequestInit, buf: Ui
   return pos
 }
 const KNOWN_AuthRoleDeleteRequest = new Set([1])
-export function readAuthRoleDeleteRequest(r: Reader, end: number): AuthRoleDeleteRequest {
+export function readAuthRoleDeleteRequest(r: Reader, end: number, base?: AuthRoleDeleteRequest): AuthRoleDeleteRequest {
   let f_role: string = ""
+  if (base !== undefined) {
+    f_role = base.role
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -5496,14 +5819,18 @@ export function writeAuthRoleGrantPermissionRequest(m: AuthRoleGrantPermissionRe
   return pos
 }
 const KNOWN_AuthRoleGrantPermissionRequest = new Set([1, 2])
-export function readAuthRoleGrantPermissionRequest(r: Reader, end: number): AuthRoleGrantPermissionRequest {
+export function readAuthRoleGrantPermissionRequest(r: Reader, end: number, base?: AuthRoleGrantPermissionRequest): AuthRoleGrantPermissionRequest {
   let f_name: string = ""
   let f_perm: Permission | undefined = undefined
+  if (base !== undefined) {
+    f_name = base.name
+    f_perm = base.perm
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
       case 10: f_name = readString(r, end); break
-      case 18: f_perm = readPermission(r, readEnd(r, end)); break
+      case 18: f_perm = readPermission(r, readEnd(r, end), f_perm); break
       default: skipField(r, tag, end, KNOWN_AuthRoleGrantPermissionRequest)
     }
   }
@@ -5570,10 +5897,15 @@ export function writeAuthRoleRevokePermissionRequest(m: AuthRoleRevokePermission
   return pos
 }
 const KNOWN_AuthRoleRevokePermissionRequest = new Set([1, 2, 3])
-export function readAuthRoleRevokePermissionRequest(r: Reader, end: number): AuthRoleRevokePermissionRequest {
+export function readAuthRoleRevokePermissionRequest(r: Reader, end: number, base?: AuthRoleRevokePermissionRequest): AuthRoleRevokePermissionRequest {
   let f_role: string = ""
   let f_key: Uint8Array = EMPTY
   let f_rangeEnd: Uint8Array = EMPTY
+  if (base !== undefined) {
+    f_role = base.role
+    f_key = base.key
+    f_rangeEnd = base.rangeEnd
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -5628,12 +5960,15 @@ export function writeAuthEnableResponse(m: AuthEnableResponseInit, buf: Uint8Arr
   return pos
 }
 const KNOWN_AuthEnableResponse = new Set([1])
-export function readAuthEnableResponse(r: Reader, end: number): AuthEnableResponse {
+export function readAuthEnableResponse(r: Reader, end: number, base?: AuthEnableResponse): AuthEnableResponse {
   let f_header: ResponseHeader | undefined = undefined
+  if (base !== undefined) {
+    f_header = base.header
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_header = readResponseHeader(r, readEnd(r, end)); break
+      case 10: f_header = readResponseHeader(r, readEnd(r, end), f_header); break
       default: skipField(r, tag, end, KNOWN_AuthEnableResponse)
     }
   }
@@ -5684,12 +6019,15 @@ export function writeAuthDisableResponse(m: AuthDisableResponseInit, buf: Uint8A
   return pos
 }
 const KNOWN_AuthDisableResponse = new Set([1])
-export function readAuthDisableResponse(r: Reader, end: number): AuthDisableResponse {
+export function readAuthDisableResponse(r: Reader, end: number, base?: AuthDisableResponse): AuthDisableResponse {
   let f_header: ResponseHeader | undefined = undefined
+  if (base !== undefined) {
+    f_header = base.header
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_header = readResponseHeader(r, readEnd(r, end)); break
+      case 10: f_header = readResponseHeader(r, readEnd(r, end), f_header); break
       default: skipField(r, tag, end, KNOWN_AuthDisableResponse)
     }
   }
@@ -5756,14 +6094,19 @@ export function writeAuthStatusResponse(m: AuthStatusResponseInit, buf: Uint8Arr
   return pos
 }
 const KNOWN_AuthStatusResponse = new Set([1, 2, 3])
-export function readAuthStatusResponse(r: Reader, end: number): AuthStatusResponse {
+export function readAuthStatusResponse(r: Reader, end: number, base?: AuthStatusResponse): AuthStatusResponse {
   let f_header: ResponseHeader | undefined = undefined
   let f_enabled: boolean = false
   let f_authRevision: number = 0
+  if (base !== undefined) {
+    f_header = base.header
+    f_enabled = base.enabled
+    f_authRevision = base.authRevision
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_header = readResponseHeader(r, readEnd(r, end)); break
+      case 10: f_header = readResponseHeader(r, readEnd(r, end), f_header); break
       case 16: f_enabled = readVarint32(r) !== 0; break
       case 24: f_authRevision = readUint64(r); break
       default: skipField(r, tag, end, KNOWN_AuthStatusResponse)
@@ -5824,13 +6167,17 @@ export function writeAuthenticateResponse(m: AuthenticateResponseInit, buf: Uint
   return pos
 }
 const KNOWN_AuthenticateResponse = new Set([1, 2])
-export function readAuthenticateResponse(r: Reader, end: number): AuthenticateResponse {
+export function readAuthenticateResponse(r: Reader, end: number, base?: AuthenticateResponse): AuthenticateResponse {
   let f_header: ResponseHeader | undefined = undefined
   let f_token: string = ""
+  if (base !== undefined) {
+    f_header = base.header
+    f_token = base.token
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_header = readResponseHeader(r, readEnd(r, end)); break
+      case 10: f_header = readResponseHeader(r, readEnd(r, end), f_header); break
       case 18: f_token = readString(r, end); break
       default: skipField(r, tag, end, KNOWN_AuthenticateResponse)
     }
@@ -5882,12 +6229,15 @@ export function writeAuthUserAddResponse(m: AuthUserAddResponseInit, buf: Uint8A
   return pos
 }
 const KNOWN_AuthUserAddResponse = new Set([1])
-export function readAuthUserAddResponse(r: Reader, end: number): AuthUserAddResponse {
+export function readAuthUserAddResponse(r: Reader, end: number, base?: AuthUserAddResponse): AuthUserAddResponse {
   let f_header: ResponseHeader | undefined = undefined
+  if (base !== undefined) {
+    f_header = base.header
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_header = readResponseHeader(r, readEnd(r, end)); break
+      case 10: f_header = readResponseHeader(r, readEnd(r, end), f_header); break
       default: skipField(r, tag, end, KNOWN_AuthUserAddResponse)
     }
   }
@@ -5946,13 +6296,17 @@ export function writeAuthUserGetResponse(m: AuthUserGetResponseInit, buf: Uint8A
   return pos
 }
 const KNOWN_AuthUserGetResponse = new Set([1, 2])
-export function readAuthUserGetResponse(r: Reader, end: number): AuthUserGetResponse {
+export function readAuthUserGetResponse(r: Reader, end: number, base?: AuthUserGetResponse): AuthUserGetResponse {
   let f_header: ResponseHeader | undefined = undefined
   let f_roles: string[] = []
+  if (base !== undefined) {
+    f_header = base.header
+    f_roles = base.roles
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_header = readResponseHeader(r, readEnd(r, end)); break
+      case 10: f_header = readResponseHeader(r, readEnd(r, end), f_header); break
       case 18: f_roles.push(readString(r, end)); break
       default: skipField(r, tag, end, KNOWN_AuthUserGetResponse)
     }
@@ -6004,12 +6358,15 @@ export function writeAuthUserDeleteResponse(m: AuthUserDeleteResponseInit, buf: 
   return pos
 }
 const KNOWN_AuthUserDeleteResponse = new Set([1])
-export function readAuthUserDeleteResponse(r: Reader, end: number): AuthUserDeleteResponse {
+export function readAuthUserDeleteResponse(r: Reader, end: number, base?: AuthUserDeleteResponse): AuthUserDeleteResponse {
   let f_header: ResponseHeader | undefined = undefined
+  if (base !== undefined) {
+    f_header = base.header
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_header = readResponseHeader(r, readEnd(r, end)); break
+      case 10: f_header = readResponseHeader(r, readEnd(r, end), f_header); break
       default: skipField(r, tag, end, KNOWN_AuthUserDeleteResponse)
     }
   }
@@ -6060,12 +6417,15 @@ export function writeAuthUserChangePasswordResponse(m: AuthUserChangePasswordRes
   return pos
 }
 const KNOWN_AuthUserChangePasswordResponse = new Set([1])
-export function readAuthUserChangePasswordResponse(r: Reader, end: number): AuthUserChangePasswordResponse {
+export function readAuthUserChangePasswordResponse(r: Reader, end: number, base?: AuthUserChangePasswordResponse): AuthUserChangePasswordResponse {
   let f_header: ResponseHeader | undefined = undefined
+  if (base !== undefined) {
+    f_header = base.header
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_header = readResponseHeader(r, readEnd(r, end)); break
+      case 10: f_header = readResponseHeader(r, readEnd(r, end), f_header); break
       default: skipField(r, tag, end, KNOWN_AuthUserChangePasswordResponse)
     }
   }
@@ -6116,12 +6476,15 @@ export function writeAuthUserGrantRoleResponse(m: AuthUserGrantRoleResponseInit,
   return pos
 }
 const KNOWN_AuthUserGrantRoleResponse = new Set([1])
-export function readAuthUserGrantRoleResponse(r: Reader, end: number): AuthUserGrantRoleResponse {
+export function readAuthUserGrantRoleResponse(r: Reader, end: number, base?: AuthUserGrantRoleResponse): AuthUserGrantRoleResponse {
   let f_header: ResponseHeader | undefined = undefined
+  if (base !== undefined) {
+    f_header = base.header
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_header = readResponseHeader(r, readEnd(r, end)); break
+      case 10: f_header = readResponseHeader(r, readEnd(r, end), f_header); break
       default: skipField(r, tag, end, KNOWN_AuthUserGrantRoleResponse)
     }
   }
@@ -6172,12 +6535,15 @@ export function writeAuthUserRevokeRoleResponse(m: AuthUserRevokeRoleResponseIni
   return pos
 }
 const KNOWN_AuthUserRevokeRoleResponse = new Set([1])
-export function readAuthUserRevokeRoleResponse(r: Reader, end: number): AuthUserRevokeRoleResponse {
+export function readAuthUserRevokeRoleResponse(r: Reader, end: number, base?: AuthUserRevokeRoleResponse): AuthUserRevokeRoleResponse {
   let f_header: ResponseHeader | undefined = undefined
+  if (base !== undefined) {
+    f_header = base.header
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_header = readResponseHeader(r, readEnd(r, end)); break
+      case 10: f_header = readResponseHeader(r, readEnd(r, end), f_header); break
       default: skipField(r, tag, end, KNOWN_AuthUserRevokeRoleResponse)
     }
   }
@@ -6228,12 +6594,15 @@ export function writeAuthRoleAddResponse(m: AuthRoleAddResponseInit, buf: Uint8A
   return pos
 }
 const KNOWN_AuthRoleAddResponse = new Set([1])
-export function readAuthRoleAddResponse(r: Reader, end: number): AuthRoleAddResponse {
+export function readAuthRoleAddResponse(r: Reader, end: number, base?: AuthRoleAddResponse): AuthRoleAddResponse {
   let f_header: ResponseHeader | undefined = undefined
+  if (base !== undefined) {
+    f_header = base.header
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_header = readResponseHeader(r, readEnd(r, end)); break
+      case 10: f_header = readResponseHeader(r, readEnd(r, end), f_header); break
       default: skipField(r, tag, end, KNOWN_AuthRoleAddResponse)
     }
   }
@@ -6292,13 +6661,17 @@ export function writeAuthRoleGetResponse(m: AuthRoleGetResponseInit, buf: Uint8A
   return pos
 }
 const KNOWN_AuthRoleGetResponse = new Set([1, 2])
-export function readAuthRoleGetResponse(r: Reader, end: number): AuthRoleGetResponse {
+export function readAuthRoleGetResponse(r: Reader, end: number, base?: AuthRoleGetResponse): AuthRoleGetResponse {
   let f_header: ResponseHeader | undefined = undefined
   let f_perm: Permission[] = []
+  if (base !== undefined) {
+    f_header = base.header
+    f_perm = base.perm
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_header = readResponseHeader(r, readEnd(r, end)); break
+      case 10: f_header = readResponseHeader(r, readEnd(r, end), f_header); break
       case 18: f_perm.push(readPermission(r, readEnd(r, end))); break
       default: skipField(r, tag, end, KNOWN_AuthRoleGetResponse)
     }
@@ -6358,13 +6731,17 @@ export function writeAuthRoleListResponse(m: AuthRoleListResponseInit, buf: Uint
   return pos
 }
 const KNOWN_AuthRoleListResponse = new Set([1, 2])
-export function readAuthRoleListResponse(r: Reader, end: number): AuthRoleListResponse {
+export function readAuthRoleListResponse(r: Reader, end: number, base?: AuthRoleListResponse): AuthRoleListResponse {
   let f_header: ResponseHeader | undefined = undefined
   let f_roles: string[] = []
+  if (base !== undefined) {
+    f_header = base.header
+    f_roles = base.roles
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_header = readResponseHeader(r, readEnd(r, end)); break
+      case 10: f_header = readResponseHeader(r, readEnd(r, end), f_header); break
       case 18: f_roles.push(readString(r, end)); break
       default: skipField(r, tag, end, KNOWN_AuthRoleListResponse)
     }
@@ -6424,13 +6801,17 @@ export function writeAuthUserListResponse(m: AuthUserListResponseInit, buf: Uint
   return pos
 }
 const KNOWN_AuthUserListResponse = new Set([1, 2])
-export function readAuthUserListResponse(r: Reader, end: number): AuthUserListResponse {
+export function readAuthUserListResponse(r: Reader, end: number, base?: AuthUserListResponse): AuthUserListResponse {
   let f_header: ResponseHeader | undefined = undefined
   let f_users: string[] = []
+  if (base !== undefined) {
+    f_header = base.header
+    f_users = base.users
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_header = readResponseHeader(r, readEnd(r, end)); break
+      case 10: f_header = readResponseHeader(r, readEnd(r, end), f_header); break
       case 18: f_users.push(readString(r, end)); break
       default: skipField(r, tag, end, KNOWN_AuthUserListResponse)
     }
@@ -6482,12 +6863,15 @@ export function writeAuthRoleDeleteResponse(m: AuthRoleDeleteResponseInit, buf: 
   return pos
 }
 const KNOWN_AuthRoleDeleteResponse = new Set([1])
-export function readAuthRoleDeleteResponse(r: Reader, end: number): AuthRoleDeleteResponse {
+export function readAuthRoleDeleteResponse(r: Reader, end: number, base?: AuthRoleDeleteResponse): AuthRoleDeleteResponse {
   let f_header: ResponseHeader | undefined = undefined
+  if (base !== undefined) {
+    f_header = base.header
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_header = readResponseHeader(r, readEnd(r, end)); break
+      case 10: f_header = readResponseHeader(r, readEnd(r, end), f_header); break
       default: skipField(r, tag, end, KNOWN_AuthRoleDeleteResponse)
     }
   }
@@ -6538,12 +6922,15 @@ export function writeAuthRoleGrantPermissionResponse(m: AuthRoleGrantPermissionR
   return pos
 }
 const KNOWN_AuthRoleGrantPermissionResponse = new Set([1])
-export function readAuthRoleGrantPermissionResponse(r: Reader, end: number): AuthRoleGrantPermissionResponse {
+export function readAuthRoleGrantPermissionResponse(r: Reader, end: number, base?: AuthRoleGrantPermissionResponse): AuthRoleGrantPermissionResponse {
   let f_header: ResponseHeader | undefined = undefined
+  if (base !== undefined) {
+    f_header = base.header
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_header = readResponseHeader(r, readEnd(r, end)); break
+      case 10: f_header = readResponseHeader(r, readEnd(r, end), f_header); break
       default: skipField(r, tag, end, KNOWN_AuthRoleGrantPermissionResponse)
     }
   }
@@ -6594,12 +6981,15 @@ export function writeAuthRoleRevokePermissionResponse(m: AuthRoleRevokePermissio
   return pos
 }
 const KNOWN_AuthRoleRevokePermissionResponse = new Set([1])
-export function readAuthRoleRevokePermissionResponse(r: Reader, end: number): AuthRoleRevokePermissionResponse {
+export function readAuthRoleRevokePermissionResponse(r: Reader, end: number, base?: AuthRoleRevokePermissionResponse): AuthRoleRevokePermissionResponse {
   let f_header: ResponseHeader | undefined = undefined
+  if (base !== undefined) {
+    f_header = base.header
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_header = readResponseHeader(r, readEnd(r, end)); break
+      case 10: f_header = readResponseHeader(r, readEnd(r, end), f_header); break
       default: skipField(r, tag, end, KNOWN_AuthRoleRevokePermissionResponse)
     }
   }

@@ -51,8 +51,11 @@ export function writeHealthCheckRequest(m: HealthCheckRequestInit, buf: Uint8Arr
   return pos
 }
 const KNOWN_HealthCheckRequest = new Set([1])
-export function readHealthCheckRequest(r: Reader, end: number): HealthCheckRequest {
+export function readHealthCheckRequest(r: Reader, end: number, base?: HealthCheckRequest): HealthCheckRequest {
   let f_service: string = ""
+  if (base !== undefined) {
+    f_service = base.service
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -105,8 +108,11 @@ export function writeHealthCheckResponse(m: HealthCheckResponseInit, buf: Uint8A
   return pos
 }
 const KNOWN_HealthCheckResponse = new Set([1])
-export function readHealthCheckResponse(r: Reader, end: number): HealthCheckResponse {
+export function readHealthCheckResponse(r: Reader, end: number, base?: HealthCheckResponse): HealthCheckResponse {
   let f_status: number = 0
+  if (base !== undefined) {
+    f_status = base.status
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {

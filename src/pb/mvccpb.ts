@@ -89,13 +89,21 @@ export function writeKeyValue(m: KeyValueInit, buf: Uint8Array, pos: number): nu
   return pos
 }
 const KNOWN_KeyValue = new Set([1, 2, 3, 4, 5, 6])
-export function readKeyValue(r: Reader, end: number): KeyValue {
+export function readKeyValue(r: Reader, end: number, base?: KeyValue): KeyValue {
   let f_key: Uint8Array = EMPTY
   let f_createRevision: number = 0
   let f_modRevision: number = 0
   let f_version: number = 0
   let f_value: Uint8Array = EMPTY
   let f_lease: bigint = 0n
+  if (base !== undefined) {
+    f_key = base.key
+    f_createRevision = base.createRevision
+    f_modRevision = base.modRevision
+    f_version = base.version
+    f_value = base.value
+    f_lease = base.lease
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -169,16 +177,21 @@ export function writeEvent(m: EventInit, buf: Uint8Array, pos: number): number {
   return pos
 }
 const KNOWN_Event = new Set([1, 2, 3])
-export function readEvent(r: Reader, end: number): Event {
+export function readEvent(r: Reader, end: number, base?: Event): Event {
   let f_type: number = 0
   let f_kv: KeyValue | undefined = undefined
   let f_prevKv: KeyValue | undefined = undefined
+  if (base !== undefined) {
+    f_type = base.type
+    f_kv = base.kv
+    f_prevKv = base.prevKv
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
       case 8: f_type = readVarint32(r) | 0; break
-      case 18: f_kv = readKeyValue(r, readEnd(r, end)); break
-      case 26: f_prevKv = readKeyValue(r, readEnd(r, end)); break
+      case 18: f_kv = readKeyValue(r, readEnd(r, end), f_kv); break
+      case 26: f_prevKv = readKeyValue(r, readEnd(r, end), f_prevKv); break
       default: skipField(r, tag, end, KNOWN_Event)
     }
   }

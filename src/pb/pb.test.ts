@@ -367,6 +367,27 @@ describe("decoder robustness", () => {
     expect("value" in last).toBe(false)
   })
 
+  test("a message that occurs twice is merged: later scalars win, lists append, nested messages merge", () => {
+    const first = pb.encodeRangeResponse({ header: { revision: 5, clusterId: 1n }, kvs: [{ key: Buffer.from("a") }], count: 1 })
+    const second = pb.encodeRangeResponse({ header: { raftTerm: 3, revision: 6 }, kvs: [{ key: Buffer.from("b") }], more: true })
+    const merged = pb.decodeRangeResponse(Buffer.concat([first, second]))
+    expect(norm(merged)).toEqual(
+      norm({
+        header: { clusterId: 1n, memberId: 0n, revision: 6, raftTerm: 3 },
+        kvs: [
+          { key: Buffer.from("a"), createRevision: 0, modRevision: 0, version: 0, value: new Uint8Array(0), lease: 0n },
+          { key: Buffer.from("b"), createRevision: 0, modRevision: 0, version: 0, value: new Uint8Array(0), lease: 0n },
+        ],
+        more: true,
+        count: 1,
+      }),
+    )
+    const op = pb.decodeRequestOp(
+      Buffer.concat([pb.encodeRequestOp({ requestPut: { key: Buffer.from("k") } }), pb.encodeRequestOp({ requestPut: { prevKv: true } })]),
+    )
+    expect([Buffer.from(op.requestPut!.key).toString(), op.requestPut!.prevKv]).toEqual(["k", true])
+  })
+
   test("decoded bytes fields alias the input buffer", () => {
     const bytes = pb.encodePutRequest(put)
     const decoded = pb.decodePutRequest(bytes)

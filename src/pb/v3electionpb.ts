@@ -62,10 +62,15 @@ export function writeCampaignRequest(m: CampaignRequestInit, buf: Uint8Array, po
   return pos
 }
 const KNOWN_CampaignRequest = new Set([1, 2, 3])
-export function readCampaignRequest(r: Reader, end: number): CampaignRequest {
+export function readCampaignRequest(r: Reader, end: number, base?: CampaignRequest): CampaignRequest {
   let f_name: Uint8Array = EMPTY
   let f_lease: bigint = 0n
   let f_value: Uint8Array = EMPTY
+  if (base !== undefined) {
+    f_name = base.name
+    f_lease = base.lease
+    f_value = base.value
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -128,14 +133,18 @@ export function writeCampaignResponse(m: CampaignResponseInit, buf: Uint8Array, 
   return pos
 }
 const KNOWN_CampaignResponse = new Set([1, 2])
-export function readCampaignResponse(r: Reader, end: number): CampaignResponse {
+export function readCampaignResponse(r: Reader, end: number, base?: CampaignResponse): CampaignResponse {
   let f_header: ResponseHeader | undefined = undefined
   let f_leader: LeaderKey | undefined = undefined
+  if (base !== undefined) {
+    f_header = base.header
+    f_leader = base.leader
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_header = readResponseHeader(r, readEnd(r, end)); break
-      case 18: f_leader = readLeaderKey(r, readEnd(r, end)); break
+      case 10: f_header = readResponseHeader(r, readEnd(r, end), f_header); break
+      case 18: f_leader = readLeaderKey(r, readEnd(r, end), f_leader); break
       default: skipField(r, tag, end, KNOWN_CampaignResponse)
     }
   }
@@ -211,11 +220,17 @@ export function writeLeaderKey(m: LeaderKeyInit, buf: Uint8Array, pos: number): 
   return pos
 }
 const KNOWN_LeaderKey = new Set([1, 2, 3, 4])
-export function readLeaderKey(r: Reader, end: number): LeaderKey {
+export function readLeaderKey(r: Reader, end: number, base?: LeaderKey): LeaderKey {
   let f_name: Uint8Array = EMPTY
   let f_key: Uint8Array = EMPTY
   let f_rev: number = 0
   let f_lease: bigint = 0n
+  if (base !== undefined) {
+    f_name = base.name
+    f_key = base.key
+    f_rev = base.rev
+    f_lease = base.lease
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -271,8 +286,11 @@ export function writeLeaderRequest(m: LeaderRequestInit, buf: Uint8Array, pos: n
   return pos
 }
 const KNOWN_LeaderRequest = new Set([1])
-export function readLeaderRequest(r: Reader, end: number): LeaderRequest {
+export function readLeaderRequest(r: Reader, end: number, base?: LeaderRequest): LeaderRequest {
   let f_name: Uint8Array = EMPTY
+  if (base !== undefined) {
+    f_name = base.name
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -333,14 +351,18 @@ export function writeLeaderResponse(m: LeaderResponseInit, buf: Uint8Array, pos:
   return pos
 }
 const KNOWN_LeaderResponse = new Set([1, 2])
-export function readLeaderResponse(r: Reader, end: number): LeaderResponse {
+export function readLeaderResponse(r: Reader, end: number, base?: LeaderResponse): LeaderResponse {
   let f_header: ResponseHeader | undefined = undefined
   let f_kv: KeyValue | undefined = undefined
+  if (base !== undefined) {
+    f_header = base.header
+    f_kv = base.kv
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_header = readResponseHeader(r, readEnd(r, end)); break
-      case 18: f_kv = readKeyValue(r, readEnd(r, end)); break
+      case 10: f_header = readResponseHeader(r, readEnd(r, end), f_header); break
+      case 18: f_kv = readKeyValue(r, readEnd(r, end), f_kv); break
       default: skipField(r, tag, end, KNOWN_LeaderResponse)
     }
   }
@@ -392,12 +414,15 @@ export function writeResignRequest(m: ResignRequestInit, buf: Uint8Array, pos: n
   return pos
 }
 const KNOWN_ResignRequest = new Set([1])
-export function readResignRequest(r: Reader, end: number): ResignRequest {
+export function readResignRequest(r: Reader, end: number, base?: ResignRequest): ResignRequest {
   let f_leader: LeaderKey | undefined = undefined
+  if (base !== undefined) {
+    f_leader = base.leader
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_leader = readLeaderKey(r, readEnd(r, end)); break
+      case 10: f_leader = readLeaderKey(r, readEnd(r, end), f_leader); break
       default: skipField(r, tag, end, KNOWN_ResignRequest)
     }
   }
@@ -448,12 +473,15 @@ export function writeResignResponse(m: ResignResponseInit, buf: Uint8Array, pos:
   return pos
 }
 const KNOWN_ResignResponse = new Set([1])
-export function readResignResponse(r: Reader, end: number): ResignResponse {
+export function readResignResponse(r: Reader, end: number, base?: ResignResponse): ResignResponse {
   let f_header: ResponseHeader | undefined = undefined
+  if (base !== undefined) {
+    f_header = base.header
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_header = readResponseHeader(r, readEnd(r, end)); break
+      case 10: f_header = readResponseHeader(r, readEnd(r, end), f_header); break
       default: skipField(r, tag, end, KNOWN_ResignResponse)
     }
   }
@@ -512,13 +540,17 @@ export function writeProclaimRequest(m: ProclaimRequestInit, buf: Uint8Array, po
   return pos
 }
 const KNOWN_ProclaimRequest = new Set([1, 2])
-export function readProclaimRequest(r: Reader, end: number): ProclaimRequest {
+export function readProclaimRequest(r: Reader, end: number, base?: ProclaimRequest): ProclaimRequest {
   let f_leader: LeaderKey | undefined = undefined
   let f_value: Uint8Array = EMPTY
+  if (base !== undefined) {
+    f_leader = base.leader
+    f_value = base.value
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_leader = readLeaderKey(r, readEnd(r, end)); break
+      case 10: f_leader = readLeaderKey(r, readEnd(r, end), f_leader); break
       case 18: f_value = readBytes(r, end); break
       default: skipField(r, tag, end, KNOWN_ProclaimRequest)
     }
@@ -570,12 +602,15 @@ export function writeProclaimResponse(m: ProclaimResponseInit, buf: Uint8Array, 
   return pos
 }
 const KNOWN_ProclaimResponse = new Set([1])
-export function readProclaimResponse(r: Reader, end: number): ProclaimResponse {
+export function readProclaimResponse(r: Reader, end: number, base?: ProclaimResponse): ProclaimResponse {
   let f_header: ResponseHeader | undefined = undefined
+  if (base !== undefined) {
+    f_header = base.header
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_header = readResponseHeader(r, readEnd(r, end)); break
+      case 10: f_header = readResponseHeader(r, readEnd(r, end), f_header); break
       default: skipField(r, tag, end, KNOWN_ProclaimResponse)
     }
   }

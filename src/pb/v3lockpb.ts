@@ -53,9 +53,13 @@ export function writeLockRequest(m: LockRequestInit, buf: Uint8Array, pos: numbe
   return pos
 }
 const KNOWN_LockRequest = new Set([1, 2])
-export function readLockRequest(r: Reader, end: number): LockRequest {
+export function readLockRequest(r: Reader, end: number, base?: LockRequest): LockRequest {
   let f_name: Uint8Array = EMPTY
   let f_lease: bigint = 0n
+  if (base !== undefined) {
+    f_name = base.name
+    f_lease = base.lease
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -117,13 +121,17 @@ export function writeLockResponse(m: LockResponseInit, buf: Uint8Array, pos: num
   return pos
 }
 const KNOWN_LockResponse = new Set([1, 2])
-export function readLockResponse(r: Reader, end: number): LockResponse {
+export function readLockResponse(r: Reader, end: number, base?: LockResponse): LockResponse {
   let f_header: ResponseHeader | undefined = undefined
   let f_key: Uint8Array = EMPTY
+  if (base !== undefined) {
+    f_header = base.header
+    f_key = base.key
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_header = readResponseHeader(r, readEnd(r, end)); break
+      case 10: f_header = readResponseHeader(r, readEnd(r, end), f_header); break
       case 18: f_key = readBytes(r, end); break
       default: skipField(r, tag, end, KNOWN_LockResponse)
     }
@@ -175,8 +183,11 @@ export function writeUnlockRequest(m: UnlockRequestInit, buf: Uint8Array, pos: n
   return pos
 }
 const KNOWN_UnlockRequest = new Set([1])
-export function readUnlockRequest(r: Reader, end: number): UnlockRequest {
+export function readUnlockRequest(r: Reader, end: number, base?: UnlockRequest): UnlockRequest {
   let f_key: Uint8Array = EMPTY
+  if (base !== undefined) {
+    f_key = base.key
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
@@ -229,12 +240,15 @@ export function writeUnlockResponse(m: UnlockResponseInit, buf: Uint8Array, pos:
   return pos
 }
 const KNOWN_UnlockResponse = new Set([1])
-export function readUnlockResponse(r: Reader, end: number): UnlockResponse {
+export function readUnlockResponse(r: Reader, end: number, base?: UnlockResponse): UnlockResponse {
   let f_header: ResponseHeader | undefined = undefined
+  if (base !== undefined) {
+    f_header = base.header
+  }
   while (r.pos < end) {
     const tag = readVarint32(r)
     switch (tag) {
-      case 10: f_header = readResponseHeader(r, readEnd(r, end)); break
+      case 10: f_header = readResponseHeader(r, readEnd(r, end), f_header); break
       default: skipField(r, tag, end, KNOWN_UnlockResponse)
     }
   }
