@@ -519,6 +519,23 @@ describe("thesis §4.2.1 learners and membership", () => {
   })
 })
 
+describe("restart", () => {
+  test("RaftNode restarted with `applied` rebuilds the configuration from the ConfChange entries it applied", () => {
+    const c = cluster(1)
+    c.elect(1n)
+    c.addMember(2n, false)
+    c.member(1n).node.proposeConfChange({ type: ConfChangeType.AddLearnerNode, nodeId: 2n, context: new Uint8Array() })
+    c.stabilize()
+    const applied = c.member(1n).appliedIndex
+    c.restart(1n)
+    const r = c.member(1n).node.raft
+    expect(r.log.applied).toBe(applied)
+    expect([...r.learners]).toEqual([2n])
+    expect([...r.voters]).toEqual([1n])
+    expect(r.log.committed).toBe(applied)
+  })
+})
+
 describe("snapshots", () => {
   test("a follower whose next entry was compacted receives a snapshot and catches up", () => {
     const c = cluster(3)
