@@ -4,7 +4,7 @@
 // the socket to the snapshot receiver.
 
 import type { Socket } from "node:net"
-import type { Logger } from "../lib/logger"
+import { silentLogger, type Logger } from "../lib/logger"
 import { MessageType, type Message, type NodeId } from "../raft/types"
 import {
   FrameKind,
@@ -26,6 +26,8 @@ export interface InboundContext {
   isRemoved: (id: NodeId) => boolean
   logger: Logger
   frameBytesMax: number
+  /** Whether a refusal for `key` may be logged now (a refused peer redials every second on three lanes). */
+  mayLogRefusal: (key: string) => boolean
   /** Dialers ping every lane; a connection silent for this long is dead. */
   idleTimeoutMs: number
   onMessages: (messages: Message[], from: NodeId) => void
@@ -85,15 +87,16 @@ export function serveInbound(socket: Socket, ctx: InboundContext): void {
       "remote-peer-id": hex(frame.from),
       lane: Lane[frame.lane],
     }
+    const refusalLogger = ctx.mayLogRefusal(hex(frame.from)) ? ctx.logger : silentLogger
     if (frame.version !== PROTOCOL_VERSION) {
-      ctx.logger.warn("refused peer connection: unsupported protocol version", { ...fields, version: frame.version })
+      refusalLogger.warn("refused peer connection: unsupported protocol version", { ...fields, version: frame.version })
       refuse(RefuseReason.BadRequest, `unsupported peer protocol version ${frame.version}`)
       return
     }
     const localClusterId = ctx.clusterId()
     const joining = frame.clusterId === 0n && frame.lane === Lane.Rpc
     if (localClusterId !== 0n && frame.clusterId !== localClusterId && !joining) {
-      ctx.logger.warn(CLUSTER_ID_MISMATCH_TEXT, {
+      refusalLogger.warn(CLUSTER_ID_MISMATCH_TEXT, {
         ...fields,
         "local-member-cluster-id": hex(localClusterId),
         "remote-peer-cluster-id": hex(frame.clusterId),
@@ -105,12 +108,12 @@ export function serveInbound(socket: Socket, ctx: InboundContext): void {
       return
     }
     if (ctx.isRemoved(frame.from)) {
-      ctx.logger.warn("refused peer connection: the member was removed", fields)
+      refusalLogger.warn("refused peer connection: the member was removed", fields)
       refuse(RefuseReason.MemberRemoved, new MemberRemovedError().message)
       return
     }
     if (frame.to !== ctx.localId && !(frame.to === 0n && frame.lane === Lane.Rpc)) {
-      ctx.logger.warn("refused peer connection addressed to another member", { ...fields, to: hex(frame.to) })
+      refusalLogger.warn("refused peer connection addressed to another member", { ...fields, to: hex(frame.to) })
       refuse(RefuseReason.MemberIdMismatch, `member ${hex(ctx.localId)} is not ${hex(frame.to)}`)
       return
     }

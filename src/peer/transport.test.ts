@@ -131,6 +131,9 @@ test("a peer of another cluster is refused with 'request cluster ID mismatch', l
   const error = await a.transport.call(B, "x", new Uint8Array(), 500).catch((e: unknown) => e)
   expect(error).toBeInstanceOf(ClusterIdMismatchError)
   expect((error as Error).message).toBe("request cluster ID mismatch")
+  // Redials on three lanes are refused again and again, but logged once per 10 s.
+  await Bun.sleep(300)
+  expect(b.logs.lines.filter((l) => l["msg"] === "request cluster ID mismatch").length).toBe(1)
   const line = b.logs.lines.find((l) => l["msg"] === "request cluster ID mismatch")!
   expect(line["remote-peer-cluster-id"]).toBe("c1")
   expect(line["local-member-cluster-id"]).toBe("bad")
@@ -413,7 +416,8 @@ test("three transports in a full mesh deliver every batch to the right member, i
 test("a black-holed peer link is detected, reported unreachable, and recovers after the partition heals", async () => {
   const limits = { pingIntervalMs: 50, idleTimeoutMs: 300, dialTimeoutMs: 300, backoffMinMs: 20, backoffMaxMs: 100 }
   const a = await startMember(A, { limits })
-  const b = await startMember(B, { limits })
+  // b's own idle timer is long, so that it is a's pings that detect the partition.
+  const b = await startMember(B, { limits: { idleTimeoutMs: 60_000 } })
   members.push(a, b)
   const proxy = new FaultProxy(parsePeerUrl(b.url))
   await proxy.start()

@@ -55,6 +55,9 @@ import { receiveSnapshot, streamSnapshot, type ReceivedSnapshot } from "./snapsh
 import { formatPeerUrl, parsePeerUrl } from "./url"
 import { TskvError } from "../lib/errors"
 
+/** A refused peer is logged at most this often. */
+const REFUSAL_LOG_INTERVAL_MS = 10_000
+
 interface Counters {
   sentBytes: number
   receivedBytes: number
@@ -91,6 +94,7 @@ export class PeerTransport {
   private readonly servers: net.Server[] = []
   private readonly sockets = new Set<net.Socket>()
   private readonly inboundByPeer = new Map<NodeId, Set<net.Socket>>()
+  private readonly refusalsLoggedAt = new Map<string, number>()
   private bound: string[] = []
   private callIdNext = 1
   private started = false
@@ -536,6 +540,13 @@ export class PeerTransport {
       logger: this.logger,
       frameBytesMax: this.limits.frameBytesMax,
       idleTimeoutMs: this.limits.idleTimeoutMs,
+      mayLogRefusal: (key) => {
+        const now = performance.now()
+        const last = this.refusalsLoggedAt.get(key)
+        if (last !== undefined && now - last < REFUSAL_LOG_INTERVAL_MS) return false
+        this.refusalsLoggedAt.set(key, now)
+        return true
+      },
       onMessages: (messages, from) => {
         this.countersOf(from).receivedMessages += messages.length
         this.options.onMessages(messages)
