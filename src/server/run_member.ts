@@ -33,7 +33,7 @@ export async function runMember(config: Config, logger: Logger): Promise<Running
   health.register(grpc)
   registerServices(grpc, server)
 
-  const app = createHttpApp({
+  const httpDeps = {
     hasLeader: () => server.hasLeader(),
     alarms: () => server.alarms.list().map((a) => (a.alarm === 1 ? "NOSPACE" : a.alarm === 2 ? "CORRUPT" : "NONE")),
     serializableRead: async () => {
@@ -47,7 +47,10 @@ export async function runMember(config: Config, logger: Logger): Promise<Running
     registry,
     logger,
     readTimeoutMs: server.requestTimeoutMs(),
-  })
+  }
+  // The client port also serves the /v3 JSON gateway (--enable-grpc-gateway); metrics URLs do not.
+  const app = createHttpApp(config.enableGrpcGateway ? { ...httpDeps, gateway: grpc } : httpDeps)
+  const metricsApp = createHttpApp(httpDeps)
 
   const clientTls = config.client.certFile !== ""
     ? serverTlsOptions(loadTlsMaterial({ certFile: config.client.certFile, keyFile: config.client.keyFile, trustedCaFile: config.client.trustedCaFile, crlFile: config.client.crlFile }), {
@@ -65,7 +68,7 @@ export async function runMember(config: Config, logger: Logger): Promise<Running
       logger.info("serving client traffic", { address: url.text })
     }
     for (const url of config.listenMetricsUrls) {
-      listeners.push(await ClientListener.listen({ url: url.text, fetch: app.fetch, ...(clientTls && url.scheme === "https" ? { tls: clientTls } : {}), logger }))
+      listeners.push(await ClientListener.listen({ url: url.text, fetch: metricsApp.fetch, ...(clientTls && url.scheme === "https" ? { tls: clientTls } : {}), logger }))
       logger.info("serving metrics", { address: url.text })
     }
   } catch (e) {
@@ -79,8 +82,9 @@ export async function runMember(config: Config, logger: Logger): Promise<Running
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       health.setStatus(ServingStatus.NOT_SERVING)
-      await Promise.all(listeners.map((l) => l.close(2000)))
+      // Streams end first (UNAVAILABLE), so that closing the listeners need not wait out the grace period.
       grpc.shutdown()
+      await Promise.all(listeners.map((l) => l.close(2000)))
       await server.stop()
     })()
     return stopping
