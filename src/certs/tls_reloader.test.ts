@@ -131,3 +131,37 @@ test("TlsReloader.start() reacts to fs.watch events before the next poll", async
     reloader.stop()
   }
 }, 10_000)
+
+test("TlsReloader on a node:http2 secure server (the client port: gRPC + HTTP) swaps the certificate for new sessions", async () => {
+  const http2 = await import("node:http2")
+  const paths = install("h2", serverA, caA)
+  const { logger } = capture()
+  const reloader = new TlsReloader({ config: { ...paths, alpnProtocols: ["h2", "http/1.1"] }, logger, watchFiles: false })
+  const server = http2.createSecureServer({ ...reloader.serverOptions(), allowHTTP1: true }, (_req, res) => res.end("hi"))
+  reloader.attach(server)
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()))
+  const address = server.address()
+  const port = typeof address === "object" && address !== null ? address.port : 0
+  const get = (ca: string) =>
+    new Promise<string>((resolve) => {
+      const session = http2.connect(`https://127.0.0.1:${port}`, { ca })
+      session.on("error", (e) => resolve(`error: ${e.message}`))
+      const request = session.request({ ":path": "/" })
+      let body = ""
+      request.on("data", (chunk: Buffer) => (body += chunk.toString()))
+      request.on("end", () => {
+        session.close()
+        resolve(`${(session.socket as import("node:tls").TLSSocket).getPeerCertificate().subject.CN}: ${body}`)
+      })
+      request.on("error", (e) => resolve(`error: ${e.message}`))
+    })
+  try {
+    expect(await get(caA.certPem)).toBe("server-a: hi")
+    install("h2", serverB, caB)
+    expect(reloader.reloadNow()).toBe("reloaded")
+    expect(await get(caB.certPem)).toBe("server-b: hi")
+    expect(await get(caA.certPem)).toStartWith("error:")
+  } finally {
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+  }
+}, 10_000)
