@@ -260,8 +260,8 @@ export class Wal {
     assertIndex(snapshot.index, "snapshot index")
     assertIndex(snapshot.term, "snapshot term")
     this.guard(() => {
-      this.append(RecordType.Snapshot, FLAG_SYNCED, [snapshot.index, snapshot.term])
-      this.sync()
+      this.append(RecordType.Snapshot, this.noFsync ? 0 : FLAG_SYNCED, [snapshot.index, snapshot.term])
+      if (!this.noFsync) this.sync()
       if (snapshot.index > this.last) this.last = snapshot.index
       if (this.writer.tail >= this.segmentBytes) this.cut()
     })
