@@ -201,7 +201,6 @@ export class Wal {
     return { wal, metadata: result.metadata, hardState: result.hardState, entries: result.entries }
   }
 
-
   /**
    * The snapshot markers of the WAL in `dir` that a member may start from:
    * those at or below the last hard state's commit (etcd's
