@@ -108,6 +108,17 @@ export class Backend {
     this.onCommit?.(performance.now() - started)
   }
 
+  /**
+   * Commits the batch and makes everything committed durable (a full WAL
+   * checkpoint fsyncs SQLite's WAL and then the db): required before raft
+   * snapshots let the raft log go, since commits alone are not fsynced
+   * (synchronous = NORMAL) and the raft WAL is what replays them.
+   */
+  commitDurably(): void {
+    this.commit()
+    this.db.exec("PRAGMA wal_checkpoint(FULL)")
+  }
+
   getMeta(key: string): Uint8Array | null {
     const row = this.getMetaStmt.get(key)
     return row ? row.value : null

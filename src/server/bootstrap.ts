@@ -23,6 +23,7 @@ import { WatchableStore } from "../mvcc/watchable_store"
 import { RaftNode } from "../raft/raft_node"
 import { MemoryStorage } from "../raft/storage"
 import type { NodeId } from "../raft/types"
+import { Snapshotter } from "../snap/snapshotter"
 import { Wal } from "../wal/wal"
 import { Alarms } from "./alarms"
 import { applyAuthRequest } from "./auth_apply"
@@ -85,15 +86,26 @@ export function bootstrapServer(options: BootstrapOptions): EtcdServer {
   const auth = new AuthStore({ backend, clock, bcryptCost: config.bcryptCost, authTokenTtlSeconds: config.authTokenTtlSeconds, authToken: authTokenSpec(config.authToken) })
 
   const storage = new MemoryStorage()
+  const snapshotter = new Snapshotter({ fs, dir: join(memberDir(config), "snap"), logger, maxSnapshots: config.maxSnapshots })
   let memberId: NodeId
   let clusterId: NodeId
   let wal: Wal
   let peers: NodeId[] | undefined
   if (restarting) {
-    const opened = Wal.open({ fs, dir, logger, maxWals: config.maxWals, noFsync: config.unsafeNoFsync })
+    const snapshot = snapshotter.loadNewestAvailable(Wal.validSnapshots({ fs, dir }))
+    const from = snapshot ? { index: snapshot.metadata.index, term: snapshot.metadata.term } : undefined
+    const opened = Wal.open({ fs, dir, logger, maxWals: config.maxWals, noFsync: config.unsafeNoFsync, ...(from ? { snapshot: from } : {}) })
     wal = opened.wal
     memberId = opened.metadata.memberId
     clusterId = opened.metadata.clusterId
+    if (snapshot) {
+      if (backend.consistentIndex().index < snapshot.metadata.index) {
+        throw new BootstrapError(
+          `the backend (consistent index ${backend.consistentIndex().index}) is older than the newest snapshot (index ${snapshot.metadata.index}): the db file does not belong to this data dir`,
+        )
+      }
+      storage.applySnapshot(snapshot)
+    }
     storage.setHardState(opened.hardState)
     storage.append(opened.entries)
     logger.info("restarting member from its data dir", {
@@ -134,7 +146,7 @@ export function bootstrapServer(options: BootstrapOptions): EtcdServer {
     checkQuorum: true,
     applied: backend.consistentIndex().index,
   })
-  const server = new EtcdServer({ config, logger, clock, memberId, clusterId, backend, store, watchable, kv, lessor, alarms, membership, auth, node, storage, wal })
+  const server = new EtcdServer({ config, logger, clock, memberId, clusterId, backend, store, watchable, kv, lessor, alarms, membership, auth, node, storage, wal, snapshotter })
   // Entries are applied in index order, one at a time: the entry being applied is the one after appliedIndex.
   server.setAuthApplier((req) => applyAuthRequest(auth, req, server.appliedIndex + 1))
   return server

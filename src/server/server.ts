@@ -19,6 +19,7 @@ import { ProposalDroppedError } from "../raft/errors"
 import { type RaftNode, type Ready, sendableBeforePersist } from "../raft/raft_node"
 import type { MemoryStorage } from "../raft/storage"
 import { type ConfChange, ConfChangeType, type Entry, EntryType, type Message, type NodeId, NONE, StateType } from "../raft/types"
+import type { Snapshotter } from "../snap/snapshotter"
 import type { Wal } from "../wal/wal"
 import type { Alarms } from "./alarms"
 import { Applier, type ApplyResult } from "./applier"
@@ -59,6 +60,7 @@ export interface ServerParts {
   node: RaftNode
   storage: MemoryStorage
   wal: Wal
+  snapshotter: Snapshotter
   peers?: PeerSender
 }
 
@@ -93,6 +95,9 @@ export class EtcdServer {
   readonly node: RaftNode
   private readonly storage: MemoryStorage
   private readonly wal: Wal
+  private readonly snapshotter: Snapshotter
+  /** Index of the newest raft snapshot (the log before it is released). */
+  private snapshotIndex: number
   private peers: PeerSender | undefined
   private readonly applier: Applier
   private readonly waiters = new Waiters<ApplyResult>()
@@ -140,6 +145,8 @@ export class EtcdServer {
     this.node = parts.node
     this.storage = parts.storage
     this.wal = parts.wal
+    this.snapshotter = parts.snapshotter
+    this.snapshotIndex = parts.storage.snapshot().metadata.index
     this.peers = parts.peers
     this.ids = new RequestIdGenerator(Date.now())
     this.applier = new Applier({
@@ -444,6 +451,28 @@ export class EtcdServer {
     for (const rs of rd.readStates) this.reads.onReadState(rs.requestCtx, rs.index)
     this.node.advance(rd)
     this.reads.onApplied(this.appliedIndex)
+    if (this.appliedIndex - this.snapshotIndex > this.config.snapshotCount) this.takeSnapshot()
+  }
+
+  /**
+   * A raft snapshot of the applied state (--snapshot-count): make the backend
+   * durable at the applied index, write the .snap file, record it in the WAL,
+   * then let go of the log before it (keeping --snapshot-catchup-entries in
+   * memory for slow followers) and of WAL segments beyond --max-wals.
+   */
+  private takeSnapshot(): void {
+    const started = performance.now()
+    const index = this.appliedIndex
+    this.backend.commitDurably()
+    const config = this.node.status().config
+    const snap = this.storage.createSnapshot(index, { voters: [...config.voters], learners: [...config.learners] }, new Uint8Array(0))
+    this.snapshotter.save(snap)
+    this.wal.saveSnapshot({ index, term: snap.metadata.term })
+    const compactTo = index - this.config.snapshotCatchupEntries
+    if (compactTo > this.storage.firstIndex()) this.storage.compact(compactTo)
+    this.wal.releaseTo(index)
+    this.snapshotIndex = index
+    this.logger.info("saved snapshot", { index, term: snap.metadata.term, "took-ms": Math.round(performance.now() - started) })
   }
 
   private onSoftState(lead: NodeId, state: StateType): void {
