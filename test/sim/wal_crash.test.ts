@@ -172,7 +172,7 @@ describe("Wal crash safety", () => {
       opened.wal.close()
       expect(Wal.open({ fs: rebooted, dir, segmentBytes: 16 * 1024 }).entries).toEqual([...expected, next])
     }
-  })
+  }, 30_000)
 
   test(`Wal survives a crash at every file-system operation of a random workload, keeping none, part or all of the unsynced writes (seed ${seed})`, () => {
     const steps = 80
@@ -192,7 +192,7 @@ describe("Wal crash safety", () => {
         checkReopen(fs.crash({ keepUnsyncedBytes: keep }), model, `crash at op ${crashAt}/${total}, keep ${keep}`)
       }
     }
-  })
+  }, 30_000)
 
   test(`Wal survives crashes that persist a random choice of the unsynced sectors, never refusing to open (seed ${seed})`, () => {
     const steps = 60
@@ -208,7 +208,7 @@ describe("Wal crash safety", () => {
         checkReopen(fs.crash({ sectors: { prng: sectorPrng, sectorBytes: 64 } }), model, `crash at op ${crashAt}, sectors round ${round}`)
       }
     }
-  })
+  }, 30_000)
 
   test(`Wal fails safely on ENOSPC at every point a small disk fills up (seed ${seed})`, () => {
     let sawFailure = 0
@@ -227,7 +227,7 @@ describe("Wal crash safety", () => {
       checkReopen(fs.crash(), model, `ENOSPC at capacity ${capacity}, crash`)
     }
     expect(sawFailure).toBeGreaterThan(10)
-  })
+  }, 30_000)
 
   test(`Wal fails safely on short writes with ENOSPC and on fsync EIO, and refuses further writes (seed ${seed})`, () => {
     const prng = seededPrng(seed + 2)
@@ -255,7 +255,7 @@ describe("Wal crash safety", () => {
       checkReopen(fs.crash({ keepUnsyncedBytes: Number.MAX_SAFE_INTEGER }), model, `${rule.error} round ${round}, restart`)
       checkReopen(fs.crash({ keepUnsyncedBytes: prng.int(300) }), model, `${rule.error} round ${round}, crash`)
     }
-  })
+  }, 30_000)
 
   test("Wal.open() refuses corruption of an acknowledged record in a middle segment, naming file and offset", () => {
     const prng = seededPrng(seed + 3)
@@ -281,7 +281,7 @@ describe("Wal crash safety", () => {
         expect((error as WalError).offset).toBeLessThanOrEqual(offset)
       }
     }
-  })
+  }, 30_000)
 })
 
 /** The bytes of the unsynced write of the crashed file system's WAL segment. */
