@@ -374,8 +374,17 @@ export class RaftSimulator {
       if (m !== undefined) this.crash(m, 1 + p.int(30))
     }
     for (const m of this.members.values()) if (!m.alive && !m.removed && m.restartAt <= this.tick) this.restart(m)
-    // Membership changes.
+    // Membership changes and leader transfers.
     if (p.next() < 0.01) this.changeMembership()
+    if (p.next() < 0.005) {
+      const leader = this.leader()
+      const voters = leader === undefined ? [] : [...leader.node.raft.voters].filter((v) => v !== leader.id)
+      if (leader !== undefined && voters.length > 0) {
+        const to = voters[p.int(voters.length)]!
+        leader.node.transferLeader(to)
+        this.log(`transfer leadership ${leader.id} -> ${to}`)
+      }
+    }
     // Client workload.
     if (p.next() < 0.3) this.clientOp()
   }
