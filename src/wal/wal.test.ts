@@ -326,7 +326,7 @@ describe("Wal", () => {
     cleanup.push(base)
     const realDir = `${base}/member/wal`
     const wal = Wal.create({ fs: nodeFsPort, dir: realDir, metadata, segmentBytes: 64 * 1024 })
-    for (let i = 1; i <= 300; i++) wal.save(hs(1, i), [entry(i, 1, 512)])
+    for (let i = 1; i <= 300; i += 3) wal.save(hs(1, i + 2), entries(i, i + 2, 1, 512))
     const names = wal.segmentNames()
     expect(names.length).toBeGreaterThan(2)
     expect(statSync(`${realDir}/${names[names.length - 1]!}`).size).toBe(64 * 1024)
@@ -336,7 +336,7 @@ describe("Wal", () => {
     expect(opened.entries).toEqual(entries(1, 300, 1, 512))
     expect(opened.hardState).toEqual(hs(1, 300))
     opened.wal.close()
-  })
+  }, 30_000)
 })
 
 const cleanup: string[] = []
