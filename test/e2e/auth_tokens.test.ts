@@ -7,6 +7,7 @@
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test"
 import * as grpc from "@grpc/grpc-js"
+import { Etcd3 } from "etcd3"
 import { generateKeyPairSync } from "node:crypto"
 import { writeFileSync } from "node:fs"
 import { connect } from "node:http2"
@@ -172,6 +173,44 @@ describe("auth tokens against etcd 3.4", () => {
     } finally {
       dir.remove()
     }
+  }, 60_000)
+
+  test("the etcd3 npm client logs in, is refused what the role forbids, and re-authenticates after its token expired", async () => {
+    const args = ["--bcrypt-cost=4", "--auth-token-ttl=2"]
+    const [etcd, tskv] = await Promise.all([startMember({ kind: "etcd", name: "n1", extraArgs: args }), startMember({ kind: "tskv", name: "n1", extraArgs: args })])
+    members.push(etcd, tskv)
+    const scenario = async (m: MemberProcess): Promise<string[]> => {
+      setup(m)
+      const client = new Etcd3({ hosts: m.clientUrl, auth: { username: "alice", password: "apw" } })
+      const log: string[] = []
+      const attempt = async (what: string, fn: () => Promise<unknown>): Promise<void> => {
+        try {
+          log.push(`${what}: ${JSON.stringify(await fn())}`)
+        } catch (e) {
+          log.push(`${what}: ${(e as Error).constructor.name} ${(e as Error).message}`)
+        }
+      }
+      try {
+        await attempt("get", () => client.get("/t/a").string())
+        await attempt("put allowed", async () => void (await client.put("/t/b").value("2")))
+        await attempt("put denied", async () => void (await client.put("/other").value("x")))
+        await attempt("user list denied", () => client.getUsers())
+        await Bun.sleep(3500) // the simple token expires while idle
+        await attempt("get after expiry", () => client.get("/t/b").string())
+      } finally {
+        client.close()
+      }
+      return log
+    }
+    const [e, t] = await Promise.all([scenario(etcd), scenario(tskv)])
+    expect(t).toEqual(e)
+    expect(e).toEqual([
+      'get: "1"',
+      "put allowed: undefined",
+      "put denied: EtcdPermissionDeniedError 7 PERMISSION_DENIED: etcdserver: permission denied",
+      "user list denied: EtcdPermissionDeniedError 7 PERMISSION_DENIED: etcdserver: permission denied",
+      'get after expiry: "2"',
+    ])
   }, 60_000)
 
   test("oversized and malformed auth requests are refused and the member keeps serving", async () => {
