@@ -59,3 +59,32 @@ test("Backend.copyTo() writes a consistent copy that opens as a backend", () => 
     rmSync(dir, { recursive: true, force: true })
   }
 })
+
+test("Backend.replaceContentsFrom() takes every row of a snapshot db and its consistent index, statements stay valid", () => {
+  const dir = mkdtempSync(join(tmpdir(), "tskv-backend-"))
+  try {
+    const source = Backend.open({ path: join(dir, "source") })
+    source.db.exec("CREATE TABLE t (k TEXT)")
+    source.begin()
+    source.db.query("INSERT INTO t VALUES ('from-leader')").run()
+    source.setConsistentIndex(42, 3)
+    source.copyTo(join(dir, "snap.db"))
+    source.close()
+
+    const target = Backend.open({ path: join(dir, "target") })
+    target.db.exec("CREATE TABLE t (k TEXT)")
+    const count = target.db.query<{ n: number }, []>("SELECT count(*) AS n FROM t")
+    target.begin()
+    target.db.query("INSERT INTO t VALUES ('old-1')").run()
+    target.db.query("INSERT INTO t VALUES ('old-2')").run()
+    target.setConsistentIndex(5, 1)
+    target.commit()
+    target.replaceContentsFrom(join(dir, "snap.db"))
+    expect(target.consistentIndex()).toEqual({ index: 42, term: 3 })
+    expect(count.get()).toEqual({ n: 1 })
+    expect(target.db.query("SELECT k FROM t").get()).toEqual({ k: "from-leader" })
+    target.close()
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})

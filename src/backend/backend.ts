@@ -119,6 +119,43 @@ export class Backend {
     this.db.exec("PRAGMA wal_checkpoint(FULL)")
   }
 
+  /**
+   * Replaces every table's rows with those of the db file at `sourcePath` (a
+   * snapshot received from the leader), in one transaction on this same
+   * connection, so the statements other rooms prepared stay valid; then
+   * makes it durable. The rooms must reload their caches afterwards.
+   */
+  replaceContentsFrom(sourcePath: string): void {
+    this.commit()
+    this.db.query("ATTACH DATABASE ? AS incoming").run(sourcePath)
+    try {
+      const tables = this.db
+        .query<{ name: string }, []>("SELECT name FROM incoming.sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+        .all()
+        .map((r) => r.name)
+      const local = new Set(this.db.query<{ name: string }, []>("SELECT name FROM main.sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").all().map((r) => r.name))
+      this.db.exec("BEGIN IMMEDIATE")
+      try {
+        for (const name of local) this.db.exec(`DELETE FROM main."${name}"`)
+        for (const name of tables) {
+          if (!local.has(name)) continue
+          this.db.exec(`INSERT INTO main."${name}" SELECT * FROM incoming."${name}"`)
+        }
+        this.db.exec("COMMIT")
+      } catch (e) {
+        this.db.exec("ROLLBACK")
+        throw e
+      }
+    } finally {
+      this.db.exec("DETACH DATABASE incoming")
+    }
+    const raw = this.getMeta("consistent_index")
+    assert(raw !== null, "the snapshot db has no consistent index")
+    const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength)
+    this.consistent = { index: Number(view.getBigUint64(0)), term: Number(view.getBigUint64(8)) }
+    this.db.exec("PRAGMA wal_checkpoint(FULL)")
+  }
+
   getMeta(key: string): Uint8Array | null {
     const row = this.getMetaStmt.get(key)
     return row ? row.value : null

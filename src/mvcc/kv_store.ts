@@ -154,6 +154,18 @@ export class MvccStore {
     this.currentRev = Math.max(1, this.compactRev, last?.main ?? 0)
   }
 
+  /**
+   * Re-reads the revision state after the backend's contents were replaced
+   * (a member installing a snapshot from the leader).
+   */
+  reload(): void {
+    assert(this.activeTxn === undefined, "reload inside a write txn")
+    this.compactRev = readMetaNumber(this.backend, META_COMPACT_REV) ?? 0
+    this.compactCursor = readMetaNumber(this.backend, META_COMPACT_CURSOR) ?? -1
+    const last = this.backend.db.query<{ main: number }, []>("SELECT main FROM mvcc_kv ORDER BY id DESC LIMIT 1").get()
+    this.currentRev = Math.max(1, this.compactRev, last?.main ?? 0)
+  }
+
   /** Opens the store over `backend`, creating its tables if needed; resumes at the committed state. */
   static open(options: MvccStoreOptions): MvccStore {
     return new MvccStore(options)

@@ -177,6 +177,22 @@ export class WatchableStore {
     this.schedule(() => this.syncWatchers())
   }
 
+  /**
+   * The store's contents were replaced (snapshot install): every synced
+   * watcher becomes unsynced at the revision it needs next and catches up
+   * from the new history (or is cancelled if that revision was compacted).
+   */
+  restore(): void {
+    for (const stream of this.streams) {
+      for (const w of stream.watchers.values()) {
+        if (!w.synced) continue
+        this.removeSynced(w)
+        stream.unsynced.push(w)
+      }
+    }
+    this.requestSync()
+  }
+
   /** @internal */
   addSynced(w: Watcher): void {
     w.synced = true
