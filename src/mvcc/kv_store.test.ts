@@ -272,3 +272,28 @@ test("range at a past revision answers with the current revision in its header, 
   expect(r.kvs[0]?.modRevision).toBe(2)
   expect(r.header?.revision).toBe(4)
 })
+
+test("a store restored from a streamed backend snapshot has the same revisions, keys and hashKV", () => {
+  const dir = mkdtempSync(join(tmpdir(), "tskv-mvcc-"))
+  try {
+    const backend = Backend.open({ path: join(dir, "db") })
+    const store = MvccStore.open({ backend })
+    const kv = new KvApplier({ store })
+    for (let i = 0; i < 50; i++) kv.put({ key: b(`k${i % 7}`), value: b(String(i)) })
+    store.compact(30)
+    backend.setConsistentIndex(50, 2)
+    const snap = backend.snapshot(join(dir, "snap"))
+    const target = join(dir, "restored")
+    Backend.restore(snap.chunks(1000), target)
+    snap.close()
+    const restored = MvccStore.open({ backend: Backend.open({ path: target }) })
+    expect(restored.backend.consistentIndex()).toEqual({ index: 50, term: 2 })
+    expect(restored.currentRevision()).toBe(51)
+    expect(restored.compactedRevision()).toBe(30)
+    expect(restored.hashKV(0)).toEqual(store.hashKV(0))
+    restored.backend.close()
+    backend.close()
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})

@@ -140,6 +140,9 @@ test("benchmark: mvcc with 1M keys: db size, RSS, open time, compaction's longes
     store.finishCompaction()
     const compactMs = performance.now() - started
     backend.commit()
+    const dbBytesCompacted = backend.sizeBytes()
+    const reclaim = backend.defrag({ pagesPerStep: 1024 })
+    const rewrite = backend.defrag({ rewrite: true })
     report("mvcc 1M keys", {
       keys: keyCount,
       loadMs,
@@ -149,6 +152,11 @@ test("benchmark: mvcc with 1M keys: db size, RSS, open time, compaction's longes
       countAllMs: countMs,
       compactMs,
       compactionLongestStallMs: store.compactionStepMsMax,
+      dbMiBAfterCompaction: dbBytesCompacted / 2 ** 20,
+      defragStepsFreedMiB: reclaim.freedBytes / 2 ** 20,
+      defragStepsLongestPauseMs: reclaim.pauseMsMax,
+      defragRewriteFreedMiB: rewrite.freedBytes / 2 ** 20,
+      defragRewritePauseMs: rewrite.pauseMsMax,
     })
     expect(first.kvs.length).toBe(1)
     expect(count).toBe(keyCount)
