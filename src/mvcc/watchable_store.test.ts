@@ -282,3 +282,16 @@ test("synced range watchers: nested, overlapping, disjoint and from-key ranges e
     expect(eventsOf(c.responses, ids[i]!).map((e) => e.split(" ")[1]!.split("@")[0])).toEqual(expected)
   })
 })
+
+test("catch-up rounds rotate over streams: a stream with a long history does not starve the next one", () => {
+  const { kv, watchable } = setup({ batchEventsMax: 5, roundEventsMax: 5 })
+  for (let i = 0; i < 100; i++) kv.put({ key: b("k"), value: b("v") })
+  const busy = collector()
+  const other = collector()
+  watchable.newStream(busy.send).watch({ key: b("k"), startRevision: 1 })
+  watchable.newStream(other.send).watch({ key: b("k"), startRevision: 1 })
+  watchable.syncWatchers()
+  watchable.syncWatchers()
+  expect(eventsOf(busy.responses, 0).length).toBeGreaterThan(0)
+  expect(eventsOf(other.responses, 0).length).toBeGreaterThan(0)
+})

@@ -109,6 +109,7 @@ export class WatchableStore {
   private rangeIndex: RangeIndex | undefined
   private readonly streams = new Set<WatchStream>()
   private syncScheduled = false
+  private roundStart = 0
 
   constructor(options: WatchableStoreOptions) {
     this.store = options.store
@@ -157,7 +158,11 @@ export class WatchableStore {
     this.syncScheduled = false
     let budget = this.roundEventsMax
     let more = false
-    for (const stream of this.streams) {
+    // Each round starts at the next stream, so that busy streams cannot starve the later ones.
+    const streams = [...this.streams]
+    const first = streams.length === 0 ? 0 : this.roundStart++ % streams.length
+    for (let i = 0; i < streams.length; i++) {
+      const stream = streams[(first + i) % streams.length]!
       if (budget <= 0) {
         more = true
         break
