@@ -315,6 +315,22 @@ test("jwt token: issued with the private key, verified with the public key, carr
   expect(code(() => auth.authInfo(token, undefined))).toBe("invalidAuthToken")
 })
 
+test("jwt token: a verify-only member answers Authenticate with notCapable instead of stopping, and verifies others' tokens", async () => {
+  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "prime256v1" })
+  const files: Record<string, string> = {
+    "/k/priv.pem": privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
+    "/k/pub.pem": publicKey.export({ type: "spki", format: "pem" }).toString(),
+  }
+  const readFile = (p: string) => files[p]!
+  const signer = await enabledStore({ authToken: "jwt,pub-key=/k/pub.pem,priv-key=/k/priv.pem,sign-method=ES256", readFile })
+  const verifier = await enabledStore({ authToken: "jwt,pub-key=/k/pub.pem,sign-method=ES256", readFile })
+  expect([signer.auth.canIssueTokens(), verifier.auth.canIssueTokens()]).toEqual([true, false])
+  const checkedRevision = await verifier.auth.checkPassword("root", "rootpw")
+  expect(code(() => verifier.auth.applyAuthenticate({ name: "root", simpleToken: genSimpleTokenPrefix(), index: 7, checkedRevision }))).toBe("notCapable")
+  const token = await login(signer.auth, "root", "rootpw")
+  expect(verifier.auth.authInfo(token, undefined)?.username).toBe("root")
+})
+
 const read = (auth: AuthStore, info: AuthInfo | null, k: string | Uint8Array, end: string | Uint8Array = "") =>
   code(() => auth.isRangePermitted(info, typeof k === "string" ? key(k) : k, typeof end === "string" ? key(end) : end))
 

@@ -141,6 +141,11 @@ export class AuthStore {
     return { enabled: this.enabled, authRevision: this.authRevision }
   }
 
+  /** Whether this member can issue tokens (a verify-only jwt member cannot). */
+  canIssueTokens(): boolean {
+    return this.issuer.canAssign()
+  }
+
   /** The token kind this member issues. */
   tokenType(): TokenProvider["type"] {
     return this.issuer.type
@@ -334,6 +339,9 @@ export class AuthStore {
     const user = this.users.get(r.name)
     if (user === undefined || user.noPassword) throw new TskvError("authFailed")
     if (r.checkedRevision !== undefined && r.checkedRevision !== this.authRevision) throw new TskvError("authOldRevision")
+    // A member configured to verify jwt tokens only answers this entry with an
+    // error instead of stopping (the member that proposed it refuses earlier).
+    if (!this.issuer.canAssign()) throw new TskvError("notCapable", "auth: token signing attempted with verify-only key")
     const token = this.issuer.assign({ username: r.name, revision: this.authRevision }, { simpleToken: r.simpleToken, index: r.index })
     return { token }
   }

@@ -26,7 +26,9 @@ export interface TokenClaims {
 
 export interface TokenProvider {
   readonly type: "simple" | "signed" | "jwt"
-  /** Called by the Authenticate apply. `simpleToken` and `index` make the simple token. */
+  /** False for a jwt provider with only a public key: it verifies but cannot issue. */
+  canAssign(): boolean
+  /** Called by the Authenticate apply (check canAssign() first). `simpleToken` and `index` make the simple token. */
   assign(claims: { username: string; revision: number }, context: { simpleToken: string; index: number }): string
   /** The claims of a valid token this provider can check, else null. */
   info(token: string): TokenClaims | null
@@ -75,6 +77,10 @@ export class SimpleTokens implements TokenProvider {
 
   constructor(private readonly options: { clock: Clock; ttlSeconds: number }) {
     assert(options.ttlSeconds > 0, "auth token TTL must be positive")
+  }
+
+  canAssign(): boolean {
+    return true
   }
 
   assign(claims: { username: string }, context: { simpleToken: string; index: number }): string {
@@ -139,6 +145,10 @@ export class SignedTokens implements TokenProvider {
 
   constructor(private readonly options: { clock: Clock; ttlSeconds: number; secret: () => Uint8Array | null }) {
     assert(options.ttlSeconds > 0, "auth token TTL must be positive")
+  }
+
+  canAssign(): boolean {
+    return this.options.secret() !== null
   }
 
   assign(claims: { username: string; revision: number }): string {
@@ -223,6 +233,10 @@ export class JwtTokens implements TokenProvider {
       const probe = Buffer.from("tskv key pair check")
       if (!this.verifyBytes(probe, this.signBytes(probe))) throw new InvalidAuthOptionsError("auth: public and private keys don't match")
     }
+  }
+
+  canAssign(): boolean {
+    return this.privateKey !== null
   }
 
   assign(claims: { username: string; revision: number }): string {

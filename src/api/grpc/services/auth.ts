@@ -17,6 +17,7 @@ import { type AuthApplyResult, type AuthOp, encodeAuthOp } from "../../../server
 import { RequestKind } from "../../../server/request"
 import type { EtcdServer } from "../../../server/server"
 import type { CallContext, GrpcServer } from "../transport/grpc_server"
+import { GrpcError, GrpcStatus } from "../transport/status"
 import { admit, requestAuth } from "./context"
 
 /** etcd retries Authenticate while the auth store changes under it; tskv gives up after this many tries. */
@@ -62,6 +63,8 @@ export function registerAuthService(grpc: GrpcServer, server: EtcdServer): void 
     if (server.isStopped()) throw new TskvError("stopped")
     if (server.isLearner()) throw new TskvError("notSupportedForLearner")
     const auth = store()
+    // etcd answers so (unmapped) from a member whose jwt key is public only.
+    if (auth.isEnabled() && !auth.canIssueTokens()) throw new GrpcError(GrpcStatus.UNKNOWN, "auth: token signing attempted with verify-only key")
     for (let attempt = 1; ; attempt++) {
       const checkedRevision = await auth.checkPassword(req.name, req.password)
       const op: AuthOp = { op: "authenticate", name: req.name, simpleToken: genSimpleTokenPrefix(), checkedRevision }
