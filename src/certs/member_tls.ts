@@ -7,7 +7,17 @@ import type { Config, TransportSecurity } from "../config/config"
 import type { Logger } from "../lib/logger"
 import { ensureSelfSignedCert } from "./auto_tls"
 import type * as tls from "node:tls"
-import { type AllowedPeerPolicy, type AllowedPeerResult, checkAllowedPeer, checkClientSan, type TlsConfig, type TlsPolicy } from "./tls"
+import {
+  type AllowedPeerPolicy,
+  type AllowedPeerResult,
+  checkAllowedCertificate,
+  checkAllowedPeer,
+  checkClientSan,
+  checkSanSync,
+  ResolvedNames,
+  type TlsConfig,
+  type TlsPolicy,
+} from "./tls"
 import { TlsReloader } from "./tls_reloader"
 
 export interface MemberTls {
@@ -32,6 +42,17 @@ export interface MemberTls {
    * certificate's SANs name the remote address. Close the socket on failure.
    */
   checkConnection(socket: tls.TLSSocket): Promise<AllowedPeerResult>
+  /**
+   * The synchronous part of checkConnection for a listener's connection
+   * hook: the allowed CN/hostname lists, and (peer side, when the remote
+   * address is given) the certificate's IP SANs or DNS SANs already
+   * resolved (names are resolved in the background on first sight, so the
+   * first connection from a peer known only by a DNS SAN may be refused and
+   * the peer's redial accepted). Returns why the connection is refused, or null.
+   */
+  refusal(certificate: tls.PeerCertificate, remoteAddress?: string): string | null
+  /** refusal() for an accepted socket (ClientListener's checkTlsConnection): also refuses an unverified certificate when lists are set. */
+  connectionRefusal(socket: tls.TLSSocket): string | null
   stop(): void
 }
 
@@ -87,6 +108,7 @@ export async function setupMemberTls(options: MemberTlsOptions): Promise<MemberT
   if (dialer !== server) dialer.start()
   const allowed: AllowedPeerPolicy = { allowedCn: security.allowedCn, allowedHostname: security.allowedHostname }
   const checkSan = side === "peer" && security.clientCertAuth && !security.skipClientSanVerification && !autoTls
+  const resolved = new ResolvedNames()
   return {
     server,
     dialer,
@@ -98,9 +120,44 @@ export async function setupMemberTls(options: MemberTlsOptions): Promise<MemberT
       if (!result.ok || !checkSan) return result
       return await checkClientSan(socket)
     },
+    refusal: (certificate, remoteAddress) => {
+      const result = checkAllowedCertificate(certificate, allowed)
+      if (!result.ok) return result.reason
+      if (!checkSan || remoteAddress === undefined) return null
+      const san = checkSanSync({ subjectAltName: certificate.subjectaltname ?? "", remote: remoteAddress, resolved })
+      return san.ok ? null : san.reason
+    },
+    connectionRefusal: (socket) => {
+      const allowedResult = checkAllowedPeer(socket, allowed)
+      if (!allowedResult.ok) return allowedResult.reason
+      if (!checkSan) return null
+      const san = checkSanSync({ subjectAltName: socket.getPeerCertificate().subjectaltname ?? "", remote: socket.remoteAddress ?? "", resolved })
+      return san.ok ? null : san.reason
+    },
     stop: () => {
       server.stop()
       dialer.stop()
     },
+  }
+}
+
+/** What PeerTransport takes as its `tls` option (src/peer/options.ts PeerTlsOptions). */
+export interface PeerTransportTls {
+  server: () => tls.TlsOptions
+  client: () => tls.ConnectionOptions
+  checkPeerCertificate: (certificate: tls.PeerCertificate, remoteAddress?: string) => string | null
+}
+
+/**
+ * The peer side of a member's TLS in PeerTransport's shape. `onReload` runs
+ * after the listener's files were reloaded (pass `() => transport.reloadTls()`);
+ * dials read client() each time, so they need no hook.
+ */
+export function peerTransportTls(memberTls: MemberTls, onReload?: () => void): PeerTransportTls {
+  if (onReload !== undefined) memberTls.server.onReload(() => onReload())
+  return {
+    server: () => memberTls.server.serverOptions(),
+    client: () => memberTls.dialer.clientOptions(),
+    checkPeerCertificate: (certificate, remoteAddress) => memberTls.refusal(certificate, remoteAddress),
   }
 }

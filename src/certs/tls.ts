@@ -211,13 +211,17 @@ export type AllowedPeerResult = { readonly ok: true } | { readonly ok: false; re
  * socket when it fails.
  */
 export function checkAllowedPeer(socket: tls.TLSSocket, policy: AllowedPeerPolicy): AllowedPeerResult {
+  if ((policy.allowedCn ?? []).length === 0 && (policy.allowedHostname ?? []).length === 0) return { ok: true }
+  if (!socket.authorized) return { ok: false, reason: "client certificate not verified" }
+  return checkAllowedCertificate(socket.getPeerCertificate(), policy)
+}
+
+/** checkAllowedPeer on a certificate the handshake already verified. */
+export function checkAllowedCertificate(cert: tls.PeerCertificate, policy: AllowedPeerPolicy): AllowedPeerResult {
   const allowedCn = policy.allowedCn ?? []
   const allowedHostname = policy.allowedHostname ?? []
-  if (allowedCn.length === 0 && allowedHostname.length === 0) return { ok: true }
-  if (!socket.authorized) return { ok: false, reason: "client certificate not verified" }
-  const cert = socket.getPeerCertificate()
   if (allowedCn.length > 0) {
-    const cn = verifiedPeerCommonName(socket)
+    const cn = certificateCommonName(cert)
     if (cn === undefined || !allowedCn.includes(cn)) {
       return { ok: false, reason: `client certificate CN ${JSON.stringify(cn ?? "")} is not one of the allowed CNs ${allowedCn.join(",")}` }
     }
@@ -227,6 +231,48 @@ export function checkAllowedPeer(socket: tls.TLSSocket, policy: AllowedPeerPolic
     if (!matches) return { ok: false, reason: `client certificate is not valid for any allowed hostname ${allowedHostname.join(",")}` }
   }
   return { ok: true }
+}
+
+/**
+ * DNS names resolved in the background, for synchronous SAN checks: lookup()
+ * answers what is known and starts resolving what is not (refreshed every
+ * refreshMs). "localhost" is the loopback addresses without a lookup.
+ */
+export class ResolvedNames {
+  private readonly known = new Map<string, { addresses: readonly string[]; at: number }>()
+  private readonly pending = new Set<string>()
+
+  constructor(
+    private readonly resolve: HostLookup = systemLookup,
+    private readonly refreshMs = 60_000,
+  ) {}
+
+  lookup(name: string): readonly string[] {
+    if (name.toLowerCase() === "localhost") return ["127.0.0.1", "::1"]
+    const entry = this.known.get(name)
+    if ((entry === undefined || performance.now() - entry.at > this.refreshMs) && !this.pending.has(name)) {
+      this.pending.add(name)
+      this.resolve(name)
+        .then((addresses) => this.known.set(name, { addresses: addresses.map(normalizeIp), at: performance.now() }))
+        .catch(() => this.known.set(name, { addresses: [], at: performance.now() }))
+        .finally(() => this.pending.delete(name))
+    }
+    return entry?.addresses ?? []
+  }
+}
+
+/** checkSanAgainstAddress without waiting: DNS SANs match only once resolved (see ResolvedNames). */
+export function checkSanSync(options: { readonly subjectAltName: string; readonly remote: string; readonly resolved: ResolvedNames }): AllowedPeerResult {
+  const entries = options.subjectAltName.split(",").map((e) => e.trim()).filter((e) => e !== "")
+  const ips = entries.filter((e) => e.startsWith("IP Address:")).map((e) => normalizeIp(e.slice("IP Address:".length)))
+  const dnsNames = entries.filter((e) => e.startsWith("DNS:")).map((e) => e.slice("DNS:".length))
+  if (ips.length === 0 && dnsNames.length === 0) return { ok: true }
+  const address = normalizeIp(options.remote)
+  if (ips.includes(address)) return { ok: true }
+  for (const name of dnsNames) {
+    if (!name.includes("*") && options.resolved.lookup(name).includes(address)) return { ok: true }
+  }
+  return { ok: false, reason: `tls: "${address}" does not match any of the certificate's IP addresses or DNS names (${[...ips, ...dnsNames].join(", ")})` }
 }
 
 export type HostLookup = (host: string) => Promise<readonly string[]>

@@ -4,7 +4,7 @@
 
 import type { Config } from "../config/config"
 import { etcdApiVersion, etcdClusterVersion } from "../config/version"
-import { loadTlsMaterial, serverTlsOptions } from "../certs/tls"
+import { setupMemberTls } from "../certs/member_tls"
 import { systemClock } from "../lib/clock"
 import type { Logger } from "../lib/logger"
 import { Registry } from "../lib/metrics"
@@ -52,26 +52,27 @@ export async function runMember(config: Config, logger: Logger): Promise<Running
   const app = createHttpApp(config.enableGrpcGateway ? { ...httpDeps, gateway: grpc } : httpDeps)
   const metricsApp = createHttpApp(httpDeps)
 
-  const clientTls = config.client.certFile !== ""
-    ? serverTlsOptions(loadTlsMaterial({ certFile: config.client.certFile, keyFile: config.client.keyFile, trustedCaFile: config.client.trustedCaFile, crlFile: config.client.crlFile }), {
-        clientCertAuth: config.client.clientCertAuth,
-        cipherSuites: config.cipherSuites,
-        minVersion: config.tlsMinVersion,
-        maxVersion: config.tlsMaxVersion,
-      })
-    : undefined
+  // Client TLS (certificates, --auto-tls) with hot reload of certificate, key and CA bundle.
+  const clientTls = await setupMemberTls({ config, side: "client", logger })
+  const tlsListen = clientTls ? { tls: clientTls.server.serverOptions(), checkTlsConnection: clientTls.connectionRefusal } : undefined
+  const secure = (scheme: string): boolean => scheme === "https" || scheme === "unixs"
   const http2 = { maxConcurrentStreams: config.maxConcurrentStreams, keepaliveMinTimeMs: config.grpcKeepaliveMinTimeMs }
   const listeners: ClientListener[] = []
   try {
     for (const url of config.listenClientUrls) {
-      listeners.push(await ClientListener.listen({ url: url.text, grpc, fetch: app.fetch, ...(clientTls ? { tls: clientTls } : {}), http2, logger }))
+      const listener = await ClientListener.listen({ url: url.text, grpc, fetch: app.fetch, ...(secure(url.scheme) ? tlsListen : {}), http2, logger })
+      listeners.push(listener)
+      if (clientTls && secure(url.scheme)) clientTls.server.attach(listener)
       logger.info("serving client traffic", { address: url.text })
     }
     for (const url of config.listenMetricsUrls) {
-      listeners.push(await ClientListener.listen({ url: url.text, fetch: metricsApp.fetch, ...(clientTls && url.scheme === "https" ? { tls: clientTls } : {}), logger }))
+      const listener = await ClientListener.listen({ url: url.text, fetch: metricsApp.fetch, ...(secure(url.scheme) ? tlsListen : {}), logger })
+      listeners.push(listener)
+      if (clientTls && secure(url.scheme)) clientTls.server.attach(listener)
       logger.info("serving metrics", { address: url.text })
     }
   } catch (e) {
+    clientTls?.stop()
     for (const l of listeners) await l.close(0)
     await server.stop()
     throw e
@@ -85,6 +86,7 @@ export async function runMember(config: Config, logger: Logger): Promise<Running
       // Streams end first (UNAVAILABLE), so that closing the listeners need not wait out the grace period.
       grpc.shutdown()
       await Promise.all(listeners.map((l) => l.close(2000)))
+      clientTls?.stop()
       await server.stop()
     })()
     return stopping

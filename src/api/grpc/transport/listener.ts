@@ -31,6 +31,11 @@ export interface ClientListenerOptions {
   fetch?: FetchHandler
   /** Required for https:// and unixs://: key, cert, ca, requestCert/rejectUnauthorized (client cert auth). */
   tls?: tls.TlsOptions
+  /**
+   * Called on each accepted TLS connection after the handshake (allowed
+   * CN/hostname checks): the reason to refuse it, or null to serve it.
+   */
+  checkTlsConnection?: (socket: tls.TLSSocket) => string | null
   http2?: Http2Tuning
   logger?: Logger
 }
@@ -107,7 +112,16 @@ export class ClientListener {
     })
     if (this.parsed.secure) {
       if (options.tls === undefined) throw new Error(`listen url ${options.url}: TLS options required`)
-      this.outer = tls.createServer({ ...options.tls, ALPNProtocols: ["h2", "http/1.1"] }, (socket) => this.route(socket, socket.alpnProtocol === "h2"))
+      this.outer = tls.createServer({ ...options.tls, ALPNProtocols: ["h2", "http/1.1"] }, (socket) => {
+        const refusal = options.checkTlsConnection?.(socket) ?? null
+        if (refusal !== null) {
+          this.logger.warn("rejected client TLS connection", { error: refusal, remote: socket.remoteAddress })
+          socket.on("error", () => {})
+          socket.destroy()
+          return
+        }
+        this.route(socket, socket.alpnProtocol === "h2")
+      })
       this.outer.on("tlsClientError", (e) => this.logger.debug("tls handshake failed", { error: e.message }))
     } else {
       this.outer = net.createServer((socket) => this.route(socket, false))
