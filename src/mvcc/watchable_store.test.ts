@@ -1,4 +1,6 @@
 import { expect, test } from "bun:test"
+import { join } from "node:path"
+import { tempDir } from "../../test/support/tmp"
 import { Backend } from "../backend/backend"
 import { fromUtf8, utf8, ZERO_BYTE } from "../lib/bytes"
 import { etcdMessages } from "../lib/errors"
@@ -294,4 +296,33 @@ test("catch-up rounds rotate over streams: a stream with a long history does not
   watchable.syncWatchers()
   expect(eventsOf(busy.responses, 0).length).toBeGreaterThan(0)
   expect(eventsOf(other.responses, 0).length).toBeGreaterThan(0)
+})
+
+test("after a snapshot install, MvccStore.reload() and WatchableStore.restore() let watchers catch up from the new history", () => {
+  const dir = tempDir("tskv-mvcc-install-")
+  try {
+    // The leader's state: 10 puts of k.
+    const leaderBackend = Backend.open({ path: join(dir.path, "leader") })
+    const leader = MvccStore.open({ backend: leaderBackend })
+    const leaderKv = new KvApplier({ store: leader })
+    for (let i = 0; i < 10; i++) leaderKv.put({ key: b("k"), value: b(String(i)) })
+    leaderBackend.setConsistentIndex(10, 1)
+    leaderBackend.copyTo(join(dir.path, "snap"))
+    // A follower that saw only the first 3 puts, with a watcher.
+    const { kv, store, watchable, drain } = setup()
+    for (let i = 0; i < 3; i++) kv.put({ key: b("k"), value: b(String(i)) })
+    const c = collector()
+    const stream = watchable.newStream(c.send)
+    const id = stream.watch({ key: b("k"), startRevision: 2 })
+    drain()
+    store.backend.replaceContentsFrom(join(dir.path, "snap"))
+    store.reload()
+    watchable.restore()
+    drain()
+    expect(store.currentRevision()).toBe(11)
+    expect(eventsOf(c.responses, id)).toEqual(Array.from({ length: 10 }, (_, i) => `PUT k@${i + 2}`))
+    leaderBackend.close()
+  } finally {
+    dir.remove()
+  }
 })
