@@ -20,7 +20,7 @@ import * as net from "node:net"
 
 type Fault = { kind: "drop" } | { kind: "delay"; delayMs: number }
 
-interface Route {
+export interface Route {
   name: string
   /** The port peers dial (advertised). */
   proxyPort: number
@@ -61,6 +61,12 @@ export class FaultProxy {
     const proxy = new FaultProxy(options)
     for (const route of options.routes) await proxy.listen(route)
     return proxy
+  }
+
+  /** Puts a proxy in front of one more member (one added at runtime). */
+  async addRoute(route: Route): Promise<void> {
+    this.options.routes.push(route)
+    await this.listen(route)
   }
 
   /** Hard partition between a and b: existing connections reset, new ones refused. */
