@@ -5,7 +5,7 @@
 //   <data-dir>/member/wal/     raft log segments (or --wal-dir)
 //   <data-dir>/member/snap/db  the backend (SQLite)
 
-import { mkdirSync } from "node:fs"
+import { existsSync, mkdirSync, rmSync } from "node:fs"
 import { join } from "node:path"
 import { AuthStore } from "../auth/store"
 import type { AuthTokenSpec } from "../auth/tokens"
@@ -35,11 +35,19 @@ export class BootstrapError extends Error {
   override readonly name = "BootstrapError"
 }
 
+/** The cluster as a running member describes it to one that joins (--initial-cluster-state existing). */
+export interface RemoteCluster {
+  clusterId: NodeId
+  members: { id: NodeId; name: string; peerUrls: string[]; clientUrls: string[]; isLearner: boolean }[]
+}
+
 export interface BootstrapOptions {
   config: Config
   logger: Logger
   clock: Clock
   fs?: FsPort
+  /** Asks the members at these peer URLs for the cluster (joining an existing cluster). */
+  fetchRemoteCluster?: (peerUrls: string[]) => Promise<RemoteCluster>
 }
 
 export function memberDir(config: Config): string {
@@ -55,14 +63,29 @@ export function backendPath(config: Config): string {
 }
 
 /** Builds the member. The caller starts it (server.start()) once listeners are up. */
-export function bootstrapServer(options: BootstrapOptions): EtcdServer {
+export async function bootstrapServer(options: BootstrapOptions): Promise<EtcdServer> {
   const { config, logger, clock } = options
   const fs = options.fs ?? nodeFsPort
-  mkdirSync(join(memberDir(config), "snap"), { recursive: true })
+  const snapDir = join(memberDir(config), "snap")
+  mkdirSync(snapDir, { recursive: true })
   const dir = walDir(config)
   const restarting = Wal.exists(fs, dir)
+  const snapshotter = new Snapshotter({ fs, dir: snapDir, logger, maxSnapshots: config.maxSnapshots })
+  const snapshot = restarting ? snapshotter.loadNewestAvailable(Wal.validSnapshots({ fs, dir })) : undefined
 
   const backend = Backend.open({ path: backendPath(config), batchLimit: config.backendBatchLimit })
+  if (snapshot && backend.consistentIndex().index < snapshot.metadata.index) {
+    // A crash after a snapshot from the leader was recorded but before its db was installed.
+    const received = join(snapDir, `${snapshot.metadata.index.toString(16).padStart(16, "0")}.snap.db`)
+    if (!existsSync(received)) {
+      throw new BootstrapError(
+        `the backend (consistent index ${backend.consistentIndex().index}) is older than the newest snapshot (index ${snapshot.metadata.index}) and ${received} is missing`,
+      )
+    }
+    logger.info("installing the snapshot db received before the restart", { file: received })
+    backend.replaceContentsFrom(received)
+    rmSync(received, { force: true })
+  }
   const store = MvccStore.open({ backend, compactionBatchLimit: config.compactionBatchLimit })
   const lessor = new Lessor({
     backend,
@@ -86,26 +109,17 @@ export function bootstrapServer(options: BootstrapOptions): EtcdServer {
   const auth = new AuthStore({ backend, clock, bcryptCost: config.bcryptCost, authTokenTtlSeconds: config.authTokenTtlSeconds, authToken: authTokenSpec(config.authToken) })
 
   const storage = new MemoryStorage()
-  const snapshotter = new Snapshotter({ fs, dir: join(memberDir(config), "snap"), logger, maxSnapshots: config.maxSnapshots })
   let memberId: NodeId
   let clusterId: NodeId
   let wal: Wal
   let peers: NodeId[] | undefined
   if (restarting) {
-    const snapshot = snapshotter.loadNewestAvailable(Wal.validSnapshots({ fs, dir }))
     const from = snapshot ? { index: snapshot.metadata.index, term: snapshot.metadata.term } : undefined
     const opened = Wal.open({ fs, dir, logger, maxWals: config.maxWals, noFsync: config.unsafeNoFsync, ...(from ? { snapshot: from } : {}) })
     wal = opened.wal
     memberId = opened.metadata.memberId
     clusterId = opened.metadata.clusterId
-    if (snapshot) {
-      if (backend.consistentIndex().index < snapshot.metadata.index) {
-        throw new BootstrapError(
-          `the backend (consistent index ${backend.consistentIndex().index}) is older than the newest snapshot (index ${snapshot.metadata.index}): the db file does not belong to this data dir`,
-        )
-      }
-      storage.applySnapshot(snapshot)
-    }
+    if (snapshot) storage.applySnapshot(snapshot)
     storage.setHardState(opened.hardState)
     storage.append(opened.entries)
     logger.info("restarting member from its data dir", {
@@ -118,10 +132,16 @@ export function bootstrapServer(options: BootstrapOptions): EtcdServer {
     if (config.explicitFlags.some((f) => f.startsWith("initial-cluster"))) {
       logger.info("--initial-cluster* flags are ignored: the member restarts from its data dir")
     }
+  } else if (config.initialClusterState === "existing") {
+    const joined = await joinExisting(config, logger, options.fetchRemoteCluster)
+    memberId = joined.self
+    clusterId = joined.cluster.clusterId
+    for (const m of joined.cluster.members) membership.add({ ...m })
+    membership.setClusterId(clusterId)
+    backend.commit()
+    wal = Wal.create({ fs, dir, logger, metadata: { memberId, clusterId }, maxWals: config.maxWals, noFsync: config.unsafeNoFsync })
+    logger.info("joining an existing cluster", { "member-id": formatId(memberId), "cluster-id": formatId(clusterId), members: joined.cluster.members.length })
   } else {
-    if (config.initialClusterState === "existing") {
-      throw new BootstrapError("--initial-cluster-state=existing (joining a running cluster) is not supported yet")
-    }
     const ids = initialMembers(config)
     memberId = ids.self
     clusterId = computeClusterId(ids.members.map((m) => m.id))
@@ -171,6 +191,32 @@ export function authTokenSpec(token: Config["authToken"]): AuthTokenSpec {
         },
       }
   }
+}
+
+/** Learns the cluster and this member's id from the running members (etcd: GetClusterFromRemotePeers). */
+async function joinExisting(
+  config: Config,
+  logger: Logger,
+  fetch: BootstrapOptions["fetchRemoteCluster"],
+): Promise<{ self: NodeId; cluster: RemoteCluster }> {
+  if (!fetch) throw new BootstrapError("--initial-cluster-state=existing needs the peer transport")
+  const mine = new Set(config.initialAdvertisePeerUrls.map((u) => u.text))
+  const others = config.initialCluster.flatMap((m) => m.peerUrls.map((u) => u.text)).filter((u) => !mine.has(u))
+  if (others.length === 0) throw new BootstrapError("--initial-cluster names no other member to join")
+  let cluster: RemoteCluster
+  try {
+    cluster = await fetch(others)
+  } catch (e) {
+    throw new BootstrapError(`cannot fetch cluster info from peer urls ${others.join(",")}: ${e instanceof Error ? e.message : String(e)}`)
+  }
+  const self = cluster.members.find((m) => m.peerUrls.some((u) => mine.has(u)))
+  if (!self) {
+    throw new BootstrapError(
+      `member with peer URLs ${[...mine].join(",")} is not in the cluster: add it first (tskv ctl member add ${config.name} --peer-urls=${[...mine].join(",")})`,
+    )
+  }
+  logger.info("fetched the cluster from a running member", { members: cluster.members.length })
+  return { self: self.id, cluster }
 }
 
 interface InitialMember {

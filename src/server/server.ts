@@ -3,6 +3,7 @@
 // proposal waiters, linearizable reads, lease expiry, compaction steps and
 // backend commits, and offers the request API that api/grpc calls.
 
+import { rmSync } from "node:fs"
 import { join } from "node:path"
 import type { Backend } from "../backend/backend"
 import type { Config } from "../config/config"
@@ -18,13 +19,14 @@ import { decodeConfChange } from "../raft/conf_change_codec"
 import { ProposalDroppedError } from "../raft/errors"
 import { type RaftNode, type Ready, sendableBeforePersist } from "../raft/raft_node"
 import type { MemoryStorage } from "../raft/storage"
-import { type ConfChange, ConfChangeType, type Entry, EntryType, type Message, type NodeId, NONE, StateType } from "../raft/types"
+import { type ConfChange, ConfChangeType, type Entry, EntryType, type Message, MessageType, type NodeId, NONE, type Snapshot, StateType } from "../raft/types"
 import type { Snapshotter } from "../snap/snapshotter"
 import type { Wal } from "../wal/wal"
 import type { Alarms } from "./alarms"
 import { Applier, type ApplyResult } from "./applier"
 import { Compactor } from "./compactor"
-import type { Membership } from "./membership"
+import { computeMemberId } from "./ids"
+import type { Member, Membership } from "./membership"
 import { ReadIndexer } from "./read_index"
 import { decodeCbor, decodeRequest, encodeCbor, encodeRequest, RequestKind } from "./request"
 import { RequestIdGenerator, Waiters } from "./wait"
@@ -36,11 +38,17 @@ const MAX_GAP_BETWEEN_APPLY_AND_COMMIT = 5000
 /** etcd: the leader checks for expired leases every 500 ms. */
 const LEASE_CHECK_MS = 500
 
+/** What the member needs of the peer transport (src/peer), passed in by the composition root. */
 export interface PeerSender {
   send(messages: Message[]): void
-  addPeer?(id: NodeId, urls: string[]): void
-  removePeer?(id: NodeId): void
-  updatePeer?(id: NodeId, urls: string[]): void
+  /** Streams a db file with a snapshot message; resolves when the receiver installed it. */
+  sendSnapshot(message: Message, dbPath: string): Promise<void>
+  addPeer(id: NodeId, urls: readonly string[]): void
+  removePeer(id: NodeId): void
+  updatePeer(id: NodeId, urls: readonly string[]): void
+  /** performance.now() since when the link to `id` is up; 0 when down. */
+  activeSince(id: NodeId): number
+  call(peerId: NodeId, method: string, payload: Uint8Array, timeoutMs: number): Promise<Uint8Array>
 }
 
 export interface ServerParts {
@@ -123,6 +131,8 @@ export class EtcdServer {
   readonly counters = { proposalsFailed: 0, leaderChanges: 0, slowApplies: 0, proposalsPending: 0 }
   /** Called when the member stops by itself (removed, fatal error). */
   onFatal: ((error: unknown) => void) | undefined
+  /** Forwards MemberPromote to the leader (set by the peer wiring). */
+  forwardMemberPromote: ((id: bigint) => Promise<void>) | undefined
   /** Forwards a lease keepalive to the leader (set by the peer wiring); undefined on a lone member. */
   forwardLeaseRenew: ((id: bigint) => Promise<number>) | undefined
   /** Called whenever the leader changes (health, metrics, watch streams requiring a leader). */
@@ -166,8 +176,17 @@ export class EtcdServer {
     })
   }
 
+  /** Connects the peer transport and tells it about every other member. */
   setPeers(peers: PeerSender): void {
     this.peers = peers
+    for (const m of this.membership.list()) if (m.id !== this.memberId) peers.addPeer(m.id, m.peerUrls)
+  }
+
+  /** The members this member can reach now (and itself): etcd's "started" members for --strict-reconfig-check. */
+  isReachable(id: NodeId): boolean {
+    if (id === this.memberId) return true
+    const since = this.peers?.activeSince(id) ?? 0
+    return since > 0
   }
 
   setAuthApplier(applyAuth: (req: ReturnType<typeof decodeRequest>) => unknown): void {
@@ -436,9 +455,12 @@ export class EtcdServer {
     // The leader's replication messages may leave before its own fsync (thesis §10.2.1).
     const early: Message[] = []
     const late: Message[] = []
-    for (const m of rd.messages) (sendableBeforePersist(m) ? early : late).push(m)
+    for (const m of rd.messages) {
+      if (m.type === MessageType.Snap) this.sendSnapshot(m)
+      else (sendableBeforePersist(m) ? early : late).push(m)
+    }
     if (early.length > 0) this.peers?.send(early)
-    if (rd.snapshot) throw new TskvError("notCapable", "installing raft snapshots is not built yet")
+    if (rd.snapshot) this.persistReceivedSnapshot(rd.snapshot)
     this.wal.save(rd.hardState, rd.entries)
     if (rd.hardState) {
       this.storage.setHardState(rd.hardState)
@@ -447,6 +469,7 @@ export class EtcdServer {
     }
     if (rd.entries.length > 0) this.storage.append(rd.entries)
     if (late.length > 0) this.peers?.send(late)
+    if (rd.snapshot) this.installReceivedSnapshot(rd.snapshot)
     if (rd.committedEntries.length > 0) this.applyEntries(rd.committedEntries)
     for (const rs of rd.readStates) this.reads.onReadState(rs.requestCtx, rs.index)
     this.node.advance(rd)
@@ -503,7 +526,11 @@ export class EtcdServer {
   private applyEntries(entries: readonly Entry[]): void {
     const started = performance.now()
     for (const e of entries) {
-      if (e.index <= this.appliedIndex) continue
+      if (e.index <= this.appliedIndex) {
+        // Already in the state (a snapshot db newer than raft's snapshot): raft's configuration still needs it.
+        if (e.type === EntryType.ConfChange) this.node.applyConfChange(decodeConfChange(e.data))
+        continue
+      }
       if (e.type === EntryType.ConfChange) this.applyConfChange(e)
       else if (e.data.length > 0) this.applyNormal(e)
       this.backend.setConsistentIndex(e.index, e.term)
@@ -625,6 +652,215 @@ export class EtcdServer {
     }
   }
 
+  // ---- peers and membership
+
+  reportUnreachable(id: NodeId): void {
+    if (this.stopped) return
+    this.node.reportUnreachable(id)
+    this.kick()
+  }
+
+  /** A peer told us this member was removed from the cluster. */
+  stopRemoved(reason: string): void {
+    this.logger.warn("this member was removed from the cluster; stopping", { reason })
+    this.fatal(new TskvError("memberRemoved"))
+  }
+
+  /** Members that count as started for --strict-reconfig-check: published and reachable. */
+  private startedVoters(): number {
+    return this.membership.voters().filter((m) => m.name !== "" && this.isReachable(m.id)).length
+  }
+
+  async memberAdd(peerUrls: string[], isLearner: boolean): Promise<Member> {
+    if (peerUrls.length === 0 || !peerUrls.every(validPeerUrl)) throw new TskvError("memberBadURLs")
+    for (const url of peerUrls) if (this.membership.byPeerUrl(url)) throw new TskvError("peerURLExist")
+    if (isLearner && this.membership.learners().length >= this.config.maxLearners) throw new TskvError("tooManyLearners")
+    if (!isLearner && this.config.strictReconfigCheck) {
+      const voters = this.membership.voters().length + 1
+      if (this.startedVoters() < Math.floor(voters / 2) + 1) throw new TskvError("memberNotEnoughStarted")
+    }
+    const id = computeMemberId(peerUrls, this.config.initialClusterToken, Math.floor(Date.now() / 1000))
+    if (this.membership.has(id)) throw new TskvError("memberExist")
+    const member: Member = { id, name: "", peerUrls: [...peerUrls], clientUrls: [], isLearner }
+    await this.proposeConfChange(isLearner ? ConfChangeType.AddLearnerNode : ConfChangeType.AddNode, id, {
+      member: { id, name: "", peerUrls: member.peerUrls, isLearner },
+    })
+    return member
+  }
+
+  async memberRemove(id: NodeId): Promise<void> {
+    const m = this.membership.get(id)
+    if (!m) throw new TskvError("memberNotFound")
+    if (!m.isLearner && this.config.strictReconfigCheck) {
+      const voters = this.membership.voters().length - 1
+      const started = this.membership.voters().filter((v) => v.id !== id && v.name !== "" && this.isReachable(v.id)).length
+      if (voters > 0 && started < Math.floor(voters / 2) + 1) throw new TskvError("memberNotEnoughStarted")
+    }
+    await this.proposeConfChange(ConfChangeType.RemoveNode, id, {})
+  }
+
+  async memberUpdate(id: NodeId, peerUrls: string[]): Promise<void> {
+    if (!this.membership.has(id)) throw new TskvError("memberNotFound")
+    if (peerUrls.length === 0 || !peerUrls.every(validPeerUrl)) throw new TskvError("memberBadURLs")
+    for (const url of peerUrls) {
+      const owner = this.membership.byPeerUrl(url)
+      if (owner && owner.id !== id) throw new TskvError("peerURLExist")
+    }
+    await this.proposeConfChange(ConfChangeType.UpdateNode, id, { peerUrls: [...peerUrls] })
+  }
+
+  /** Promotes a learner once it caught up (etcd: its match index >= 90% of the leader's); runs on the leader. */
+  async memberPromote(id: NodeId): Promise<void> {
+    if (!this.isLeader()) {
+      if (!this.forwardMemberPromote) throw new TskvError("notLeader")
+      return await this.forwardMemberPromote(id)
+    }
+    const m = this.membership.get(id)
+    if (!m) throw new TskvError("memberNotFound")
+    if (!m.isLearner) throw new TskvError("memberNotLearner")
+    const status = this.node.status()
+    const learner = status.progress.get(id)
+    const leader = status.progress.get(this.memberId)
+    if (!learner || !leader || learner.match < leader.match * 0.9) throw new TskvError("learnerNotReady")
+    await this.proposeConfChange(ConfChangeType.AddNode, id, {})
+  }
+
+  /**
+   * Before a graceful stop the leader hands leadership to the most up-to-date
+   * voter, so the cluster does not wait out an election timeout.
+   */
+  async transferLeadershipForShutdown(): Promise<void> {
+    if (this.stopped || !this.isLeader()) return
+    const status = this.node.status()
+    let best: { id: NodeId; match: number } | undefined
+    for (const [id, pr] of status.progress) {
+      if (id === this.memberId || pr.isLearner) continue
+      if (!best || pr.match > best.match) best = { id, match: pr.match }
+    }
+    if (!best) return
+    this.logger.info("handing leadership over before stopping", { to: best.id })
+    this.node.transferLeader(best.id)
+    this.kick()
+    const deadline = performance.now() + this.config.electionMs
+    while (this.lead !== best.id && performance.now() < deadline && !this.stopped) await Bun.sleep(this.config.heartbeatMs / 2)
+  }
+
+  // ---- snapshots between members
+
+  /** Db files received from the leader, by snapshot index, until raft hands the snapshot over. */
+  private readonly receivedSnapshots = new Map<number, { dbPath: string; done: () => void }>()
+
+  /**
+   * The leader sends a snapshot: a consistent copy of the backend at the
+   * applied index, with raft metadata for that index (etcd's merged snapshot:
+   * entries the follower then gets start right after the db's state).
+   */
+  private sendSnapshot(m: Message): void {
+    const peers = this.peers
+    if (!peers) {
+      this.node.reportSnapshot(m.to, false)
+      return
+    }
+    const index = this.appliedIndex
+    const config = this.node.status().config
+    const dbPath = join(this.config.dataDir, "member", "snap", `send-${m.to.toString(16)}-${index.toString(16)}.db`)
+    try {
+      this.backend.copyTo(dbPath)
+    } catch (e) {
+      this.logger.error("copying the backend for a snapshot failed", { error: e })
+      this.node.reportSnapshot(m.to, false)
+      return
+    }
+    const snapshot: Snapshot = {
+      metadata: { index, term: this.storage.term(index), confState: { voters: [...config.voters], learners: [...config.learners] } },
+      data: new Uint8Array(0),
+    }
+    const message: Message = { ...m, snapshot }
+    this.logger.info("sending a snapshot", { to: m.to, index })
+    peers.sendSnapshot(message, dbPath).then(
+      () => {
+        this.node.reportSnapshot(m.to, true)
+        this.kick()
+      },
+      (e) => {
+        this.logger.warn("sending a snapshot failed", { to: m.to, error: e })
+        this.node.reportSnapshot(m.to, false)
+        this.kick()
+      },
+    ).finally(() => rmSync(dbPath, { force: true }))
+  }
+
+  /** A snapshot (db file + message) arrived from the leader: hand the message to raft; resolve once installed. */
+  receiveSnapshot(message: Message, dbPath: string): Promise<void> {
+    const snap = message.snapshot
+    if (!snap || this.stopped) return Promise.reject(new TskvError("stopped"))
+    const index = snap.metadata.index
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        // raft did not take it (stale, or this member moved on): drop the file.
+        if (this.receivedSnapshots.get(index)?.dbPath === dbPath) this.receivedSnapshots.delete(index)
+        rmSync(dbPath, { force: true })
+        resolve()
+      }, this.requestTimeoutMs())
+      this.receivedSnapshots.set(index, {
+        dbPath,
+        done: () => {
+          clearTimeout(timer)
+          resolve()
+        },
+      })
+      this.stepMessages([message])
+    })
+  }
+
+  /** Durability first: the .snap file and the WAL marker, before raft's state moves past the log. */
+  private persistReceivedSnapshot(snap: Snapshot): void {
+    const received = this.receivedSnapshots.get(snap.metadata.index)
+    assert(received !== undefined, () => `raft installs snapshot ${snap.metadata.index} but no db file arrived for it`)
+    this.snapshotter.save(snap)
+    this.wal.saveSnapshot({ index: snap.metadata.index, term: snap.metadata.term })
+    this.storage.applySnapshot(snap)
+  }
+
+  /** Replaces the applied state with the snapshot's db and reloads every room from it. */
+  private installReceivedSnapshot(snap: Snapshot): void {
+    const index = snap.metadata.index
+    const received = this.receivedSnapshots.get(index)
+    assert(received !== undefined, () => `no db file for snapshot ${index}`)
+    this.receivedSnapshots.delete(index)
+    const started = performance.now()
+    this.backend.replaceContentsFrom(received.dbPath)
+    const ci = this.backend.consistentIndex().index
+    assert(ci >= index, () => `snapshot db at consistent index ${ci} is older than snapshot ${index}`)
+    this.store.reload()
+    this.lessor.reload()
+    this.auth?.reload()
+    this.alarms.reload()
+    const before = new Set(this.membership.list().map((m) => m.id))
+    this.membership.reload()
+    this.syncPeersWithMembership(before)
+    this.watchable.restore()
+    this.appliedIndex = ci
+    this.snapshotIndex = index
+    rmSync(received.dbPath, { force: true })
+    received.done()
+    this.logger.info("installed a snapshot from the leader", { index, "consistent-index": ci, "took-ms": Math.round(performance.now() - started) })
+    if (this.lessor.isPrimary()) this.lessor.promote(this.config.electionMs)
+  }
+
+  private syncPeersWithMembership(before: ReadonlySet<NodeId>): void {
+    const peers = this.peers
+    if (!peers) return
+    const now = new Set<NodeId>()
+    for (const m of this.membership.list()) {
+      now.add(m.id)
+      if (m.id === this.memberId) continue
+      if (before.has(m.id)) peers.updatePeer(m.id, m.peerUrls)
+      else peers.addPeer(m.id, m.peerUrls)
+    }
+    for (const id of before) if (!now.has(id) && id !== this.memberId) peers.removePeer(id)
+  }
+
   /** Reclaims free space in the backend (Maintenance.Defragment). */
   defragment(): void {
     this.backend.commit()
@@ -648,6 +884,15 @@ export class EtcdServer {
 
   dataDirPath(...parts: string[]): string {
     return join(this.config.dataDir, ...parts)
+  }
+}
+
+function validPeerUrl(url: string): boolean {
+  try {
+    const u = new URL(url)
+    return (u.protocol === "http:" || u.protocol === "https:") && u.hostname !== "" && u.port !== "" && (u.pathname === "" || u.pathname === "/")
+  } catch {
+    return false
   }
 }
 
