@@ -213,6 +213,46 @@ describe("auth tokens against etcd 3.4", () => {
     ])
   }, 60_000)
 
+  test("a watch stream keeps creating watches after an auth change and sees a revoked role at once", async () => {
+    const [etcd, tskv] = await Promise.all([startMember({ kind: "etcd", name: "w1", extraArgs: ["--bcrypt-cost=4"] }), startMember({ kind: "tskv", name: "w1", extraArgs: ["--bcrypt-cost=4"] })])
+    members.push(etcd, tskv)
+    const scenario = async (m: MemberProcess): Promise<string[]> => {
+      setup(m)
+      const client = new grpc.Client(ep(m), grpc.credentials.createInsecure())
+      const log: string[] = []
+      try {
+        const t = await authenticate(client, "alice", "apw")
+        const md = new grpc.Metadata()
+        md.set("token", t.ok ? t.res.token : "")
+        const W = pb.WatchService.Watch
+        const stream = client.makeBidiStreamRequest(W.path, (r: pb.WatchRequestInit) => Buffer.from(W.requestSerialize(r as pb.WatchRequest)), (b: Buffer) => W.responseDeserialize(b), md)
+        const responses: pb.WatchResponse[] = []
+        stream.on("data", (r: pb.WatchResponse) => responses.push(r))
+        stream.on("error", () => {})
+        const create = async (key: string): Promise<void> => {
+          const before = responses.length
+          stream.write({ createRequest: { key: enc(key), rangeEnd: enc(`${key}\xff`) } })
+          const deadline = Date.now() + 5000
+          while (responses.length === before && Date.now() < deadline) await Bun.sleep(20)
+          const r = responses[before]
+          log.push(`watch ${key}: ${r ? `created=${r.created} canceled=${r.canceled} ${r.cancelReason}` : "no answer"}`)
+        }
+        await create("/t/1")
+        log.push(`ctl role add: exit ${etcdctl(ep(m), ["--user", "root:rootpw", "role", "add", "other"]).code}`)
+        await create("/t/2")
+        log.push(`ctl revoke: exit ${etcdctl(ep(m), ["--user", "root:rootpw", "user", "revoke-role", "alice", "rw"]).code}`)
+        await create("/t/3")
+        stream.end()
+      } finally {
+        client.close()
+      }
+      return log
+    }
+    const [e, t] = await Promise.all([scenario(etcd), scenario(tskv)])
+    expect(t).toEqual(e)
+    expect(e[2]).toBe("watch /t/2: created=true canceled=false ")
+  }, 60_000)
+
   test("oversized and malformed auth requests are refused and the member keeps serving", async () => {
     const [etcd, tskv] = await Promise.all([startMember({ kind: "etcd", name: "o1" }), startMember({ kind: "tskv", name: "o1" })])
     members.push(etcd, tskv)

@@ -12,13 +12,12 @@ import type { EtcdServer } from "../../../server/server"
 import { statusOfError } from "../errors"
 import type { GrpcServer } from "../transport/grpc_server"
 import { grpcCodeNames } from "../transport/status"
-import { admit } from "./context"
+import { admit, callerAuth } from "./context"
 
 export function registerWatchService(grpc: GrpcServer, server: EtcdServer): void {
   grpc.addBidi(pb.WatchService.Watch, (call) => {
-    let info: ReturnType<typeof admit>
     try {
-      info = admit(server, call)
+      admit(server, call)
     } catch (e) {
       call.end(e)
       return
@@ -48,7 +47,9 @@ export function registerWatchService(grpc: GrpcServer, server: EtcdServer): void
       if (req.createRequest) {
         const c = req.createRequest
         try {
-          if (server.auth) perms.checkWatch(server.auth, info, c)
+          // Who the caller is now (etcd reads the stream's token at every create):
+          // a simple token follows auth changes made since the stream opened.
+          if (server.auth) perms.checkWatch(server.auth, callerAuth(server, call), c)
         } catch (e) {
           // etcd 3.4 sends the gRPC status text of the error as the cancel reason.
           const status = statusOfError(e)
