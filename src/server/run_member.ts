@@ -13,7 +13,9 @@ import { GrpcServer } from "../api/grpc/transport/grpc_server"
 import { HealthService, ServingStatus } from "../api/grpc/transport/health"
 import { ClientListener } from "../api/grpc/transport/listener"
 import { registerServices } from "../api/grpc/services/register"
+import { join } from "node:path"
 import { bootstrapServer } from "./bootstrap"
+import { createPeerTransport, fetchRemoteCluster } from "./peer_wiring"
 import { registerServerMetrics } from "./metrics"
 import type { EtcdServer } from "./server"
 
@@ -25,7 +27,21 @@ export interface RunningMember {
 export async function runMember(config: Config, logger: Logger): Promise<RunningMember> {
   for (const w of config.warnings) logger.warn(w)
   for (const e of config.envUsed) logger.info("recognized and used environment variable", { variable: e })
-  const server = bootstrapServer({ config, logger, clock: systemClock })
+  const snapshotDir = join(config.dataDir, "member", "snap")
+  const server = await bootstrapServer({
+    config,
+    logger,
+    clock: systemClock,
+    fetchRemoteCluster: (urls) => fetchRemoteCluster(urls, { logger, snapshotDir }),
+  })
+  const peers = createPeerTransport(server, config, logger)
+  try {
+    await peers.start()
+  } catch (e) {
+    await server.stop()
+    throw e
+  }
+  for (const url of peers.listenUrls()) logger.info("serving peer traffic", { address: url })
   const registry = new Registry()
   registerServerMetrics(registry, server)
   const grpc = new GrpcServer({ maxReceiveMessageBytes: config.maxRequestBytes + 512 * 1024, registry, logger })
@@ -74,6 +90,7 @@ export async function runMember(config: Config, logger: Logger): Promise<Running
   } catch (e) {
     clientTls?.stop()
     for (const l of listeners) await l.close(0)
+    await peers.stop()
     await server.stop()
     throw e
   }
@@ -82,12 +99,14 @@ export async function runMember(config: Config, logger: Logger): Promise<Running
   let stopping: Promise<void> | undefined
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
+      await server.transferLeadershipForShutdown()
       health.setStatus(ServingStatus.NOT_SERVING)
       // Streams end first (UNAVAILABLE), so that closing the listeners need not wait out the grace period.
       grpc.shutdown()
       await Promise.all(listeners.map((l) => l.close(2000)))
       clientTls?.stop()
       await server.stop()
+      await peers.stop()
     })()
     return stopping
   }
