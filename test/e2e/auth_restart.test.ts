@@ -42,6 +42,26 @@ function rangeWithToken(m: MemberProcess, token: string): Promise<string> {
   })
 }
 
+function authStatus(m: MemberProcess): Promise<string> {
+  const client = new grpc.Client(ep(m), grpc.credentials.createInsecure())
+  const method = pb.AuthService.AuthStatus
+  return new Promise((resolve) => {
+    client.makeUnaryRequest(
+      method.path,
+      (r: pb.AuthStatusRequestInit) => Buffer.from(method.requestSerialize(r as pb.AuthStatusRequest)),
+      (b: Buffer) => method.responseDeserialize(b),
+      {},
+      new grpc.Metadata(),
+      { deadline: Date.now() + 10_000 },
+      (err, res) => {
+        client.close()
+        const r = res as pb.AuthStatusResponse | undefined
+        resolve(err ? `${grpc.status[err.code]}: ${err.details}` : `enabled=${r?.enabled} authRevision=${r?.authRevision}`)
+      },
+    )
+  })
+}
+
 function authenticate(m: MemberProcess, name: string, password: string): Promise<string> {
   const client = new grpc.Client(ep(m), grpc.credentials.createInsecure())
   const method = pb.AuthService.Authenticate
@@ -75,6 +95,8 @@ test("auth survives a graceful restart and a kill -9; simple tokens do not", asy
   ok(m, ["put", "/t/a", "1"])
   ok(m, ["auth", "enable"])
   const token = await authenticate(m, "alice", "apw")
+  const status = await authStatus(m)
+  expect(status).toMatch(/^enabled=true authRevision=\d+$/)
   expect(await rangeWithToken(m, token)).toBe("ok")
 
   const restart = async (signal: NodeJS.Signals): Promise<void> => {
@@ -91,6 +113,7 @@ test("auth survives a graceful restart and a kill -9; simple tokens do not", asy
   await restart("SIGTERM")
   expect(await rangeWithToken(m, token)).toBe("UNAUTHENTICATED: etcdserver: invalid auth token")
   expect(etcdctl(ep(m), ["get", "/t/a"]).stderr).toContain("Error: etcdserver: user name is empty")
+  expect(await authStatus(m)).toBe(status)
   expect(ok(m, ["--user", "alice:apw", "get", "/t/a", "--print-value-only"])).toBe("1\n")
   expect(ok(m, ["--user", "root:rootpw", "role", "get", "rw"])).toBe("Role rw\nKV Read:\n\t[/t/, /t0) (prefix /t/)\nKV Write:\n\t[/t/, /t0) (prefix /t/)\n")
 
