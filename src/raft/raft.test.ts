@@ -519,6 +519,29 @@ describe("thesis §4.2.1 learners and membership", () => {
   })
 })
 
+describe("thesis §4.2.2 a removed member may still be needed", () => {
+  test("§4.2.2 a voter that applied its own removal still campaigns (without its own vote) to hand over its longer log", () => {
+    const c = cluster(2, { preVote: false })
+    c.elect(1n)
+    c.member(1n).node.proposeConfChange({ type: ConfChangeType.RemoveNode, nodeId: 1n, context: new Uint8Array() })
+    c.stabilize() // 2 has the removal; both know it committed
+    // 1 (still leader, refusing proposals) is cut off; 2 forgets the commit (crash before persisting it).
+    c.isolate(1n)
+    const r1 = c.member(1n).node.raft
+    r1.becomeFollower(r1.term, NONE)
+    expect(r1.voters.has(1n)).toBe(false)
+    expect(r1.promotable()).toBe(true)
+    c.heal()
+    for (let k = 0; k < 60 && c.member(2n).node.raft.state !== StateType.Leader; k++) {
+      c.tick(1n)
+      c.tick(2n)
+      c.stabilize()
+    }
+    expect(c.member(2n).node.raft.state).toBe(StateType.Leader)
+    expect(c.member(2n).confState.voters).toEqual([2n])
+  })
+})
+
 describe("restart", () => {
   test("RaftNode restarted with `applied` rebuilds the configuration from the ConfChange entries it applied", () => {
     const c = cluster(1)

@@ -160,6 +160,7 @@ export class Raft {
   // ---- configuration -------------------------------------------------------
 
   private addProgress(id: NodeId, isLearner: boolean): void {
+    if (id === this.id) this.removedVoter = false
     const existing = this.prs.get(id)
     if (existing !== undefined) {
       if (!isLearner && existing.isLearner) {
@@ -186,8 +187,16 @@ export class Raft {
     return { voters: [...this.voters], learners: [...this.learners] }
   }
 
+  /**
+   * A voter that applied its own removal may still be needed: the others may
+   * not know that the removal committed, and it may hold the longest log
+   * (thesis §4.2.2: a server not in its latest configuration still starts
+   * elections, without counting its own vote). Cleared when it is added back.
+   */
+  private removedVoter = false
+
   promotable(): boolean {
-    return this.voters.has(this.id)
+    return this.voters.has(this.id) || this.removedVoter
   }
 
   private quorum(): number {
@@ -208,6 +217,7 @@ export class Raft {
         if (!this.voters.has(cc.nodeId)) this.addProgress(cc.nodeId, true)
         break
       case ConfChangeType.RemoveNode:
+        if (cc.nodeId === this.id && this.voters.has(this.id)) this.removedVoter = true
         this.removeProgress(cc.nodeId)
         break
       case ConfChangeType.UpdateNode:
@@ -299,6 +309,8 @@ export class Raft {
     this.pendingConfIndex = this.log.lastIndex()
     // §5.4.2 / thesis §6.4: an empty entry of the new term commits the earlier ones.
     this.appendEntries([{ term: 0, index: 0, type: EntryType.Normal, data: EMPTY_DATA }])
+    // A removed member leads only to hand over (see promotable()).
+    if (!this.prs.has(this.id)) this.handOverAfterRemoval()
   }
 
   // ---- ticks -------------------------------------------------------------
