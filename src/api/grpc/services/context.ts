@@ -2,10 +2,11 @@
 // stopped, a learner only serves what etcd lets it serve, the `hasleader`
 // requirement, and who the caller is (auth token or client certificate CN).
 
+import { simpleTokenIndex } from "../../../auth/tokens"
 import type { AuthInfo } from "../../../auth/types"
 import { isTskvError, TskvError } from "../../../lib/errors"
 import type { EtcdServer, RequestAuth } from "../../../server/server"
-import type { CallContext } from "../transport/grpc_server"
+import type { CallContext, GrpcServer } from "../transport/grpc_server"
 import { GrpcError, GrpcStatus } from "../transport/status"
 
 export interface RequestOptions {
@@ -24,7 +25,52 @@ export function admit(server: EtcdServer, call: CallContext, options: RequestOpt
 export function callerAuth(server: EtcdServer, call: CallContext): AuthInfo | null {
   const auth = server.auth
   if (!auth || !auth.isEnabled()) return null
-  return auth.authInfo(call.header("token") ?? call.header("authorization")?.replace(/^Bearer /, ""), call.peerCommonName)
+  return auth.authInfo(callToken(call), call.peerCommonName)
+}
+
+/** The auth token a call carries (gRPC metadata `token`, or the gateway's Authorization header). */
+export function callToken(call: CallContext): string | undefined {
+  return call.header("token") ?? call.header("authorization")?.replace(/^Bearer /, "")
+}
+
+/**
+ * The raft index of the simple token a call carries when this member has not
+ * applied it yet (the client logged in through another member), else null.
+ */
+export function pendingTokenIndex(server: EtcdServer, call: CallContext): number | null {
+  const auth = server.auth
+  if (!auth || !auth.isEnabled()) return null
+  const token = callToken(call)
+  const index = token === undefined ? null : simpleTokenIndex(token)
+  return index !== null && index > server.appliedIndex ? index : null
+}
+
+/**
+ * Registers unary handlers so that a call with a simple token issued at an
+ * index this member has not applied yet first waits for that index (at most
+ * the request timeout), as etcd's simple token provider does: a client that
+ * logged in on one member can use its token on another at once.
+ */
+export function waitingForSimpleTokens(grpc: GrpcServer, server: EtcdServer): GrpcServer {
+  const addUnary: GrpcServer["addUnary"] = (method, handler) =>
+    grpc.addUnary(method, async (req, call) => {
+      const index = pendingTokenIndex(server, call)
+      if (index !== null) await waitAppliedAtMost(server, index, server.requestTimeoutMs())
+      return await handler(req, call)
+    })
+  return new Proxy(grpc, {
+    get(target, prop) {
+      if (prop === "addUnary") return addUnary
+      const value: unknown = Reflect.get(target, prop, target)
+      return typeof value === "function" ? value.bind(target) : value
+    },
+  })
+}
+
+async function waitAppliedAtMost(server: EtcdServer, index: number, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  await Promise.race([server.waitApplied(index), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))])
+  clearTimeout(timer)
 }
 
 /** What the raft entry records of the caller. */

@@ -4,16 +4,22 @@ import type { EtcdServer } from "../../../server/server"
 import type { GrpcServer } from "../transport/grpc_server"
 import { registerAuthService } from "./auth"
 import { registerClusterService } from "./cluster"
+import { registerElectionService } from "./election"
+import { waitingForSimpleTokens } from "./context"
 import { registerKvService } from "./kv"
 import { registerLeaseService } from "./lease"
+import { registerLockService } from "./lock"
 import { registerMaintenanceService } from "./maintenance"
 import { registerWatchService } from "./watch"
 
-export function registerServices(grpc: GrpcServer, server: EtcdServer): void {
+export function registerServices(target: GrpcServer, server: EtcdServer): void {
+  const grpc = waitingForSimpleTokens(target, server)
   registerKvService(grpc, server)
   registerLeaseService(grpc, server)
   registerMaintenanceService(grpc, server)
   registerClusterService(grpc, server)
   registerWatchService(grpc, server)
   registerAuthService(grpc, server)
+  registerLockService(grpc, server)
+  registerElectionService(grpc, server)
 }
