@@ -130,7 +130,7 @@ export function checkKey(entries: HistoryEntry[], stepsMax = 20_000_000): { ok: 
       // A return whose call is still in the list: nothing linearizable from here.
       if (stack.length > deepest.depth) {
         const pending: number[] = []
-        for (let p = head.next; p !== undefined && p !== n.next; p = p.next) if (p.call) pending.push(p.op)
+        for (let p: Node | undefined = head.next; p !== undefined && p !== n.next; p = p.next) if (p.call) pending.push(p.op)
         deepest = { depth: stack.length, blocking: [n.op, ...pending.filter((o) => o !== n.op)] }
       }
       const top = stack.pop()
