@@ -17,9 +17,10 @@ export interface PeerTlsOptions {
   /**
    * Extra check of an accepted peer's verified client certificate
    * (--peer-cert-allowed-cn, --peer-cert-allowed-hostname): return why it is
-   * refused, or null to accept.
+   * refused, or null to accept. `remoteAddress` (the connection's source)
+   * serves etcd's check that the certificate's SANs name the peer.
    */
-  checkPeerCertificate?: (certificate: tls.PeerCertificate) => string | null
+  checkPeerCertificate?: (certificate: tls.PeerCertificate, remoteAddress?: string) => string | null
 }
 
 export interface PeerLimits {

@@ -524,7 +524,7 @@ export class PeerTransport {
     }
     const check = this.options.tls?.checkPeerCertificate
     if (check !== undefined && socket instanceof tls.TLSSocket) {
-      const refusal = check(socket.getPeerCertificate())
+      const refusal = check(socket.getPeerCertificate(), socket.remoteAddress)
       if (refusal !== null) {
         this.logger.warn("rejected peer TLS connection", { error: refusal, remote: socket.remoteAddress })
         socket.destroy()

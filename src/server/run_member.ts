@@ -4,7 +4,7 @@
 
 import type { Config } from "../config/config"
 import { etcdApiVersion, etcdClusterVersion } from "../config/version"
-import { setupMemberTls } from "../certs/member_tls"
+import { peerTransportTls, setupMemberTls } from "../certs/member_tls"
 import { systemClock } from "../lib/clock"
 import type { Logger } from "../lib/logger"
 import { Registry } from "../lib/metrics"
@@ -28,16 +28,21 @@ export async function runMember(config: Config, logger: Logger): Promise<Running
   for (const w of config.warnings) logger.warn(w)
   for (const e of config.envUsed) logger.info("recognized and used environment variable", { variable: e })
   const snapshotDir = join(config.dataDir, "member", "snap")
+  // Peer TLS (certificates, --peer-auto-tls, allowed CN/hostname, SAN check) with hot reload.
+  const peerTls = await setupMemberTls({ config, side: "peer", logger })
+  const peerTlsOptions = peerTls ? { tls: peerTransportTls(peerTls) } : {}
   const server = await bootstrapServer({
     config,
     logger,
     clock: systemClock,
-    fetchRemoteCluster: (urls) => fetchRemoteCluster(urls, { logger, snapshotDir }),
+    fetchRemoteCluster: (urls) => fetchRemoteCluster(urls, { logger, snapshotDir, ...peerTlsOptions }),
   })
-  const peers = createPeerTransport(server, config, logger)
+  const peers = createPeerTransport(server, config, logger, peerTlsOptions.tls)
+  peerTls?.server.onReload(() => peers.reloadTls())
   try {
     await peers.start()
   } catch (e) {
+    peerTls?.stop()
     await server.stop()
     throw e
   }
@@ -91,6 +96,7 @@ export async function runMember(config: Config, logger: Logger): Promise<Running
     clientTls?.stop()
     for (const l of listeners) await l.close(0)
     await peers.stop()
+    peerTls?.stop()
     await server.stop()
     throw e
   }
@@ -107,6 +113,7 @@ export async function runMember(config: Config, logger: Logger): Promise<Running
       clientTls?.stop()
       await server.stop()
       await peers.stop()
+      peerTls?.stop()
     })()
     return stopping
   }

@@ -1,0 +1,212 @@
+// A 3-member cluster of the compiled binary with mutual TLS on both the
+// client and the peer listeners, all certificates from `tskv certs cluster`:
+// real etcdctl works against every member, writes replicate, and a member
+// whose peer certificate comes from another CA cannot join (the cluster keeps
+// serving; the intruder is never started as a member). Also --peer-auto-tls.
+
+import { afterAll, beforeAll, expect, test } from "bun:test"
+import { spawnSync } from "bun"
+import { existsSync, readFileSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { createCa, issueCertificate } from "../../src/certs/pki"
+import { etcdctl, type MemberProcess, requireBinary, startMember, tskvBinary } from "../support/procs"
+import { freePorts } from "../support/ports"
+import { tempDir } from "../support/tmp"
+
+const dir = tempDir("tls-cluster-e2e-")
+const pki = join(dir.path, "pki")
+const names = ["a", "b", "c"] as const
+const processes: MemberProcess[] = []
+const endpoints: Record<string, string> = {}
+let initialCluster = ""
+
+beforeAll(() => {
+  requireBinary()
+  const r = spawnSync([tskvBinary, "certs", "cluster", ...names.flatMap((n) => ["--member", `${n}=127.0.0.1`]), "--out", pki])
+  if (r.exitCode !== 0) throw new Error(`tskv certs cluster failed: ${r.stderr.toString()}`)
+})
+
+afterAll(async () => {
+  await Promise.all(processes.map((m) => m.stop()))
+  dir.remove()
+})
+
+const timeouts = ["--dial-timeout=2s", "--command-timeout=5s"]
+const root = (): string[] => [`--cacert=${join(pki, "ca.crt")}`, `--cert=${join(pki, "clients/root.crt")}`, `--key=${join(pki, "clients/root.key")}`, ...timeouts]
+
+interface TlsFiles {
+  serverCert: string
+  serverKey: string
+  peerCert: string
+  peerKey: string
+  ca: string
+}
+
+const filesOf = (name: string): TlsFiles => ({
+  serverCert: join(pki, name, "server.crt"),
+  serverKey: join(pki, name, "server.key"),
+  peerCert: join(pki, name, "peer.crt"),
+  peerKey: join(pki, name, "peer.key"),
+  ca: join(pki, "ca.crt"),
+})
+
+function tlsArgs(options: { files: TlsFiles; clientPort: number; peerPort: number }): string[] {
+  const { files, clientPort, peerPort } = options
+  const client = `https://127.0.0.1:${clientPort}`
+  const peer = `https://127.0.0.1:${peerPort}`
+  return [
+    `--cert-file=${files.serverCert}`,
+    `--key-file=${files.serverKey}`,
+    `--trusted-ca-file=${files.ca}`,
+    "--client-cert-auth",
+    `--peer-cert-file=${files.peerCert}`,
+    `--peer-key-file=${files.peerKey}`,
+    `--peer-trusted-ca-file=${files.ca}`,
+    "--peer-client-cert-auth",
+    `--listen-client-urls=${client}`,
+    `--advertise-client-urls=${client}`,
+    `--listen-peer-urls=${peer}`,
+    `--initial-advertise-peer-urls=${peer}`,
+  ]
+}
+
+async function waitFor(what: string, ok: () => boolean, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!ok()) {
+    const dead = processes.find((m) => m.proc.exitCode !== null && m.name !== "intruder")
+    if (Date.now() > deadline || dead !== undefined) {
+      throw new Error(`${what} did not happen:\n${processes.map((m) => `--- ${m.name} (exit ${m.proc.exitCode})\n${m.output()}`).join("\n")}`)
+    }
+    await Bun.sleep(200)
+  }
+}
+
+test("3 members with mTLS on both listeners from `tskv certs cluster`: etcdctl works, writes replicate", async () => {
+  const ports = await freePorts(names.length * 2)
+  initialCluster = names.map((n, i) => `${n}=https://127.0.0.1:${ports[i * 2 + 1]}`).join(",")
+  for (const [i, name] of names.entries()) {
+    const clientPort = ports[i * 2] as number
+    const peerPort = ports[i * 2 + 1] as number
+    endpoints[name] = `127.0.0.1:${clientPort}`
+    processes.push(
+      await startMember({
+        kind: "tskv",
+        name,
+        clientPort,
+        peerPort,
+        waitReady: false,
+        initialCluster,
+        extraArgs: tlsArgs({ files: filesOf(name), clientPort, peerPort }),
+      }),
+    )
+  }
+  const all = names.map((n) => endpoints[n] as string)
+  await waitFor("a healthy cluster", () => etcdctl(all, [...root(), "endpoint", "health"]).code === 0)
+  expect(etcdctl(endpoints.a as string, [...root(), "put", "replicated", "over-tls"])).toMatchObject({ code: 0, stdout: "OK\n" })
+  for (const n of names) {
+    expect({ n, out: etcdctl(endpoints[n] as string, [...root(), "get", "replicated", "--print-value-only"]).stdout }).toEqual({ n, out: "over-tls\n" })
+  }
+  expect(etcdctl(endpoints.c as string, [...root(), "put", "from-c", "1"]).code).toBe(0)
+  expect(etcdctl(endpoints.b as string, [...root(), "get", "from-c", "--print-value-only"]).stdout).toBe("1\n")
+  const list = etcdctl(endpoints.b as string, [...root(), "member", "list", "-w", "json"])
+  expect(list.code).toBe(0)
+  const members = (JSON.parse(list.stdout) as { members: { name: string; peerURLs: string[]; clientURLs: string[] }[] }).members
+  expect(members.map((m) => m.name).sort()).toEqual(["a", "b", "c"])
+  for (const m of members) expect(m.peerURLs[0]).toStartWith("https://127.0.0.1:")
+  const status = etcdctl(all, [...root(), "endpoint", "status", "-w", "json"])
+  expect(status.code).toBe(0)
+  const rows = JSON.parse(status.stdout) as { Status: { leader: string | number; header: { member_id: string | number } } }[]
+  expect(rows.filter((r) => String(r.Status.leader) === String(r.Status.header.member_id)).length).toBe(1)
+  // No client certificate: refused by every member.
+  for (const n of names) expect(etcdctl(endpoints[n] as string, [`--cacert=${join(pki, "ca.crt")}`, "--dial-timeout=1s", "--command-timeout=2s", "get", "replicated"]).code).toBe(1)
+}, 90_000)
+
+test("a member whose peer certificate comes from another CA cannot join; the cluster keeps working", async () => {
+  const other = await createCa({ commonName: "intruder-ca" })
+  const write = (name: string, text: string): string => {
+    const path = join(dir.path, name)
+    writeFileSync(path, text, { mode: 0o600 })
+    return path
+  }
+  const peer = await issueCertificate({ ca: other, kind: "peer", commonName: "d", sans: ["127.0.0.1"] })
+  const server = await issueCertificate({ ca: other, kind: "server", commonName: "d", sans: ["127.0.0.1"] })
+  const files: TlsFiles = {
+    serverCert: write("d-server.crt", server.certPem),
+    serverKey: write("d-server.key", server.keyPem),
+    peerCert: write("d-peer.crt", peer.certPem),
+    peerKey: write("d-peer.key", peer.keyPem),
+    // It trusts the cluster's CA too (ca.crt is public): only its own certificates are wrong.
+    ca: write("d-ca.crt", `${other.certPem}\n${readFileSync(join(pki, "ca.crt"), "utf8")}`),
+  }
+  const [clientPort, peerPort] = (await freePorts(2)) as [number, number]
+  const dPeerUrl = `https://127.0.0.1:${peerPort}`
+  // The operator added it (as etcd requires before a join); its certificate is still wrong.
+  const added = etcdctl(endpoints.a as string, [...root(), "member", "add", "d", `--peer-urls=${dPeerUrl}`, "-w", "json"])
+  expect(added.code).toBe(0)
+  const intruder = await startMember({
+    kind: "tskv",
+    name: "intruder",
+    clientPort,
+    peerPort,
+    waitReady: false,
+    initialCluster: `${initialCluster},intruder=${dPeerUrl}`,
+    initialClusterState: "existing",
+    extraArgs: tlsArgs({ files, clientPort, peerPort }),
+  })
+  processes.push(intruder)
+  // Whatever the intruder does for 8 s, the members refuse its TLS connections and it never starts.
+  const deadline = Date.now() + 8_000
+  while (Date.now() < deadline && intruder.proc.exitCode === null) await Bun.sleep(200)
+  const list = etcdctl(endpoints.b as string, [...root(), "member", "list", "-w", "json"])
+  expect(list.code).toBe(0)
+  const members = (JSON.parse(list.stdout) as { members: { name?: string; peerURLs: string[]; clientURLs?: string[] }[] }).members
+  const d = members.find((m) => m.peerURLs.includes(dPeerUrl))
+  // Added but never started: no name, no client URLs (etcd's "unstarted").
+  expect(d).toBeDefined()
+  expect(d?.name ?? "").toBe("")
+  expect(d?.clientURLs ?? []).toEqual([])
+  // The three members still serve reads and writes (3 of 4 voters are a quorum).
+  expect(etcdctl(endpoints.c as string, [...root(), "put", "after-intruder", "ok"]).code).toBe(0)
+  for (const n of names) expect(etcdctl(endpoints[n] as string, [...root(), "get", "after-intruder", "--print-value-only"]).stdout).toBe("ok\n")
+  const refusals = names.map((n) => processes.find((m) => m.name === n)?.output() ?? "").join("")
+  expect(refusals).toContain("rejected peer TLS connection")
+  // The intruder's data never held the cluster's keys.
+  expect(intruder.output()).not.toContain('"msg":"ready to serve client requests"')
+  await intruder.stop("SIGKILL")
+  // (IDs are uint64: read them from the text, JSON numbers lose precision.)
+  const removeId = /"member":\{"ID":(\d+)/.exec(added.stdout)?.[1] ?? "0"
+  expect(etcdctl(endpoints.a as string, [...root(), "member", "remove", BigInt(removeId).toString(16)]).code).toBe(0)
+}, 90_000)
+
+test("--peer-auto-tls: 3 members with self-signed peer certificates replicate over encrypted peer connections", async () => {
+  const ports = await freePorts(6)
+  const autoNames = ["p1", "p2", "p3"]
+  const cluster = autoNames.map((n, i) => `${n}=https://127.0.0.1:${ports[i * 2 + 1]}`).join(",")
+  const started: MemberProcess[] = []
+  for (const [i, name] of autoNames.entries()) {
+    const peer = `https://127.0.0.1:${ports[i * 2 + 1]}`
+    const m = await startMember({
+      kind: "tskv",
+      name,
+      clientPort: ports[i * 2] as number,
+      peerPort: ports[i * 2 + 1] as number,
+      waitReady: false,
+      initialCluster: cluster,
+      extraArgs: ["--peer-auto-tls", `--listen-peer-urls=${peer}`, `--initial-advertise-peer-urls=${peer}`],
+    })
+    processes.push(m)
+    started.push(m)
+  }
+  const clientUrls = started.map((m) => m.clientUrl)
+  await waitFor("a healthy auto-TLS cluster", () => etcdctl(clientUrls, [...timeouts, "endpoint", "health"]).code === 0)
+  expect(etcdctl(clientUrls[0] as string, [...timeouts, "put", "auto", "peer-tls"]).code).toBe(0)
+  for (const url of clientUrls) expect(etcdctl(url, [...timeouts, "get", "auto", "--print-value-only"]).stdout).toBe("peer-tls\n")
+  for (const m of started) expect(existsSync(join(m.dataDir, "fixtures/peer/cert.pem"))).toBe(true)
+  // The peer port speaks TLS only: a plain-text peer request gets no answer.
+  const plain = await fetch(`http://127.0.0.1:${ports[1]}/members`, { signal: AbortSignal.timeout(2000) }).then(
+    (r) => `status ${r.status}`,
+    () => "refused",
+  )
+  expect(plain).toBe("refused")
+  for (const m of started) await m.stop()
+}, 90_000)
