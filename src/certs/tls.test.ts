@@ -4,7 +4,7 @@ import { join } from "node:path"
 import * as tls from "node:tls"
 import { type CertAndKey, createCa, createCrl, issueCertificate } from "./pki"
 import { type EchoServer, handshake, startEchoServer, tempDir } from "./testing"
-import { certificateCommonName, checkAllowedPeer, checkClientSan, checkSanAgainstAddress, clientTlsOptions, loadTlsMaterial, serverTlsOptions, type TlsMaterial } from "./tls"
+import { certificateCommonName, checkAllowedPeer, checkClientSan, checkSanAgainstAddress, checkSanSync, clientTlsOptions, loadTlsMaterial, ResolvedNames, serverTlsOptions, type TlsMaterial } from "./tls"
 
 let dir = ""
 let ca: CertAndKey
@@ -237,5 +237,32 @@ describe("client certificate SAN check (peers)", () => {
       await new Promise<void>((resolve) => peerServer.close(() => resolve()))
     }
     expect(results).toEqual([true, false])
+  })
+})
+
+describe("checkSanSync() and ResolvedNames", () => {
+  test("IP SANs match at once; a DNS SAN matches once its name is resolved in the background", async () => {
+    const lookups: string[] = []
+    const resolved = new ResolvedNames(async (name) => {
+      lookups.push(name)
+      return name === "peer.example" ? ["10.0.0.7"] : []
+    })
+    const san = "DNS:peer.example, IP Address:10.0.0.1"
+    expect(checkSanSync({ subjectAltName: san, remote: "10.0.0.1", resolved })).toEqual({ ok: true })
+    expect(checkSanSync({ subjectAltName: san, remote: "::ffff:10.0.0.1", resolved })).toEqual({ ok: true })
+    expect(checkSanSync({ subjectAltName: san, remote: "10.0.0.7", resolved }).ok).toBe(false)
+    await Bun.sleep(5)
+    expect(checkSanSync({ subjectAltName: san, remote: "10.0.0.7", resolved })).toEqual({ ok: true })
+    expect(checkSanSync({ subjectAltName: san, remote: "10.0.0.8", resolved })).toMatchObject({ ok: false, reason: expect.stringContaining('"10.0.0.8" does not match') })
+    expect(lookups).toEqual(["peer.example"])
+  })
+
+  test("localhost needs no lookup; a certificate without SANs passes", () => {
+    const resolved = new ResolvedNames(async () => {
+      throw new Error("no lookups expected")
+    })
+    expect(checkSanSync({ subjectAltName: "DNS:localhost", remote: "127.0.0.1", resolved })).toEqual({ ok: true })
+    expect(checkSanSync({ subjectAltName: "DNS:localhost", remote: "::1", resolved })).toEqual({ ok: true })
+    expect(checkSanSync({ subjectAltName: "", remote: "10.1.1.1", resolved })).toEqual({ ok: true })
   })
 })
