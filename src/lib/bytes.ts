@@ -33,7 +33,8 @@ export function prefixEnd(prefix: Uint8Array): Uint8Array {
   for (let i = prefix.length - 1; i >= 0; i--) {
     const byte = prefix[i]!
     if (byte < 0xff) {
-      const end = prefix.slice(0, i + 1)
+      // Uint8Array's slice copies; Buffer's would be a view that the increment below writes through.
+      const end = Uint8Array.prototype.slice.call(prefix, 0, i + 1)
       end[i] = byte + 1
       return end
     }
