@@ -1,0 +1,32 @@
+// The command table of `tskv ctl`: etcdctl's command words -> implementation.
+import * as cluster from "./cmd_cluster"
+import * as kv from "./cmd_kv"
+import * as lease from "./cmd_lease"
+import type { Command } from "./context"
+
+export const commands: Record<string, Command> = {
+  get: kv.getCommand,
+  put: kv.putCommand,
+  del: kv.delCommand,
+  txn: kv.txnCommand,
+  compaction: kv.compactionCommand,
+  "lease grant": lease.leaseGrant,
+  "lease revoke": lease.leaseRevoke,
+  "lease timetolive": lease.leaseTimeToLive,
+  "lease list": lease.leaseList,
+  "lease keep-alive": lease.leaseKeepAlive,
+  "member list": cluster.memberList,
+  "member add": cluster.memberAdd,
+  "member remove": cluster.memberRemove,
+  "member update": cluster.memberUpdate,
+  "member promote": cluster.memberPromote,
+  "endpoint health": cluster.endpointHealth,
+  "endpoint status": cluster.endpointStatus,
+  "endpoint hashkv": cluster.endpointHashKV,
+  "alarm list": cluster.alarmList,
+  "alarm disarm": cluster.alarmDisarm,
+  defrag: cluster.defrag,
+  "move-leader": cluster.moveLeader,
+  "snapshot save": cluster.snapshotSave,
+  version: cluster.version,
+}

@@ -1,0 +1,73 @@
+// What every command gets: its arguments and flags, the display, and a lazily
+// made client configured from the global flags and ETCDCTL_* variables.
+import { readFileSync } from "node:fs"
+import { EtcdClient, type ClientOptions } from "../client"
+import type { Display } from "./display"
+import type { FlagSpecs } from "./flags"
+import { parseGoDuration } from "./go_fmt"
+import { CtlExit, ExitCode } from "./output"
+
+export interface Ctx {
+  /** Positional arguments after the command words (and after `--`, merged, unless the command keeps them apart). */
+  args: string[]
+  afterDash: string[] | undefined
+  flag(name: string): string
+  bool(name: string): boolean
+  changed(name: string): boolean
+  display: Display
+  /** Timeout of one short command, from --command-timeout. */
+  commandTimeoutMs: number
+  client(): EtcdClient
+  /** A separate client for other endpoints (closed by the caller). */
+  clientFor(endpoints: string[]): EtcdClient
+  endpoints(): string[]
+  /** All of standard input (txn, put without value). */
+  stdin(): Promise<string>
+}
+
+export interface Command {
+  flags?: FlagSpecs
+  /** Keeps the arguments after `--` apart instead of merging them into args. */
+  keepDash?: boolean
+  run(ctx: Ctx): Promise<number | void>
+}
+
+export function durationMs(text: string, flag: string): number {
+  const ms = parseGoDuration(text)
+  if (ms === undefined) throw new CtlExit(ExitCode.error, `invalid argument "${text}" for "--${flag}" flag: time: invalid duration "${text}"`)
+  return ms
+}
+
+export function clientOptions(get: (name: string) => string, endpoints: string[]): ClientOptions {
+  const cacert = get("cacert")
+  const cert = get("cert")
+  const key = get("key")
+  const read = (path: string): Buffer => {
+    try {
+      return readFileSync(path)
+    } catch (e) {
+      throw new CtlExit(ExitCode.badConnection, (e as Error).message)
+    }
+  }
+  const secure = cacert !== "" || cert !== "" || key !== "" || get("insecure-transport") === "false"
+  const opts: ClientOptions = {
+    endpoints,
+    callTimeoutMs: durationMs(get("command-timeout"), "command-timeout"),
+  }
+  if (secure) {
+    opts.tls = {
+      ca: cacert === "" ? undefined : read(cacert),
+      cert: cert === "" ? undefined : read(cert),
+      key: key === "" ? undefined : read(key),
+    }
+  }
+  const user = get("user")
+  if (user !== "") {
+    const password = get("password")
+    const i = user.indexOf(":")
+    if (password !== "") opts.auth = { username: user, password }
+    else if (i >= 0) opts.auth = { username: user.slice(0, i), password: user.slice(i + 1) }
+    else throw new CtlExit(ExitCode.error, "password is required (use --password or user:password)")
+  }
+  return opts
+}
