@@ -3,7 +3,9 @@
 // `tskv certs ...` makes a PKI; `tskv version` prints versions. Owns signals
 // and exit codes.
 
+import { closeSync, openSync, writeSync } from "node:fs"
 import { basename } from "node:path"
+import type { Config } from "./config/config"
 import { parseConfig } from "./config/parse"
 import { versionText } from "./config/version"
 import { createLogger, type LogLevel } from "./lib/logger"
@@ -40,8 +42,57 @@ async function runCtl(argv: string[]): Promise<number> {
   return await ctl.runCtl(argv)
 }
 
+/**
+ * Flags that are parsed but that nothing in the member honours yet: accepted
+ * only with their default value, any other value refused as "not supported
+ * yet" (exit 2), so that no flag is silently ignored.
+ */
+const notBuilt = [
+  "initial-election-tick-advance",
+  "grpc-keepalive-interval",
+  "grpc-keepalive-timeout",
+  "raft-read-timeout",
+  "raft-write-timeout",
+  "cors",
+  "host-whitelist",
+  "metrics",
+  "corrupt-check-time",
+  "compact-hash-check-time",
+  "warning-unary-request-duration",
+  "force-new-cluster",
+  "experimental-initial-corrupt-check",
+  "experimental-compact-hash-check-enabled",
+  "experimental-enable-lease-checkpoint-persist",
+  "experimental-stop-grpc-service-on-defrag",
+] as const
+
+/** The same features enabled through --feature-gates. */
+function unbuiltFeature(config: Config): string | undefined {
+  const gates = [
+    ["InitialCorruptCheck", config.features.initialCorruptCheck],
+    ["CompactHashCheck", config.features.compactHashCheck],
+    ["LeaseCheckpointPersist", config.features.leaseCheckpointPersist],
+    ["StopGRPCServiceOnDefrag", config.features.stopGrpcServiceOnDefrag],
+  ] as const
+  const on = gates.find(([, enabled]) => enabled)
+  return on ? `--feature-gates=${on[0]}=true is not supported yet` : undefined
+}
+
+/** --log-outputs: 'default' and 'stderr' are stderr, 'stdout', or files appended to. */
+function logWriter(outputs: readonly string[]): (line: string) => void {
+  const fds = [...new Set(outputs.length === 0 ? ["default"] : outputs)].map((o) =>
+    o === "default" || o === "stderr" ? 2 : o === "stdout" ? 1 : openSync(o, "a", 0o600),
+  )
+  process.on("exit", () => {
+    for (const fd of fds) if (fd > 2) closeSync(fd)
+  })
+  return (line) => {
+    for (const fd of fds) writeSync(fd, line)
+  }
+}
+
 async function serve(argv: string[]): Promise<number> {
-  const parsed = parseConfig(argv, process.env)
+  const parsed = parseConfig(argv, process.env, { notBuilt })
   switch (parsed.kind) {
     case "help":
       process.stdout.write(parsed.text)
@@ -56,8 +107,20 @@ async function serve(argv: string[]): Promise<number> {
       break
   }
   const config = parsed.config
+  const refused = unbuiltFeature(config)
+  if (refused !== undefined) {
+    process.stderr.write(`${refused}\n`)
+    return 2
+  }
   const level: LogLevel = config.logLevel === "panic" ? "fatal" : config.logLevel
-  const logger = createLogger({ level, fields: { name: config.name } })
+  let write: (line: string) => void
+  try {
+    write = logWriter(config.logOutputs)
+  } catch (e) {
+    process.stderr.write(`tskv: cannot open --log-outputs: ${e instanceof Error ? e.message : String(e)}\n`)
+    return 1
+  }
+  const logger = createLogger({ level, write, fields: { name: config.name } })
   let member: Awaited<ReturnType<typeof runMember>>
   try {
     member = await runMember(config, logger)
