@@ -216,10 +216,9 @@ export class Cluster {
     const peerUrl = `http://127.0.0.1:${advertisedPort}`
     if (this.proxy) await this.proxy.addRoute({ name: options.name, proxyPort, targetPort: listenPeerPort })
     const via = options.via ?? this.live.filter((m) => !m.paused).map((m) => m.name)
-    const ctl = etcdctl(
-      (Array.isArray(via) ? via : [via]).map((n) => this.member(n).clientUrl),
-      ["member", "add", options.name, `--peer-urls=${peerUrl}`, ...(options.learner ? ["--learner"] : [])],
-    )
+    const endpoints = (Array.isArray(via) ? via : [via]).map((n) => this.member(n).clientUrl)
+    const args = ["member", "add", options.name, `--peer-urls=${peerUrl}`, ...(options.learner ? ["--learner"] : [])]
+    const ctl = await reconfigure(endpoints, args)
     if (ctl.code !== 0) throw new Error(`etcdctl member add failed (${ctl.code}): ${ctl.stdout}${ctl.stderr}`)
     const printed = (variable: string): string => {
       const m = new RegExp(`^${variable}="(.*)"$`, "m").exec(ctl.stdout)
@@ -257,8 +256,8 @@ export class Cluster {
   }
 
   /** etcdctl member remove (through a member other than the removed one). */
-  removeMember(options: { name: string; id: bigint; via: string }): CtlResult {
-    return etcdctl(this.member(options.via).clientUrl, ["member", "remove", options.id.toString(16)])
+  async removeMember(options: { name: string; id: bigint; via: string }): Promise<CtlResult> {
+    return await reconfigure([this.member(options.via).clientUrl], ["member", "remove", options.id.toString(16)])
   }
 
   /** Forgets a member (after removal): kills its process if it still runs. */
@@ -344,6 +343,20 @@ export class Cluster {
     })
     m.paused = false
   }
+}
+
+/**
+ * etcdctl for a membership change. etcd refuses one ("etcdserver: unhealthy
+ * cluster") until the members have been connected for 5 s (strict reconfig
+ * check), e.g. right after a start: retry that for a while.
+ */
+async function reconfigure(endpoints: string[], args: string[]): Promise<CtlResult> {
+  let ctl = etcdctl(endpoints, args)
+  for (const deadline = Date.now() + 15_000; ctl.code !== 0 && ctl.stderr.includes("unhealthy cluster") && Date.now() < deadline; ) {
+    await Bun.sleep(500)
+    ctl = etcdctl(endpoints, args)
+  }
+  return ctl
 }
 
 /** Polls `probe` until it returns a value that is not undefined. */
