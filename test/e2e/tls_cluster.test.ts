@@ -6,8 +6,10 @@
 
 import { afterAll, beforeAll, expect, test } from "bun:test"
 import { spawnSync } from "bun"
+import { X509Certificate } from "node:crypto"
 import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
+import * as tls from "node:tls"
 import { createCa, issueCertificate } from "../../src/certs/pki"
 import { etcdctl, type MemberProcess, requireBinary, startMember, tskvBinary } from "../support/procs"
 import { freePorts } from "../support/ports"
@@ -18,6 +20,7 @@ const pki = join(dir.path, "pki")
 const names = ["a", "b", "c"] as const
 const processes: MemberProcess[] = []
 const endpoints: Record<string, string> = {}
+const peerPorts: Record<string, number> = {}
 let initialCluster = ""
 
 beforeAll(() => {
@@ -96,9 +99,11 @@ test("3 members with mTLS on both listeners from `tskv certs cluster`: etcdctl w
         peerPort,
         waitReady: false,
         initialCluster,
-        extraArgs: tlsArgs({ files: filesOf(name), clientPort, peerPort }),
+        // Peer certificates must be valid for "localhost" (tskv certs puts it in every server/peer certificate, not in client ones).
+        extraArgs: [...tlsArgs({ files: filesOf(name), clientPort, peerPort }), "--peer-cert-allowed-hostname=localhost"],
       }),
     )
+    peerPorts[name] = peerPort
   }
   const all = names.map((n) => endpoints[n] as string)
   await waitFor("a healthy cluster", () => etcdctl(all, [...root(), "endpoint", "health"]).code === 0)
@@ -121,26 +126,13 @@ test("3 members with mTLS on both listeners from `tskv certs cluster`: etcdctl w
   for (const n of names) expect(etcdctl(endpoints[n] as string, [`--cacert=${join(pki, "ca.crt")}`, "--dial-timeout=1s", "--command-timeout=2s", "get", "replicated"]).code).toBe(1)
 }, 90_000)
 
-test("a member whose peer certificate comes from another CA cannot join; the cluster keeps working", async () => {
-  const other = await createCa({ commonName: "intruder-ca" })
-  const write = (name: string, text: string): string => {
-    const path = join(dir.path, name)
-    writeFileSync(path, text, { mode: 0o600 })
-    return path
-  }
-  const peer = await issueCertificate({ ca: other, kind: "peer", commonName: "d", sans: ["127.0.0.1"] })
-  const server = await issueCertificate({ ca: other, kind: "server", commonName: "d", sans: ["127.0.0.1"] })
-  const files: TlsFiles = {
-    serverCert: write("d-server.crt", server.certPem),
-    serverKey: write("d-server.key", server.keyPem),
-    peerCert: write("d-peer.crt", peer.certPem),
-    peerKey: write("d-peer.key", peer.keyPem),
-    // It trusts the cluster's CA too (ca.crt is public): only its own certificates are wrong.
-    ca: write("d-ca.crt", `${other.certPem}\n${readFileSync(join(pki, "ca.crt"), "utf8")}`),
-  }
+/**
+ * Adds member d (as etcd requires before a join) and starts it with `files`:
+ * it must never become a started member, and the cluster must keep serving.
+ */
+async function expectIntruderRefused(label: string, files: TlsFiles): Promise<void> {
   const [clientPort, peerPort] = (await freePorts(2)) as [number, number]
   const dPeerUrl = `https://127.0.0.1:${peerPort}`
-  // The operator added it (as etcd requires before a join); its certificate is still wrong.
   const added = etcdctl(endpoints.a as string, [...root(), "member", "add", "d", `--peer-urls=${dPeerUrl}`, "-w", "json"])
   expect(added.code).toBe(0)
   const intruder = await startMember({
@@ -154,7 +146,7 @@ test("a member whose peer certificate comes from another CA cannot join; the clu
     extraArgs: tlsArgs({ files, clientPort, peerPort }),
   })
   processes.push(intruder)
-  // Whatever the intruder does for 8 s, the members refuse its TLS connections and it never starts.
+  // Whatever the intruder does for up to 8 s, the members refuse its TLS connections and it never starts.
   const deadline = Date.now() + 8_000
   while (Date.now() < deadline && intruder.proc.exitCode === null) await Bun.sleep(200)
   const list = etcdctl(endpoints.b as string, [...root(), "member", "list", "-w", "json"])
@@ -162,21 +154,90 @@ test("a member whose peer certificate comes from another CA cannot join; the clu
   const members = (JSON.parse(list.stdout) as { members: { name?: string; peerURLs: string[]; clientURLs?: string[] }[] }).members
   const d = members.find((m) => m.peerURLs.includes(dPeerUrl))
   // Added but never started: no name, no client URLs (etcd's "unstarted").
-  expect(d).toBeDefined()
-  expect(d?.name ?? "").toBe("")
-  expect(d?.clientURLs ?? []).toEqual([])
+  expect({ label, name: d?.name ?? "", clientURLs: d?.clientURLs ?? [] }).toEqual({ label, name: "", clientURLs: [] })
   // The three members still serve reads and writes (3 of 4 voters are a quorum).
-  expect(etcdctl(endpoints.c as string, [...root(), "put", "after-intruder", "ok"]).code).toBe(0)
-  for (const n of names) expect(etcdctl(endpoints[n] as string, [...root(), "get", "after-intruder", "--print-value-only"]).stdout).toBe("ok\n")
-  const refusals = names.map((n) => processes.find((m) => m.name === n)?.output() ?? "").join("")
-  expect(refusals).toContain("rejected peer TLS connection")
-  // The intruder's data never held the cluster's keys.
+  expect(etcdctl(endpoints.c as string, [...root(), "put", `after-${label}`, "ok"]).code).toBe(0)
+  for (const n of names) expect(etcdctl(endpoints[n] as string, [...root(), "get", `after-${label}`, "--print-value-only"]).stdout).toBe("ok\n")
   expect(intruder.output()).not.toContain('"msg":"ready to serve client requests"')
   await intruder.stop("SIGKILL")
   // (IDs are uint64: read them from the text, JSON numbers lose precision.)
   const removeId = /"member":\{"ID":(\d+)/.exec(added.stdout)?.[1] ?? "0"
   expect(etcdctl(endpoints.a as string, [...root(), "member", "remove", BigInt(removeId).toString(16)]).code).toBe(0)
-}, 90_000)
+}
+
+function write(name: string, text: string): string {
+  const path = join(dir.path, name)
+  writeFileSync(path, text, { mode: 0o600 })
+  return path
+}
+
+test("a member whose peer certificate comes from another CA cannot join; the cluster keeps working", async () => {
+  const other = await createCa({ commonName: "intruder-ca" })
+  const peer = await issueCertificate({ ca: other, kind: "peer", commonName: "d", sans: ["127.0.0.1"] })
+  const server = await issueCertificate({ ca: other, kind: "server", commonName: "d", sans: ["127.0.0.1"] })
+  await expectIntruderRefused("other-ca", {
+    serverCert: write("d-server.crt", server.certPem),
+    serverKey: write("d-server.key", server.keyPem),
+    peerCert: write("d-peer.crt", peer.certPem),
+    peerKey: write("d-peer.key", peer.keyPem),
+    // It trusts the cluster's CA too (ca.crt is public): only its own certificates are wrong.
+    ca: write("d-ca.crt", `${other.certPem}\n${readFileSync(join(pki, "ca.crt"), "utf8")}`),
+  })
+  const refusals = names.map((n) => processes.find((m) => m.name === n)?.output() ?? "").join("")
+  expect(refusals).toContain("rejected peer TLS connection")
+}, 60_000)
+
+test("--peer-cert-allowed-hostname: a client certificate of the cluster's own CA cannot be used to join", async () => {
+  const before = names.map((n) => processes.find((m) => m.name === n)?.output() ?? "").join("").split("not valid for any allowed hostname").length
+  await expectIntruderRefused("client-cert", {
+    serverCert: join(pki, "clients/root.crt"),
+    serverKey: join(pki, "clients/root.key"),
+    peerCert: join(pki, "clients/root.crt"),
+    peerKey: join(pki, "clients/root.key"),
+    ca: join(pki, "ca.crt"),
+  })
+  const after = names.map((n) => processes.find((m) => m.name === n)?.output() ?? "").join("").split("not valid for any allowed hostname").length
+  expect(after).toBeGreaterThan(before)
+}, 60_000)
+
+test("peer certificate rotation: a re-issued peer certificate is served to new peer connections without a restart", async () => {
+  const a = processes.find((m) => m.name === "a") as MemberProcess
+  const pid = a.proc.pid
+  const r = spawnSync([tskvBinary, "certs", "issue", "peer", "--name", "a", "--san", "127.0.0.1", "--out", pki, "--force"])
+  expect(r.exitCode).toBe(0)
+  const expected = new X509Certificate(readFileSync(join(pki, "a/peer.crt"))).fingerprint256
+  let served = ""
+  const deadline = Date.now() + 10_000
+  while (Date.now() < deadline && served !== expected) {
+    served = await peerFingerprint(peerPorts.a as number)
+    if (served !== expected) await Bun.sleep(200)
+  }
+  expect(served).toBe(expected)
+  expect(a.output()).toContain("reloaded peer TLS configuration")
+  // The cluster keeps replicating through a, same process.
+  expect(etcdctl(endpoints.a as string, [...root(), "put", "after-rotation", "ok"]).code).toBe(0)
+  for (const n of names) expect(etcdctl(endpoints[n] as string, [...root(), "get", "after-rotation", "--print-value-only"]).stdout).toBe("ok\n")
+  expect(a.proc.pid).toBe(pid)
+  expect(a.proc.exitCode).toBeNull()
+}, 60_000)
+
+/** The certificate a peer listener presents (sha256), presenting a valid member certificate of our own. */
+function peerFingerprint(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = tls.connect(
+      { host: "127.0.0.1", port, rejectUnauthorized: false, cert: readFileSync(join(pki, "b/peer.crt")), key: readFileSync(join(pki, "b/peer.key")) },
+      () => {
+        resolve(socket.getPeerCertificate().fingerprint256)
+        socket.destroy()
+      },
+    )
+    socket.on("error", () => resolve(""))
+    socket.setTimeout(3000, () => {
+      socket.destroy()
+      resolve("")
+    })
+  })
+}
 
 test("--peer-auto-tls: 3 members with self-signed peer certificates replicate over encrypted peer connections", async () => {
   const ports = await freePorts(6)
