@@ -13,6 +13,7 @@ import * as net from "node:net"
 import * as tls from "node:tls"
 import { unlinkSync } from "node:fs"
 import { silentLogger, type Logger } from "../../../lib/logger"
+import { AuthorityRewritingSocket } from "./authority_rewriter"
 import { serveHttp1, serveHttp2, type FetchHandler } from "./fetch_adapter"
 import type { GrpcServer } from "./grpc_server"
 
@@ -200,7 +201,7 @@ export class ClientListener {
       return
     }
     if (h2) {
-      this.h2.emit("connection", socket)
+      this.h2.emit("connection", new AuthorityRewritingSocket(socket))
       return
     }
     let seen: Buffer = Buffer.alloc(0)
@@ -213,7 +214,7 @@ export class ClientListener {
       socket.pause()
       socket.unshift(seen)
       if (isPreface) {
-        this.h2.emit("connection", socket)
+        this.h2.emit("connection", new AuthorityRewritingSocket(socket))
       } else {
         this.h1Sockets.add(socket)
         socket.once("close", () => this.h1Sockets.delete(socket))
