@@ -23,6 +23,10 @@ async function main(argv: string[]): Promise<number> {
       const { runCertsCommand } = await import("./certs/certs_command")
       return await runCertsCommand(rest)
     }
+    case "snapshot": {
+      const { runSnapshotCommand } = await import("./snapshot/snapshot_command")
+      return await runSnapshotCommand(rest)
+    }
     case "version":
       process.stdout.write(versionText())
       return 0
