@@ -1,0 +1,365 @@
+import { expect, test } from "bun:test"
+import * as net from "node:net"
+import { frameMessage } from "./framing"
+import { GrpcServer, type MethodDescriptor } from "./grpc_server"
+import { huffmanDecode, huffmanEncode } from "./hpack_huffman"
+import { ClientListener } from "./listener"
+import { AuthorityRewriter, FRAME_PAYLOAD_MAX, authorityAcceptable, rewriteHeaderBlock, rewriteHeaderFrames, sanitizeAuthority } from "./authority_rewriter"
+
+const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s)
+const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+
+/** An HPACK integer with an `n`-bit prefix; `flags` fill the bits above the prefix. */
+function hpackInt(value: number, n: number, flags = 0): number[] {
+  const max = (1 << n) - 1
+  if (value < max) return [flags | value]
+  const out = [flags | max]
+  let rest = value - max
+  while (rest >= 0x80) {
+    out.push((rest & 0x7f) | 0x80)
+    rest = Math.floor(rest / 0x80)
+  }
+  out.push(rest)
+  return out
+}
+
+function hpackString(value: string, huffman: boolean): number[] {
+  const bytes = huffman ? huffmanEncode(utf8(value)) : utf8(value)
+  return [...hpackInt(bytes.length, 7, huffman ? 0x80 : 0), ...bytes]
+}
+
+/** Literal field: `kind` 0x40 incremental indexing (6-bit index), 0x00 without, 0x10 never indexed (4-bit). */
+function literal(options: { kind: 0x40 | 0x00 | 0x10; nameIndex?: number; name?: string; value: string; huffman: boolean }): number[] {
+  const prefix = options.kind === 0x40 ? 6 : 4
+  if (options.nameIndex !== undefined) return [...hpackInt(options.nameIndex, prefix, options.kind), ...hpackString(options.value, options.huffman)]
+  return [options.kind, ...hpackString(options.name ?? "", options.huffman), ...hpackString(options.value, options.huffman)]
+}
+
+function frame(options: { type: number; flags: number; streamId: number; payload: Uint8Array | number[] }): Buffer {
+  const payload = Buffer.from(options.payload)
+  const header = Buffer.alloc(9)
+  header.writeUIntBE(payload.length, 0, 3)
+  header[3] = options.type
+  header[4] = options.flags
+  header.writeUInt32BE(options.streamId, 5)
+  return Buffer.concat([header, payload])
+}
+
+interface Field {
+  name: string
+  value: string
+}
+
+/** A minimal reference HPACK decoder (RFC 7541) with a dynamic table, to check what a server would see. */
+class ReferenceDecoder {
+  private static readonly staticNames = [":authority", ":method", ":method", ":path", ":path", ":scheme", ":scheme"]
+  private static readonly staticValues = ["", "GET", "POST", "/", "/index.html", "http", "https"]
+  readonly table: Field[] = []
+  size = 0
+
+  decode(block: Uint8Array): Field[] {
+    const out: Field[] = []
+    let pos = 0
+    const int = (n: number): number => {
+      const max = (1 << n) - 1
+      let v = block[pos++]! & max
+      if (v < max) return v
+      for (let shift = 0; ; shift += 7) {
+        const b = block[pos++]!
+        v += (b & 0x7f) * 2 ** shift
+        if ((b & 0x80) === 0) return v
+      }
+    }
+    const str = (): string => {
+      const huffman = (block[pos]! & 0x80) !== 0
+      const length = int(7)
+      const bytes = block.subarray(pos, pos + length)
+      pos += length
+      return new TextDecoder().decode(huffman ? huffmanDecode(bytes)! : bytes)
+    }
+    const entry = (index: number): Field => {
+      if (index <= 7) return { name: ReferenceDecoder.staticNames[index - 1]!, value: ReferenceDecoder.staticValues[index - 1]! }
+      const field = this.table[index - 62]
+      if (field === undefined) throw new Error(`index ${index} not in the tables`)
+      return field
+    }
+    while (pos < block.length) {
+      const b = block[pos]!
+      if ((b & 0x80) !== 0) {
+        out.push(entry(int(7)))
+      } else if ((b & 0xe0) === 0x20) {
+        int(5)
+      } else {
+        const incremental = (b & 0x40) !== 0
+        const index = int(incremental ? 6 : 4)
+        const name = index === 0 ? str() : entry(index).name
+        const field = { name, value: str() }
+        out.push(field)
+        if (incremental) {
+          this.table.unshift(field)
+          this.size += field.name.length + field.value.length + 32
+          while (this.size > 4096) {
+            const evicted = this.table.pop()!
+            this.size -= evicted.name.length + evicted.value.length + 32
+          }
+        }
+      }
+    }
+    return out
+  }
+}
+
+test("authorityAcceptable() and sanitizeAuthority() keep host:port and map '/' and the like to '.' at the same length", () => {
+  expect(authorityAcceptable(utf8("127.0.0.1:2379"))).toBe(true)
+  expect(authorityAcceptable(utf8("[::1]:2379"))).toBe(true)
+  expect(authorityAcceptable(utf8("http://127.0.0.1:2379"))).toBe(false)
+  expect(new TextDecoder().decode(sanitizeAuthority(utf8("http://127.0.0.1:2379")))).toBe("http:..127.0.0.1:2379")
+  expect(new TextDecoder().decode(sanitizeAuthority(utf8("/run/etcd d@x?#")))).toBe(".run.etcd.d.x..")
+})
+
+test("rewriteHeaderBlock() rewrites a raw :authority literal with incremental indexing (static name index 1)", () => {
+  const block = Uint8Array.from([0x83, 0x86, ...literal({ kind: 0x40, nameIndex: 1, value: "http://127.0.0.1:2379", huffman: false }), 0x84])
+  const out = rewriteHeaderBlock(block)!
+  expect(new ReferenceDecoder().decode(out)).toEqual([
+    { name: ":method", value: "POST" },
+    { name: ":scheme", value: "http" },
+    { name: ":authority", value: "http:..127.0.0.1:2379" },
+    { name: ":path", value: "/" },
+  ])
+  expect(out.length).toBe(block.length)
+})
+
+test("rewriteHeaderBlock() decodes a Huffman-coded value and writes the replacement raw, same decoded length", () => {
+  const block = Uint8Array.from(literal({ kind: 0x40, nameIndex: 1, value: "http://127.0.0.1:23790", huffman: true }))
+  const out = rewriteHeaderBlock(block)!
+  expect(out[1]).toBe(22) // raw (H bit clear), 22 octets
+  expect(new ReferenceDecoder().decode(out)).toEqual([{ name: ":authority", value: "http:..127.0.0.1:23790" }])
+})
+
+test("rewriteHeaderBlock() finds :authority as a literal name (raw or Huffman) in every literal form", () => {
+  for (const kind of [0x40, 0x00, 0x10] as const) {
+    for (const huffman of [false, true]) {
+      const block = Uint8Array.from([
+        ...literal({ kind, name: "x-other", value: "a/b", huffman }),
+        ...literal({ kind, name: ":authority", value: "/tmp/etcd.sock", huffman }),
+      ])
+      const out = rewriteHeaderBlock(block)!
+      expect(new ReferenceDecoder().decode(out)).toEqual([
+        { name: "x-other", value: "a/b" },
+        { name: ":authority", value: ".tmp.etcd.sock" },
+      ])
+    }
+  }
+})
+
+test("rewriteHeaderBlock() leaves acceptable, empty and non-authority fields, and malformed blocks alone", () => {
+  expect(rewriteHeaderBlock(Uint8Array.from(literal({ kind: 0x40, nameIndex: 1, value: "127.0.0.1:2379", huffman: true })))).toBeUndefined()
+  expect(rewriteHeaderBlock(Uint8Array.from(literal({ kind: 0x00, nameIndex: 1, value: "", huffman: false })))).toBeUndefined()
+  expect(rewriteHeaderBlock(Uint8Array.from(literal({ kind: 0x40, nameIndex: 4, value: "/etcdserverpb.KV/Range", huffman: false })))).toBeUndefined()
+  expect(rewriteHeaderBlock(Uint8Array.from([0xbe, 0x3f, 0xe1, 0x1f]))).toBeUndefined() // indexed 62, table size update 4096
+  const good = literal({ kind: 0x40, nameIndex: 1, value: "http://h:1", huffman: false })
+  expect(rewriteHeaderBlock(Uint8Array.from(good.slice(0, -3)))).toBeUndefined() // truncated string
+  expect(rewriteHeaderBlock(Uint8Array.from([0x41, 0x85, 0xff, 0xff, 0xff, 0xff, 0xff]))).toBeUndefined() // bad Huffman (EOS)
+  expect(rewriteHeaderBlock(Uint8Array.from([0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]))).toBeUndefined() // runaway integer
+})
+
+test("rewriteHeaderFrames() drops padding, keeps PRIORITY fields and END_STREAM, and joins CONTINUATION frames", () => {
+  const block = [0x83, ...literal({ kind: 0x40, nameIndex: 1, value: "http://h:1", huffman: true }), 0x84]
+  const priority = [0x80, 0, 0, 3, 200]
+  const padded = frame({ type: 1, flags: 0x1 | 0x4 | 0x8 | 0x20, streamId: 5, payload: [4, ...priority, ...block, 0, 0, 0, 0] })
+  const out = Buffer.from(rewriteHeaderFrames(padded)!)
+  expect(out[3]).toBe(1)
+  expect(out[4]).toBe(0x1 | 0x4 | 0x20)
+  expect(out.readUInt32BE(5)).toBe(5)
+  expect([...out.subarray(9, 14)]).toEqual(priority)
+  expect(out.readUIntBE(0, 3)).toBe(out.length - 9)
+  expect(new ReferenceDecoder().decode(out.subarray(14))).toEqual([
+    { name: ":method", value: "POST" },
+    { name: ":authority", value: "http:..h:1" },
+    { name: ":path", value: "/" },
+  ])
+  // the same block across HEADERS + 2 CONTINUATION frames
+  const split = Buffer.concat([
+    frame({ type: 1, flags: 0, streamId: 7, payload: block.slice(0, 3) }),
+    frame({ type: 9, flags: 0, streamId: 7, payload: block.slice(3, 6) }),
+    frame({ type: 9, flags: 0x4, streamId: 7, payload: block.slice(6) }),
+  ])
+  const joined = Buffer.from(rewriteHeaderFrames(split)!)
+  expect(joined[4]).toBe(0x4)
+  expect(joined.length).toBe(9 + joined.readUIntBE(0, 3))
+  expect(new ReferenceDecoder().decode(joined.subarray(9))[1]).toEqual({ name: ":authority", value: "http:..h:1" })
+})
+
+test("rewriteHeaderFrames() splits a block grown past 16384 bytes into CONTINUATION frames", () => {
+  // a Huffman-coded authority of 7001 bytes (about 4400 coded) goes out raw: the block passes 16384
+  const big = "x".repeat(10_000)
+  const block = [
+    ...literal({ kind: 0x00, name: "x-big", value: big, huffman: false }),
+    ...literal({ kind: 0x00, nameIndex: 1, value: "a".repeat(7000) + "/", huffman: true }),
+  ]
+  const frames = frame({ type: 1, flags: 0x4 | 0x1, streamId: 1, payload: block })
+  const out = Buffer.from(rewriteHeaderFrames(frames)!)
+  const fragments: Buffer[] = []
+  const types: number[] = []
+  for (let pos = 0; pos < out.length; ) {
+    const length = out.readUIntBE(pos, 3)
+    expect(length).toBeLessThanOrEqual(FRAME_PAYLOAD_MAX)
+    types.push(out[pos + 3]!)
+    if (pos + 9 + length === out.length) expect(out[pos + 4]! & 0x4).toBe(0x4)
+    else expect(out[pos + 4]! & 0x4).toBe(0)
+    fragments.push(out.subarray(pos + 9, pos + 9 + length))
+    pos += 9 + length
+  }
+  expect(types).toEqual([1, 9])
+  expect(out[4]! & 0x1).toBe(0x1)
+  const fields = new ReferenceDecoder().decode(Buffer.concat(fragments))
+  expect(fields[1]).toEqual({ name: ":authority", value: "a".repeat(7000) + "." })
+})
+
+/** A connection's client bytes: preface, SETTINGS, then a HEADERS + DATA per request. */
+function clientStream(authorities: string[], huffman: boolean): { input: Buffer; expected: Buffer } {
+  const settings = frame({ type: 4, flags: 0, streamId: 0, payload: [0, 4, 0, 0, 0xff, 0xff] })
+  const parts: Buffer[] = [PREFACE, settings]
+  const expected: Buffer[] = [PREFACE, settings]
+  authorities.forEach((authority, i) => {
+    const streamId = 2 * i + 1
+    const block = Uint8Array.from([0x83, ...literal({ kind: 0x00, nameIndex: 1, value: authority, huffman }), 0x84])
+    const headers = frame({ type: 1, flags: 0x4, streamId, payload: block })
+    const data = frame({ type: 0, flags: 0x1, streamId, payload: Buffer.alloc(40, i) })
+    parts.push(headers, data)
+    const rewritten = rewriteHeaderFrames(headers)
+    expected.push(rewritten === undefined ? headers : Buffer.from(rewritten), data)
+  })
+  return { input: Buffer.concat(parts), expected: Buffer.concat(expected) }
+}
+
+test("AuthorityRewriter gives the same bytes however the input is split into chunks", () => {
+  const { input, expected } = clientStream(["http://127.0.0.1:2379", "127.0.0.1:2379", "/tmp/x.sock"], true)
+  expect(expected.equals(input)).toBe(false)
+  const run = (chunks: Buffer[]): Buffer => {
+    const out: Buffer[] = []
+    const rewriter = new AuthorityRewriter((chunk) => out.push(Buffer.from(chunk)))
+    for (const chunk of chunks) rewriter.push(chunk)
+    expect(rewriter.rewrites).toBe(2)
+    return Buffer.concat(out)
+  }
+  expect(run([input]).equals(expected)).toBe(true)
+  expect(run([...input].map((b) => Buffer.from([b]))).equals(expected)).toBe(true)
+  for (let cut = 1; cut < input.length; cut++) expect(run([input.subarray(0, cut), input.subarray(cut)]).equals(expected)).toBe(true)
+  for (let a = 1; a < input.length; a += 7) {
+    for (let b = a + 1; b < input.length; b += 5) expect(run([input.subarray(0, a), input.subarray(a, b), input.subarray(b)]).equals(expected)).toBe(true)
+  }
+})
+
+test("AuthorityRewriter passes a chunk with nothing to rewrite on as the same Buffer (no copy)", () => {
+  const { input, expected } = clientStream(["127.0.0.1:2379", "localhost:2379"], true)
+  expect(expected.equals(input)).toBe(true)
+  const out: Buffer[] = []
+  const rewriter = new AuthorityRewriter((chunk) => out.push(chunk))
+  const first = input.subarray(0, 39) // preface and SETTINGS
+  const second = input.subarray(39)
+  rewriter.push(first)
+  rewriter.push(second)
+  const large = frame({ type: 0, flags: 0, streamId: 1, payload: Buffer.alloc(100_000) })
+  rewriter.push(large)
+  expect(out).toEqual([first, second, large])
+  expect(out[1]).toBe(second)
+  expect(out[2]).toBe(large)
+})
+
+/**
+ * A little HPACK encoder with a dynamic table (like grpc-go's): an exact match
+ * is sent indexed, anything else as a literal with incremental indexing.
+ */
+class IndexingEncoder {
+  private table: Field[] = []
+  private size = 0
+
+  encode(fields: Field[], huffman: boolean): number[] {
+    const out: number[] = []
+    for (const field of fields) {
+      const at = this.table.findIndex((f) => f.name === field.name && f.value === field.value)
+      if (at >= 0) {
+        out.push(...hpackInt(62 + at, 7, 0x80))
+        continue
+      }
+      const nameIndex = { ":authority": 1, ":method": 2, ":path": 4, ":scheme": 6, "content-type": 31 }[field.name]
+      out.push(...literal({ kind: 0x40, ...(nameIndex === undefined ? { name: field.name } : { nameIndex }), value: field.value, huffman }))
+      this.table.unshift(field)
+      this.size += field.name.length + field.value.length + 32
+      while (this.size > 4096) {
+        const evicted = this.table.pop()!
+        this.size -= evicted.name.length + evicted.value.length + 32
+      }
+    }
+    return out
+  }
+}
+
+const Echo: MethodDescriptor<Uint8Array, Uint8Array> = {
+  path: "/test.Echo/Echo",
+  requestStream: false,
+  responseStream: false,
+  requestDeserialize: (bytes) => bytes,
+  responseSerialize: (message) => message,
+}
+
+test("Bun's HPACK table stays in step over many requests whose :authority is indexed, evicted and sent again", async () => {
+  const server = new GrpcServer()
+  const seen: { authority: unknown; timeout: unknown; body: number }[] = []
+  server.addUnary(Echo, (request, call) => {
+    seen.push({ authority: call.metadata[":authority"], timeout: call.metadata["grpc-timeout"], body: request[0] ?? -1 })
+    return request
+  })
+  const listener = await ClientListener.listen({ url: "http://127.0.0.1:0", grpc: server })
+  const socket = net.connect(listener.port, "127.0.0.1")
+  const requests = 300
+  try {
+    let received = Buffer.alloc(0)
+    const resets: number[] = []
+    let responses = 0
+    socket.on("data", (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk])
+      while (received.length >= 9 && received.length >= 9 + received.readUIntBE(0, 3)) {
+        const length = received.readUIntBE(0, 3)
+        const type = received[3]!
+        const flags = received[4]!
+        if (type === 4 && (flags & 1) === 0) socket.write(frame({ type: 4, flags: 1, streamId: 0, payload: [] }))
+        if (type === 3 || type === 7) resets.push(type)
+        if (type === 1 && (flags & 1) === 1) responses++ // trailers end each call
+        received = received.subarray(9 + length)
+      }
+    })
+    await new Promise<void>((resolve) => socket.once("connect", () => resolve()))
+    socket.write(Buffer.concat([PREFACE, frame({ type: 4, flags: 0, streamId: 0, payload: [] })]))
+    const encoder = new IndexingEncoder()
+    for (let i = 0; i < requests; i++) {
+      const streamId = 2 * i + 1
+      const fields: Field[] = [
+        { name: ":method", value: "POST" },
+        { name: ":scheme", value: "http" },
+        { name: ":path", value: Echo.path },
+        { name: ":authority", value: i % 3 === 0 ? "http://127.0.0.1:2379" : "unix:///run/etcd/client.sock" },
+        { name: "content-type", value: "application/grpc" },
+        { name: "grpc-timeout", value: `${1000 + i}m` }, // a new entry per request: evicts older ones
+        { name: "x-filler", value: "f".repeat(i % 50) },
+      ]
+      const block = encoder.encode(fields, i % 2 === 0)
+      socket.write(frame({ type: 1, flags: 0x4, streamId, payload: block }))
+      socket.write(frame({ type: 0, flags: 0x1, streamId, payload: frameMessage(Uint8Array.of(i % 256)) }))
+    }
+    for (let t = 0; t < 500 && responses < requests && resets.length === 0; t++) await Bun.sleep(10)
+    expect(resets).toEqual([])
+    expect(responses).toBe(requests)
+    expect(seen.length).toBe(requests)
+    seen.forEach((call, i) => {
+      expect(call.authority).toBe(i % 3 === 0 ? "http:..127.0.0.1:2379" : "unix:...run.etcd.client.sock")
+      expect(call.timeout).toBe(`${1000 + i}m`)
+      expect(call.body).toBe(i % 256)
+    })
+  } finally {
+    socket.destroy()
+    server.shutdown()
+    await listener.close(100)
+  }
+})
