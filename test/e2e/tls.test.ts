@@ -111,8 +111,12 @@ function curl(args: string[]): { code: number; out: string } {
 
 let main: { m: MemberProcess; ep: string; port: number }
 
+let metricsPort = 0
+
 test("etcdctl with --cacert --cert --key works against a member with client mTLS from `tskv certs cluster`", async () => {
+  metricsPort = (await freePorts(1))[0] as number
   main = await startTlsMember([
+    `--listen-metrics-urls=https://127.0.0.1:${metricsPort}`,
     `--cert-file=${join(live, "server.crt")}`,
     `--key-file=${join(live, "server.key")}`,
     `--trusted-ca-file=${join(live, "ca.crt")}`,
@@ -148,6 +152,14 @@ test("the client port refuses a client with no certificate, with another CA's, o
   // Still serving the right client.
   expect(etcdctl(main.ep, [...rootIdentity(), ...timeouts, "get", "greeting", "--print-value-only"]).stdout).toBe("hello\n")
 }, 40_000)
+
+test("an https metrics URL uses the client TLS: /metrics with the client certificate, refused without", () => {
+  const url = `https://127.0.0.1:${metricsPort}/metrics`
+  const ok = curl(["--cacert", join(pki, "ca.crt"), "--cert", join(pki, "clients/root.crt"), "--key", join(pki, "clients/root.key"), url])
+  expect(ok.code).toBe(0)
+  expect(ok.out).toContain("# TYPE")
+  expect(curl(["--cacert", join(pki, "ca.crt"), url]).code).not.toBe(0)
+})
 
 test("GET /health over https with the client certificate", () => {
   const r = curl(["--cacert", join(pki, "ca.crt"), "--cert", join(pki, "clients/root.crt"), "--key", join(pki, "clients/root.key"), `https://127.0.0.1:${main.port}/health`])
@@ -188,8 +200,26 @@ test("rotation: a new server certificate and CA bundle on disk are used by new c
   expect(etcdctl(main.ep, [`--cacert=${ca2File}`, `--cert=${join(pki, "clients/root.crt")}`, `--key=${join(pki, "clients/root.key")}`, ...timeouts, "get", "greeting"]).code).toBe(1)
   expect(main.m.proc.pid).toBe(pid)
   expect(main.m.proc.exitCode).toBeNull()
-  expect(main.m.output()).toContain("reloaded TLS files")
+  await waitFor("the reload in the log", main.m, () => main.m.output().includes("reloaded TLS files"), 5_000)
 }, 60_000)
+
+test("--client-cert-allowed-hostname: only client certificates valid for the name are served", async () => {
+  const m = await startTlsMember([
+    `--cert-file=${join(pki, "a/server.crt")}`,
+    `--key-file=${join(pki, "a/server.key")}`,
+    `--trusted-ca-file=${join(pki, "ca.crt")}`,
+    "--client-cert-auth",
+    "--client-cert-allowed-hostname=root",
+  ])
+  await waitFor("endpoint health", m.m, () => etcdctl(m.ep, [...rootIdentity(), ...timeouts, "endpoint", "health"]).code === 0)
+  const other = [`--cacert=${join(pki, "ca.crt")}`, `--cert=${join(pki, "clients/kube-apiserver-etcd-client.crt")}`, `--key=${join(pki, "clients/kube-apiserver-etcd-client.key")}`]
+  expect(etcdctl(m.ep, [...other, ...timeouts, "put", "k", "v"]).code).toBe(1)
+  expect(etcdctl(m.ep, [...rootIdentity(), ...timeouts, "put", "k", "v"]).code).toBe(0)
+  // (spawnSync blocked this process: let it read the member's log.)
+  await waitFor("the refusal in the log", m.m, () => m.m.output().includes("rejected client TLS connection"), 5_000)
+  expect(m.m.output()).toContain("not valid for any allowed hostname root")
+  await m.m.stop()
+}, 40_000)
 
 test("--auto-tls: a self-signed certificate in <data-dir>/fixtures/client, encrypted client traffic", async () => {
   const auto = await startTlsMember(["--auto-tls"])
