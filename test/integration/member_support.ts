@@ -1,0 +1,108 @@
+// Helpers for the member-level acceptance tests (test/e2e/member_*.test.ts):
+// the compiled binary started with exactly the given arguments, working
+// directory and environment (startMember always adds --data-dir and URLs),
+// and the binary run to its exit for configuration errors.
+
+import { spawn, spawnSync, type Subprocess } from "bun"
+import { readdirSync } from "node:fs"
+import { requireBinary, tskvBinary, waitHealthy } from "../support/procs"
+
+const live = new Set<Subprocess>()
+process.on("exit", () => {
+  for (const p of live) {
+    try {
+      process.kill(p.pid, "SIGKILL")
+    } catch {}
+  }
+})
+
+export interface RawMember {
+  clientUrl: string
+  proc: Subprocess
+  output(): string
+  stop(signal?: NodeJS.Signals): Promise<number>
+}
+
+export interface RawStart {
+  args: string[]
+  /** The URL /health is polled on. */
+  clientUrl: string
+  cwd?: string
+  env?: Record<string, string>
+  waitReady?: boolean
+}
+
+/** Environment without any ETCD_* / TSKV_* variable of the test runner. */
+function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
+  const env: Record<string, string> = {}
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v !== undefined && !/^(ETCD|TSKV)_/.test(k)) env[k] = v
+  }
+  return { ...env, ...extra }
+}
+
+export async function startRaw(opts: RawStart): Promise<RawMember> {
+  requireBinary()
+  const proc = spawn([tskvBinary, ...opts.args], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: cleanEnv(opts.env),
+    ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
+  })
+  live.add(proc)
+  let out = ""
+  const collect = async (s: ReadableStream<Uint8Array>): Promise<void> => {
+    const d = new TextDecoder()
+    for await (const c of s) out += d.decode(c, { stream: true })
+  }
+  void collect(proc.stdout)
+  void collect(proc.stderr)
+  const member: RawMember = {
+    clientUrl: opts.clientUrl,
+    proc,
+    output: () => out,
+    stop: async (signal = "SIGTERM") => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal)
+      const timer = setTimeout(() => proc.kill("SIGKILL"), 10_000)
+      const code = await proc.exited
+      clearTimeout(timer)
+      live.delete(proc)
+      return code
+    },
+  }
+  if (opts.waitReady !== false) await waitHealthy(member)
+  return member
+}
+
+export interface ExitResult {
+  code: number
+  stdout: string
+  stderr: string
+}
+
+/** Runs the binary to its exit (for configuration errors); never left running. */
+export function runToExit(args: string[], env: Record<string, string> = {}, cwd?: string): ExitResult {
+  requireBinary()
+  const r = spawnSync([tskvBinary, ...args], { env: cleanEnv(env), timeout: 10_000, ...(cwd !== undefined ? { cwd } : {}) })
+  return { code: r.exitCode ?? -1, stdout: r.stdout.toString(), stderr: r.stderr.toString() }
+}
+
+/** File names in a directory matching a pattern (none if it does not exist). */
+export function filesIn(dir: string, pattern: RegExp): string[] {
+  try {
+    return readdirSync(dir)
+      .filter((n) => pattern.test(n))
+      .sort()
+  } catch {
+    return []
+  }
+}
+
+/** Polls until check() returns true (or throws after timeoutMs). */
+export async function eventually(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (await check()) return
+    await Bun.sleep(100)
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+}
