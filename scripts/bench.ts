@@ -2,11 +2,12 @@
 //
 //   scripts/bench [--duration 10] [--clients 256] [--members 1|3] [--only put256,get-lin,...]
 //                 [--keys 1000000] [--space 100000] [--conns 8] [--watchers 1000] [--watch-rate 0]
-//                 [--quick] [--json FILE]
+//                 [--rounds 3] [--quick] [--json FILE]
 //
 // Starts a cluster of each (dist/tskv and /usr/bin/etcd, through test/support/cluster.ts: the
-// same flags for both, loopback, temp dirs), then runs every case against etcd and then tskv,
-// alternating, and prints one table. The load generator is scripts/bench_loadgen.c (C, libnghttp2,
+// same flags for both, loopback, temp dirs), then runs every case against both in --rounds
+// alternating slices (etcd, tskv, tskv, etcd, ...: the machine is shared and its load drifts),
+// merges the slices (exact percentiles over every latency) and prints one table. The load generator is scripts/bench_loadgen.c (C, libnghttp2,
 // compiled on first use): it checks :status, a response message and grpc-status on every
 // response and keeps every latency. Put and txn runs are also checked by the revision delta.
 //
@@ -16,7 +17,7 @@
 // spawn until a linearizable Range succeeds).
 import { spawn, spawnSync } from "bun"
 import { createHash } from "node:crypto"
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { Cluster } from "../test/support/cluster"
@@ -36,6 +37,7 @@ interface Options {
   space: number
   watchers: number
   watchRate: number
+  rounds: number
   quick: boolean
   json: string | undefined
 }
@@ -44,7 +46,7 @@ function usage(msg: string): never {
   console.error(`scripts/bench: ${msg}`)
   console.error(
     "usage: scripts/bench [--duration S] [--clients N] [--members N] [--only case,...] [--keys N] [--space N]\n" +
-      "                     [--conns N] [--watchers N] [--watch-rate R] [--quick] [--json FILE]\n" +
+      "                     [--conns N] [--watchers N] [--watch-rate R] [--rounds N] [--quick] [--json FILE]\n" +
       `cases: ${CASES.join(", ")}`,
   )
   process.exit(2)
@@ -62,6 +64,7 @@ export function parseOptions(argv: string[]): Options {
     space: 100_000,
     watchers: 1000,
     watchRate: 0,
+    rounds: 3,
     quick: false,
     json: undefined,
   }
@@ -92,6 +95,7 @@ export function parseOptions(argv: string[]): Options {
       case "--space": o.space = Math.max(1, Math.floor(num())); break
       case "--watchers": o.watchers = Math.max(1, Math.floor(num())); break
       case "--watch-rate": o.watchRate = num(); break
+      case "--rounds": o.rounds = Math.max(1, Math.floor(num())); break
       case "--json": o.json = value(); break
       case "--quick": o.quick = true; break
       case "--only": {
@@ -111,6 +115,7 @@ export function parseOptions(argv: string[]): Options {
     if (!explicit.has("--space")) o.space = 1_000
     if (!explicit.has("--clients")) o.clients = 32
     if (!explicit.has("--watchers")) o.watchers = 50
+    if (!explicit.has("--rounds")) o.rounds = 1
   }
   return o
 }
@@ -140,6 +145,7 @@ export function buildLoadgen(): string {
 
 export interface GenResult {
   op: string
+  seconds?: number
   ok?: number
   recorded?: number
   errors?: number
@@ -230,22 +236,70 @@ export interface Measure {
   error: string | undefined
 }
 
-function measureOf(r: GenResult, serverCpu: number, check: string): Measure {
-  const rate = r.op === "watch" ? (r.events_per_s ?? 0) : (r.rps ?? 0)
-  const ops = r.op === "watch" ? (r.events ?? 0) : (r.ok ?? 0)
-  return {
-    rate,
-    p50: r.p50_ms ?? 0,
-    p99: r.p99_ms ?? 0,
-    genCpuPct: r.gen_cpu_pct ?? 0,
-    serverCpuUs: ops > 0 ? (serverCpu * 1e6) / ops : 0,
-    check,
-    error: r.first_error,
+/** One run of the load generator against one target, with what the server spent. */
+interface Slice {
+  gen: GenResult
+  serverCpu: number
+  check: string
+  latencies: Uint32Array
+}
+
+function readLatencies(path: string): Uint32Array {
+  try {
+    const b = readFileSync(path)
+    return new Uint32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength))
+  } catch {
+    return new Uint32Array(0)
+  } finally {
+    rmSync(path, { force: true })
   }
 }
 
-async function runCase(name: CaseName, t: Target, o: Options, bin: string, log: (s: string) => void): Promise<Measure> {
-  const common = ["--endpoints", t.endpoints, "--conns", String(o.conns), "--duration", String(o.duration), "--warmup", String(o.warmup)]
+/** Merges the slices of one target: rates over the summed windows, exact percentiles over every latency. */
+export function merge(slices: Slice[]): Measure {
+  const watch = slices[0]?.gen.op === "watch"
+  let ops = 0
+  let seconds = 0
+  let recorded = 0
+  let cpu = 0
+  let genCpu = 0
+  for (const s of slices) {
+    const g = s.gen
+    const window = g.seconds ?? 0
+    seconds += window
+    recorded += watch ? (g.events_per_s ?? 0) * window : (g.recorded ?? 0)
+    ops += watch ? (g.events ?? 0) : (g.ok ?? 0)
+    cpu += s.serverCpu
+    genCpu += g.gen_cpu_pct ?? 0
+  }
+  const all = new Uint32Array(slices.reduce((n, s) => n + s.latencies.length, 0))
+  let at = 0
+  for (const s of slices) {
+    all.set(s.latencies, at)
+    at += s.latencies.length
+  }
+  all.sort()
+  const pct = (p: number): number => (all.length === 0 ? 0 : all[Math.round(p * (all.length - 1))]! / 1000)
+  const bad = slices.find((s) => !s.check.startsWith("ok"))
+  return {
+    rate: seconds > 0 ? recorded / seconds : 0,
+    p50: pct(0.5),
+    p99: pct(0.99),
+    genCpuPct: slices.length > 0 ? genCpu / slices.length : 0,
+    serverCpuUs: ops > 0 ? (cpu * 1e6) / ops : 0,
+    check: bad?.check ?? (slices.length > 1 ? `${slices[0]!.check} (x${slices.length})` : (slices[0]?.check ?? "no run")),
+    error: slices.find((s) => s.gen.first_error !== undefined)?.gen.first_error,
+  }
+}
+
+let sliceCounter = 0
+
+async function runSlice(name: Exclude<CaseName, "restart">, t: Target, o: Options, bin: string, duration: number): Promise<Slice> {
+  const latFile = join(tmpdir(), `tskv-bench-lat-${process.pid}-${sliceCounter++}`)
+  const common = [
+    "--endpoints", t.endpoints, "--conns", String(o.conns), "--duration", String(duration), "--warmup", String(o.warmup),
+    "--lat-out", latFile,
+  ]
   const space = ["--keys", String(o.space), "--prefix", "bench/kv/"]
   const cpu0 = cpuSeconds(t.pids())
   let rev0 = 0
@@ -275,18 +329,16 @@ async function runCase(name: CaseName, t: Target, o: Options, bin: string, log: 
         "--prefix", "bench/watch/",
       ])
       break
-    case "restart":
-      return await runRestart(t, o, bin, log)
   }
-  const cpu = cpuSeconds(t.pids()) - cpu0
+  const serverCpu = cpuSeconds(t.pids()) - cpu0
   let check = (r.errors ?? 0) === 0 ? "ok" : `${r.errors} errors`
   if (withRevision) {
     const delta = revisionOf(t.first) - rev0
     if (delta !== r.ok) check = `revision +${delta} != ${r.ok} acknowledged`
-    else if (check === "ok") check = `ok, rev +${delta}`
+    else if (check === "ok") check = "ok, rev = acks"
   }
   if (name === "watch" && r.events !== r.expected_events) check = `${r.events}/${r.expected_events} events`
-  return measureOf(r, cpu, check)
+  return { gen: r, serverCpu, check, latencies: readLatencies(latFile) }
 }
 
 async function fill(t: Target, bin: string, prefix: string, keys: number): Promise<GenResult> {
@@ -359,7 +411,7 @@ export function renderTable(rows: Row[], o: Options): string {
     .flatMap((r) => [r.etcd, r.tskv].map((m, i) => (m?.error ? `  ${r.case} ${i === 0 ? "etcd" : "tskv"}: first error: ${m.error}` : "")))
     .filter((s) => s !== "")
   return (
-    `members ${o.members}, N = ${o.clients} in flight over ${o.conns} connections, ${o.duration} s per case after ${o.warmup} s warm-up, ` +
+    `members ${o.members}, N = ${o.clients} in flight over ${o.conns} connections, ${o.duration} s per case in ${o.rounds} alternating slices (each after ${o.warmup} s warm-up), ` +
     `key space ${o.space}, watchers ${o.watchers}, restart with ${o.keys} keys\n` +
     out.join("\n") +
     (notes.length ? `\n${notes.join("\n")}` : "")
@@ -383,10 +435,21 @@ export async function runBench(o: Options, log: (s: string) => void = (s) => con
     for (const name of CASES) {
       if (!o.only.includes(name)) continue
       const row: Row = { case: name === "put256" ? `put${o.clients}` : name === "restart" ? `restart ${o.keys} keys` : name, metric: METRIC[name], etcd: undefined, tskv: undefined }
+      if (name === "restart") {
+        for (const t of targets) row[t.kind] = await runRestart(t, o, bin, log)
+      } else {
+        // Alternate etcd and tskv in short slices (the machine is shared: load drifts), then merge.
+        const rounds = name === "watch" ? 1 : o.rounds
+        const slices: Record<Kind, Slice[]> = { etcd: [], tskv: [] }
+        for (let round = 0; round < rounds; round++) {
+          const order = round % 2 === 0 ? targets : [...targets].reverse()
+          for (const t of order) slices[t.kind].push(await runSlice(name, t, o, bin, o.duration / rounds))
+        }
+        for (const t of targets) row[t.kind] = merge(slices[t.kind])
+      }
       for (const t of targets) {
-        const m = await runCase(name, t, o, bin, log)
-        row[t.kind] = m
-        log(`${name} ${t.kind}: ${fmtRate(m.rate)}/s p50 ${fmtMs(m.p50)} ms p99 ${fmtMs(m.p99)} ms (${m.check})${m.error ? ` first error: ${m.error}` : ""}`)
+        const m = row[t.kind]!
+        log(`${name} ${t.kind}: ${fmtRate(m.rate)}/s p50 ${fmtMs(m.p50)} ms p99 ${fmtMs(m.p99)} ms srv ${m.serverCpuUs.toFixed(0)} µs/op (${m.check})${m.error ? ` first error: ${m.error}` : ""}`)
       }
       rows.push(row)
     }

@@ -11,7 +11,10 @@
 //   loadgen --endpoints 127.0.0.1:2379[,..] --op put|range|srange|txn|watch|ready
 //           [--clients N] [--conns C] [--duration S | --requests R] [--warmup S]
 //           [--keys K] [--seq] [--key-offset O] [--prefix P] [--value-size V]
-//           [--watchers W] [--watchers-per-stream S] [--rate R] [--timeout S]
+//           [--watchers W] [--watchers-per-stream S] [--rate R] [--timeout S] [--lat-out FILE]
+//
+// --lat-out writes every recorded latency (µs, uint32 little-endian, sorted) so that the
+// caller can merge several runs exactly.
 //
 // Prints one JSON object on stdout.
 #define _GNU_SOURCE
@@ -44,6 +47,7 @@ static struct {
   long keys, key_offset;
   int seq;
   const char *prefix;
+  const char *lat_out;
   int value_size;
   int watchers, watchers_per_stream;
 } cfg = {.clients = 1, .conns = 0, .duration = 0, .warmup = 0, .timeout = 30, .rate = 0, .requests = 0,
@@ -428,6 +432,13 @@ static void loop_once(int timeout_ms) {
   for (int i = 0; i < n_conns; i++) flush_conn(&conns[i]);
 }
 
+static void write_latencies(void) {
+  if (!cfg.lat_out) return;
+  FILE *f = fopen(cfg.lat_out, "wb");
+  if (!f || fwrite(lat, sizeof *lat, lat_n, f) != lat_n) { perror(cfg.lat_out); exit(1); }
+  fclose(f);
+}
+
 static int cmp_u32(const void *a, const void *b) {
   uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
   return x < y ? -1 : x > y;
@@ -463,6 +474,7 @@ static void parse_args(int argc, char **argv) {
     else if (ARG("--keys")) cfg.keys = atol(v);
     else if (ARG("--key-offset")) cfg.key_offset = atol(v);
     else if (ARG("--prefix")) cfg.prefix = v;
+    else if (ARG("--lat-out")) cfg.lat_out = v;
     else if (ARG("--value-size")) cfg.value_size = atoi(v);
     else if (ARG("--watchers")) cfg.watchers = atoi(v);
     else if (ARG("--watchers-per-stream")) cfg.watchers_per_stream = atoi(v);
@@ -590,6 +602,7 @@ int main(int argc, char **argv) {
     t_end = now_s();
     getrusage(RUSAGE_SELF, &ru1);
     qsort(lat, lat_n, sizeof *lat, cmp_u32);
+    write_latencies();
     double cpu = (ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec) + (ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec) / 1e6 +
                  (ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) + (ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec) / 1e6;
     double measured = t_stop_issue - t_measure;
@@ -619,6 +632,7 @@ int main(int argc, char **argv) {
   if (!stopping) t_stop_issue = t_end;
   getrusage(RUSAGE_SELF, &ru1);
   qsort(lat, lat_n, sizeof *lat, cmp_u32);
+  write_latencies();
   double cpu = (ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec) + (ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec) / 1e6 +
                (ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) + (ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec) / 1e6;
   // throughput over the measured window: completions recorded / (stop of issue - start of measure)

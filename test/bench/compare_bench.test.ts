@@ -1,7 +1,7 @@
 // scripts/bench as a test, so that it cannot rot: tiny by default (every case,
 // half a second each, a few thousand keys), the full comparison with TSKV_BENCH=1.
 import { expect, test } from "bun:test"
-import { parseOptions, runBench } from "../../scripts/bench.ts"
+import { parseOptions, runBench } from "../../scripts/bench.js"
 
 const full = process.env.TSKV_BENCH === "1"
 
