@@ -1,5 +1,9 @@
-import { expect, test } from "bun:test"
+import { afterAll, beforeAll, describe, expect, test } from "bun:test"
 import * as net from "node:net"
+import { readFileSync } from "node:fs"
+import { join } from "node:path"
+import { tempDir } from "../../../../test/support/tmp"
+import { MaintenanceService } from "../../../pb"
 import { frameMessage } from "./framing"
 import { GrpcServer, type MethodDescriptor } from "./grpc_server"
 import { huffmanDecode, huffmanEncode } from "./hpack_huffman"
@@ -362,4 +366,114 @@ test("Bun's HPACK table stays in step over many requests whose :authority is ind
     server.shutdown()
     await listener.close(100)
   }
+})
+
+// --- real etcdctl 3.4 (grpc-go 1.33) dialing one endpoint by URL: :authority "http://127.0.0.1:PORT" ---
+
+async function run(argv: string[]): Promise<{ code: number; out: string }> {
+  const proc = Bun.spawn(argv, { env: { ...process.env, ETCDCTL_API: "3" }, stdout: "pipe", stderr: "pipe", stdin: "ignore" })
+  const timer = setTimeout(() => proc.kill(), 20_000)
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited])
+  clearTimeout(timer)
+  return { code, out: stdout + stderr }
+}
+
+/** A throwaway CA and a server certificate for 127.0.0.1 (openssl CLI). */
+async function makeServerCert(dir: string): Promise<{ ca: string; cert: string; key: string }> {
+  const p = (name: string): string => join(dir, name)
+  await Bun.write(p("server.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+  const steps = [
+    ["openssl", "req", "-x509", ...ec, "-keyout", p("ca.key"), "-out", p("ca.crt"), "-days", "1", "-subj", "/CN=tskv authority test ca"],
+    ["openssl", "req", ...ec, "-keyout", p("server.key"), "-out", p("server.csr"), "-subj", "/CN=tskv server"],
+    ["openssl", "x509", "-req", "-in", p("server.csr"), "-CA", p("ca.crt"), "-CAkey", p("ca.key"), "-CAcreateserial", "-out", p("server.crt"), "-days", "1", "-extfile", p("server.ext")],
+  ]
+  for (const argv of steps) {
+    const result = await run(argv)
+    if (result.code !== 0) throw new Error(`${argv.join(" ")}: ${result.out}`)
+  }
+  return { ca: p("ca.crt"), cert: p("server.crt"), key: p("server.key") }
+}
+
+/** Maintenance Status, Defragment and HashKV, answering like a one-member cluster. */
+function maintenanceServer(): { server: GrpcServer; authorities: unknown[] } {
+  const server = new GrpcServer()
+  const authorities: unknown[] = []
+  const header = { clusterId: 0xcdf818194e3a8c32n, memberId: 0x8e9e05c52164694dn, revision: 7, raftTerm: 2 }
+  server.addUnary(MaintenanceService.Status, (_request, call) => {
+    authorities.push(call.metadata[":authority"])
+    return { header, version: "3.4.23", dbSize: 20480, leader: header.memberId, raftIndex: 9, raftTerm: 2, raftAppliedIndex: 9, dbSizeInUse: 16384 }
+  })
+  server.addUnary(MaintenanceService.Defragment, (_request, call) => {
+    authorities.push(call.metadata[":authority"])
+    return { header }
+  })
+  server.addUnary(MaintenanceService.HashKV, (_request, call) => {
+    authorities.push(call.metadata[":authority"])
+    return { header, hash: 1234567, compactRevision: 1 }
+  })
+  return { server, authorities }
+}
+
+describe("etcdctl 3.4 with a URL endpoint (:authority is the URL)", () => {
+  const dir = tempDir("tskv-authority-")
+  let certs: { ca: string; cert: string; key: string }
+  const members: { listener: ClientListener; server: GrpcServer; authorities: unknown[] }[] = []
+
+  const start = async (url: string, tls?: boolean): Promise<{ listener: ClientListener; authorities: unknown[] }> => {
+    const { server, authorities } = maintenanceServer()
+    const tlsOptions = tls === true ? { tls: { key: readFileSync(certs.key), cert: readFileSync(certs.cert) } } : {}
+    const listener = await ClientListener.listen({ url, grpc: server, ...tlsOptions })
+    members.push({ listener, server, authorities })
+    return { listener, authorities }
+  }
+
+  beforeAll(async () => {
+    certs = await makeServerCert(dir.path)
+  })
+
+  afterAll(async () => {
+    for (const member of members) {
+      member.server.shutdown()
+      await member.listener.close(100)
+    }
+    dir.remove()
+  })
+
+  test("cleartext http://: endpoint status, defrag and hashkv succeed", async () => {
+    const { listener, authorities } = await start("http://127.0.0.1:0")
+    const endpoint = `http://127.0.0.1:${listener.port}`
+    const status = await run(["etcdctl", `--endpoints=${endpoint}`, "endpoint", "status"])
+    expect(status.out).toBe(`${endpoint}, 8e9e05c52164694d, 3.4.23, 20 kB, true, false, 2, 9, 9, \n`)
+    expect(status.code).toBe(0)
+    const json = await run(["etcdctl", `--endpoints=${endpoint}`, "-w", "json", "endpoint", "status"])
+    expect(JSON.parse(json.out)[0].Endpoint).toBe(endpoint)
+    const defrag = await run(["etcdctl", `--endpoints=${endpoint}`, "defrag"])
+    expect(defrag.out).toBe(`Finished defragmenting etcd member[${endpoint}]\n`)
+    const hashkv = await run(["etcdctl", `--endpoints=${endpoint}`, "endpoint", "hashkv"])
+    expect(hashkv.out).toBe(`${endpoint}, 1234567\n`)
+    expect(authorities).toContain(`http:..127.0.0.1:${listener.port}`)
+  })
+
+  test("TLS https:// with --cacert: endpoint status and defrag succeed", async () => {
+    const { listener, authorities } = await start("https://127.0.0.1:0", true)
+    const endpoint = `https://127.0.0.1:${listener.port}`
+    const status = await run(["etcdctl", `--endpoints=${endpoint}`, `--cacert=${certs.ca}`, "endpoint", "status"])
+    expect(status.out).toBe(`${endpoint}, 8e9e05c52164694d, 3.4.23, 20 kB, true, false, 2, 9, 9, \n`)
+    const defrag = await run(["etcdctl", `--endpoints=${endpoint}`, `--cacert=${certs.ca}`, "defrag"])
+    expect(defrag.out).toBe(`Finished defragmenting etcd member[${endpoint}]\n`)
+    // over TLS grpc-go sends the certificate's server name as :authority: the calls pass through the rewriter unchanged
+    expect(authorities).toEqual(["127.0.0.1", "127.0.0.1"])
+  })
+
+  test("unix:// socket: endpoint status and defrag succeed", async () => {
+    const path = join(dir.path, "client.sock")
+    const { authorities } = await start(`unix://${path}`)
+    const endpoint = `unix://${path}`
+    const status = await run(["etcdctl", `--endpoints=${endpoint}`, "endpoint", "status"])
+    expect(status.out).toBe(`${endpoint}, 8e9e05c52164694d, 3.4.23, 20 kB, true, false, 2, 9, 9, \n`)
+    const defrag = await run(["etcdctl", `--endpoints=${endpoint}`, "defrag"])
+    expect(defrag.out).toBe(`Finished defragmenting etcd member[${endpoint}]\n`)
+    expect(authorities).toEqual([`unix:..${path.replaceAll("/", ".")}`, `unix:..${path.replaceAll("/", ".")}`])
+  })
 })
