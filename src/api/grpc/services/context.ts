@@ -53,10 +53,10 @@ export function pendingTokenIndex(server: EtcdServer, call: CallContext): number
  */
 export function waitingForSimpleTokens(grpc: GrpcServer, server: EtcdServer): GrpcServer {
   const addUnary: GrpcServer["addUnary"] = (method, handler) =>
-    grpc.addUnary(method, async (req, call) => {
+    grpc.addUnary(method, (req, call) => {
       const index = pendingTokenIndex(server, call)
-      if (index !== null) await waitAppliedAtMost(server, index, server.requestTimeoutMs())
-      return await handler(req, call)
+      if (index === null) return handler(req, call)
+      return waitAppliedAtMost(server, index, server.requestTimeoutMs()).then(() => handler(req, call))
     })
   return new Proxy(grpc, {
     get(target, prop) {
