@@ -88,3 +88,17 @@ test("Backend.replaceContentsFrom() takes every row of a snapshot db and its con
     rmSync(dir, { recursive: true, force: true })
   }
 })
+
+test("Backend.commit() persists a consistent index that moved without any write", () => {
+  const dir = mkdtempSync(join(tmpdir(), "tskv-backend-"))
+  try {
+    const path = join(dir, "db")
+    const b = Backend.open({ path })
+    b.setConsistentIndex(9, 2)
+    b.commit()
+    b.db.close()
+    expect(Backend.open({ path }).consistentIndex()).toEqual({ index: 9, term: 2 })
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})

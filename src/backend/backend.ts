@@ -36,6 +36,8 @@ export class Backend {
   private inBatch = false
   private pendingWrites = 0
   private consistent: ConsistentIndex = { index: 0, term: 0 }
+  /** The consistent index as of the last commit. */
+  private persistedIndex = 0
   private readonly getMetaStmt: Statement<{ value: Uint8Array }, [string]>
   private readonly setMetaStmt: Statement<unknown, [string, Uint8Array]>
   /** Called after every successful commit (metrics: backend commit duration). */
@@ -59,6 +61,7 @@ export class Backend {
     if (raw) {
       const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength)
       this.consistent = { index: Number(view.getBigUint64(0)), term: Number(view.getBigUint64(8)) }
+      this.persistedIndex = this.consistent.index
     }
   }
 
@@ -97,6 +100,9 @@ export class Backend {
 
   /** Ends the batch: the state and its consistent index become one durable unit. */
   commit(): void {
+    // Entries that wrote nothing still move the consistent index; it must reach the disk too,
+    // or a raft snapshot taken at the applied index would be ahead of the db after a restart.
+    if (!this.inBatch && this.consistent.index !== this.persistedIndex) this.begin()
     if (!this.inBatch) return
     const started = performance.now()
     const buf = new Uint8Array(16)
@@ -105,6 +111,7 @@ export class Backend {
     view.setBigUint64(8, BigInt(this.consistent.term))
     this.setMetaStmt.run("consistent_index", buf)
     this.db.exec("COMMIT")
+    this.persistedIndex = this.consistent.index
     this.inBatch = false
     this.pendingWrites = 0
     this.onCommit?.(performance.now() - started)
@@ -155,6 +162,7 @@ export class Backend {
     assert(raw !== null, "the snapshot db has no consistent index")
     const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength)
     this.consistent = { index: Number(view.getBigUint64(0)), term: Number(view.getBigUint64(8)) }
+    this.persistedIndex = this.consistent.index
     this.db.exec("PRAGMA wal_checkpoint(FULL)")
   }
 
