@@ -425,6 +425,8 @@ export class AuthorityRewritingSocket extends Duplex {
     socket.on("error", (e) => this.destroy(e))
     socket.on("close", () => this.destroy())
     socket.on("timeout", () => this.emit("timeout"))
+    // Bun's session listens for errors while it lives; after it is gone a late socket error must not go unhandled
+    this.on("error", () => {})
   }
 
   override _read(): void {
