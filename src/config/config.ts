@@ -38,6 +38,8 @@ export type AutoCompaction =
 
 export type AuthTokenConfig =
   | { readonly kind: "simple" }
+  /** tskv's signed tokens: verifiable on every member, also after restarts (ttl 0 = --auth-token-ttl). */
+  | { readonly kind: "signed"; readonly ttlMs?: number }
   | {
       readonly kind: "jwt"
       readonly pubKeyFile: string

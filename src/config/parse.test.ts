@@ -472,7 +472,9 @@ describe("parseConfig() bad input", () => {
     [["--bcrypt-cost=3"], 'invalid value "3" for flag --bcrypt-cost: expected an integer between 4 and 31'],
     [["--auth-token=jwt,sign-method=RS256"], 'invalid value "jwt,sign-method=RS256" for flag --auth-token: pub-key=<file> is required'],
     [["--auth-token=jwt,pub-key=a,sign-method=XX"], 'invalid value "jwt,pub-key=a,sign-method=XX" for flag --auth-token: sign-method must be one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA'],
-    [["--auth-token=magic"], 'invalid value "magic" for flag --auth-token: expected simple or jwt,pub-key=<file>,priv-key=<file>,sign-method=<method>[,ttl=<duration>]'],
+    [["--auth-token=magic"], 'invalid value "magic" for flag --auth-token: expected simple, signed[,ttl=<duration>] or jwt,pub-key=<file>,priv-key=<file>,sign-method=<method>[,ttl=<duration>]'],
+    [["--auth-token=signed,ttl=soon"], 'invalid value "signed,ttl=soon" for flag --auth-token: ttl must be a positive duration such as 5m, got "soon"'],
+    [["--auth-token=signed,size=1"], 'invalid value "signed,size=1" for flag --auth-token: unknown signed option "size"'],
     [["--feature-gates=Bogus=true"], 'invalid value "Bogus=true" for flag --feature-gates: unrecognized feature gate: Bogus'],
     [["--feature-gates=InitialCorruptCheck=yes"], 'invalid value "InitialCorruptCheck=yes" for flag --feature-gates: expected InitialCorruptCheck=true or InitialCorruptCheck=false'],
     [["--feature-gates=SetMemberLocalAddr=true"], "--feature-gates=SetMemberLocalAddr=true is not supported yet"],
@@ -606,4 +608,14 @@ test("flagTableMarkdown() lists every visible flag once, with its variable and s
   }
   expect(table).toContain("| `--enable-v2` | `false` | `ETCD_ENABLE_V2` | not supported yet |")
   expect(table).toContain("`--watch-progress-notify-interval`, `--experimental-watch-progress-notify-interval` | `10m` | `ETCD_WATCH_PROGRESS_NOTIFY_INTERVAL` |")
+})
+
+test("parseConfig() takes --auth-token=signed with an optional ttl (tskv's failover-safe tokens)", () => {
+  for (const [text, expected] of [
+    ["signed", { kind: "signed" }],
+    ["signed,ttl=10m", { kind: "signed", ttlMs: 600_000 }],
+  ] as const) {
+    const r = parseConfig([`--auth-token=${text}`], {})
+    expect(r.kind === "config" ? r.config.authToken : r).toEqual(expected)
+  }
 })

@@ -340,7 +340,19 @@ export function parseAuthToken(text: string, fail: Fail): AuthTokenConfig {
   const invalid = (why: string): never => fail("auth-token", `invalid value "${text}" for flag --auth-token: ${why}`)
   const [kind = "", ...options] = text.split(",")
   if (kind === "simple" && options.length === 0) return { kind: "simple" }
-  if (kind !== "jwt") return invalid("expected simple or jwt,pub-key=<file>,priv-key=<file>,sign-method=<method>[,ttl=<duration>]")
+  if (kind === "signed") {
+    // tskv's own token: an HMAC over user, auth revision and expiry with a cluster secret, valid on every member.
+    let ttlMs = 0
+    for (const option of options) {
+      const [key, value = ""] = option.split("=", 2)
+      if (key !== "ttl") invalid(`unknown signed option "${key}"`)
+      const parsed = parseDuration(value)
+      if (!parsed.ok || typeof parsed.value !== "number" || parsed.value <= 0) invalid(`ttl must be a positive duration such as 5m, got "${value}"`)
+      else ttlMs = parsed.value
+    }
+    return ttlMs > 0 ? { kind: "signed", ttlMs } : { kind: "signed" }
+  }
+  if (kind !== "jwt") return invalid("expected simple, signed[,ttl=<duration>] or jwt,pub-key=<file>,priv-key=<file>,sign-method=<method>[,ttl=<duration>]")
   const settings = new Map<string, string>()
   for (const option of options) {
     const eq = option.indexOf("=")

@@ -174,7 +174,7 @@ export async function bootstrapServer(options: BootstrapOptions): Promise<EtcdSe
 
 /** --auth-token as the auth room reads it: simple, jwt (etcd's options) or tskv's signed tokens. */
 export function authTokenSpec(token: Config["authToken"]): AuthTokenSpec {
-  const t = token as Config["authToken"] | { kind: "signed"; ttlMs?: number }
+  const t = token
   switch (t.kind) {
     case "simple":
       return { type: "simple", options: {} }
