@@ -60,6 +60,8 @@ afterAll(async () => {
 
 const rootIdentity = (): string[] => [`--cacert=${join(pki, "ca.crt")}`, `--cert=${join(pki, "clients/root.crt")}`, `--key=${join(pki, "clients/root.key")}`]
 const timeouts = ["--dial-timeout=2s", "--command-timeout=4s"]
+/** For attempts that must fail: do not wait long for them. */
+const quick = ["--dial-timeout=1s", "--command-timeout=2s"]
 
 async function startTlsMember(extraArgs: string[]): Promise<{ m: MemberProcess; ep: string; port: number }> {
   const [clientPort, peerPort] = (await freePorts(2)) as [number, number]
@@ -104,6 +106,25 @@ function fingerprintOf(certFile: string): string {
   return new X509Certificate(readFileSync(certFile)).fingerprint256
 }
 
+/** Sends a request after the handshake: "" when the server answered, else how the connection ended. */
+function handshakeError(identity: tls.ConnectionOptions): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = tls.connect({ host: "127.0.0.1", port: main.port, ca: readFileSync(join(pki, "ca.crt")), ...identity }, () => {
+      socket.write("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    })
+    socket.on("data", () => {
+      socket.destroy()
+      resolve("")
+    })
+    socket.on("error", (e: Error & { code?: string }) => resolve(`${e.code ?? ""} ${e.message}`))
+    socket.on("close", () => resolve("closed"))
+    socket.setTimeout(5000, () => {
+      socket.destroy()
+      resolve("timeout")
+    })
+  })
+}
+
 function curl(args: string[]): { code: number; out: string } {
   const r = spawnSync(["curl", "-sS", "--max-time", "5", ...args])
   return { code: r.exitCode ?? -1, out: r.stdout.toString() + r.stderr.toString() }
@@ -134,12 +155,12 @@ test("etcdctl with --cacert --cert --key works against a member with client mTLS
   expect(list.stdout).toContain(`a, http://127.0.0.1:${main.m.peerPort}, https://127.0.0.1:${main.port}`)
 }, 40_000)
 
-test("the client port refuses a client with no certificate, with another CA's, or with an expired one", () => {
+test("the client port refuses a client with no certificate, with another CA's, or with an expired one", async () => {
   const ca = `--cacert=${join(pki, "ca.crt")}`
   const attempts = {
-    none: etcdctl(main.ep, [ca, ...timeouts, "get", "greeting"]),
-    otherCa: etcdctl(main.ep, [ca, `--cert=${bad.otherCert}`, `--key=${bad.otherKey}`, ...timeouts, "get", "greeting"]),
-    expired: etcdctl(main.ep, [ca, `--cert=${bad.expiredCert}`, `--key=${bad.expiredKey}`, ...timeouts, "get", "greeting"]),
+    none: etcdctl(main.ep, [ca, ...quick, "get", "greeting"]),
+    otherCa: etcdctl(main.ep, [ca, `--cert=${bad.otherCert}`, `--key=${bad.otherKey}`, ...quick, "get", "greeting"]),
+    expired: etcdctl(main.ep, [ca, `--cert=${bad.expiredCert}`, `--key=${bad.expiredKey}`, ...quick, "get", "greeting"]),
   }
   for (const [who, r] of Object.entries(attempts)) {
     expect({ who, code: r.code, served: r.stdout.includes("hello") }).toEqual({ who, code: 1, served: false })
@@ -149,6 +170,15 @@ test("the client port refuses a client with no certificate, with another CA's, o
   expect(curl(["--cacert", join(pki, "ca.crt"), url]).code).not.toBe(0)
   expect(curl(["--cacert", join(pki, "ca.crt"), "--cert", bad.otherCert ?? "", "--key", bad.otherKey ?? "", url]).code).not.toBe(0)
   expect(curl(["--cacert", join(pki, "ca.crt"), "--cert", bad.expiredCert ?? "", "--key", bad.expiredKey ?? "", url]).code).not.toBe(0)
+  // At the TLS level: the handshake ends (an alert, or a reset under Bun's TLS server) and not a byte of HTTP comes back.
+  const refusals = {
+    none: await handshakeError({}),
+    otherCa: await handshakeError({ cert: readFileSync(bad.otherCert ?? ""), key: readFileSync(bad.otherKey ?? "") }),
+    expired: await handshakeError({ cert: readFileSync(bad.expiredCert ?? ""), key: readFileSync(bad.expiredKey ?? "") }),
+  }
+  for (const [who, outcome] of Object.entries(refusals)) expect({ who, answered: outcome === "" || outcome === "timeout" }).toEqual({ who, answered: false })
+  expect(refusals.none).toMatch(/certificate required|CERTIFICATE_REQUIRED/i)
+  expect(await handshakeError({ cert: readFileSync(join(pki, "clients/root.crt")), key: readFileSync(join(pki, "clients/root.key")) })).toBe("")
   // Still serving the right client.
   expect(etcdctl(main.ep, [...rootIdentity(), ...timeouts, "get", "greeting", "--print-value-only"]).stdout).toBe("hello\n")
 }, 40_000)
@@ -196,8 +226,8 @@ test("rotation: a new server certificate and CA bundle on disk are used by new c
   await waitFor("a client of the new CA accepted", main.m, () => etcdctl(main.ep, [...newIdentity, "get", "greeting", "--print-value-only"]).stdout === "hello\n", 10_000)
   expect(etcdctl(main.ep, [...newIdentity, "put", "rotated", "yes"]).code).toBe(0)
   // ... and one of the old CA is refused, whichever server CA it trusts.
-  expect(etcdctl(main.ep, [...rootIdentity(), ...timeouts, "get", "greeting"]).code).toBe(1)
-  expect(etcdctl(main.ep, [`--cacert=${ca2File}`, `--cert=${join(pki, "clients/root.crt")}`, `--key=${join(pki, "clients/root.key")}`, ...timeouts, "get", "greeting"]).code).toBe(1)
+  expect(etcdctl(main.ep, [...rootIdentity(), ...quick, "get", "greeting"]).code).toBe(1)
+  expect(etcdctl(main.ep, [`--cacert=${ca2File}`, `--cert=${join(pki, "clients/root.crt")}`, `--key=${join(pki, "clients/root.key")}`, ...quick, "get", "greeting"]).code).toBe(1)
   expect(main.m.proc.pid).toBe(pid)
   expect(main.m.proc.exitCode).toBeNull()
   await waitFor("the reload in the log", main.m, () => main.m.output().includes("reloaded TLS files"), 5_000)
@@ -213,7 +243,7 @@ test("--client-cert-allowed-hostname: only client certificates valid for the nam
   ])
   await waitFor("endpoint health", m.m, () => etcdctl(m.ep, [...rootIdentity(), ...timeouts, "endpoint", "health"]).code === 0)
   const other = [`--cacert=${join(pki, "ca.crt")}`, `--cert=${join(pki, "clients/kube-apiserver-etcd-client.crt")}`, `--key=${join(pki, "clients/kube-apiserver-etcd-client.key")}`]
-  expect(etcdctl(m.ep, [...other, ...timeouts, "put", "k", "v"]).code).toBe(1)
+  expect(etcdctl(m.ep, [...other, ...quick, "put", "k", "v"]).code).toBe(1)
   expect(etcdctl(m.ep, [...rootIdentity(), ...timeouts, "put", "k", "v"]).code).toBe(0)
   // (spawnSync blocked this process: let it read the member's log.)
   await waitFor("the refusal in the log", m.m, () => m.m.output().includes("rejected client TLS connection"), 5_000)
@@ -230,7 +260,7 @@ test("--auto-tls: a self-signed certificate in <data-dir>/fixtures/client, encry
   expect(existsSync(join(auto.m.dataDir, "fixtures/client/cert.pem"))).toBe(true)
   expect(await serverFingerprint(auto.port)).toBe(fingerprintOf(join(auto.m.dataDir, "fixtures/client/cert.pem")))
   // Plain-text clients get nothing; a client that verifies the certificate refuses it.
-  expect(etcdctl(auto.ep, [...timeouts, "get", "k"]).code).toBe(1)
+  expect(etcdctl(auto.ep, [...quick, "get", "k"]).code).toBe(1)
   expect(curl([`https://127.0.0.1:${auto.port}/health`]).code).not.toBe(0)
   expect(JSON.parse(curl(["-k", `https://127.0.0.1:${auto.port}/health`]).out).health).toBe("true")
 }, 40_000)
