@@ -254,7 +254,8 @@ export class ResolvedNames {
       this.pending.add(name)
       this.resolve(name)
         .then((addresses) => this.known.set(name, { addresses: addresses.map(normalizeIp), at: performance.now() }))
-        .catch(() => this.known.set(name, { addresses: [], at: performance.now() }))
+        // A failed lookup is retried after 5 s rather than after refreshMs.
+        .catch(() => this.known.set(name, { addresses: [], at: performance.now() - Math.max(0, this.refreshMs - 5_000) }))
         .finally(() => this.pending.delete(name))
     }
     return entry?.addresses ?? []
