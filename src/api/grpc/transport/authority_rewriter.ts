@@ -17,6 +17,11 @@
 // The rewritten string goes out raw (not Huffman-coded); the block is
 // re-framed (padding dropped, PRIORITY kept, split at 16384 bytes).
 //
+// Only connections that need it pay for it: handOffHttp2() reads the start of
+// each connection up to the first header block and gives Bun the socket itself
+// (Bun's native reads and writes) unless that block needs a rewrite; the
+// rewriting Duplex costs about 20% more CPU per unary call.
+//
 // Known limits: an :authority whose NAME is referenced from the dynamic table
 // (no encoder we know does that: grpc-go, nghttp2 and Bun all use static index
 // 1) and an empty :authority (no same-length fix) are left alone.
@@ -29,7 +34,9 @@ import { huffmanDecode } from "./hpack_huffman"
 const PREFACE_BYTES = 24
 const FRAME_HEADER_BYTES = 9
 const TYPE_HEADERS = 0x1
+const TYPE_SETTINGS = 0x4
 const TYPE_CONTINUATION = 0x9
+const FLAG_ACK = 0x1
 const FLAG_END_STREAM = 0x1
 const FLAG_END_HEADERS = 0x4
 const FLAG_PADDED = 0x8
@@ -279,8 +286,15 @@ export class AuthorityRewriter {
   private blockEnded = false
   /** Header blocks rewritten so far. */
   rewrites = 0
+  /** Drop the next SETTINGS ACK (it answers handOffHttp2()'s own SETTINGS, which Bun never sent). */
+  private dropSettingsAck: boolean
 
-  constructor(private readonly emit: (chunk: Buffer) => void) {}
+  constructor(
+    private readonly emit: (chunk: Buffer) => void,
+    options: { dropSettingsAck?: boolean } = {},
+  ) {
+    this.dropSettingsAck = options.dropSettingsAck ?? false
+  }
 
   push(chunk: Buffer): void {
     const n = chunk.length
@@ -329,6 +343,11 @@ export class AuthorityRewriter {
       const type = chunk[i + 3]!
       const flags = chunk[i + 4]!
       if (this.block === undefined && type !== TYPE_HEADERS) {
+        if (this.dropSettingsAck && type === TYPE_SETTINGS && (flags & FLAG_ACK) !== 0) {
+          this.dropSettingsAck = false
+          flushRun(i)
+          runStart = i + FRAME_HEADER_BYTES
+        }
         this.skip = length
         i += FRAME_HEADER_BYTES
         continue
@@ -361,7 +380,8 @@ export class AuthorityRewriter {
     const flags = header[4]!
     if (this.block === undefined) {
       if (type !== TYPE_HEADERS) {
-        this.emit(header)
+        if (this.dropSettingsAck && type === TYPE_SETTINGS && (flags & FLAG_ACK) !== 0) this.dropSettingsAck = false
+        else this.emit(header)
         this.skip = length
         return
       }
@@ -415,11 +435,14 @@ export class AuthorityRewriter {
 export class AuthorityRewritingSocket extends Duplex {
   readonly rewriter: AuthorityRewriter
 
-  constructor(readonly socket: net.Socket) {
+  constructor(
+    readonly socket: net.Socket,
+    options: { dropSettingsAck?: boolean } = {},
+  ) {
     super({ allowHalfOpen: false })
     this.rewriter = new AuthorityRewriter((chunk) => {
       if (!this.push(chunk)) socket.pause()
-    })
+    }, options)
     socket.on("data", (chunk: Buffer) => this.rewriter.push(chunk))
     socket.on("end", () => this.push(null))
     socket.on("error", (e) => this.destroy(e))
@@ -520,4 +543,94 @@ export class AuthorityRewritingSocket extends Duplex {
     const tlsSocket = this.socket as Partial<tls.TLSSocket>
     return tlsSocket.getPeerCertificate === undefined ? {} : tlsSocket.getPeerCertificate(detailed === true)
   }
+}
+
+/** Bytes read before choosing a path; more than this and the rewriter takes the connection. */
+const PEEK_BYTES_MAX = 64 * 1024
+const EMPTY_SETTINGS = Buffer.from([0, 0, 0, TYPE_SETTINGS, 0, 0, 0, 0, 0])
+
+interface StartScan {
+  /** The first header block is complete. */
+  headers: boolean
+  /** ... and Bun would refuse it. */
+  rewrite: boolean
+  /** The preface and at least one frame have arrived. */
+  started: boolean
+  /** Offset of the first SETTINGS ACK frame. */
+  ackOffset: number | undefined
+}
+
+/** Reads the connection's first bytes up to the end of its first header block (or as far as they go). */
+function scanStart(bytes: Buffer): StartScan {
+  const scan: StartScan = { headers: false, rewrite: false, started: false, ackOffset: undefined }
+  let pos = PREFACE_BYTES
+  let blockStart: number | undefined
+  while (pos + FRAME_HEADER_BYTES <= bytes.length) {
+    const length = bytes.readUIntBE(pos, 3)
+    const type = bytes[pos + 3]!
+    const flags = bytes[pos + 4]!
+    const end = pos + FRAME_HEADER_BYTES + length
+    if (end > bytes.length) break
+    scan.started = true
+    if (blockStart === undefined && type === TYPE_SETTINGS && (flags & FLAG_ACK) !== 0 && scan.ackOffset === undefined) scan.ackOffset = pos
+    if (blockStart === undefined && type === TYPE_HEADERS) blockStart = pos
+    if (blockStart !== undefined && (type === TYPE_HEADERS || type === TYPE_CONTINUATION) && (flags & FLAG_END_HEADERS) !== 0) {
+      scan.headers = true
+      scan.rewrite = rewriteHeaderFrames(bytes.subarray(blockStart, end)) !== undefined
+      return scan
+    }
+    pos = end
+  }
+  return scan
+}
+
+/**
+ * Takes an accepted HTTP/2 connection (nothing read yet, or what was read put
+ * back with unshift) and gives Bun's server either the socket itself or an
+ * AuthorityRewritingSocket, by its first header block. A client that waits for
+ * the server's SETTINGS before its first request (grpc-go) gets an empty
+ * SETTINGS frame from here, and its ACK of it is removed before Bun sees it.
+ * Without a header block within `decideWithinMs`, the rewriter takes over.
+ */
+export function handOffHttp2(options: { socket: net.Socket; onReady: (socket: net.Socket | AuthorityRewritingSocket) => void; decideWithinMs?: number }): void {
+  const { socket, onReady } = options
+  let bytes: Buffer = Buffer.alloc(0)
+  let injected = false
+  let decided = false
+  const decide = (scan: StartScan): void => {
+    if (decided) return
+    decided = true
+    clearTimeout(timer)
+    socket.off("data", onData)
+    socket.off("close", onClose)
+    socket.pause()
+    let rest: Buffer = bytes
+    let ackPending = injected
+    if (injected && scan.ackOffset !== undefined) {
+      rest = Buffer.concat([bytes.subarray(0, scan.ackOffset), bytes.subarray(scan.ackOffset + FRAME_HEADER_BYTES)])
+      ackPending = false
+    }
+    if (rest.length > 0) socket.unshift(rest)
+    if (scan.headers && !scan.rewrite && !ackPending) onReady(socket)
+    else onReady(new AuthorityRewritingSocket(socket, { dropSettingsAck: ackPending }))
+    socket.resume()
+  }
+  const onData = (chunk: Buffer): void => {
+    bytes = bytes.length === 0 ? chunk : Buffer.concat([bytes, chunk])
+    const scan = scanStart(bytes)
+    if (scan.headers || bytes.length > PEEK_BYTES_MAX) {
+      decide(scan)
+    } else if (scan.started && !injected) {
+      injected = true
+      socket.write(EMPTY_SETTINGS)
+    }
+  }
+  const onClose = (): void => {
+    decided = true
+    clearTimeout(timer)
+  }
+  const timer = setTimeout(() => decide(scanStart(bytes)), options.decideWithinMs ?? 1000)
+  socket.on("data", onData)
+  socket.once("close", onClose)
+  socket.resume()
 }

@@ -110,7 +110,15 @@ test("ClientListener advertises --max-concurrent-streams and a large stream wind
   const listener = await ClientListener.listen({ url: "http://127.0.0.1:0", grpc: new GrpcServer(), http2: { maxConcurrentStreams: 100, windowBytes: 4 * 1024 * 1024 } })
   const session = http2.connect(`http://127.0.0.1:${listener.port}`)
   try {
-    const settings = await new Promise<http2.Settings>((resolve) => session.once("remoteSettings", resolve))
+    // a client that waits gets an empty SETTINGS frame first (authority_rewriter.ts handOffHttp2), then Bun's
+    const settings = await new Promise<http2.Settings>((resolve) => {
+      const timer = setTimeout(() => resolve({}), 2000)
+      session.on("remoteSettings", (s) => {
+        if (s.maxConcurrentStreams !== 100) return
+        clearTimeout(timer)
+        resolve(s)
+      })
+    })
     expect(settings.maxConcurrentStreams).toBe(100)
     expect(settings.initialWindowSize).toBe(4 * 1024 * 1024)
   } finally {

@@ -13,7 +13,7 @@ import * as net from "node:net"
 import * as tls from "node:tls"
 import { unlinkSync } from "node:fs"
 import { silentLogger, type Logger } from "../../../lib/logger"
-import { AuthorityRewritingSocket } from "./authority_rewriter"
+import { handOffHttp2 } from "./authority_rewriter"
 import { serveHttp1, serveHttp2, type FetchHandler } from "./fetch_adapter"
 import type { GrpcServer } from "./grpc_server"
 
@@ -201,7 +201,7 @@ export class ClientListener {
       return
     }
     if (h2) {
-      this.h2.emit("connection", new AuthorityRewritingSocket(socket))
+      this.handOffHttp2(socket)
       return
     }
     let seen: Buffer = Buffer.alloc(0)
@@ -214,15 +214,29 @@ export class ClientListener {
       socket.pause()
       socket.unshift(seen)
       if (isPreface) {
-        this.h2.emit("connection", new AuthorityRewritingSocket(socket))
-      } else {
-        this.h1Sockets.add(socket)
-        socket.once("close", () => this.h1Sockets.delete(socket))
-        this.h1.emit("connection", socket)
+        this.handOffHttp2(socket)
+        return
       }
+      this.h1Sockets.add(socket)
+      socket.once("close", () => this.h1Sockets.delete(socket))
+      this.h1.emit("connection", socket)
       socket.resume()
     }
     socket.on("data", onData)
+  }
+
+  /**
+   * HTTP/2 goes to Bun's server, through the :authority rewriter when the
+   * client's first request needs it (authority_rewriter.ts).
+   */
+  private handOffHttp2(socket: net.Socket): void {
+    handOffHttp2({
+      socket,
+      onReady: (ready) => {
+        if (this.closed) socket.destroy()
+        else this.h2.emit("connection", ready)
+      },
+    })
   }
 
   private onSession(session: http2.ServerHttp2Session, windowBytes: number): void {
