@@ -76,7 +76,7 @@ test("tskv certs cluster writes a CA, server and peer pairs per member and clien
   expect(days(ca)).toBeGreaterThanOrEqual(3650)
   expect(days(cert("pki/a/server.crt"))).toBeGreaterThanOrEqual(365)
   expect(days(cert("pki/a/server.crt"))).toBeLessThan(400)
-})
+}, 30_000)
 
 test("tskv certs cluster refuses to overwrite without --force and changes nothing", () => {
   const before = readFileSync(join(dir.path, "pki/a/server.crt"), "utf8")
@@ -89,7 +89,7 @@ test("tskv certs cluster refuses to overwrite without --force and changes nothin
   expect(readFileSync(join(dir.path, "pki/a/server.crt"), "utf8")).not.toBe(before)
   // The CA is reused: the new certificate chains to the same CA.
   expect(cert("pki/a/server.crt").verify(cert("pki/ca.crt").publicKey)).toBe(true)
-})
+}, 30_000)
 
 test("tskv certs init-ca and issue: RSA keys, SANs, modes, summary", () => {
   const init = certs(["init-ca", "--out", "rsa", "--cn", "my-ca", "--key-type", "rsa"])
@@ -107,7 +107,7 @@ test("tskv certs init-ca and issue: RSA keys, SANs, modes, summary", () => {
   const key = createPrivateKey(readFileSync(join(dir.path, "rsa/s1/server.key")))
   expect(key.asymmetricKeyType).toBe("rsa")
   expect(key.asymmetricKeyDetails?.modulusLength).toBe(2048)
-})
+}, 30_000)
 
 test("tskv certs: usage errors exit 2 with a message", () => {
   expect(certs(["bogus"])).toMatchObject({ code: 2, err: expect.stringContaining('unknown command "bogus"') })
@@ -116,4 +116,4 @@ test("tskv certs: usage errors exit 2 with a message", () => {
   const help = certs(["--help"])
   expect(help.code).toBe(0)
   expect(help.out).toContain("tskv certs cluster --member NAME=IP|DNS")
-})
+}, 30_000)
