@@ -10,7 +10,9 @@
 
 import * as perms from "../../../auth/request_perms"
 import { concatBytes, prefixEnd, toHex, utf8 } from "../../../lib/bytes"
+import { isTskvError } from "../../../lib/errors"
 import { newLeaseId } from "../../../lease/lessor"
+import { checkTxnRequest } from "../../../mvcc/validate"
 import type { KeyValue, RangeRequest } from "../../../mvcc/types"
 import type { WatchResponse } from "../../../mvcc/watchable_store"
 import * as pb from "../../../pb"
@@ -18,6 +20,7 @@ import { RequestKind } from "../../../server/request"
 import type { EtcdServer } from "../../../server/server"
 import type { AuthInfo } from "../../../auth/types"
 import type { CallContext, GrpcServer } from "../transport/grpc_server"
+import { GrpcError, GrpcStatus } from "../transport/status"
 import { admit, requestAuth } from "./context"
 
 /** etcd's concurrency.defaultSessionTTL. */
@@ -89,33 +92,38 @@ export class Recipe {
 
   /** A fresh lease of SESSION_TTL_SECONDS, as concurrency.NewSession grants. */
   async grantSessionLease(): Promise<bigint> {
-    await this.server.checkQuota(64)
-    const ID = newLeaseId()
-    const body = pb.encodeLeaseGrantRequest({ ID, TTL: SESSION_TTL_SECONDS })
-    const res = (await this.server.propose(RequestKind.LeaseGrant, body, requestAuth(this.info))) as pb.LeaseGrantResponse
-    return res.ID
+    return await asClientError(async () => {
+      await this.server.checkQuota(64)
+      const ID = newLeaseId()
+      const body = pb.encodeLeaseGrantRequest({ ID, TTL: SESSION_TTL_SECONDS })
+      const res = (await this.server.propose(RequestKind.LeaseGrant, body, requestAuth(this.info))) as pb.LeaseGrantResponse
+      return res.ID
+    })
   }
 
   /** Proposes a txn (checked against the caller's permissions) and returns its response. */
   async txn(init: pb.TxnRequestInit): Promise<pb.TxnResponse> {
-    const body = pb.encodeTxnRequest(init)
-    if (this.server.auth) {
+    return await asClientError(async () => {
+      const body = pb.encodeTxnRequest(init)
       const decoded = pb.decodeTxnRequest(body)
-      perms.checkTxn(this.server.auth, this.info, decoded, (id) => this.server.lessor.keysOf(id))
-    }
-    return (await this.server.propose(RequestKind.Txn, body, requestAuth(this.info))) as pb.TxnResponse
+      checkTxnRequest(decoded, this.server.config.maxTxnOps)
+      if (this.server.auth) perms.checkTxn(this.server.auth, this.info, decoded, (id) => this.server.lessor.keysOf(id))
+      return (await this.server.propose(RequestKind.Txn, body, requestAuth(this.info))) as pb.TxnResponse
+    })
   }
 
   /** A linearizable range, checked against the caller's permissions. */
   async range(req: RangeRequest & { rangeEnd: Uint8Array }): Promise<pb.RangeResponse> {
-    if (this.server.auth) perms.checkRange(this.server.auth, this.info, req)
-    await this.server.linearizableBarrier()
-    return this.server.kv.range(req) as pb.RangeResponse
+    return await asClientError(async () => {
+      if (this.server.auth) perms.checkRange(this.server.auth, this.info, req)
+      await this.server.linearizableBarrier()
+      return this.server.kv.range(req) as pb.RangeResponse
+    })
   }
 
   /** Writes `key` = `value` under `lease` unless it exists (etcd's Mutex.tryAcquire / Election.Campaign txn). */
   async createOwnKey(key: Uint8Array, value: Uint8Array, lease: bigint): Promise<OwnKey> {
-    await this.server.checkQuota(key.length + value.length + 256 + 64)
+    await asClientError(() => this.server.checkQuota(key.length + value.length + 256 + 64))
     const res = await this.txn({
       compare: [{ target: pb.Compare_CompareTarget.CREATE, result: pb.Compare_CompareResult.EQUAL, key, createRevision: 0 }],
       success: [{ requestPut: { key, value, lease } }],
@@ -175,7 +183,8 @@ export class Recipe {
     onEvent?: (event: pb.Event, response: WatchResponse) => void,
   ): Promise<pb.Event | undefined> {
     this.throwIfInactive()
-    if (this.server.auth) perms.checkWatch(this.server.auth, this.info, { key: req.key, rangeEnd: req.rangeEnd ?? new Uint8Array(0) })
+    const auth = this.server.auth
+    if (auth) asClientErrorSync(() => perms.checkWatch(auth, this.info, { key: req.key, rangeEnd: req.rangeEnd ?? new Uint8Array(0) }))
     let done = false
     let finish: (event: pb.Event | undefined) => void = () => {}
     const result = new Promise<pb.Event | undefined>((resolve) => {
@@ -227,5 +236,27 @@ export class Recipe {
   private throwIfInactive(): void {
     if (this.isCancelled) throw new Error("the caller cancelled the request")
     if (this.server.isStopped()) throw new Error("the member is stopping")
+  }
+}
+
+/**
+ * etcd runs these recipes through its in-process client, whose errors reach
+ * the caller as plain errors: gRPC Unknown with etcd's message (observed:
+ * `/v3/election/proclaim` with an empty leader key answers HTTP 500, code 2,
+ * "etcdserver: key is not provided").
+ */
+async function asClientError<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run()
+  } catch (e) {
+    throw isTskvError(e) ? new GrpcError(GrpcStatus.UNKNOWN, e.message) : e
+  }
+}
+
+function asClientErrorSync<T>(run: () => T): T {
+  try {
+    return run()
+  } catch (e) {
+    throw isTskvError(e) ? new GrpcError(GrpcStatus.UNKNOWN, e.message) : e
   }
 }
