@@ -247,8 +247,18 @@ describe.if(hasEtcd())("/v3 gateway: tskv answers as etcd 3.4", () => {
     const resE = await post(etcd, "/v3/election/resign", { leader: leaderE })
     const resT = await post(tskv, "/v3/election/resign", { leader: leaderT })
     expect(mask(resT.body, tskvLeases)).toEqual(mask(resE.body, etcdLeases))
-    await same("/v3/election/proclaim", { leader: leaderE === undefined ? undefined : {}, value: b64("x") })
+    // After the resign: no leader, and the old leader key proclaims no more.
+    await same("/v3/election/leader", { name: b64("el") })
+    const staleE = await post(etcd, "/v3/election/proclaim", { leader: leaderE, value: b64("v3") })
+    const staleT = await post(tskv, "/v3/election/proclaim", { leader: leaderT, value: b64("v3") })
+    expect(staleT).toEqual(staleE)
+    expect(staleT.status).toBe(500)
+    await same("/v3/election/proclaim", { leader: {}, value: b64("x") })
+    await same("/v3/election/proclaim", { value: b64("x") })
     await same("/v3/election/resign", {})
+    // A lock on a lease that does not exist.
+    await same("/v3/lock/lock", { name: b64("nolease"), lease: "1" })
+    await same("/v3/lock/lock", { lease: "1" })
   }, 15_000)
 
   test("malformed JSON and unknown fields", async () => {
