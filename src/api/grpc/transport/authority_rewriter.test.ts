@@ -8,7 +8,7 @@ import { frameMessage } from "./framing"
 import { GrpcServer, type MethodDescriptor } from "./grpc_server"
 import { huffmanDecode, huffmanEncode } from "./hpack_huffman"
 import { ClientListener } from "./listener"
-import { AuthorityRewriter, FRAME_PAYLOAD_MAX, authorityAcceptable, rewriteHeaderBlock, rewriteHeaderFrames, sanitizeAuthority } from "./authority_rewriter"
+import { AuthorityRewriter, AuthorityRewritingSocket, FRAME_PAYLOAD_MAX, authorityAcceptable, handOffHttp2, rewriteHeaderBlock, rewriteHeaderFrames, sanitizeAuthority } from "./authority_rewriter"
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s)
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
@@ -476,4 +476,121 @@ describe("etcdctl 3.4 with a URL endpoint (:authority is the URL)", () => {
     expect(defrag.out).toBe(`Finished defragmenting etcd member[${endpoint}]\n`)
     expect(authorities).toEqual([`unix:..${path.replaceAll("/", ".")}`, `unix:..${path.replaceAll("/", ".")}`])
   })
+})
+
+// --- handOffHttp2(): the native socket unless the first header block needs a rewrite ---
+
+interface HandOff {
+  client: net.Socket
+  /** What the client receives from the server side before the hand-off. */
+  fromServer: () => Buffer
+  ready: Promise<{ socket: net.Socket | AuthorityRewritingSocket; bytes: () => Buffer }>
+  close(): void
+}
+
+async function handOffPair(decideWithinMs = 1000): Promise<HandOff> {
+  let resolveReady: (value: { socket: net.Socket | AuthorityRewritingSocket; bytes: () => Buffer }) => void = () => {}
+  const ready = new Promise<{ socket: net.Socket | AuthorityRewritingSocket; bytes: () => Buffer }>((resolve) => (resolveReady = resolve))
+  const accepted: net.Socket[] = []
+  const server = net.createServer((socket) => {
+    accepted.push(socket)
+    handOffHttp2({
+      socket,
+      decideWithinMs,
+      onReady: (handed) => {
+        const got: Buffer[] = []
+        handed.on("data", (chunk: Buffer) => got.push(chunk))
+        resolveReady({ socket: handed, bytes: () => Buffer.concat(got) })
+      },
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()))
+  const client = net.connect((server.address() as net.AddressInfo).port, "127.0.0.1")
+  const received: Buffer[] = []
+  client.on("data", (chunk: Buffer) => received.push(chunk))
+  await new Promise<void>((resolve) => client.once("connect", () => resolve()))
+  return {
+    client,
+    fromServer: () => Buffer.concat(received),
+    ready,
+    close: () => {
+      client.destroy()
+      for (const socket of accepted) socket.destroy()
+      server.close()
+    },
+  }
+}
+
+const SETTINGS = frame({ type: 4, flags: 0, streamId: 0, payload: [0, 4, 0, 0, 0xff, 0xff] })
+const SETTINGS_ACK = frame({ type: 4, flags: 1, streamId: 0, payload: [] })
+const headersWith = (authority: string): Buffer =>
+  frame({ type: 1, flags: 0x4 | 0x1, streamId: 1, payload: [0x83, ...literal({ kind: 0x40, nameIndex: 1, value: authority, huffman: true }), 0x84] })
+
+async function until(condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !condition(); i++) await Bun.sleep(5)
+}
+
+test("handOffHttp2() gives Bun the socket itself when the first request's :authority is fine (no SETTINGS of its own)", async () => {
+  const pair = await handOffPair()
+  try {
+    const sent = Buffer.concat([PREFACE, SETTINGS, headersWith("127.0.0.1:2379")])
+    pair.client.write(sent)
+    const { socket, bytes } = await pair.ready
+    expect(socket).not.toBeInstanceOf(AuthorityRewritingSocket)
+    await until(() => bytes().length >= sent.length)
+    expect(bytes().equals(sent)).toBe(true)
+    expect(pair.fromServer().length).toBe(0)
+  } finally {
+    pair.close()
+  }
+})
+
+test("handOffHttp2() answers a waiting client (grpc-go) with an empty SETTINGS and removes its ACK", async () => {
+  for (const [authority, rewritten] of [["127.0.0.1:2379", false], ["http://127.0.0.1:2379", true]] as const) {
+    const pair = await handOffPair()
+    try {
+      pair.client.write(Buffer.concat([PREFACE, SETTINGS]))
+      await until(() => pair.fromServer().length >= 9)
+      expect(pair.fromServer().equals(frame({ type: 4, flags: 0, streamId: 0, payload: [] }))).toBe(true)
+      const headers = headersWith(authority)
+      pair.client.write(Buffer.concat([SETTINGS_ACK, headers]))
+      const { socket, bytes } = await pair.ready
+      expect(socket instanceof AuthorityRewritingSocket).toBe(rewritten)
+      const expected = Buffer.concat([PREFACE, SETTINGS, rewritten ? Buffer.from(rewriteHeaderFrames(headers)!) : headers])
+      await until(() => bytes().length >= expected.length)
+      expect(bytes().equals(expected)).toBe(true)
+    } finally {
+      pair.close()
+    }
+  }
+})
+
+test("handOffHttp2() lets the rewriter drop the ACK that comes after the first request", async () => {
+  const pair = await handOffPair()
+  try {
+    pair.client.write(Buffer.concat([PREFACE, SETTINGS]))
+    await until(() => pair.fromServer().length >= 9)
+    const headers = headersWith("127.0.0.1:2379")
+    pair.client.write(headers)
+    const { socket, bytes } = await pair.ready
+    expect(socket).toBeInstanceOf(AuthorityRewritingSocket)
+    const ping = frame({ type: 6, flags: 0, streamId: 0, payload: Buffer.alloc(8, 1) })
+    pair.client.write(Buffer.concat([SETTINGS_ACK, ping, SETTINGS_ACK]))
+    const expected = Buffer.concat([PREFACE, SETTINGS, headers, ping, SETTINGS_ACK])
+    await until(() => bytes().length >= expected.length)
+    expect(bytes().equals(expected)).toBe(true)
+  } finally {
+    pair.close()
+  }
+})
+
+test("handOffHttp2() hands a client without a request in time to the rewriter", async () => {
+  const pair = await handOffPair(50)
+  try {
+    pair.client.write(Buffer.concat([PREFACE, SETTINGS]))
+    const { socket } = await pair.ready
+    expect(socket).toBeInstanceOf(AuthorityRewritingSocket)
+  } finally {
+    pair.close()
+  }
 })
