@@ -300,7 +300,16 @@ export class Cluster {
       .join("\n")
   }
 
+  /** Members whose process exited although no test stopped it (a crash), with the tail of their output. */
+  crashed(): string[] {
+    return this.members
+      .filter((m) => m.process !== undefined && (m.process.proc.exitCode !== null || m.process.proc.signalCode !== null))
+      .map((m) => `${m.name} exited (${m.process!.proc.exitCode ?? m.process!.proc.signalCode}):\n${m.process!.output().slice(-2_000)}`)
+  }
+
+  /** Stops everything; throws if a member had crashed on its own meanwhile. */
   async close(): Promise<void> {
+    const crashed = this.crashed()
     for (const client of this.clients.values()) client.close()
     this.clients.clear()
     await Promise.all(
@@ -312,6 +321,7 @@ export class Cluster {
     )
     await this.proxy?.close()
     this.dir.remove()
+    if (crashed.length > 0) throw new Error(`a member crashed during the test:\n${crashed.join("\n")}`)
   }
 
   private pids(): Map<string, number> {
