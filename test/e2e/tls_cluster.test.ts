@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test"
 import { spawnSync } from "bun"
 import { X509Certificate } from "node:crypto"
-import { existsSync, readFileSync, writeFileSync } from "node:fs"
+import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import * as tls from "node:tls"
 import { createCa, issueCertificate, loadCa } from "../../src/certs/pki"
@@ -261,6 +261,48 @@ test("peer certificate rotation: a re-issued peer certificate is served to new p
   expect(a.proc.pid).toBe(pid)
   expect(a.proc.exitCode).toBeNull()
 }, 60_000)
+
+test("peer CA bundle rotation: a bundle with a new CA is trusted by the peer listeners without a restart", async () => {
+  const ca2 = await createCa({ commonName: "next-ca" })
+  const next = await issueCertificate({ ca: ca2, kind: "peer", commonName: "b", sans: ["127.0.0.1"] })
+  const identity = { cert: next.certPem, key: next.keyPem }
+  for (const n of names) expect({ n, outcome: await peerHandshake(peerPorts[n] as number, identity) }).toEqual({ n, outcome: "refused" })
+  // The operator appends the new CA to the bundle every member reads.
+  const bundle = `${readFileSync(join(pki, "ca.crt"), "utf8")}\n${ca2.certPem}`
+  writeFileSync(join(pki, "ca.crt.next"), bundle)
+  renameSync(join(pki, "ca.crt.next"), join(pki, "ca.crt"))
+  for (const n of names) {
+    const deadline = Date.now() + 10_000
+    let outcome = ""
+    while (outcome !== "accepted" && Date.now() < deadline) {
+      outcome = await peerHandshake(peerPorts[n] as number, identity)
+      if (outcome !== "accepted") await Bun.sleep(200)
+    }
+    expect({ n, outcome }).toEqual({ n, outcome: "accepted" })
+  }
+  // The old CA's certificates still work on both listeners.
+  expect(etcdctl(endpoints.b as string, [...root(), "put", "after-ca-rotation", "ok"]).code).toBe(0)
+  for (const n of names) expect(etcdctl(endpoints[n] as string, [...root(), "get", "after-ca-rotation", "--print-value-only"]).stdout).toBe("ok\n")
+}, 60_000)
+
+/** Presents `identity` to a peer listener: "accepted" when the connection is still open after 700 ms. */
+function peerHandshake(port: number, identity: tls.ConnectionOptions): Promise<string> {
+  return new Promise((resolve) => {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const socket = tls.connect({ host: "127.0.0.1", port, rejectUnauthorized: false, ...identity }, () => {
+      timer = setTimeout(() => {
+        socket.destroy()
+        resolve("accepted")
+      }, 700)
+    })
+    const refused = (): void => {
+      if (timer !== undefined) clearTimeout(timer)
+      resolve("refused")
+    }
+    socket.on("error", refused)
+    socket.on("close", refused)
+  })
+}
 
 /** The certificate a peer listener presents (sha256), presenting a valid member certificate of our own. */
 function peerFingerprint(port: number): Promise<string> {
