@@ -262,6 +262,23 @@ test("peer certificate rotation: a re-issued peer certificate is served to new p
   expect(a.proc.exitCode).toBeNull()
 }, 60_000)
 
+test("a broken new peer key keeps the old peer certificate in use, reported in the log", async () => {
+  const a = processes.find((m) => m.name === "a") as MemberProcess
+  const before = await peerFingerprint(peerPorts.a as number)
+  const good = readFileSync(join(pki, "a/peer.key"), "utf8")
+  writeFileSync(join(pki, "a/peer.key"), "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n")
+  try {
+    const deadline = Date.now() + 10_000
+    while (!/"tls":"peer".*failed to reload TLS files|failed to reload TLS files.*"tls":"peer"/.test(a.output()) && Date.now() < deadline) await Bun.sleep(100)
+    expect(a.output()).toMatch(/failed to reload TLS files; keeping the previous certificate, key and CA.*"tls":"peer"/)
+    expect(await peerFingerprint(peerPorts.a as number)).toBe(before)
+    expect(etcdctl(endpoints.a as string, [...root(), "put", "broken-peer-key", "ok"]).code).toBe(0)
+    expect(etcdctl(endpoints.c as string, [...root(), "get", "broken-peer-key", "--print-value-only"]).stdout).toBe("ok\n")
+  } finally {
+    writeFileSync(join(pki, "a/peer.key"), good, { mode: 0o600 })
+  }
+}, 60_000)
+
 test("peer CA bundle rotation: a bundle with a new CA is trusted by the peer listeners without a restart", async () => {
   const ca2 = await createCa({ commonName: "next-ca" })
   const next = await issueCertificate({ ca: ca2, kind: "peer", commonName: "b", sans: ["127.0.0.1"] })
