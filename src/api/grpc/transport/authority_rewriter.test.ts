@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test"
 import * as net from "node:net"
+import * as tls from "node:tls"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { tempDir } from "../../../../test/support/tmp"
@@ -319,42 +320,11 @@ test("Bun's HPACK table stays in step over many requests whose :authority is ind
   const socket = net.connect(listener.port, "127.0.0.1")
   const requests = 300
   try {
-    let received = Buffer.alloc(0)
-    const resets: number[] = []
-    let responses = 0
-    socket.on("data", (chunk: Buffer) => {
-      received = Buffer.concat([received, chunk])
-      while (received.length >= 9 && received.length >= 9 + received.readUIntBE(0, 3)) {
-        const length = received.readUIntBE(0, 3)
-        const type = received[3]!
-        const flags = received[4]!
-        if (type === 4 && (flags & 1) === 0) socket.write(frame({ type: 4, flags: 1, streamId: 0, payload: [] }))
-        if (type === 3 || type === 7) resets.push(type)
-        if (type === 1 && (flags & 1) === 1) responses++ // trailers end each call
-        received = received.subarray(9 + length)
-      }
-    })
     await new Promise<void>((resolve) => socket.once("connect", () => resolve()))
-    socket.write(Buffer.concat([PREFACE, frame({ type: 4, flags: 0, streamId: 0, payload: [] })]))
-    const encoder = new IndexingEncoder()
-    for (let i = 0; i < requests; i++) {
-      const streamId = 2 * i + 1
-      const fields: Field[] = [
-        { name: ":method", value: "POST" },
-        { name: ":scheme", value: "http" },
-        { name: ":path", value: Echo.path },
-        { name: ":authority", value: i % 3 === 0 ? "http://127.0.0.1:2379" : "unix:///run/etcd/client.sock" },
-        { name: "content-type", value: "application/grpc" },
-        { name: "grpc-timeout", value: `${1000 + i}m` }, // a new entry per request: evicts older ones
-        { name: "x-filler", value: "f".repeat(i % 50) },
-      ]
-      const block = encoder.encode(fields, i % 2 === 0)
-      socket.write(frame({ type: 1, flags: 0x4, streamId, payload: block }))
-      socket.write(frame({ type: 0, flags: 0x1, streamId, payload: frameMessage(Uint8Array.of(i % 256)) }))
-    }
-    for (let t = 0; t < 500 && responses < requests && resets.length === 0; t++) await Bun.sleep(10)
-    expect(resets).toEqual([])
-    expect(responses).toBe(requests)
+    const authority = (i: number): string => (i % 3 === 0 ? "http://127.0.0.1:2379" : "unix:///run/etcd/client.sock")
+    const result = await rawCalls({ socket, requests, authority })
+    expect(result.resets).toEqual([])
+    expect(result.responses).toBe(requests)
     expect(seen.length).toBe(requests)
     seen.forEach((call, i) => {
       expect(call.authority).toBe(i % 3 === 0 ? "http:..127.0.0.1:2379" : "unix:...run.etcd.client.sock")
@@ -368,6 +338,49 @@ test("Bun's HPACK table stays in step over many requests whose :authority is ind
   }
 })
 
+/**
+ * Unary Echo calls on a raw HTTP/2 connection, headers from IndexingEncoder
+ * (Huffman on every other request, a new grpc-timeout each time so that older
+ * table entries get evicted). Counts the calls answered and any RST_STREAM/GOAWAY.
+ */
+async function rawCalls(options: { socket: net.Socket; requests: number; authority: (i: number) => string }): Promise<{ resets: number[]; responses: number }> {
+  const { socket, requests } = options
+  let received = Buffer.alloc(0)
+  const resets: number[] = []
+  let responses = 0
+  socket.on("data", (chunk: Buffer) => {
+    received = Buffer.concat([received, chunk])
+    while (received.length >= 9 && received.length >= 9 + received.readUIntBE(0, 3)) {
+      const length = received.readUIntBE(0, 3)
+      const type = received[3]!
+      const flags = received[4]!
+      if (type === 4 && (flags & 1) === 0) socket.write(frame({ type: 4, flags: 1, streamId: 0, payload: [] }))
+      if (type === 3 || type === 7) resets.push(type)
+      if (type === 1 && (flags & 1) === 1) responses++ // trailers end each call
+      received = received.subarray(9 + length)
+    }
+  })
+  socket.write(Buffer.concat([PREFACE, frame({ type: 4, flags: 0, streamId: 0, payload: [] })]))
+  const encoder = new IndexingEncoder()
+  for (let i = 0; i < requests; i++) {
+    const streamId = 2 * i + 1
+    const fields: Field[] = [
+      { name: ":method", value: "POST" },
+      { name: ":scheme", value: "http" },
+      { name: ":path", value: Echo.path },
+      { name: ":authority", value: options.authority(i) },
+      { name: "content-type", value: "application/grpc" },
+      { name: "grpc-timeout", value: `${1000 + i}m` },
+      { name: "x-filler", value: "f".repeat(i % 50) },
+    ]
+    const block = encoder.encode(fields, i % 2 === 0)
+    socket.write(frame({ type: 1, flags: 0x4, streamId, payload: block }))
+    socket.write(frame({ type: 0, flags: 0x1, streamId, payload: frameMessage(Uint8Array.of(i % 256)) }))
+  }
+  for (let t = 0; t < 500 && responses < requests && resets.length === 0; t++) await Bun.sleep(10)
+  return { resets, responses }
+}
+
 // --- real etcdctl 3.4 (grpc-go 1.33) dialing one endpoint by URL: :authority "http://127.0.0.1:PORT" ---
 
 async function run(argv: string[]): Promise<{ code: number; out: string }> {
@@ -378,21 +391,32 @@ async function run(argv: string[]): Promise<{ code: number; out: string }> {
   return { code, out: stdout + stderr }
 }
 
-/** A throwaway CA and a server certificate for 127.0.0.1 (openssl CLI). */
-async function makeServerCert(dir: string): Promise<{ ca: string; cert: string; key: string }> {
+interface Certs {
+  ca: string
+  cert: string
+  key: string
+  clientCert: string
+  clientKey: string
+}
+
+/** A throwaway CA, a server certificate for 127.0.0.1 and a client certificate with CN=root (openssl CLI). */
+async function makeCerts(dir: string): Promise<Certs> {
   const p = (name: string): string => join(dir, name)
   await Bun.write(p("server.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
+  await Bun.write(p("client.ext"), "extendedKeyUsage=clientAuth\n")
   const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
   const steps = [
     ["openssl", "req", "-x509", ...ec, "-keyout", p("ca.key"), "-out", p("ca.crt"), "-days", "1", "-subj", "/CN=tskv authority test ca"],
     ["openssl", "req", ...ec, "-keyout", p("server.key"), "-out", p("server.csr"), "-subj", "/CN=tskv server"],
     ["openssl", "x509", "-req", "-in", p("server.csr"), "-CA", p("ca.crt"), "-CAkey", p("ca.key"), "-CAcreateserial", "-out", p("server.crt"), "-days", "1", "-extfile", p("server.ext")],
+    ["openssl", "req", ...ec, "-keyout", p("client.key"), "-out", p("client.csr"), "-subj", "/CN=root"],
+    ["openssl", "x509", "-req", "-in", p("client.csr"), "-CA", p("ca.crt"), "-CAkey", p("ca.key"), "-CAcreateserial", "-out", p("client.crt"), "-days", "1", "-extfile", p("client.ext")],
   ]
   for (const argv of steps) {
     const result = await run(argv)
     if (result.code !== 0) throw new Error(`${argv.join(" ")}: ${result.out}`)
   }
-  return { ca: p("ca.crt"), cert: p("server.crt"), key: p("server.key") }
+  return { ca: p("ca.crt"), cert: p("server.crt"), key: p("server.key"), clientCert: p("client.crt"), clientKey: p("client.key") }
 }
 
 /** Maintenance Status, Defragment and HashKV, answering like a one-member cluster. */
@@ -417,7 +441,7 @@ function maintenanceServer(): { server: GrpcServer; authorities: unknown[] } {
 
 describe("etcdctl 3.4 with a URL endpoint (:authority is the URL)", () => {
   const dir = tempDir("tskv-authority-")
-  let certs: { ca: string; cert: string; key: string }
+  let certs: Certs
   const members: { listener: ClientListener; server: GrpcServer; authorities: unknown[] }[] = []
 
   const start = async (url: string, tls?: boolean): Promise<{ listener: ClientListener; authorities: unknown[] }> => {
@@ -429,7 +453,7 @@ describe("etcdctl 3.4 with a URL endpoint (:authority is the URL)", () => {
   }
 
   beforeAll(async () => {
-    certs = await makeServerCert(dir.path)
+    certs = await makeCerts(dir.path)
   })
 
   afterAll(async () => {
@@ -464,6 +488,36 @@ describe("etcdctl 3.4 with a URL endpoint (:authority is the URL)", () => {
     expect(defrag.out).toBe(`Finished defragmenting etcd member[${endpoint}]\n`)
     // over TLS grpc-go sends the certificate's server name as :authority: the calls pass through the rewriter unchanged
     expect(authorities).toEqual(["127.0.0.1", "127.0.0.1"])
+  })
+
+  test("TLS with a client certificate: rewritten calls still see the client's CN and address", async () => {
+    const server = new GrpcServer()
+    const calls: { cn: string | undefined; remote: string | undefined; authority: unknown }[] = []
+    server.addUnary(Echo, (request, call) => {
+      calls.push({ cn: call.peerCommonName, remote: call.remoteAddress, authority: call.metadata[":authority"] })
+      return request
+    })
+    const mtls = { key: readFileSync(certs.key), cert: readFileSync(certs.cert), ca: readFileSync(certs.ca), requestCert: true, rejectUnauthorized: true }
+    const listener = await ClientListener.listen({ url: "https://127.0.0.1:0", grpc: server, tls: mtls })
+    members.push({ listener, server, authorities: [] })
+    const socket = tls.connect({
+      host: "127.0.0.1",
+      port: listener.port,
+      ALPNProtocols: ["h2"],
+      ca: readFileSync(certs.ca),
+      cert: readFileSync(certs.clientCert),
+      key: readFileSync(certs.clientKey),
+    })
+    try {
+      await new Promise<void>((resolve) => socket.once("secureConnect", () => resolve()))
+      const result = await rawCalls({ socket, requests: 20, authority: () => `https://127.0.0.1:${listener.port}` })
+      expect(result.resets).toEqual([])
+      expect(result.responses).toBe(20)
+      expect(calls.length).toBe(20)
+      for (const call of calls) expect(call).toEqual({ cn: "root", remote: "127.0.0.1", authority: `https:..127.0.0.1:${listener.port}` })
+    } finally {
+      socket.destroy()
+    }
   })
 
   test("unix:// socket: endpoint status and defrag succeed", async () => {
