@@ -182,7 +182,7 @@ function delOp(args: string[], flag: (n: string) => string): DeleteRangeRequestI
   const req: DeleteRangeRequestInit = {}
   if (args.length > 1) {
     if (prefix || fromKey) {
-      throw new CtlExit(ExitCode.badArgs, "too many arguments, only accept one argument when `--prefix` or `--from-key` is set.")
+      throw new CtlExit(ExitCode.badArgs, "too many arguments, only accept one argument when `--prefix` or `--from-key` is set")
     }
     req.rangeEnd = bytes(args[1]!)
   }

@@ -1,7 +1,10 @@
 // The command table of `tskv ctl`: etcdctl's command words -> implementation.
+import * as auth from "./cmd_auth"
 import * as cluster from "./cmd_cluster"
+import * as conc from "./cmd_concurrency"
 import * as kv from "./cmd_kv"
 import * as lease from "./cmd_lease"
+import { watchCommand } from "./cmd_watch"
 import type { Command } from "./context"
 
 export const commands: Record<string, Command> = {
@@ -29,4 +32,22 @@ export const commands: Record<string, Command> = {
   "move-leader": cluster.moveLeader,
   "snapshot save": cluster.snapshotSave,
   version: cluster.version,
+  watch: watchCommand,
+  lock: conc.lockCommand,
+  elect: conc.electCommand,
+  "auth enable": auth.authEnable,
+  "auth disable": auth.authDisable,
+  "user add": auth.userAdd,
+  "user delete": auth.userDelete,
+  "user get": auth.userGet,
+  "user list": auth.userList,
+  "user passwd": auth.userPasswd,
+  "user grant-role": auth.userGrantRole,
+  "user revoke-role": auth.userRevokeRole,
+  "role add": auth.roleAdd,
+  "role delete": auth.roleDelete,
+  "role get": auth.roleGet,
+  "role list": auth.roleList,
+  "role grant-permission": auth.roleGrantPermission,
+  "role revoke-permission": auth.roleRevokePermission,
 }

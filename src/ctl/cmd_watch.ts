@@ -1,0 +1,133 @@
+// watch [key|prefix] [range_end] [--] [exec-command arg1 arg2 ...], and -i
+// (interactive: `watch <args>` lines on standard input).
+import { spawnSync } from "node:child_process"
+import type { EtcdClient } from "../client"
+import type { WatchCreateRequestInit, WatchResponse } from "../pb"
+import { parseArgs } from "./flags"
+import { prefixEnd } from "./cmd_kv"
+import type { Command, Ctx } from "./context"
+import { showWatch } from "./display"
+import { goQuote } from "./go_fmt"
+import { CtlExit, ExitCode, errorText, out } from "./output"
+import { codeOfMessage, TskvError } from "../lib/errors"
+
+const enc = new TextEncoder()
+
+const WATCH_FLAGS = {
+  interactive: { kind: "bool", short: "i", def: "false" },
+  prefix: { kind: "bool", def: "false" },
+  rev: { kind: "int", def: "0" },
+  "prev-kv": { kind: "bool", def: "false" },
+  "progress-notify": { kind: "bool", def: "false" },
+} as const
+
+interface WatchArgs {
+  key: string
+  rangeEnd: string | undefined
+  prefix: boolean
+  rev: number
+  prevKv: boolean
+}
+
+function createRequest(w: WatchArgs): WatchCreateRequestInit {
+  let key = enc.encode(w.key)
+  let rangeEnd: Uint8Array | undefined = w.rangeEnd === undefined ? undefined : enc.encode(w.rangeEnd)
+  if (w.prefix) {
+    if (key.length === 0) {
+      key = Uint8Array.of(0)
+      rangeEnd = Uint8Array.of(0)
+    } else rangeEnd = prefixEnd(key)
+  }
+  const req: WatchCreateRequestInit = { key, startRevision: w.rev, prevKv: w.prevKv }
+  if (rangeEnd !== undefined) req.rangeEnd = rangeEnd
+  return req
+}
+
+function watchArgsOf(positionals: string[], flag: (n: string) => string): WatchArgs {
+  const envKey = process.env.ETCDCTL_WATCH_KEY ?? ""
+  const envRange = process.env.ETCDCTL_WATCH_RANGE_END ?? ""
+  const args = [...positionals]
+  if (envKey !== "") args.unshift(envKey)
+  if (envRange !== "") args.splice(1, 0, envRange)
+  if (args.length < 1 || args.length > 2) throw new CtlExit(ExitCode.badArgs, "bad number of arguments")
+  const prefix = flag("prefix") === "true"
+  if (args.length === 2 && prefix) throw new CtlExit(ExitCode.badArgs, "`range_end` and `--prefix` are mutually exclusive")
+  return { key: args[0]!, rangeEnd: args[1], prefix, rev: Number(flag("rev")), prevKv: flag("prev-kv") === "true" }
+}
+
+/** Prints every response of one watcher until it is canceled; runs execArgs per event. */
+async function printWatch(ctx: Ctx, client: EtcdClient, req: WatchCreateRequestInit, execArgs: string[]): Promise<void> {
+  const stream = client.watch({ requireLeader: true })
+  stream.create(req)
+  try {
+    for await (const r of stream as AsyncIterable<WatchResponse>) {
+      if (r.created && r.events.length === 0 && !r.canceled) continue
+      if (r.canceled) {
+        let reason = r.cancelReason
+        if (r.compactRevision > 0) reason = new TskvError("compacted").message
+        else if (reason !== "" && codeOfMessage(reason) === undefined) reason = reason || "watch canceled"
+        out.err(`watch was canceled (${reason})\n`)
+      }
+      showWatch(ctx.display, { header: r.header, events: r.events, compactRevision: r.compactRevision, canceled: r.canceled, created: false })
+      for (const ev of r.events) {
+        if (execArgs.length === 0) continue
+        const env = {
+          ...process.env,
+          ETCD_WATCH_REVISION: String(r.header?.revision ?? 0),
+          ETCD_WATCH_EVENT_TYPE: goQuote(ev.type === 1 ? "DELETE" : "PUT"),
+          ETCD_WATCH_KEY: goQuote(ev.kv?.key ?? new Uint8Array()),
+          ETCD_WATCH_VALUE: goQuote(ev.kv?.value ?? new Uint8Array()),
+        }
+        const res = spawnSync(execArgs[0]!, execArgs.slice(1), { env, stdio: "inherit" })
+        if (res.status !== 0) {
+          const why = res.error !== undefined ? res.error.message : `exit status ${res.status ?? 1}`
+          out.err(`command [${execArgs.join(" ")}] error (${why})\n`)
+          process.exit(1)
+        }
+      }
+      if (r.canceled) break
+    }
+  } catch (e) {
+    out.err(`watch was canceled (${errorText(e)})\n`)
+  } finally {
+    stream.close()
+  }
+}
+
+export const watchCommand: Command = {
+  flags: WATCH_FLAGS,
+  keepDash: true,
+  async run(ctx) {
+    if ((process.env.ETCDCTL_WATCH_KEY ?? "") === "" && (process.env.ETCDCTL_WATCH_RANGE_END ?? "") !== "") {
+      throw new CtlExit(
+        ExitCode.badArgs,
+        `ETCDCTL_WATCH_KEY is empty but got ETCDCTL_WATCH_RANGE_END=${JSON.stringify(process.env.ETCDCTL_WATCH_RANGE_END)}`,
+      )
+    }
+    const client = ctx.client()
+    if (ctx.bool("interactive")) {
+      const lines = (await ctx.stdin()).split("\n")
+      const watchers: Promise<void>[] = []
+      for (const line of lines) {
+        const words = line.trim().split(/\s+/).filter((w) => w !== "")
+        if (words.length === 0) continue
+        if (words[0] !== "watch") {
+          out.err(`Invalid command ${JSON.stringify(line.trim())} (only support watch)\n`)
+          continue
+        }
+        try {
+          const p = parseArgs(words.slice(1), WATCH_FLAGS)
+          const w = watchArgsOf(p.positionals, (n) => p.values.get(n) ?? "")
+          watchers.push(printWatch(ctx, client, createRequest(w), p.afterDash ?? []))
+        } catch (e) {
+          out.err(`Invalid command: ${line.trim()} (${errorText(e)})\n`)
+        }
+      }
+      await Promise.all(watchers)
+      await new Promise(() => {})
+    }
+    const w = watchArgsOf(ctx.args, ctx.flag)
+    await printWatch(ctx, client, createRequest(w), ctx.afterDash ?? [])
+    throw new CtlExit(ExitCode.interrupted, "watch is canceled by the server")
+  },
+}
