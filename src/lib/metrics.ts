@@ -229,6 +229,12 @@ type AnyFamily = Counter | Gauge | Histogram
 
 export class Registry {
   private readonly families = new Map<string, AnyFamily>()
+  private readonly beforeExpose: (() => void)[] = []
+
+  /** Runs `hook` before every exposition: for labelled series mirrored from another room's counters. */
+  onExpose(hook: () => void): void {
+    this.beforeExpose.push(hook)
+  }
 
   counter(options: GaugeOptions): Counter {
     return this.add(new Counter(options))
@@ -248,6 +254,7 @@ export class Registry {
 
   /** The text exposition format 0.0.4 (Content-Type `text/plain; version=0.0.4; charset=utf-8`). */
   expose(): string {
+    for (const hook of this.beforeExpose) hook()
     const out: string[] = []
     const names = [...this.families.keys()].sort()
     for (const name of names) this.families.get(name)!.expose(out)

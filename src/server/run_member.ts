@@ -15,6 +15,7 @@ import { ClientListener } from "../api/grpc/transport/listener"
 import { registerServices } from "../api/grpc/services/register"
 import { join } from "node:path"
 import { bootstrapServer } from "./bootstrap"
+import { registerPeerMetrics } from "./peer_metrics"
 import { createPeerTransport, fetchRemoteCluster } from "./peer_wiring"
 import { registerServerMetrics } from "./metrics"
 import type { EtcdServer } from "./server"
@@ -48,6 +49,7 @@ export async function runMember(config: Config, logger: Logger): Promise<Running
   }
   for (const url of peers.listenUrls()) logger.info("serving peer traffic", { address: url })
   const registry = new Registry()
+  registerPeerMetrics(registry, peers, server.memberId)
   registerServerMetrics(registry, server)
   const grpc = new GrpcServer({ maxReceiveMessageBytes: config.maxRequestBytes + 512 * 1024, registry, logger })
   const health = new HealthService(ServingStatus.SERVING)
