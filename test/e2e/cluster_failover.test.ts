@@ -70,6 +70,10 @@ describe("cluster failover", () => {
 
         // The old leader caught up: same HashKV on every member.
         await c.waitConverged(30_000)
+        // As an operator sees it: etcdctl endpoint hashkv agrees on all three.
+        const hashes = c.ctlHashKV()
+        expect([...hashes.keys()].sort()).toEqual(c.members.map((m) => m.name).sort())
+        expect(new Set(hashes.values()).size).toBe(1)
         // No acknowledged write is lost, on any member (the restarted one included).
         expect(ackedKeys.length).toBeGreaterThan(10)
         for (const m of c.members) {

@@ -293,6 +293,18 @@ export class Cluster {
     throw new Error(`members did not converge in ${timeoutMs} ms: ${last}`)
   }
 
+  /** `etcdctl endpoint hashkv -w json` over every running member: the hash per member name. */
+  ctlHashKV(): Map<string, number> {
+    const live = this.live.filter((m) => !m.paused)
+    const r = etcdctl(
+      live.map((m) => m.clientUrl),
+      ["endpoint", "hashkv", "-w", "json"],
+    )
+    if (r.code !== 0) throw new Error(`etcdctl endpoint hashkv failed (${r.code}): ${r.stderr}`)
+    const rows = JSON.parse(r.stdout) as { Endpoint: string; HashKV: { hash: number } }[]
+    return new Map(rows.map((row) => [live.find((m) => m.clientUrl === row.Endpoint)?.name ?? row.Endpoint, row.HashKV.hash]))
+  }
+
   /** Everything every member printed, for failure messages (the tail of each). */
   logs(tailChars = 3_000): string {
     return this.members
