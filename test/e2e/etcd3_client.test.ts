@@ -4,9 +4,12 @@
 // TTLs, its client-side lock and election recipes, and its typed errors,
 // which it picks by the text of etcd's messages.
 
-import { afterAll, beforeAll, describe, expect, test } from "bun:test"
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test"
 import { Etcd3, EtcdLeaseInvalidError, EtcdLockFailedError, type IKeyValue } from "etcd3"
 import { type MemberProcess, startMember } from "../support/procs"
+
+// Spawned binaries are slow to start on a loaded 2-core machine.
+setDefaultTimeout(30_000)
 
 let member: MemberProcess
 let client: Etcd3

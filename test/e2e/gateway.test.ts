@@ -4,8 +4,11 @@
 // body: int64 as strings, bytes base64, proto field names, etcd's error
 // objects). Streaming calls (watch, observe) are read line by line.
 
-import { afterAll, beforeAll, describe, expect, test } from "bun:test"
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test"
 import { hasEtcd, type MemberProcess, startMember } from "../support/procs"
+
+// Spawned binaries are slow to start on a loaded 2-core machine.
+setDefaultTimeout(30_000)
 
 const b64 = (s: string): string => Buffer.from(s).toString("base64")
 

@@ -3,11 +3,14 @@
 // or its lease expires), campaign/proclaim/leader/observe/resign with etcd's
 // errors, and real etcdctl's client-side `lock` and `elect` recipes.
 
-import { afterAll, beforeAll, describe, expect, test } from "bun:test"
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test"
 import { spawn } from "bun"
 import { EtcdClient } from "../../src/client"
 import { fromUtf8, utf8 } from "../../src/lib/bytes"
 import { etcdctl, hasEtcd, type MemberProcess, startMember } from "../support/procs"
+
+// Spawned binaries are slow to start on a loaded 2-core machine.
+setDefaultTimeout(30_000)
 
 let member: MemberProcess
 let a: EtcdClient

@@ -4,7 +4,7 @@
 // same file), then members started on them: the data is there, the cluster id
 // and membership are new, and revisions continue.
 
-import { afterAll, describe, expect, test } from "bun:test"
+import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test"
 import { spawnSync } from "bun"
 import { appendFileSync, copyFileSync, existsSync, statSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
@@ -13,6 +13,9 @@ import { fromUtf8, utf8 } from "../../src/lib/bytes"
 import { freePorts } from "../support/ports"
 import { etcdctl, hasEtcd, type MemberProcess, startMember, tskvBinary, waitHealthy } from "../support/procs"
 import { tempDir } from "../support/tmp"
+
+// Spawned binaries are slow to start on a loaded 2-core machine.
+setDefaultTimeout(30_000)
 
 const started: MemberProcess[] = []
 const dirs: { remove(): void }[] = []
