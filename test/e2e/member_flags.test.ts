@@ -10,6 +10,10 @@ import { join } from "node:path"
 import { etcdctl, hasEtcd, type MemberProcess, startMember } from "../support/procs"
 import { freePorts } from "../support/ports"
 import { tempDir } from "../support/tmp"
+import { X509Certificate } from "node:crypto"
+import { EtcdClient } from "../../src/client"
+import { flagSpecs, type FlagSpec } from "../../src/config/flags"
+import { utf8 } from "../../src/lib/bytes"
 import { eventually, filesIn, type RawMember, runToExit, startRaw } from "../integration/member_support"
 
 const members: (MemberProcess | RawMember)[] = []
@@ -395,4 +399,149 @@ describe("flags nothing honours yet are refused, not ignored", () => {
     for (const flag of names34) expect(help).toContain(`--${flag} `)
   })
 
+})
+
+describe("more built flags, through the binary", () => {
+  test("--watch-progress-notify-interval: a progress_notify watcher gets an empty response at that pace", async () => {
+    const m = await member("progress", ["--watch-progress-notify-interval=500ms"])
+    ok(etcdctl(host(m), ["put", "k", "v"]))
+    const client = new EtcdClient({ endpoints: [m.clientUrl], callTimeoutMs: 5000 })
+    const stream = client.watch()
+    stream.create({ key: utf8("k"), progressNotify: true })
+    const created = await stream.read()
+    expect(created.created).toBe(true)
+    const started = performance.now()
+    const progress = await stream.read()
+    const waitedMs = performance.now() - started
+    client.close()
+    expect(progress.events).toEqual([])
+    expect(progress.header?.revision).toBe(2)
+    expect(waitedMs).toBeLessThan(3000)
+  }, 30_000)
+
+  test("--max-learners: 0 refuses a learner with etcd's error, the default 1 accepts one", async () => {
+    const none = await member("nolearner", ["--max-learners=0"])
+    const add = (m: MemberProcess): ReturnType<typeof etcdctl> => etcdctl(host(m), ["member", "add", "l1", "--learner", "--peer-urls=http://127.0.0.1:1"])
+    const refused = add(none)
+    expect(refused.code).not.toBe(0)
+    expect(refused.stderr).toEndWith("Error: etcdserver: too many learner members in cluster\n")
+    const one = await member("onelearner", [])
+    expect(ok(add(one))).toContain('Member')
+  }, 30_000)
+
+  test("--warning-apply-duration: a tiny bound counts every apply in etcd_server_slow_apply_total", async () => {
+    const slow = await member("slowapply", ["--warning-apply-duration=1ns"])
+    const fine = await member("fineapply", [])
+    for (const m of [slow, fine]) for (let i = 0; i < 5; i++) ok(etcdctl(host(m), ["put", `k${i}`, "v"]))
+    const count = async (m: MemberProcess): Promise<number> => {
+      const text = await (await fetch(`${m.clientUrl}/metrics`)).text()
+      return Number(/^etcd_server_slow_apply_total (\S+)$/m.exec(text)?.[1] ?? "NaN")
+    }
+    expect(await count(slow)).toBeGreaterThanOrEqual(5)
+    expect(await count(fine)).toBe(0)
+  }, 30_000)
+
+  test("--compaction-batch-limit and --compaction-sleep-interval pace a physical compaction", async () => {
+    const paced = await member("paced", ["--compaction-batch-limit=50", "--compaction-sleep-interval=100ms"])
+    const client = new EtcdClient({ endpoints: [paced.clientUrl], callTimeoutMs: 10_000 })
+    let revision = 0
+    for (let i = 0; i < 1000; i++) revision = (await client.kv.put({ key: utf8(`c${i % 10}`), value: utf8(`${i}`) })).header?.revision ?? 0
+    client.close()
+    const started = performance.now()
+    expect(ok(etcdctl(host(paced), ["compaction", String(revision - 1), "--physical"]))).toBe(`compacted revision ${revision - 1}\n`)
+    // ~990 revisions removed 50 at a time with 100 ms between batches: at least ~1.9 s.
+    expect(performance.now() - started).toBeGreaterThan(1500)
+    expect(ok(etcdctl(host(paced), ["get", "c", "--prefix", "--keys-only"])).split("\n").filter(Boolean).length).toBe(10)
+  }, 60_000)
+
+  test("--debug / --log-level=debug log at debug level, --self-signed-cert-validity sets the --auto-tls certificate's years", async () => {
+    // A failed TLS handshake on the client port is logged at debug level.
+    const tlsMember = async (name: string, extra: string[]): Promise<{ m: RawMember; dir: string; port: number }> => {
+      const dir = tempDir(`tskv-${name}-`).path
+      const [clientPort, peerPort] = (await freePorts(2)) as [number, number]
+      const clientUrl = `https://127.0.0.1:${clientPort}`
+      const peerUrl = `http://127.0.0.1:${peerPort}`
+      const m = await startRaw({
+        clientUrl,
+        waitReady: false,
+        args: [`--name=${name}`, `--data-dir=${join(dir, "data")}`, `--listen-client-urls=${clientUrl}`, `--advertise-client-urls=${clientUrl}`, `--listen-peer-urls=${peerUrl}`, `--initial-advertise-peer-urls=${peerUrl}`, `--initial-cluster=${name}=${peerUrl}`, "--auto-tls", ...extra],
+      })
+      members.push(m)
+      await eventually("https /health", async () => {
+        try {
+          return (await fetch(`${clientUrl}/health`, { tls: { rejectUnauthorized: false } } as RequestInit)).status === 200
+        } catch {
+          return false
+        }
+      })
+      return { m, dir, port: clientPort }
+    }
+    const plainBytesTo = async (port: number): Promise<void> => {
+      const socket = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } })
+      socket.write("this is not a TLS client hello\r\n\r\n")
+      await Bun.sleep(300)
+      socket.end()
+    }
+    const debug = await tlsMember("debugflag", ["--debug", "--self-signed-cert-validity=3"])
+    const level = await tlsMember("debuglevel", ["--log-level=debug"])
+    const info = await tlsMember("infolevel", [])
+    for (const x of [debug, level, info]) await plainBytesTo(x.port)
+    await eventually("debug lines", () => debug.m.output().includes('"level":"debug"') && level.m.output().includes('"level":"debug"'), 5000)
+    await Bun.sleep(300)
+    expect(info.m.output()).not.toContain('"level":"debug"')
+
+    const years = (dir: string): number => {
+      const cert = new X509Certificate(readFileSync(join(dir, "data", "fixtures", "client", "cert.pem")))
+      return (Date.parse(cert.validTo) - Date.parse(cert.validFrom)) / (365.25 * 24 * 3600_000)
+    }
+    expect(Math.round(years(debug.dir))).toBe(3)
+    expect(Math.round(years(level.dir))).toBe(1)
+  }, 60_000)
+
+  test("--log-format=console is refused; --logger=capnslog warns and logs JSON", async () => {
+    expect(runToExit(["--log-format=console"])).toEqual({ code: 2, stdout: "", stderr: "--log-format=console is not supported yet\n" })
+    const capnslog = await member("capnslog", ["--logger=capnslog"])
+    expect(capnslog.output()).toContain("--logger=capnslog: tskv logs structured JSON")
+  }, 30_000)
+})
+
+/** A value other than the flag's default, of its kind. */
+function otherValue(spec: FlagSpec): string {
+  switch (spec.kind) {
+    case "bool":
+      return spec.default === "true" ? "false" : "true"
+    case "uint":
+    case "int":
+      return String(Number(spec.default || "0") + 7)
+    case "duration":
+      return spec.default === "7s" ? "8s" : "7s"
+    case "urls":
+      return "http://127.0.0.1:1"
+    case "enum":
+      return (spec.values ?? []).find((v) => v !== spec.default) ?? "x"
+    default:
+      return "something-else"
+  }
+}
+
+describe("the table's unsupported and no-effect flags", () => {
+  const unsupported = flagSpecs.filter((s) => s.unsupported === true)
+  test(`each of the ${unsupported.length} unsupported flags is refused with a value other than its default`, () => {
+    const wrong: string[] = []
+    for (const spec of unsupported) {
+      const value = otherValue(spec)
+      const r = runToExit([`--${spec.name}=${value}`])
+      const want = { code: 2, stdout: "", stderr: `--${spec.name} is not supported yet\n` }
+      if (JSON.stringify(r) !== JSON.stringify(want)) wrong.push(`--${spec.name}=${value}: ${r.code} ${r.stderr.trim()}`)
+    }
+    expect(wrong).toEqual([])
+  }, 60_000)
+
+  test("each no-effect flag starts the member and says so in a warning", async () => {
+    const noEffect = flagSpecs.filter((s) => s.noEffect !== undefined)
+    expect(noEffect.length).toBeGreaterThan(0)
+    const m = await member("noeffect", noEffect.map((s) => `--${s.name}=${otherValue(s)}`))
+    ok(etcdctl(host(m), ["put", "k", "v"]))
+    for (const spec of noEffect) expect(m.output()).toContain(`--${spec.name} has no effect: ${spec.noEffect}`)
+  }, 30_000)
 })
