@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { spawn } from "bun"
 import { EtcdClient } from "../../src/client"
 import { fromUtf8, utf8 } from "../../src/lib/bytes"
-import { etcdctl, hasEtcd, type MemberProcess, startMember } from "../support/procs"
+import { freePorts } from "../support/ports"
+import { etcdctl, hasEtcd, type MemberProcess, startMember, waitHealthy } from "../support/procs"
 
 // Spawned binaries are slow to start on a loaded 2-core machine.
 setDefaultTimeout(30_000)
@@ -235,4 +236,38 @@ describe.if(hasEtcd())("etcdctl 3.4 lock and elect (client-side recipes) against
     const err = await a.election.leader({ name: utf8("ctl-elect") }).catch((e: unknown) => e)
     expect(String(err)).toContain("election: no leader")
   })
+})
+
+describe("v3lock and v3election in a 3-member cluster", () => {
+  test("a lock held through one member blocks a Lock on another until released; Observe on a third follows", async () => {
+    const ports = await freePorts(6)
+    const names = ["l1", "l2", "l3"]
+    const initialCluster = names.map((n, i) => `${n}=http://127.0.0.1:${ports[2 * i + 1]}`).join(",")
+    const members = await Promise.all(
+      names.map((name, i) => startMember({ kind: "tskv", name, clientPort: ports[2 * i]!, peerPort: ports[2 * i + 1]!, initialCluster, waitReady: false })),
+    )
+    const clients = members.map((m) => new EtcdClient({ endpoints: [m.clientUrl], callTimeoutMs: 20_000 }))
+    try {
+      await Promise.all(members.map((m) => waitHealthy(m, 30_000)))
+      const [c1, c2, c3] = clients as [EtcdClient, EtcdClient, EtcdClient]
+      const l1 = await c1.lease.leaseGrant({ TTL: 30 })
+      const l2 = await c2.lease.leaseGrant({ TTL: 30 })
+      const held = await c1.lock.lock({ name: utf8("clock"), lease: l1.ID })
+      const waiting = track(c2.lock.lock({ name: utf8("clock"), lease: l2.ID }))
+      await Bun.sleep(500)
+      expect(waiting.settled()).toBe(false)
+      await c3.lock.unlock({ key: held.key })
+      expect(fromUtf8((await waiting.done).key)).toBe(`clock/${l2.ID.toString(16)}`)
+
+      const observer = c3.election.observe({ name: utf8("cel") })
+      const firstSeen = observer.read()
+      await c1.election.campaign({ name: utf8("cel"), lease: l1.ID, value: utf8("from-l1") })
+      expect(fromUtf8((await firstSeen).kv!.value)).toBe("from-l1")
+      observer.close()
+      expect(fromUtf8((await c2.election.leader({ name: utf8("cel") })).kv!.value)).toBe("from-l1")
+    } finally {
+      for (const c of clients) c.close()
+      for (const m of members) await m.stop()
+    }
+  }, 60_000)
 })
