@@ -1,7 +1,7 @@
 // The composition root: `tskv [serve] [flags]` runs a member; `tskv ctl ...`
 // (or the binary invoked as `tskvctl`) is the etcdctl-compatible client;
-// `tskv certs ...` makes a PKI; `tskv version` prints versions. Owns signals
-// and exit codes.
+// `tskv certs ...` makes a PKI; `tskv snapshot save|restore|status` backs up
+// and restores; `tskv version` prints versions. Owns signals and exit codes.
 
 import { closeSync, openSync, writeSync } from "node:fs"
 import { basename } from "node:path"
