@@ -9,6 +9,7 @@
 import { afterEach, describe, expect, test } from "bun:test"
 import { fromUtf8, utf8 } from "../../src/lib/bytes"
 import { Cluster, clusterKinds, ELECTION_TIMEOUT_MS } from "../support/cluster"
+import { etcdctl } from "../support/procs"
 import { checkLinearizable, describe as describeOps, History, runWorkload } from "../support/linearizability"
 
 let cluster: Cluster | undefined
@@ -118,6 +119,28 @@ describe("cluster failover", () => {
         const r = checkLinearizable(history.entries)
         if (!r.ok) throw new Error(`not linearizable on key ${r.key}: ${r.reason}\n${describeOps(r.operations.slice(0, 60))}`)
         expect(r.operations).toBeGreaterThan(100)
+      } catch (e) {
+        console.error(c.logs())
+        throw e
+      }
+    }, 60_000)
+
+    test(`${kind}: etcdctl move-leader transfers leadership to the chosen follower`, async () => {
+      const c = (cluster = await Cluster.start({ kind, size: 3 }))
+      try {
+        const leader = await c.leader()
+        const target = c.members.find((m) => m.name !== leader.name)!
+        const [fromId, toId] = [await c.idOf(leader.name), await c.idOf(target.name)]
+        const r = etcdctl(
+          c.members.map((m) => m.clientUrl),
+          ["move-leader", toId.toString(16)],
+        )
+        expect({ code: r.code, stdout: r.stdout.trim() }).toEqual({
+          code: 0,
+          stdout: `Leadership transferred from ${fromId.toString(16)} to ${toId.toString(16)}`,
+        })
+        expect((await c.leader({ timeoutMs: 5_000 })).name).toBe(target.name)
+        await c.client(leader.name).kv.put({ key: utf8("after-move"), value: utf8("x") })
       } catch (e) {
         console.error(c.logs())
         throw e
