@@ -32,6 +32,12 @@ export async function runMember(config: Config, logger: Logger): Promise<Running
   // Peer TLS (certificates, --peer-auto-tls, allowed CN/hostname, SAN check) with hot reload.
   const peerTls = await setupMemberTls({ config, side: "peer", logger })
   const peerTlsOptions = peerTls ? { tls: peerTransportTls(peerTls) } : {}
+  // Client TLS (certificates, --auto-tls) with hot reload of certificate, key and CA bundle;
+  // loaded before the data dir is touched, so that a wrong file stops the start early.
+  const clientTls = await setupMemberTls({ config, side: "client", logger }).catch((e: unknown) => {
+    peerTls?.stop()
+    throw e
+  })
   const server = await bootstrapServer({
     config,
     logger,
@@ -44,6 +50,7 @@ export async function runMember(config: Config, logger: Logger): Promise<Running
     await peers.start()
   } catch (e) {
     peerTls?.stop()
+    clientTls?.stop()
     await server.stop()
     throw e
   }
@@ -75,8 +82,6 @@ export async function runMember(config: Config, logger: Logger): Promise<Running
   const app = createHttpApp(config.enableGrpcGateway ? { ...httpDeps, gateway: grpc } : httpDeps)
   const metricsApp = createHttpApp(httpDeps)
 
-  // Client TLS (certificates, --auto-tls) with hot reload of certificate, key and CA bundle.
-  const clientTls = await setupMemberTls({ config, side: "client", logger })
   const tlsListen = clientTls ? { tls: clientTls.server.serverOptions(), checkTlsConnection: clientTls.connectionRefusal } : undefined
   const secure = (scheme: string): boolean => scheme === "https" || scheme === "unixs"
   const http2 = { maxConcurrentStreams: config.maxConcurrentStreams, keepaliveMinTimeMs: config.grpcKeepaliveMinTimeMs }

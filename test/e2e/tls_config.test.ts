@@ -5,7 +5,7 @@
 
 import { afterAll, beforeAll, expect, test } from "bun:test"
 import { spawnSync } from "bun"
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import * as tls from "node:tls"
 import { etcdctl, type MemberProcess, requireBinary, startMember, tskvBinary } from "../support/procs"
@@ -160,3 +160,32 @@ test("--config-file: client-transport-security and peer-transport-security block
   expect(m.output()).toMatch(/rejected peer TLS connection.*CN \\"b\\" is not one of the allowed CNs a/)
   await m.stop()
 }, 40_000)
+
+test("an unreadable or mismatched TLS file stops the start before the data dir is created", async () => {
+  const cases = {
+    "missing client certificate": ["--cert-file=/nonexistent/server.crt", `--key-file=${join(pki, "a/server.key")}`],
+    "client key of another certificate": [`--cert-file=${join(pki, "a/server.crt")}`, `--key-file=${join(pki, "a/peer.key")}`],
+    "missing peer key": [`--peer-cert-file=${join(pki, "a/peer.crt")}`, "--peer-key-file=/nonexistent/peer.key"],
+  }
+  for (const [what, flags] of Object.entries(cases)) {
+    const [clientPort, peerPort] = (await freePorts(2)) as [number, number]
+    const dataDir = join(dir.path, `bad-${clientPort}`)
+    // Only the side under test is https.
+    const peerSide = flags[0]?.startsWith("--peer") === true
+    const client = `${peerSide ? "http" : "https"}://127.0.0.1:${clientPort}`
+    const peer = `${peerSide ? "https" : "http"}://127.0.0.1:${peerPort}`
+    const r = spawnSync([
+      tskvBinary,
+      "--name=a",
+      `--data-dir=${dataDir}`,
+      `--listen-client-urls=${client}`,
+      `--advertise-client-urls=${client}`,
+      `--listen-peer-urls=${peer}`,
+      `--initial-advertise-peer-urls=${peer}`,
+      `--initial-cluster=a=${peer}`,
+      ...flags,
+    ], { timeout: 20_000 })
+    expect({ what, code: r.exitCode, dataDir: existsSync(dataDir) }).toEqual({ what, code: 1, dataDir: false })
+    expect(r.stderr.toString()).toMatch(/cannot read (certificate|key) file \/nonexistent|does not match the certificate/)
+  }
+}, 60_000)
