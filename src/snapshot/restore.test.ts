@@ -164,3 +164,25 @@ test("restoreSnapshot() refuses a name missing from --initial-cluster, mismatche
     `data-dir "${join(dir, "full")}" not empty or could not be read`,
   )
 })
+
+test("restoreSnapshot() with --bump-revision and --mark-compacted: the store continues past the bump, older revisions compacted", () => {
+  const { dir, file } = snapshotFile()
+  const base = { snapshotPath: file, name: "m1", initialCluster: "m1=http://127.0.0.1:1", initialClusterToken: "t", initialAdvertisePeerUrls: ["http://127.0.0.1:1"], skipHashCheck: false }
+  expect(() => restoreSnapshot({ ...base, dataDir: join(dir, "no"), bumpRevision: 10 })).toThrow("--bump-revision needs --mark-compacted")
+  restoreSnapshot({ ...base, dataDir: join(dir, "bumped"), bumpRevision: 1000, markCompacted: true })
+  const backend = Backend.open({ path: join(dir, "bumped", "member", "snap", "db") })
+  try {
+    const store = MvccStore.open({ backend })
+    expect(store.currentRevision()).toBe(1006)
+    expect(store.compactedRevision()).toBe(1006)
+    store.finishCompaction()
+    const latest = store.rangeRequest({ key: Buffer.from("a"), rangeEnd: Buffer.from("z") })
+    expect(latest.kvs.map((kv) => Buffer.from(kv.value).toString())).toEqual(["v-a", "v-b", "v-c", "v-d", "v-e"])
+    expect(() => store.rangeRequest({ key: Buffer.from("a"), revision: 5 })).toThrow("required revision has been compacted")
+    const txn = store.write()
+    txn.put(Buffer.from("after"), Buffer.from("1"), 0n)
+    expect(txn.end().revision).toBe(1007)
+  } finally {
+    backend.close()
+  }
+})

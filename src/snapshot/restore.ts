@@ -14,6 +14,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs"
 import { join } from "node:path"
 import { Backend } from "../backend/backend"
 import { nodeFsPort } from "../lib/fs_port"
+import { encodeNumber, MvccStore } from "../mvcc/kv_store"
 import { NONE, type NodeId } from "../raft/types"
 import { computeClusterId, computeMemberId } from "../server/ids"
 import { Membership } from "../server/membership"
@@ -32,6 +33,14 @@ export interface RestoreOptions {
   /** Empty: <data-dir>/member/wal. */
   walDir?: string
   skipHashCheck: boolean
+  /**
+   * etcdutl's --bump-revision: the restored store continues from its revision
+   * plus this many, so that clients never see a revision again with other
+   * data. tskv needs --mark-compacted with it (the skipped revisions read as compacted).
+   */
+  bumpRevision?: number
+  /** etcdutl's --mark-compacted: every revision up to the (bumped) current one reads as compacted. */
+  markCompacted?: boolean
 }
 
 export interface RestoredMember {
@@ -78,6 +87,9 @@ export function restoreSnapshot(options: RestoreOptions): RestoredMember {
       `--initial-cluster has ${self.name}=${[...self.peerUrls].sort().join(",")} but missing from --initial-advertise-peer-urls=${advertised}`,
     )
   }
+  const bump = options.bumpRevision ?? 0
+  if (!Number.isSafeInteger(bump) || bump < 0) throw new SnapshotFileError(`invalid --bump-revision ${bump}`)
+  if (bump > 0 && !options.markCompacted) throw new SnapshotFileError("--bump-revision needs --mark-compacted in tskv")
   const file = inspectSnapshotFile(options.snapshotPath)
   verifySnapshotFile(file, options.skipHashCheck)
   if (existsSync(options.dataDir) && readdirSync(options.dataDir).length > 0) {
@@ -93,7 +105,7 @@ export function restoreSnapshot(options: RestoreOptions): RestoredMember {
   const snapDir = join(options.dataDir, "member", "snap")
   mkdirSync(snapDir, { recursive: true, mode: 0o700 })
   try {
-    rewriteDb(file, join(snapDir, "db"), { members, clusterId, index, term })
+    rewriteDb(file, join(snapDir, "db"), { members, clusterId, index, term, bump, markCompacted: options.markCompacted ?? false })
     new Snapshotter({ fs: nodeFsPort, dir: snapDir, maxSnapshots: 0 }).save({
       metadata: { index, term, confState: { voters: members.map((m) => m.id), learners: [] } },
       data: new Uint8Array(0),
@@ -118,10 +130,11 @@ export function restoreSnapshot(options: RestoreOptions): RestoredMember {
 function rewriteDb(
   file: ReturnType<typeof inspectSnapshotFile>,
   dbPath: string,
-  target: { members: ClusterMember[]; clusterId: NodeId; index: number; term: number },
+  target: { members: ClusterMember[]; clusterId: NodeId; index: number; term: number; bump: number; markCompacted: boolean },
 ): void {
   copyDb(file, dbPath)
   let backend: Backend
+  let revision = 0
   try {
     backend = Backend.open({ path: dbPath })
     const tables = backend.db.query<{ name: string }, []>("SELECT name FROM sqlite_master WHERE type = 'table'").all().map((t) => t.name)
@@ -139,6 +152,7 @@ function rewriteDb(
     for (const m of target.members) membership.add({ id: m.id, name: m.name, peerUrls: m.peerUrls, clientUrls: [], isLearner: false })
     membership.setClusterId(target.clusterId)
     backend.commitDurably()
+    revision = MvccStore.open({ backend }).currentRevision()
   } finally {
     backend.close()
   }
@@ -148,7 +162,13 @@ function rewriteDb(
     const value = Buffer.alloc(16)
     value.writeBigUInt64BE(BigInt(target.index), 0)
     value.writeBigUInt64BE(BigInt(target.term), 8)
-    db.query("INSERT INTO meta (key, value) VALUES ('consistent_index', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(value)
+    const setMeta = db.query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+    setMeta.run("consistent_index", value)
+    if (target.markCompacted) {
+      // The mvcc store's compaction marker (kv_store.ts): compacted up to here, old rows dropped in the background.
+      setMeta.run("mvcc_compact_rev", encodeNumber(revision + target.bump))
+      setMeta.run("mvcc_compact_cursor", encodeNumber(0))
+    }
     db.exec("PRAGMA wal_checkpoint(TRUNCATE)")
   } finally {
     db.close()

@@ -14,14 +14,14 @@ const usage = `Usage:
   tskv snapshot save <filename> [--endpoints=127.0.0.1:2379] [--cacert=] [--cert=] [--key=]
   tskv snapshot restore <filename> [--name=default] [--data-dir=<name>.etcd] [--wal-dir=]
       [--initial-cluster=default=http://localhost:2380] [--initial-cluster-token=etcd-cluster]
-      [--initial-advertise-peer-urls=http://localhost:2380] [--skip-hash-check]
+      [--initial-advertise-peer-urls=http://localhost:2380] [--skip-hash-check] [--bump-revision=N --mark-compacted]
   tskv snapshot status <filename> [-w simple|json|table]
 `
 
-const booleanFlags = new Set(["skip-hash-check", "help"])
+const booleanFlags = new Set(["skip-hash-check", "mark-compacted", "help"])
 const valueFlags = new Set([
   "endpoints", "cacert", "cert", "key", "write-out", "w", "name", "data-dir", "wal-dir",
-  "initial-cluster", "initial-cluster-token", "initial-advertise-peer-urls", "dial-timeout", "command-timeout",
+  "initial-cluster", "initial-cluster-token", "initial-advertise-peer-urls", "dial-timeout", "command-timeout", "bump-revision",
 ])
 
 class UsageError extends Error {}
@@ -136,8 +136,16 @@ function restore(p: Parsed): number {
     initialClusterToken: p.flags.get("initial-cluster-token") ?? "etcd-cluster",
     initialAdvertisePeerUrls: (p.flags.get("initial-advertise-peer-urls") ?? "http://localhost:2380").split(",").filter((u) => u !== ""),
     skipHashCheck: p.flags.get("skip-hash-check") === "true",
+    bumpRevision: bumpRevisionOf(p.flags.get("bump-revision") ?? "0"),
+    markCompacted: p.flags.get("mark-compacted") === "true",
   })
   return 0
+}
+
+function bumpRevisionOf(text: string): number {
+  const n = Number(text)
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n)) throw new UsageError(`invalid argument "${text}" for "--bump-revision" flag`)
+  return n
 }
 
 function status(p: Parsed): number {

@@ -174,6 +174,35 @@ describe("tskv snapshot", () => {
     await again.stop()
   })
 
+  test("restore --bump-revision --mark-compacted: revisions jump ahead and older ones read as compacted", async () => {
+    const { member, revision } = await getSource()
+    const dir = scratch()
+    const file = join(dir, "snap.db")
+    expect(tskv(["snapshot", "save", file, `--endpoints=${member.clientUrl}`]).code).toBe(0)
+    const [clientPort, peerPort] = (await freePorts(2)) as [number, number]
+    const peerUrl = `http://127.0.0.1:${peerPort}`
+    const dataDir = join(dir, "bumped")
+    const args = ["snapshot", "restore", file, "--name=b", `--data-dir=${dataDir}`, `--initial-cluster=b=${peerUrl}`, `--initial-advertise-peer-urls=${peerUrl}`]
+    const refused = tskv([...args, "--bump-revision=1000"])
+    expect(refused.stderr).toBe("Error: --bump-revision needs --mark-compacted in tskv\n")
+    expect(refused.code).toBe(1)
+    expect(tskv([...args, "--bump-revision", "1000", "--mark-compacted"]).code).toBe(0)
+    const restored = await startMember({ kind: "tskv", name: "b", dataDir, clientPort, peerPort })
+    started.push(restored)
+    const c = new EtcdClient({ endpoints: [restored.clientUrl] })
+    try {
+      const now = await c.kv.range({ key: utf8("k9") })
+      expect(now.header!.revision).toBe(revision + 1000)
+      expect(fromUtf8(now.kvs[0]!.value)).toBe("v9b")
+      const old = await c.kv.range({ key: utf8("k9"), revision }).catch((e: unknown) => e)
+      expect(String(old)).toContain("required revision has been compacted")
+      expect((await c.kv.put({ key: utf8("n"), value: utf8("1") })).header!.revision).toBe(revision + 1001)
+    } finally {
+      c.close()
+    }
+    await restored.stop()
+  })
+
   test("a 3-member cluster restored on every member from the same file", async () => {
     const { member, revision } = await getSource()
     const dir = scratch()
