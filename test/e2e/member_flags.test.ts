@@ -617,3 +617,33 @@ describe("--strict-reconfig-check", () => {
     await c.close()
   }, 60_000)
 })
+
+describe("--grpc-keepalive-min-time", () => {
+  /** Pings 40 times, 10 ms apart, on an idle HTTP/2 connection; returns the GOAWAY code received (or null). */
+  async function pingFlood(m: MemberProcess): Promise<number | null> {
+    const http2 = await import("node:http2")
+    const session = http2.connect(m.clientUrl)
+    let goaway: number | null = null
+    session.on("goaway", (code) => (goaway = code))
+    session.on("error", () => {})
+    await new Promise<void>((resolve) => session.once("connect", () => resolve()))
+    for (let i = 0; i < 40 && goaway === null && !session.closed; i++) {
+      await new Promise<void>((resolve) => {
+        if (!session.ping(() => resolve())) resolve()
+      })
+      await Bun.sleep(10)
+    }
+    await Bun.sleep(100)
+    session.destroy()
+    return goaway
+  }
+
+  test("pings closer than the minimum get GOAWAY ENHANCE_YOUR_CALM; a 1ms minimum lets them be", async () => {
+    const strict = await member("pingstrict", [])
+    const lax = await member("pinglax", ["--grpc-keepalive-min-time=1ms"])
+    expect(await pingFlood(strict)).toBe(11)
+    expect(strict.output()).toContain("too many pings")
+    expect(await pingFlood(lax)).toBeNull()
+    expect(ok(etcdctl(host(strict), ["put", "k", "v"]))).toBe("OK\n")
+  }, 30_000)
+})
