@@ -10,6 +10,7 @@ import { X509Certificate } from "node:crypto"
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import * as tls from "node:tls"
+import { Etcd3 } from "etcd3"
 import { createCa, issueCertificate, loadCa } from "../../src/certs/pki"
 import { etcdctl, type MemberProcess, requireBinary, startMember, tskvBinary } from "../support/procs"
 import { freePorts } from "../support/ports"
@@ -190,6 +191,39 @@ test("an https metrics URL uses the client TLS: /metrics with the client certifi
   expect(ok.out).toContain("# TYPE")
   expect(curl(["--cacert", join(pki, "ca.crt"), url]).code).not.toBe(0)
 })
+
+test("the etcd3 npm client (grpc-js) with the same certificates: put, get, watch; refused without a client certificate", async () => {
+  const credentials = (cert?: string, key?: string) => ({
+    rootCertificate: readFileSync(join(pki, "ca.crt")),
+    ...(cert !== undefined && key !== undefined ? { certChain: readFileSync(cert), privateKey: readFileSync(key) } : {}),
+  })
+  // (By name: grpc-js sets the TLS server name to the host, and Bun refuses an IP there; the certificate has DNS:localhost.)
+  const client = new Etcd3({ hosts: `https://localhost:${main.port}`, credentials: credentials(join(pki, "clients/root.crt"), join(pki, "clients/root.key")) })
+  try {
+    await client.put("etcd3-key").value("etcd3-value")
+    expect(await client.get("etcd3-key").string()).toBe("etcd3-value")
+    const watcher = await client.watch().key("etcd3-watched").create()
+    const seen = new Promise<string>((resolve) => watcher.on("put", (kv) => resolve(kv.value.toString())))
+    await client.put("etcd3-watched").value("changed")
+    expect(await seen).toBe("changed")
+    await watcher.cancel()
+  } finally {
+    client.close()
+  }
+  const anonymous = new Etcd3({ hosts: `https://localhost:${main.port}`, credentials: credentials(), dialTimeout: 2000 })
+  try {
+    const outcome = await Promise.race([
+      anonymous.get("etcd3-key").string().then(
+        (v) => `answered ${v}`,
+        (e: Error) => `refused: ${e.constructor.name}`,
+      ),
+      Bun.sleep(10_000).then(() => "timeout"),
+    ])
+    expect(outcome).toStartWith("refused")
+  } finally {
+    anonymous.close()
+  }
+}, 40_000)
 
 test("GET /health over https with the client certificate", () => {
   const r = curl(["--cacert", join(pki, "ca.crt"), "--cert", join(pki, "clients/root.crt"), "--key", join(pki, "clients/root.key"), `https://127.0.0.1:${main.port}/health`])
