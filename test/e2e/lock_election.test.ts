@@ -74,6 +74,18 @@ describe("v3lock", () => {
     await b.lease.leaseRevoke({ ID: lb.ID })
   })
 
+  test("Lock: a waiter whose lease expired while waiting gets \"session expired\", not the lock", async () => {
+    const la = await a.lease.leaseGrant({ TTL: 30 })
+    const lb = await b.lease.leaseGrant({ TTL: 2 })
+    const held = await a.lock.lock({ name: utf8("lapsed"), lease: la.ID })
+    const waiting = track(b.lock.lock({ name: utf8("lapsed"), lease: lb.ID }).catch((e: unknown) => e))
+    await Bun.sleep(3500)
+    expect(waiting.settled()).toBe(false)
+    await a.lock.unlock({ key: held.key })
+    expect(String(await waiting.done)).toContain("session expired")
+    await a.lease.leaseRevoke({ ID: la.ID })
+  })
+
   test("Lock with lease 0 creates a 60 s session lease; the same lease twice is a no-op", async () => {
     const res = await a.lock.lock({ name: utf8("session") })
     const lease = BigInt(`0x${fromUtf8(res.key).slice("session/".length)}`)

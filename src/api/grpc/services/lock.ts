@@ -6,7 +6,7 @@
 // been deleted; the lock is held from then until the key is deleted (Unlock,
 // or the lease ends). Lease 0: a 60 s session lease is granted and left to
 // expire (etcd orphans it). A caller that goes away while waiting has its key
-// deleted. The helpers below are shared with the election service.
+// deleted; a waiter whose lease ended meanwhile gets "session expired". The helpers below are shared with the election service.
 
 import * as perms from "../../../auth/request_perms"
 import { concatBytes, prefixEnd, toHex, utf8 } from "../../../lib/bytes"
@@ -44,7 +44,11 @@ export function registerLockService(grpc: GrpcServer, server: EtcdServer): void 
       await recipe.deleteQuietly(key)
       throw e
     }
-    return { header: server.header(), key }
+    // The key may have gone with its lease while waiting: then the lock is not
+    // held (etcd 3.5's Mutex checks this too; 3.4 answered as if it were).
+    const own = await recipe.range({ key, rangeEnd: new Uint8Array(0) })
+    if (own.kvs[0]?.createRevision !== revision) throw new GrpcError(GrpcStatus.UNKNOWN, "session expired")
+    return { header: server.header(own.header!.revision), key }
   })
 
   grpc.addUnary(L.Unlock, async (req, call) => {
