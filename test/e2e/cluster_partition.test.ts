@@ -112,4 +112,46 @@ describe("cluster partition", () => {
       }
     }, 90_000)
   }
+
+  for (const kind of clusterKinds()) {
+    test(`${kind}: one-way loss (the leader's bytes to one follower dropped, then links delayed), after healing HashKV agrees, the history is linearizable`, async () => {
+      const c = (cluster = await Cluster.start({ kind, size: 3, faults: true }))
+      try {
+        const leader = await c.leader()
+        const [victim, other] = c.members.map((m) => m.name).filter((n) => n !== leader.name) as [string, string]
+        const history = new History()
+        const clients = c.members.flatMap((m) => [c.newClient(m.name), c.newClient(m.name)])
+        let done = false
+        const workload = runWorkload({ clients, keys: ["k0", "k1", "k2"], history, done: () => done, opTimeoutMs: 3_000, pauseMs: 5 })
+        try {
+          await Bun.sleep(1_000)
+          // The victim hears nothing from the leader but can still talk to everyone (it campaigns).
+          const droppedAt = Date.now()
+          c.proxy!.dropOneWay(leader.name, victim)
+          // The fault bites: without heartbeats the victim loses its leader and campaigns.
+          await eventually(`${victim} loses its leader`, async () => ((await c.status(victim)).leader === 0n ? true : undefined), 10_000)
+          await Bun.sleep(Math.max(0, droppedAt + 4_000 - Date.now()))
+          c.proxy!.heal()
+          // Then slow links: 150 ms each way between the leader and the other follower.
+          c.proxy!.delay(leader.name, other, 150)
+          c.proxy!.delay(other, leader.name, 150)
+          await Bun.sleep(3_000)
+          c.proxy!.heal()
+          await c.leader({ timeoutMs: 20_000 })
+          await Bun.sleep(1_000)
+        } finally {
+          done = true
+          await workload
+          for (const cl of clients) cl.close()
+        }
+        await c.waitConverged(20_000)
+        const r = checkLinearizable(history.entries)
+        if (!r.ok) throw new Error(`not linearizable on key ${r.key}: ${r.reason}\n${describeOps(r.operations.slice(0, 60))}`)
+        expect(r.operations).toBeGreaterThan(100)
+      } catch (e) {
+        console.error(c.logs())
+        throw e
+      }
+    }, 90_000)
+  }
 })
