@@ -154,6 +154,9 @@ test("etcdctl with --cacert --cert --key works against a member with client mTLS
   const list = ctl(["member", "list"])
   expect(list.code).toBe(0)
   expect(list.stdout).toContain(`a, http://127.0.0.1:${main.m.peerPort}, https://127.0.0.1:${main.port}`)
+  // tskv's own etcdctl takes the same flags.
+  const own = spawnSync([tskvBinary, "ctl", `--endpoints=${main.ep}`, ...rootIdentity(), ...timeouts, "get", "greeting"])
+  expect({ code: own.exitCode, out: own.stdout.toString() }).toEqual({ code: 0, out: "greeting\nhello\n" })
 }, 40_000)
 
 test("the client port refuses a client with no certificate, with another CA's, or with an expired one", async () => {
