@@ -39,10 +39,9 @@ export function registerWatchService(grpc: GrpcServer, server: EtcdServer): void
       stream.close()
     }
     call.onCancel(close)
-    call.onHalfClose(() => {
-      close()
-      call.end()
-    })
+    // A client that stops sending still gets its events (etcd keeps the stream; the JSON gateway
+    // half-closes right after the create request). The watchers go when the client cancels.
+    call.onHalfClose(() => {})
     call.onMessage((req: pb.WatchRequest) => {
       if (req.createRequest) {
         const c = req.createRequest
