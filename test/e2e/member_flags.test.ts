@@ -350,6 +350,19 @@ describe("configuration sources", () => {
     const yaml = runToExit([`--config-file=${join(dir, "bad.yml")}`])
     expect(yaml.code).toBe(2)
     expect(yaml.stderr).toContain(join(dir, "bad.yml"))
+    writeFileSync(join(dir, "value.yml"), "snapshot-count: abc\n")
+    expect(runToExit([`--config-file=${join(dir, "value.yml")}`])).toEqual({
+      code: 2,
+      stdout: "",
+      stderr: `invalid value "abc" for "snapshot-count" in config file ${join(dir, "value.yml")}: expected a non-negative integer\n`,
+    })
+    // etcd 3.4 ignores an unknown key in the file; tskv names it (no setting is silently dropped).
+    writeFileSync(join(dir, "unknown.yml"), "name: a\nsnapshot-cuont: 10\n")
+    expect(runToExit([`--config-file=${join(dir, "unknown.yml")}`])).toEqual({
+      code: 2,
+      stdout: "",
+      stderr: `unknown key "snapshot-cuont" in config file ${join(dir, "unknown.yml")}\n`,
+    })
   })
 })
 
