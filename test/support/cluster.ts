@@ -149,6 +149,7 @@ export class Cluster {
     const deadline = Date.now() + (options.timeoutMs ?? 15_000)
     let last = ""
     while (Date.now() < deadline) {
+      this.throwIfCrashed()
       const names = options.among ?? this.live.filter((m) => !m.paused).map((m) => m.name)
       try {
         const statuses = await Promise.all(names.map((n) => this.status(n, 1_000)))
@@ -279,6 +280,7 @@ export class Cluster {
     const deadline = Date.now() + timeoutMs
     let last = ""
     while (Date.now() < deadline) {
+      this.throwIfCrashed()
       const names = this.live.filter((m) => !m.paused).map((m) => m.name)
       try {
         const hashes = await Promise.all(names.map((n) => this.hashKV(n)))
@@ -317,6 +319,12 @@ export class Cluster {
     return this.members
       .filter((m) => m.process !== undefined && (m.process.proc.exitCode !== null || m.process.proc.signalCode !== null))
       .map((m) => `${m.name} exited (${m.process!.proc.exitCode ?? m.process!.proc.signalCode}):\n${m.process!.output().slice(-2_000)}`)
+  }
+
+  /** Fails at once when a member crashed, rather than waiting for a timeout. */
+  throwIfCrashed(): void {
+    const crashed = this.crashed()
+    if (crashed.length > 0) throw new Error(`a member crashed:\n${crashed.join("\n")}`)
   }
 
   /** Stops everything; throws if a member had crashed on its own meanwhile. */
