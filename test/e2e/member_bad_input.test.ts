@@ -191,3 +191,25 @@ test("a malformed protobuf request gets the same gRPC status as etcd 3.4", async
   }
   await stillServes()
 })
+
+test("more refused requests print what etcd prints: duplicate txn keys, ignore-value on a missing key, huge lease TTL, lease with ignore-lease", async () => {
+  const dup = same(["txn"], "\nput d 1\nput d 2\n\n\n")
+  expect(dup.stderr).toBe("Error: etcdserver: duplicate key given in txn request\n")
+  const ignoreValue = same(["put", "missing-key", "--ignore-value"])
+  expect(ignoreValue.stderr).toBe("Error: etcdserver: key not found\n")
+  const ttl = same(["lease", "grant", "9000000001"])
+  expect(ttl.stderr).toBe("Error: failed to grant lease (etcdserver: too large lease TTL)\n")
+  same(["put", "k", "--ignore-lease", "--lease=1234abcd", "v"])
+  await stillServes()
+})
+
+test("a watch from a compacted revision is cancelled with etcd's words", async () => {
+  for (const kind of kinds) {
+    for (let i = 0; i < 3; i++) ctl(kind, ["put", "w", `v${i}`])
+    const rev = JSON.parse(ctl(kind, ["get", "w", "-w", "json"]).stdout).header.revision as number
+    expect(ctl(kind, ["compaction", String(rev)]).code).toBe(0)
+  }
+  const r = same(["watch", "w", "--rev=2"])
+  expect(r.stdout + r.stderr).toContain("required revision has been compacted")
+  await stillServes()
+})
