@@ -29,8 +29,11 @@ interface Step {
   capture?: (r: CtlResult, ctx: Ctx, who: Who) => void
   /** Run with etcdctl before each of the two runs (to give both the same state). */
   before?: (ctx: Ctx, who: Who) => string[]
+  beforeCapture?: (r: CtlResult, ctx: Ctx, who: Who) => void
   /** Table output with timings: compare the shape only. */
   timedTable?: boolean
+  /** Removes what legitimately differs in order. */
+  unordered?: (t: string) => string
 }
 
 const dec = new TextDecoder()
@@ -73,6 +76,10 @@ function maskLeases(t: string, ctx: Ctx): string {
 }
 
 const FORMATS = ["simple", "json", "fields"] as const
+
+/** The endpoint of the member of the first describe (set in its beforeAll). */
+let firstEndpoint = ""
+const etcdctlAt = (args: string[]): CtlResult => etcdctl(firstEndpoint, args)
 
 const steps: Step[] = [
   { name: "put foo bar", args: () => ["put", "foo", "bar"], writes: true },
@@ -154,7 +161,7 @@ const steps: Step[] = [
   { name: "lease grant bad ttl", args: () => ["lease", "grant", "abc"] },
   { name: "lease grant no args", args: () => ["lease", "grant"] },
   { name: "put with lease", args: (c, who) => ["put", "leased", "v", `--lease=${c.leases[`simple-${who}`]}`], writes: true },
-  ...FORMATS.map((f) => ({ name: `lease timetolive --keys -w ${f}`, before: (c: Ctx, who: Who) => ["put", "leased", "v", `--lease=${c.leases[`simple-${who}`]}`], writes: true, args: (c: Ctx, who: Who) => ["lease", "timetolive", c.leases[`simple-${who}`]!, "--keys", "-w", f] })),
+  ...FORMATS.map((f) => ({ name: `lease timetolive --keys -w ${f}`, before: (c: Ctx, who: Who) => ["put", "leased", "v", `--lease=${c.leases[`${f}-${who}`]}`], writes: true, args: (c: Ctx, who: Who) => ["lease", "timetolive", c.leases[`${f}-${who}`]!, "--keys", "-w", f] })),
   ...FORMATS.map((f) => ({ name: `lease keep-alive --once -w ${f}`, args: (c: Ctx, who: Who) => ["lease", "keep-alive", "--once", c.leases[`json-${who}`]!, "-w", f] })),
   ...FORMATS.map((f) => ({ name: `lease list -w ${f}`, args: () => ["lease", "list", "-w", f] })),
   { name: "lease revoke", args: (c, who) => ["lease", "revoke", c.leases[`fields-${who}`]!], writes: true },
@@ -179,6 +186,79 @@ const steps: Step[] = [
   { name: "member add no name", args: () => ["member", "add"] },
   { name: "member add no urls", args: () => ["member", "add", "x"] },
   { name: "member add http arg", args: () => ["member", "add", "x", "http://127.0.0.1:1"] },
+  // users and roles: each runner works on its own names, masked afterwards
+  ...FORMATS.map((f) => ({ name: `user add -w ${f}`, args: (_c: Ctx, who: Who) => ["user", "add", `u-${f}-${who}:pw`, "-w", f], writes: true })),
+  { name: "user add no password", args: (_c, who) => ["user", "add", `np-${who}`, "--no-password"], writes: true },
+  { name: "user add new-user-password", args: (_c, who) => ["user", "add", `nup-${who}`, "--new-user-password=x"], writes: true },
+  { name: "user add existing", args: (_c, who) => ["user", "add", `u-simple-${who}:pw`] },
+  { name: "user add empty name", args: () => ["user", "add", ":pw"] },
+  ...FORMATS.map((f) => ({ name: `role add -w ${f}`, args: (_c: Ctx, who: Who) => ["role", "add", `r-${f}-${who}`, "-w", f], writes: true })),
+  { name: "grant readwrite prefix", args: (_c, who) => ["role", "grant-permission", `r-simple-${who}`, "readwrite", "k", "--prefix"], writes: true },
+  { name: "grant read range", args: (_c, who) => ["role", "grant-permission", `r-simple-${who}`, "read", "a", "b"], writes: true },
+  { name: "grant write from-key", args: (_c, who) => ["role", "grant-permission", `r-simple-${who}`, "write", "c", "--from-key", "-w", "json"], writes: true },
+  { name: "grant read key", args: (_c, who) => ["role", "grant-permission", `r-simple-${who}`, "read", "single"], writes: true },
+  { name: "grant bad type", args: (_c, who) => ["role", "grant-permission", `r-simple-${who}`, "bogus", "k"] },
+  ...FORMATS.map((f) => ({ name: `role get -w ${f}`, args: (_c: Ctx, who: Who) => ["role", "get", `r-simple-${who}`, "-w", f] })),
+  { name: "user grant-role", args: (_c, who) => ["user", "grant-role", `u-simple-${who}`, `r-simple-${who}`], writes: true },
+  { name: "user get", args: (_c, who) => ["user", "get", `u-simple-${who}`] },
+  { name: "user get --detail", args: (_c, who) => ["user", "get", `u-simple-${who}`, "--detail"] },
+  { name: "user get json", args: (_c, who) => ["user", "get", `u-simple-${who}`, "-w", "json"] },
+  { name: "user get fields", args: (_c, who) => ["user", "get", `u-simple-${who}`, "-w", "fields"] },
+  { name: "user get missing", args: () => ["user", "get", "nobody"] },
+  { name: "role revoke-permission key", args: (_c, who) => ["role", "revoke-permission", `r-simple-${who}`, "single"], writes: true },
+  { name: "role revoke-permission range", args: (_c, who) => ["role", "revoke-permission", `r-simple-${who}`, "a", "b"], writes: true },
+  { name: "role revoke-permission missing", args: (_c, who) => ["role", "revoke-permission", `r-simple-${who}`, "zz"] },
+  { name: "user revoke-role", args: (_c, who) => ["user", "revoke-role", `u-simple-${who}`, `r-simple-${who}`], writes: true },
+  { name: "user passwd from stdin", args: (_c, who) => ["user", "passwd", `u-json-${who}`, "--interactive=false"], input: "newpw\n", writes: true },
+  { name: "user delete", args: (_c, who) => ["user", "delete", `u-fields-${who}`, "-w", "json"], writes: true },
+  { name: "role delete", args: (_c, who) => ["role", "delete", `r-fields-${who}`], writes: true },
+  { name: "user delete missing", args: () => ["user", "delete", "nobody"] },
+  { name: "user add no args", args: () => ["user", "add"] },
+  { name: "user grant-role one arg", args: () => ["user", "grant-role", "a"] },
+  { name: "role grant-permission short", args: () => ["role", "grant-permission", "r", "read"] },
+  { name: "role revoke-permission no args", args: () => ["role", "revoke-permission"] },
+  { name: "user list extra", args: () => ["user", "list", "x"] },
+  { name: "auth enable extra", args: () => ["auth", "enable", "x"] },
+  { name: "lock no args", args: () => ["lock"] },
+  { name: "elect no args", args: () => ["elect"] },
+  { name: "watch no args", args: () => ["watch"] },
+  { name: "watch range and prefix", args: () => ["watch", "a", "b", "--prefix"] },
+  { name: "move-leader no args", args: () => ["move-leader"] },
+  { name: "move-leader bad id", args: () => ["move-leader", "zz"] },
+  { name: "member promote no args", args: () => ["member", "promote"] },
+  { name: "member update no urls", args: () => ["member", "update", "1"] },
+  {
+    name: "member add learner",
+    args: (_c, who) => ["member", "add", `learner-${who}`, `--peer-urls=http://127.0.0.1:${who === "etcdctl" ? 1 : 2}`, "--learner"],
+    writes: true,
+    capture: (r, ctx, who) => {
+      const id = /Member +([0-9a-f]+) added/.exec(r.stdout)?.[1]
+      if (id !== undefined) ctx.leases[`added-${who}`] = id
+      if (id !== undefined) etcdctlAt(["member", "remove", id])
+    },
+  },
+  {
+    name: "member add learner json",
+    args: (_c, who) => ["member", "add", `learner-${who}`, `--peer-urls=http://127.0.0.1:${who === "etcdctl" ? 3 : 4}`, "--learner", "-w", "json"],
+    writes: true,
+    capture: (r, ctx, who) => {
+      const id = /"member":\{"ID":(\d+)/.exec(r.stdout)?.[1]
+      if (id !== undefined) ctx.leases[`added-json-${who}`] = BigInt(id).toString(16)
+      if (id !== undefined) etcdctlAt(["member", "remove", BigInt(id).toString(16)])
+    },
+    // the order of "members" follows the random new id; member list -w json covers the array
+    unordered: (t: string) => t.replace(/,"members":\[.*\]\}/, ',"members":[...]}'),
+  },
+  {
+    name: "member remove",
+    before: (_c, who) => ["member", "add", `learner-${who}`, `--peer-urls=http://127.0.0.1:${who === "etcdctl" ? 5 : 6}`, "--learner", "-w", "json"],
+    beforeCapture: (r, ctx, who) => {
+      const id = /"member":\{"ID":(\d+)/.exec(r.stdout)?.[1]
+      if (id !== undefined) ctx.leases[`member-${who}`] = BigInt(id).toString(16)
+    },
+    args: (c, who) => ["member", "remove", c.leases[`member-${who}`] ?? "0"],
+    writes: true,
+  },
   { name: "snapshot save", args: (c, who) => ["snapshot", "save", join(c.dir, `snap-${who}.db`)] },
   { name: "snapshot save no args", args: () => ["snapshot", "save"] },
 ]
@@ -190,6 +270,7 @@ describe.skipIf(!hasEtcd() || !existsSync(tskvBinary))("tskv ctl vs etcdctl 3.4 
 
   beforeAll(async () => {
     etcd = await startMember({ kind: "etcd", name: "n1" })
+    firstEndpoint = etcd.clientUrl.replace("http://", "")
   })
   afterAll(async () => {
     await etcd?.stop()
@@ -200,17 +281,20 @@ describe.skipIf(!hasEtcd() || !existsSync(tskvBinary))("tskv ctl vs etcdctl 3.4 
     const failures: string[] = []
     const ep = etcd.clientUrl.replace("http://", "")
     for (const step of steps) {
-      if (step.before !== undefined) etcdctl(ep, step.before(ctx, "etcdctl"))
+      if (step.before !== undefined) step.beforeCapture?.(etcdctl(ep, step.before(ctx, "etcdctl")), ctx, "etcdctl")
       const real = etcdctl(ep, step.args(ctx, "etcdctl"), step.input)
       step.capture?.(real, ctx, "etcdctl")
-      if (step.before !== undefined) etcdctl(ep, step.before(ctx, "tskv"))
+      if (step.before !== undefined) step.beforeCapture?.(etcdctl(ep, step.before(ctx, "tskv")), ctx, "tskv")
       const ours = tskvctl(ep, step.args(ctx, "tskv"), step.input)
       step.capture?.(ours, ctx, "tskv")
       const norm = (r: CtlResult, who: Who): string => {
         let t = `code=${r.code}\n--stdout--\n${step.skipStdout === true ? "" : r.stdout}--stderr--\n${r.stderr}`
         t = t.split(join(ctx.dir, `snap-${who}.db`)).join("<snap>")
-        t = maskLeases(maskCommon(t), ctx).replace(/<lease (\w+)-(etcdctl|tskv)>/g, "<lease $1>")
+        t = t.replaceAll(`-${who}`, "-<who>").replace(/127\.0\.0\.1:[1-6]\b/g, "127.0.0.1:<p>")
+        t = t.replace(/ETCD_INITIAL_CLUSTER="([^"]*)"/, (_m, list: string) => `ETCD_INITIAL_CLUSTER="${list.split(",").sort().join(",")}"`)
+        t = maskLeases(maskCommon(t), ctx).replace(/<lease ([\w-]+)-(etcdctl|tskv)>/g, "<lease $1>")
         if (step.timedTable === true) t = t.replace(/\d+(\.\d+)?(µs|ms|s)/g, "<t>").replace(/-+/g, "-").replace(/ +/g, " ")
+        if (step.unordered !== undefined) t = step.unordered(t)
         return step.writes === true ? maskWrites(t) : t
       }
       const a = norm(real, "etcdctl")
@@ -249,4 +333,74 @@ describe.skipIf(!hasEtcd() || !existsSync(tskvBinary))("tskv ctl vs etcdctl 3.4 
     expect(ours).toEqual(real)
     expect(ours.stdout).toContain('"Key" : "foo"')
   })
+})
+
+describe.skipIf(!hasEtcd() || !existsSync(tskvBinary))("tskv ctl long-running commands vs etcdctl 3.4", () => {
+  let etcd: MemberProcess
+  let ep = ""
+
+  beforeAll(async () => {
+    etcd = await startMember({ kind: "etcd", name: "n1" })
+    ep = etcd.clientUrl.replace("http://", "")
+  })
+  afterAll(async () => {
+    await etcd?.stop()
+  })
+
+  /** Runs a command for `ms` then sends SIGTERM; returns what it printed. */
+  async function runFor(argv: string[], ms: number): Promise<CtlResult> {
+    const p = Bun.spawn(argv, { env: { ...process.env, ETCDCTL_API: "3" }, stdout: "pipe", stderr: "pipe", stdin: "ignore" })
+    const timer = setTimeout(() => p.kill("SIGTERM"), ms)
+    const [stdout, stderr] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text()])
+    const code = await p.exited
+    clearTimeout(timer)
+    return { code, stdout, stderr }
+  }
+
+  test("watch replays history in every format like etcdctl", async () => {
+    etcdctl(ep, ["put", "w/1", "a"])
+    etcdctl(ep, ["put", "w/1", "b"])
+    etcdctl(ep, ["del", "w/1"])
+    const rev = Number(/"revision":(\d+)/.exec(etcdctl(ep, ["get", "w/1", "-w", "json"]).stdout)?.[1])
+    for (const f of FORMATS) {
+      const args = [`--endpoints=${ep}`, "watch", "w", "--prefix", "--prev-kv", "-w", f, `--rev=${rev - 2}`]
+      const real = await runFor(["etcdctl", ...args], 1500)
+      const ours = await runFor([tskvBinary, "ctl", ...args], 2500)
+      expect(ours.stdout).toBe(real.stdout)
+      expect(ours.stdout.length).toBeGreaterThan(20)
+    }
+  }, 30_000)
+
+  test("watch of a compacted revision fails like etcdctl", async () => {
+    const rev = Number(/"revision":(\d+)/.exec(etcdctl(ep, ["put", "c", "1", "-w", "json"]).stdout)?.[1])
+    etcdctl(ep, ["compaction", String(rev)])
+    const args = [`--endpoints=${ep}`, "watch", "w", "--rev=2"]
+    const real = await runFor(["etcdctl", ...args], 3000)
+    const ours = await runFor([tskvBinary, "ctl", ...args], 3000)
+    expect(ours).toEqual(real)
+    expect(ours.code).toBe(5)
+  }, 30_000)
+
+  test("watch -- cmd runs the command per event with ETCD_WATCH_* set", async () => {
+    const rev = Number(/"revision":(\d+)/.exec(etcdctl(ep, ["put", "x/k", "v1", "-w", "json"]).stdout)?.[1])
+    const cmd = ["sh", "-c", 'echo "$ETCD_WATCH_EVENT_TYPE $ETCD_WATCH_KEY $ETCD_WATCH_VALUE $ETCD_WATCH_REVISION"']
+    const args = [`--endpoints=${ep}`, "watch", "x/k", `--rev=${rev}`, "--", ...cmd]
+    const real = await runFor(["etcdctl", ...args], 1500)
+    const ours = await runFor([tskvBinary, "ctl", ...args], 2500)
+    expect(ours.stdout).toBe(real.stdout)
+    expect(ours.stdout).toContain(`"PUT" "x/k" "v1" ${rev}`)
+  }, 30_000)
+
+  test("lock and elect print the owner key and value like etcdctl", async () => {
+    for (const cmd of [["lock", "mylock"], ["elect", "myelection", "proposal"]]) {
+      const real = await runFor(["etcdctl", `--endpoints=${ep}`, ...cmd], 1500)
+      const ours = await runFor([tskvBinary, "ctl", `--endpoints=${ep}`, ...cmd], 2500)
+      const norm = (s: string): string => s.replace(/\/[0-9a-f]{16}\n/, "/<lease>\n")
+      expect(norm(ours.stdout)).toBe(norm(real.stdout))
+      expect(ours.stdout).toStartWith(`${cmd[1]}/`)
+    }
+    // the lock was released on SIGTERM: a second holder gets it at once
+    const again = etcdctl(ep, ["lock", "mylock", "--", "echo", "got it"])
+    expect(again.stdout).toBe("got it\n")
+  }, 30_000)
 })
