@@ -69,6 +69,8 @@ export const etcdMessages = {
   electionNotLeader: "election: not leader",
   electionLeaderMissing: "\"leader\" field must be provided",
   memberRemoved: "the member has been permanently removed from the cluster",
+  /** etcd 3.4 answers a proposal that found no leader within its request timeout with the raw context error. */
+  proposalNoLeader: "context deadline exceeded",
 } as const
 
 export type TskvErrorCode = keyof typeof etcdMessages

@@ -119,6 +119,8 @@ export class EtcdServer {
   private leaderWaiters: (() => void)[] = []
   private readonly leaderLostListeners = new Set<() => void>()
   private startCampaignDone = false
+  /** When the current leader was learned (performance.now()). */
+  private leaderElectedAt = 0
   private applyWaiters: { index: number; resolve: () => void }[] = []
 
   /** Raft state as of the last Ready. */
@@ -269,12 +271,15 @@ export class EtcdServer {
     const seq = this.ids.take()
     const data = encodeRequest({ kind, origin: this.memberId, seq, authRevision: auth?.revision ?? 0, user: auth?.user ?? "" }, body)
     if (data.length > this.config.maxRequestBytes) throw new TskvError("requestTooLarge")
-    if (!this.hasLeader()) await this.waitForLeader(this.config.electionMs * 2)
+    // Like etcd 3.4, a proposal waits for a leader up to the request timeout, then fails with the raw context error.
+    const started = performance.now()
+    if (!this.hasLeader()) await this.waitForLeader(this.requestTimeoutMs(), () => new TskvError("proposalNoLeader"))
     const result = this.waiters.register(seq)
     this.pendingProposals.push(data)
     this.counters.proposalsPending++
     this.kick()
-    const timer = setTimeout(() => this.waiters.fail(seq, this.timeoutError()), this.requestTimeoutMs())
+    const remaining = Math.max(1, this.requestTimeoutMs() - (performance.now() - started))
+    const timer = setTimeout(() => this.waiters.fail(seq, this.timeoutError()), remaining)
     try {
       const r = await result
       if (!r.ok) throw r.error
@@ -309,10 +314,10 @@ export class EtcdServer {
   /** Waits until a read at this moment is linearizable on this member. */
   async linearizableBarrier(): Promise<void> {
     if (this.stopped) throw new TskvError("stopped")
-    if (!this.hasLeader()) await this.waitForLeader(this.config.electionMs * 2)
+    // Without a leader the ReadIndex round is retried until the request timeout (etcd: "request timed out").
     let timer: ReturnType<typeof setTimeout> | undefined
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(this.timeoutError()), this.requestTimeoutMs())
+      timer = setTimeout(() => reject(new TskvError("timeout")), this.requestTimeoutMs())
     })
     try {
       this.kick()
@@ -332,16 +337,19 @@ export class EtcdServer {
     return 5000 + 2 * this.config.electionMs
   }
 
+  /** etcd's parseProposeCtxErr: why a proposal that was handed to raft timed out. */
   private timeoutError(): TskvError {
-    return this.hasLeader() ? new TskvError("timeout") : new TskvError("noLeader")
+    if (performance.now() - this.leaderElectedAt < 2 * this.config.electionMs) return new TskvError("timeoutDueToLeaderFail")
+    if (this.lead !== NONE && this.lead !== this.memberId && !this.isReachable(this.lead)) return new TskvError("timeoutDueToConnectionLost")
+    return new TskvError("timeout")
   }
 
-  private waitForLeader(ms: number): Promise<void> {
+  private waitForLeader(ms: number, onTimeout: () => TskvError = () => new TskvError("noLeader")): Promise<void> {
     if (this.hasLeader()) return Promise.resolve()
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.leaderWaiters = this.leaderWaiters.filter((w) => w !== done)
-        reject(new TskvError("noLeader"))
+        reject(onTimeout())
       }, ms)
       const done = (): void => {
         clearTimeout(timer)
@@ -508,6 +516,7 @@ export class EtcdServer {
     this.raftState = state
     if (state === StateType.Leader && !wasLeader) this.lessor.promote(this.config.electionMs)
     if (state !== StateType.Leader && wasLeader) this.lessor.demote()
+    if (lead !== NONE && lead !== this.lead) this.leaderElectedAt = performance.now()
     if (lead !== NONE) {
       const ws = this.leaderWaiters
       this.leaderWaiters = []

@@ -76,6 +76,7 @@ export const grpcCodeOf = {
   electionNotLeader: S.UNKNOWN,
   electionLeaderMissing: S.UNKNOWN,
   memberRemoved: S.UNKNOWN,
+  proposalNoLeader: S.UNKNOWN,
 } as const satisfies Record<TskvErrorCode, GrpcStatusCode>
 
 export interface StatusOf {
