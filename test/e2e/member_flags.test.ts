@@ -392,6 +392,16 @@ describe("flags nothing honours yet are refused, not ignored", () => {
     })
   }
 
+  test("tskv --help marks each of them as not supported yet", () => {
+    const help = runToExit(["--help"])
+    expect(help.code).toBe(0)
+    const lines = help.stdout.split("\n")
+    for (const [flag] of refused) {
+      const line = lines.find((l) => l.startsWith(`  --${flag} `) || l.startsWith(`  --${flag},`))
+      expect({ flag, line: line?.endsWith("(not supported yet)") }).toEqual({ flag, line: true })
+    }
+  })
+
   for (const gate of ["InitialCorruptCheck", "CompactHashCheck", "LeaseCheckpointPersist", "StopGRPCServiceOnDefrag"]) {
     test(`--feature-gates=${gate}=true is refused as not supported yet`, () => {
       const r = runToExit([`--feature-gates=${gate}=true`])

@@ -210,3 +210,14 @@ test("3 members killed -9 at once under load: every acknowledged write survives,
     reader.close()
   }
 }, 120_000)
+
+test("SIGINT stops the member as gracefully as SIGTERM: exit 0, the data intact", async () => {
+  const first = await startMember({ kind: "tskv", name: "sigint" })
+  started.push(first)
+  expect(etcdctl(first.clientUrl, ["put", "k", "v"]).stdout).toBe("OK\n")
+  first.proc.kill("SIGINT")
+  expect(await first.proc.exited).toBe(0)
+  expect(first.output()).toContain('"signal":"SIGINT"')
+  const second = await restartOn(first)
+  expect(etcdctl(second.clientUrl, ["get", "k", "--print-value-only"]).stdout).toBe("v\n")
+}, 30_000)
