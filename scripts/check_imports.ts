@@ -20,7 +20,9 @@ export const allowed: Record<string, readonly string[]> = {
   certs: ["lib", "config"],
   peer: ["lib", "raft"],
   client: ["lib", "pb"],
-  server: ["lib", "raft", "wal", "snap", "backend", "mvcc", "lease", "auth", "config", "pb", "certs", "peer", "api"],
+  server: ["lib", "raft", "wal", "snap", "backend", "mvcc", "lease", "auth", "config", "pb"],
+  // The composition of a running member: server + listeners + peers + TLS.
+  member: ["lib", "raft", "server", "api", "peer", "certs", "config", "pb"],
   api: ["lib", "pb", "server", "mvcc", "auth", "lease", "config", "raft"],
   ctl: ["lib", "pb", "client", "config", "certs"],
   snapshot: ["lib", "pb", "client", "backend", "server", "raft", "wal", "snap", "config", "mvcc"],

@@ -10,7 +10,7 @@ import { parseConfig } from "./config/parse"
 import { versionText } from "./config/version"
 import { createLogger, type LogLevel } from "./lib/logger"
 import { BootstrapError } from "./server/bootstrap"
-import { runMember } from "./server/run_member"
+import { runMember } from "./member/run_member"
 
 async function main(argv: string[]): Promise<number> {
   const invokedAs = basename(process.argv0 || argv[0] || "tskv")

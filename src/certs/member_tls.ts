@@ -1,7 +1,7 @@
 // From Config to the TLS a member's listeners and dialers use: one call per
 // side (client port, peer port). Handles --auto-tls/--peer-auto-tls, the
 // separate --client-cert-file/--peer-client-cert-file identities, and starts
-// the hot reload. server/run_member.ts calls it for both sides: the client
+// the hot reload. member/run_member.ts calls it for both sides: the client
 // listeners take server.serverOptions(), attach() and connectionRefusal; the
 // PeerTransport takes peerTransportTls(), with its reloadTls() on onReload.
 

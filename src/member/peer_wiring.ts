@@ -11,9 +11,9 @@ import type { Logger } from "../lib/logger"
 import type { PeerTlsOptions } from "../peer/options"
 import { PeerTransport } from "../peer/transport"
 import type { NodeId } from "../raft/types"
-import type { RemoteCluster } from "./bootstrap"
-import { decodeCbor, encodeCbor } from "./request"
-import type { EtcdServer } from "./server"
+import type { RemoteCluster } from "../server/bootstrap"
+import { decodeCbor, encodeCbor } from "../server/request"
+import type { EtcdServer } from "../server/server"
 
 export const PEER_CALL = {
   members: "members",

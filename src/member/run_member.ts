@@ -14,11 +14,11 @@ import { HealthService, ServingStatus } from "../api/grpc/transport/health"
 import { ClientListener } from "../api/grpc/transport/listener"
 import { registerServices } from "../api/grpc/services/register"
 import { join } from "node:path"
-import { bootstrapServer } from "./bootstrap"
+import { bootstrapServer } from "../server/bootstrap"
 import { registerPeerMetrics } from "./peer_metrics"
 import { createPeerTransport, fetchRemoteCluster } from "./peer_wiring"
-import { registerServerMetrics } from "./metrics"
-import type { EtcdServer } from "./server"
+import { registerServerMetrics } from "../server/metrics"
+import type { EtcdServer } from "../server/server"
 
 export interface RunningMember {
   server: EtcdServer
