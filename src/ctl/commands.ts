@@ -4,6 +4,7 @@ import * as cluster from "./cmd_cluster"
 import * as conc from "./cmd_concurrency"
 import * as kv from "./cmd_kv"
 import * as lease from "./cmd_lease"
+import * as v2 from "./cmd_v2"
 import { watchCommand } from "./cmd_watch"
 import type { Command } from "./context"
 
@@ -50,4 +51,20 @@ export const commands: Record<string, Command> = {
   "role list": auth.roleList,
   "role grant-permission": auth.roleGrantPermission,
   "role revoke-permission": auth.roleRevokePermission,
+  // the v2 verbs, mapped onto v3 (see cmd_v2.ts)
+  set: v2.v2Set,
+  mk: v2.v2Mk,
+  mkdir: v2.v2Mkdir,
+  ls: v2.v2Ls,
+  rm: v2.v2Rm,
+  rmdir: v2.v2Rmdir,
+  update: v2.v2Update,
+  "exec-watch": v2.v2ExecWatch,
+  "cluster-health": v2.v2ClusterHealth,
+}
+
+/** With ETCDCTL_API=2, `get` and `watch` are the v2 verbs. */
+export const v2Commands: Record<string, Command> = {
+  get: v2.v2Get,
+  watch: v2.v2Watch,
 }

@@ -3,7 +3,7 @@
 // codes as etcdctl; the old v2 verbs are mapped onto the v3 API (see cmd_v2.ts).
 import type { EtcdClient } from "../client"
 import { LoggingClient } from "./logging_client"
-import { commands } from "./commands"
+import { commands, v2Commands } from "./commands"
 import { clientOptions, durationMs, type Command, type Ctx } from "./context"
 import { parseFormat, type Display } from "./display"
 import { GLOBAL_FLAGS, leadingWords, parseArgs, type FlagSpecs } from "./flags"
@@ -13,7 +13,7 @@ import { CtlExit, ExitCode, errorText, out } from "./output"
 function findCommand(words: string[]): { name: string; command: Command } | undefined {
   for (let n = Math.min(words.length, 2); n >= 1; n--) {
     const name = words.slice(0, n).join(" ")
-    const command = commands[name]
+    const command = (process.env.ETCDCTL_API === "2" ? v2Commands[name] : undefined) ?? commands[name]
     if (command !== undefined) return { name, command }
   }
   return undefined
