@@ -49,6 +49,8 @@ export interface ClusterMember {
   /** Outputs of earlier runs of this member (for failure messages). */
   pastOutput: string
   paused: boolean
+  /** Removed from the cluster: its process may exit on its own. */
+  removed?: boolean
 }
 
 export const ELECTION_TIMEOUT_MS = 1_000
@@ -258,6 +260,7 @@ export class Cluster {
 
   /** etcdctl member remove (through a member other than the removed one). */
   async removeMember(options: { name: string; id: bigint; via: string }): Promise<CtlResult> {
+    this.member(options.name).removed = true
     return await reconfigure([this.member(options.via).clientUrl], ["member", "remove", options.id.toString(16)])
   }
 
@@ -317,7 +320,7 @@ export class Cluster {
   /** Members whose process exited although no test stopped it (a crash), with the tail of their output. */
   crashed(): string[] {
     return this.members
-      .filter((m) => m.process !== undefined && (m.process.proc.exitCode !== null || m.process.proc.signalCode !== null))
+      .filter((m) => m.process !== undefined && m.removed !== true && (m.process.proc.exitCode !== null || m.process.proc.signalCode !== null))
       .map((m) => `${m.name} exited (${m.process!.proc.exitCode ?? m.process!.proc.signalCode}):\n${m.process!.output().slice(-2_000)}`)
   }
 
