@@ -60,11 +60,9 @@ const notBuilt = [
   "cors",
   "host-whitelist",
   "metrics",
-  "corrupt-check-time",
   "compact-hash-check-time",
   "warning-unary-request-duration",
   "force-new-cluster",
-  "experimental-initial-corrupt-check",
   "experimental-compact-hash-check-enabled",
   "experimental-enable-lease-checkpoint-persist",
   "experimental-stop-grpc-service-on-defrag",
@@ -73,7 +71,6 @@ const notBuilt = [
 /** The same features enabled through --feature-gates. */
 function unbuiltFeature(config: Config): string | undefined {
   const gates = [
-    ["InitialCorruptCheck", config.features.initialCorruptCheck],
     ["CompactHashCheck", config.features.compactHashCheck],
     ["LeaseCheckpointPersist", config.features.leaseCheckpointPersist],
     ["StopGRPCServiceOnDefrag", config.features.stopGrpcServiceOnDefrag],

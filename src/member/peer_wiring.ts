@@ -11,12 +11,15 @@ import type { Logger } from "../lib/logger"
 import type { PeerTlsOptions } from "../peer/options"
 import { PeerTransport } from "../peer/transport"
 import type { NodeId } from "../raft/types"
+import { AlarmType } from "../pb"
 import type { RemoteCluster } from "../server/bootstrap"
+import { compareHashes, type HashCheckDeps } from "../server/corruption"
 import { decodeCbor, encodeCbor } from "../server/request"
 import type { EtcdServer } from "../server/server"
 
 export const PEER_CALL = {
   members: "members",
+  hashKV: "hashkv",
   leaseRenew: "lease-renew",
   memberPromote: "member-promote",
 } as const
@@ -87,6 +90,11 @@ export function createPeerTransport(server: EtcdServer, config: Config, logger: 
       members: server.membership.list().map((m) => ({ id: m.id, name: m.name, peerUrls: m.peerUrls, clientUrls: m.clientUrls, isLearner: m.isLearner })),
     }),
   )
+  transport.handle(PEER_CALL.hashKV, (payload) => {
+    const { revision } = decodeCbor(payload) as { revision: number }
+    const h = server.store.hashKV(Number(revision))
+    return encodeCbor({ memberId: server.memberId, hash: h.hash, compactRevision: h.compactRevision, hashRevision: h.hashRevision })
+  })
   transport.handle(PEER_CALL.leaseRenew, (payload) => {
     const { id } = decodeCbor(payload) as { id: bigint }
     if (!server.isLeader()) throw new TskvError("notLeader")
@@ -114,4 +122,58 @@ export function createPeerTransport(server: EtcdServer, config: Config, logger: 
   }
   server.setPeers(transport)
   return transport
+}
+
+/** The HashKV comparison with every peer (corruption checks). */
+export function hashCheckDeps(server: EtcdServer, transport: PeerTransport): HashCheckDeps {
+  return {
+    localId: server.memberId,
+    localHash: (revision) => {
+      const h = server.store.hashKV(revision)
+      return { memberId: server.memberId, ...h }
+    },
+    peers: () => server.membership.list().map((m) => m.id),
+    peerHash: async (id, revision) => {
+      try {
+        const v = decodeCbor(await transport.call(id, PEER_CALL.hashKV, encodeCbor({ revision }), 5000)) as Record<string, unknown>
+        return { memberId: BigInt(v.memberId as bigint), hash: Number(v.hash), compactRevision: Number(v.compactRevision), hashRevision: Number(v.hashRevision) }
+      } catch {
+        return undefined
+      }
+    },
+  }
+}
+
+/**
+ * --experimental-initial-corrupt-check / InitialCorruptCheck: before serving,
+ * compare HashKV with every reachable peer; a difference stops the member
+ * (etcd: "found data inconsistency with peers").
+ */
+export async function initialCorruptionCheck(server: EtcdServer, transport: PeerTransport, logger: Logger): Promise<void> {
+  const r = await compareHashes(hashCheckDeps(server, transport))
+  if (r.mismatched.length > 0) {
+    throw new Error(`found data inconsistency with peers ${r.mismatched.map((id) => id.toString(16)).join(", ")} at revision ${r.revision}`)
+  }
+  logger.info("initial corruption check passed", { revision: r.revision, compared: r.compared.length })
+}
+
+/** --experimental-corrupt-check-time: the leader compares hashes periodically and raises CORRUPT for a member that differs. */
+export function periodicCorruptionCheck(server: EtcdServer, transport: PeerTransport, intervalMs: number, logger: Logger): () => void {
+  let running = false
+  const timer = setInterval(() => {
+    if (running || !server.isLeader() || server.isStopped()) return
+    running = true
+    void compareHashes(hashCheckDeps(server, transport))
+      .then(async (r) => {
+        for (const id of r.mismatched) {
+          logger.error("corruption detected: a member's HashKV differs", { member: id, revision: r.revision })
+          await server.raiseAlarm(AlarmType.CORRUPT, id)
+        }
+      })
+      .catch((e) => logger.warn("corruption check failed", { error: e }))
+      .finally(() => {
+        running = false
+      })
+  }, intervalMs)
+  return () => clearInterval(timer)
 }

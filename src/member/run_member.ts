@@ -16,7 +16,7 @@ import { registerServices } from "../api/grpc/services/register"
 import { join } from "node:path"
 import { bootstrapServer } from "../server/bootstrap"
 import { registerPeerMetrics } from "./peer_metrics"
-import { createPeerTransport, fetchRemoteCluster } from "./peer_wiring"
+import { createPeerTransport, fetchRemoteCluster, initialCorruptionCheck, periodicCorruptionCheck } from "./peer_wiring"
 import { registerServerMetrics } from "../server/metrics"
 import type { EtcdServer } from "../server/server"
 
@@ -48,7 +48,9 @@ export async function runMember(config: Config, logger: Logger): Promise<Running
   peerTls?.server.onReload(() => peers.reloadTls())
   try {
     await peers.start()
+    if (config.features.initialCorruptCheck) await initialCorruptionCheck(server, peers, logger)
   } catch (e) {
+    await peers.stop()
     peerTls?.stop()
     clientTls?.stop()
     await server.stop()
@@ -108,10 +110,12 @@ export async function runMember(config: Config, logger: Logger): Promise<Running
     throw e
   }
   server.start()
+  const stopCorruptionChecks = config.corruptCheckTimeMs > 0 ? periodicCorruptionCheck(server, peers, config.corruptCheckTimeMs, logger) : () => {}
 
   let stopping: Promise<void> | undefined
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
+      stopCorruptionChecks()
       await server.transferLeadershipForShutdown()
       health.setStatus(ServingStatus.NOT_SERVING)
       // Streams end first (UNAVAILABLE), so that closing the listeners need not wait out the grace period.

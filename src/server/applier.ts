@@ -56,6 +56,7 @@ export class Applier {
       }
       case RequestKind.DeleteRange:
         this.checkAuthRevision(req)
+        if (this.deps.alarms.has(pb.AlarmType.CORRUPT)) throw new TskvError("corrupt")
         return d.kv.deleteRange(pb.decodeDeleteRangeRequest(req.body))
       case RequestKind.Txn: {
         this.checkAuthRevision(req)
@@ -108,7 +109,9 @@ export class Applier {
     if (req.authRevision < auth.revision()) throw new TskvError("authOldRevision")
   }
 
+  /** Writes are refused while NOSPACE (the quota) or CORRUPT (a member's state differs) is raised. */
   private checkSpace(): void {
+    if (this.deps.alarms.has(pb.AlarmType.CORRUPT)) throw new TskvError("corrupt")
     if (this.deps.alarms.has(pb.AlarmType.NOSPACE)) throw new TskvError("noSpace")
   }
 

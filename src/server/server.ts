@@ -311,6 +311,11 @@ export class EtcdServer {
     throw new TskvError("noSpace")
   }
 
+  /** Raises an alarm for a member through raft (NOSPACE, CORRUPT). */
+  async raiseAlarm(alarm: pb.AlarmType, memberId: NodeId): Promise<void> {
+    await this.propose(RequestKind.Alarm, pb.encodeAlarmRequest({ action: pb.AlarmRequest_AlarmAction.ACTIVATE, memberID: memberId, alarm }))
+  }
+
   /** Waits until a read at this moment is linearizable on this member. */
   async linearizableBarrier(): Promise<void> {
     if (this.stopped) throw new TskvError("stopped")
