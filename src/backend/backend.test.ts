@@ -28,14 +28,17 @@ test("Backend.commit() writes the consistent index in the same transaction as th
   }
 })
 
-test("Backend.noteWrites() commits by itself at the batch limit", () => {
+test("Backend.commitIfFull() commits once noteWrites() counted the batch limit, never noteWrites() itself", () => {
   const b = Backend.open({ path: ":memory:", batchLimit: 2 })
   b.db.exec("CREATE TABLE t (k TEXT)")
   b.begin()
   b.db.query("INSERT INTO t VALUES ('a')").run()
   b.noteWrites()
+  b.commitIfFull()
   expect(b.db.inTransaction).toBe(true)
   b.noteWrites()
+  expect(b.db.inTransaction).toBe(true)
+  b.commitIfFull()
   expect(b.db.inTransaction).toBe(false)
   b.close()
 })

@@ -7,7 +7,7 @@
 // the WAL from there.
 //
 // No timers here: the server calls commit() every --backend-batch-interval, and
-// noteWrites() commits by itself after --backend-batch-limit writes.
+// commitIfFull() between applied entries (--backend-batch-limit writes).
 
 import { Database, type Statement } from "bun:sqlite"
 import { closeSync, openSync, readSync, rmSync, statSync, writeSync } from "node:fs"
@@ -84,11 +84,20 @@ export class Backend {
     this.inBatch = true
   }
 
-  /** Counts writes of the batch; commits when the batch limit is reached. */
+  /**
+   * Counts writes of the batch. It never commits by itself: a commit in the
+   * middle of applying an entry would make half of it durable under the
+   * previous consistent index. The server calls commitIfFull() between entries.
+   */
   noteWrites(count = 1): void {
     this.pendingWrites += count
+  }
+
+  /** Commits when the batch reached --backend-batch-limit writes (call between applied entries). */
+  commitIfFull(): void {
     if (this.pendingWrites >= this.batchLimit) this.commit()
   }
+
 
   /** Records the last applied raft entry; written by the next commit(). */
   setConsistentIndex(index: number, term: number): void {

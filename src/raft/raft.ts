@@ -910,14 +910,18 @@ export class Raft {
         this.handleSnapshot(m)
         return
       case MessageType.TransferLeader:
-        if (this.lead === NONE) return
-        this.send({ ...m, to: this.lead, term: 0 })
+        // Not forwarded: its `from` names the transferee, not this member, and the peer
+        // transport only carries messages from the member that sends them. The server asks
+        // the leader itself (MoveLeader is refused elsewhere with "not leader").
         return
       case MessageType.TimeoutNow:
         // Thesis §3.10: campaign at once, skipping pre-vote, bypassing leases.
         this.hup("transfer")
         return
       case MessageType.ReadIndex:
+        // A read another member sent while this one led (queued across a pause): dropped,
+        // its sender retries with the leader it knows. Only our own reads are forwarded.
+        if (m.from !== this.id) return
         if (this.lead === NONE) throw new ReadIndexDroppedError("noLeader")
         this.send({ ...m, to: this.lead, term: 0 })
         return

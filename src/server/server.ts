@@ -549,6 +549,8 @@ export class EtcdServer {
       else if (e.data.length > 0) this.applyNormal(e)
       this.backend.setConsistentIndex(e.index, e.term)
       this.appliedIndex = e.index
+      // Between entries only: a batch commit never splits one entry's writes.
+      this.backend.commitIfFull()
     }
     if (performance.now() - started > this.config.warningApplyDurationMs) this.counters.slowApplies++
     if (this.applyWaiters.length > 0) {
@@ -561,6 +563,8 @@ export class EtcdServer {
   private applyNormal(e: Entry): void {
     const req = decodeRequest(e.data)
     const result = this.applier.apply(req)
+    // mvcc does not count its rows; every applied request counts as one write of the batch.
+    this.backend.noteWrites(1)
     if (req.origin === this.memberId) this.waiters.trigger(req.seq, result)
   }
 
@@ -622,7 +626,10 @@ export class EtcdServer {
 
   private compactionStep(): void {
     if (this.stopped || this.processing) return
-    if (this.store.compactionPending()) this.store.compactStep()
+    if (this.store.compactionPending()) {
+      this.store.compactStep()
+      this.backend.commitIfFull()
+    }
   }
 
   private leaseDuties(): void {
@@ -680,9 +687,19 @@ export class EtcdServer {
     this.fatal(new TskvError("memberRemoved"))
   }
 
-  /** Members that count as started for --strict-reconfig-check: published and reachable. */
-  private startedVoters(): number {
-    return this.membership.voters().filter((m) => m.name !== "" && this.isReachable(m.id)).length
+  /** etcd's HealthInterval: a peer link up for this long counts as connected for reconfiguration checks. */
+  private static readonly HEALTH_INTERVAL_MS = 5000
+
+  /** Whether the link to `id` has been up since at least `sinceMs` (this member always is). */
+  private connectedSince(id: NodeId, sinceMs: number): boolean {
+    if (id === this.memberId) return true
+    const since = this.peers?.activeSince(id) ?? 0
+    return since > 0 && since <= sinceMs
+  }
+
+  /** etcd: voters that published their attributes (have a name) count as started. */
+  private startedVoters(exclude?: NodeId): number {
+    return this.membership.voters().filter((m) => m.id !== exclude && m.name !== "").length
   }
 
   async memberAdd(peerUrls: string[], isLearner: boolean): Promise<Member> {
@@ -690,8 +707,11 @@ export class EtcdServer {
     for (const url of peerUrls) if (this.membership.byPeerUrl(url)) throw new TskvError("peerURLExist")
     if (isLearner && this.membership.learners().length >= this.config.maxLearners) throw new TskvError("tooManyLearners")
     if (!isLearner && this.config.strictReconfigCheck) {
+      // etcd's mayAddMember: quorum of the new voter set must be started, and every voter connected lately.
       const voters = this.membership.voters().length + 1
       if (this.startedVoters() < Math.floor(voters / 2) + 1) throw new TskvError("memberNotEnoughStarted")
+      const since = performance.now() - EtcdServer.HEALTH_INTERVAL_MS
+      if (!this.membership.voters().every((m) => this.connectedSince(m.id, since))) throw new TskvError("unhealthy")
     }
     const id = computeMemberId(peerUrls, this.config.initialClusterToken, Math.floor(Date.now() / 1000))
     if (this.membership.has(id)) throw new TskvError("memberExist")
@@ -706,9 +726,16 @@ export class EtcdServer {
     const m = this.membership.get(id)
     if (!m) throw new TskvError("memberNotFound")
     if (!m.isLearner && this.config.strictReconfigCheck) {
-      const voters = this.membership.voters().length - 1
-      const started = this.membership.voters().filter((v) => v.id !== id && v.name !== "" && this.isReachable(v.id)).length
-      if (voters > 0 && started < Math.floor(voters / 2) + 1) throw new TskvError("memberNotEnoughStarted")
+      // etcd's mayRemoveMember.
+      const voters = this.membership.voters()
+      const remaining = voters.length - 1
+      if (remaining > 0 && this.startedVoters(id) < Math.floor(remaining / 2) + 1) throw new TskvError("memberNotEnoughStarted")
+      const down = id !== this.memberId && (this.peers?.activeSince(id) ?? 0) === 0
+      if (!down) {
+        const since = performance.now() - EtcdServer.HEALTH_INTERVAL_MS
+        const active = voters.filter((v) => this.connectedSince(v.id, since)).length
+        if (active - 1 < 1 + Math.floor((voters.length - 1) / 2)) throw new TskvError("unhealthy")
+      }
     }
     await this.proposeConfChange(ConfChangeType.RemoveNode, id, {})
   }
