@@ -38,6 +38,12 @@ type Check = () => Promise<void>
 
 const TEXT = "text/plain; charset=utf-8"
 
+const CORS_HEADERS: Record<string, string> = {
+  "Access-Control-Allow-Headers": "accept, content-type, authorization",
+  "Access-Control-Allow-Methods": "POST, GET, OPTIONS, PUT, DELETE",
+  "Access-Control-Allow-Origin": "*",
+}
+
 export function createHttpApp(deps: HttpDeps): Hono {
   const logger = deps.logger ?? silentLogger
   const readTimeoutMs = deps.readTimeoutMs ?? 7000
@@ -46,6 +52,16 @@ export function createHttpApp(deps: HttpDeps): Hono {
     withTimeout(serializable ? deps.serializableRead() : deps.linearizableRead(), readTimeoutMs)
 
   const app = new Hono()
+
+  // --cors=* (etcd's default, the only value built): every answer allows every origin, and a
+  // preflight OPTIONS is answered empty, as etcd's CORS handler does.
+  app.use("*", async (c, next) => {
+    if (c.req.method === "OPTIONS") {
+      return c.body(null, 200, CORS_HEADERS)
+    }
+    await next()
+    for (const [name, value] of Object.entries(CORS_HEADERS)) c.res.headers.set(name, value)
+  })
 
   app.get("/health", async (c) => {
     const excluded = new Set(c.req.queries("exclude") ?? [])
