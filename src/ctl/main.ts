@@ -2,6 +2,7 @@
 // client. Same commands, flags, ETCDCTL_* variables, output formats and exit
 // codes as etcdctl; the old v2 verbs are mapped onto the v3 API (see cmd_v2.ts).
 import type { EtcdClient } from "../client"
+import { TskvError } from "../lib/errors"
 import { LoggingClient } from "./logging_client"
 import { commands, v2Commands } from "./commands"
 import { clientOptions, durationMs, type Command, type Ctx } from "./context"
@@ -102,7 +103,8 @@ export async function runCtl(argv: string[]): Promise<number> {
       return e.code
     }
     out.err(`Error: ${errorText(e)}\n`)
-    return ExitCode.error
+    // clientv3 authenticates while connecting: etcdctl exits as for a bad connection
+    return e instanceof TskvError && e.code === "authFailed" ? ExitCode.badConnection : ExitCode.error
   } finally {
     client?.close()
   }

@@ -160,7 +160,7 @@ const steps: Step[] = [
   })),
   { name: "lease grant bad ttl", args: () => ["lease", "grant", "abc"] },
   { name: "lease grant no args", args: () => ["lease", "grant"] },
-  { name: "put with lease", args: (c, who) => ["put", "leased", "v", `--lease=${c.leases[`simple-${who}`]}`], writes: true },
+  { name: "put with lease", args: (c, who) => ["put", `leased-${who}`, "v", `--lease=${c.leases[`simple-${who}`]}`], writes: true, capture: (_r, _c, who) => void etcdctlAt(["del", `leased-${who}`]) },
   ...FORMATS.map((f) => ({ name: `lease timetolive --keys -w ${f}`, before: (c: Ctx, who: Who) => ["put", "leased", "v", `--lease=${c.leases[`${f}-${who}`]}`], writes: true, args: (c: Ctx, who: Who) => ["lease", "timetolive", c.leases[`${f}-${who}`]!, "--keys", "-w", f] })),
   ...FORMATS.map((f) => ({ name: `lease keep-alive --once -w ${f}`, args: (c: Ctx, who: Who) => ["lease", "keep-alive", "--once", c.leases[`json-${who}`]!, "-w", f] })),
   ...FORMATS.map((f) => ({ name: `lease list -w ${f}`, args: () => ["lease", "list", "-w", f] })),
@@ -403,4 +403,50 @@ describe.skipIf(!hasEtcd() || !existsSync(tskvBinary))("tskv ctl long-running co
     const again = etcdctl(ep, ["lock", "mylock", "--", "echo", "got it"])
     expect(again.stdout).toBe("got it\n")
   }, 30_000)
+})
+
+describe.skipIf(!hasEtcd() || !existsSync(tskvBinary))("tskv ctl --user/--password/ETCDCTL_USER vs etcdctl 3.4 with auth enabled", () => {
+  let etcd: MemberProcess
+  let ep = ""
+
+  beforeAll(async () => {
+    etcd = await startMember({ kind: "etcd", name: "auth" })
+    ep = etcd.clientUrl.replace("http://", "")
+    etcdctl(ep, ["user", "add", "root:rootpw"])
+    etcdctl(ep, ["user", "add", "alice:alicepw"])
+    etcdctl(ep, ["role", "add", "reader"])
+    etcdctl(ep, ["role", "grant-permission", "reader", "read", "pub/", "--prefix"])
+    etcdctl(ep, ["user", "grant-role", "alice", "reader"])
+    etcdctl(ep, ["put", "pub/a", "1"])
+    expect(etcdctl(ep, ["auth", "enable"]).stdout).toBe("Authentication Enabled\n")
+  })
+  afterAll(async () => {
+    await etcd?.stop()
+  })
+
+  test("credentials are sent and auth errors print like etcdctl", () => {
+    const cases: { args: string[]; env?: Record<string, string> }[] = [
+      { args: ["get", "pub/", "--prefix", "--user", "root:rootpw"] },
+      { args: ["get", "pub/", "--prefix", "--user=alice:alicepw", "-w", "json"] },
+      { args: ["get", "pub/", "--prefix", "--user", "root", "--password", "rootpw"] },
+      { args: ["get", "pub/", "--prefix"], env: { ETCDCTL_USER: "alice:alicepw" } },
+      { args: ["get", "secret", "--user", "alice:alicepw"] },
+      { args: ["put", "pub/b", "2", "--user", "alice:alicepw"] },
+      { args: ["get", "pub/a", "--user", "root:wrong"] },
+      { args: ["get", "pub/a", "--user", "nobody:pw"] },
+      { args: ["user", "list", "--user", "root:rootpw"] },
+      { args: ["user", "list", "--user", "alice:alicepw"] },
+      { args: ["role", "get", "reader", "--user", "root:rootpw"] },
+      { args: ["endpoint", "health", "--user", "alice:alicepw"] },
+      { args: ["alarm", "list", "--user", "alice:alicepw"] },
+    ]
+    const failures: string[] = []
+    for (const c of cases) {
+      const real = etcdctl(ep, c.args, undefined, c.env ?? {})
+      const ours = tskvctl(ep, c.args, undefined, c.env ?? {})
+      const norm = (r: CtlResult): string => maskCommon(`code=${r.code}\n${r.stdout}--\n${r.stderr}`)
+      if (norm(real) !== norm(ours)) failures.push(`### ${c.args.join(" ")}\n--- etcdctl\n${norm(real)}\n--- tskv ctl\n${norm(ours)}`)
+    }
+    expect(failures.join("\n")).toBe("")
+  }, 60_000)
 })
