@@ -263,13 +263,13 @@ const steps: Step[] = [
   { name: "snapshot save no args", args: () => ["snapshot", "save"] },
 ]
 
-describe.skipIf(!hasEtcd() || !existsSync(tskvBinary))("tskv ctl vs etcdctl 3.4 against etcd 3.4", () => {
+describe.skipIf(!hasEtcd() || !existsSync(tskvBinary)).each(["etcd", "tskv"] as const)("tskv ctl vs etcdctl 3.4 against %s", (kind) => {
   let etcd: MemberProcess
   const tmp = tempDir("ctl-diff-")
   const ctx: Ctx = { leases: {}, dir: tmp.path, rev: 0 }
 
   beforeAll(async () => {
-    etcd = await startMember({ kind: "etcd", name: "n1" })
+    etcd = await startMember({ kind, name: "n1" })
     firstEndpoint = etcd.clientUrl.replace("http://", "")
   })
   afterAll(async () => {
