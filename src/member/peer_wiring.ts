@@ -99,7 +99,9 @@ export function createPeerTransport(server: EtcdServer, config: Config, logger: 
     const { id } = decodeCbor(payload) as { id: bigint }
     if (!server.isLeader()) throw new TskvError("notLeader")
     try {
-      return encodeCbor({ ttl: server.lessor.renew(BigInt(id)) })
+      const ttl = server.lessor.renew(BigInt(id))
+      server.counters.leaseRenewed++
+      return encodeCbor({ ttl })
     } catch (e) {
       if (isTskvError(e, "leaseNotFound")) return encodeCbor({ ttl: 0 })
       throw e

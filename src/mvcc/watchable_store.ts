@@ -128,6 +128,11 @@ export class WatchableStore {
     return stream
   }
 
+  /** Number of open watch streams (metrics). */
+  streamCount(): number {
+    return this.streams.size
+  }
+
   /** Number of watchers, synced and not (metrics). */
   watcherCount(): { synced: number; unsynced: number } {
     let synced = this.syncedRanges.size

@@ -27,6 +27,8 @@ export interface ApplierDeps {
   auth?: AuthStore
   /** Applies an auth mutation (server/auth_apply.ts); undefined until auth is wired. */
   applyAuth?: (req: DecodedRequest) => unknown
+  /** Counts for etcd's mvcc and lease metrics. */
+  counters?: { mvccPut: number; mvccDelete: number; mvccRange: number; mvccTxn: number; leaseGranted: number; leaseRevoked: number }
   /** Called when NOSPACE or another alarm changes, to update metrics and health. */
   onAlarmChange?: () => void
 }
@@ -39,7 +41,9 @@ export class Applier {
 
   apply(req: DecodedRequest): ApplyResult {
     try {
-      return { ok: true, response: this.dispatch(req) }
+      const response = this.dispatch(req)
+      this.count(req, response)
+      return { ok: true, response }
     } catch (error) {
       if (error instanceof TskvError) return { ok: false, error }
       throw error
@@ -102,6 +106,30 @@ export class Applier {
     }
   }
 
+  /** etcd's mvcc and lease counters, by applied request (txn ops counted one by one, as mvcc does). */
+  private count(req: DecodedRequest, response: unknown): void {
+    const c = this.deps.counters
+    if (!c) return
+    switch (req.kind) {
+      case RequestKind.Put:
+        c.mvccPut++
+        return
+      case RequestKind.DeleteRange:
+        c.mvccDelete++
+        return
+      case RequestKind.Txn:
+        countTxnOps(c, response as pb.TxnResponse)
+        return
+      case RequestKind.LeaseGrant:
+        c.leaseGranted++
+        return
+      case RequestKind.LeaseRevoke:
+        c.leaseRevoked++
+        return
+      default:
+    }
+  }
+
   /** etcd re-checks the auth revision at apply: a token older than the auth store is refused. */
   private checkAuthRevision(req: DecodedRequest): void {
     const auth = this.deps.auth
@@ -136,5 +164,16 @@ export class Applier {
       default:
         return { header, alarms: [] }
     }
+  }
+}
+
+/** Counts the operations a txn executed (its responses: only the branch that ran, nested txns included). */
+export function countTxnOps(c: { mvccPut: number; mvccDelete: number; mvccRange: number; mvccTxn: number }, res: pb.TxnResponse): void {
+  c.mvccTxn++
+  for (const r of res.responses) {
+    if (r.responsePut) c.mvccPut++
+    else if (r.responseDeleteRange) c.mvccDelete++
+    else if (r.responseRange) c.mvccRange++
+    else if (r.responseTxn) countTxnOps(c, r.responseTxn)
   }
 }

@@ -109,13 +109,16 @@ export async function bootstrapServer(options: BootstrapOptions): Promise<EtcdSe
   const auth = new AuthStore({ backend, clock, bcryptCost: config.bcryptCost, authTokenTtlSeconds: config.authTokenTtlSeconds, authToken: authTokenSpec(config.authToken) })
 
   const storage = new MemoryStorage()
+  // The WAL reports fsync timings to the member, which exists only once the WAL is open.
+  let built: EtcdServer | undefined
+  const onSync = (ms: number): void => built?.onWalSync?.(ms)
   let memberId: NodeId
   let clusterId: NodeId
   let wal: Wal
   let peers: NodeId[] | undefined
   if (restarting) {
     const from = snapshot ? { index: snapshot.metadata.index, term: snapshot.metadata.term } : undefined
-    const opened = Wal.open({ fs, dir, logger, maxWals: config.maxWals, noFsync: config.unsafeNoFsync, ...(from ? { snapshot: from } : {}) })
+    const opened = Wal.open({ fs, dir, logger, maxWals: config.maxWals, noFsync: config.unsafeNoFsync, onSync, ...(from ? { snapshot: from } : {}) })
     wal = opened.wal
     memberId = opened.metadata.memberId
     clusterId = opened.metadata.clusterId
@@ -139,7 +142,7 @@ export async function bootstrapServer(options: BootstrapOptions): Promise<EtcdSe
     for (const m of joined.cluster.members) membership.add({ ...m })
     membership.setClusterId(clusterId)
     backend.commit()
-    wal = Wal.create({ fs, dir, logger, metadata: { memberId, clusterId }, maxWals: config.maxWals, noFsync: config.unsafeNoFsync })
+    wal = Wal.create({ fs, dir, logger, metadata: { memberId, clusterId }, maxWals: config.maxWals, noFsync: config.unsafeNoFsync, onSync })
     logger.info("joining an existing cluster", { "member-id": formatId(memberId), "cluster-id": formatId(clusterId), members: joined.cluster.members.length })
   } else {
     const ids = initialMembers(config)
@@ -150,7 +153,7 @@ export async function bootstrapServer(options: BootstrapOptions): Promise<EtcdSe
     }
     membership.setClusterId(clusterId)
     backend.commit()
-    wal = Wal.create({ fs, dir, logger, metadata: { memberId, clusterId }, maxWals: config.maxWals, noFsync: config.unsafeNoFsync })
+    wal = Wal.create({ fs, dir, logger, metadata: { memberId, clusterId }, maxWals: config.maxWals, noFsync: config.unsafeNoFsync, onSync })
     peers = ids.members.map((m) => m.id)
     logger.info("starting a new cluster", { "member-id": formatId(memberId), "cluster-id": formatId(clusterId), members: ids.members.length })
   }
@@ -169,6 +172,7 @@ export async function bootstrapServer(options: BootstrapOptions): Promise<EtcdSe
   const server = new EtcdServer({ config, logger, clock, memberId, clusterId, backend, store, watchable, kv, lessor, alarms, membership, auth, node, storage, wal, snapshotter })
   // Entries are applied in index order, one at a time: the entry being applied is the one after appliedIndex.
   server.setAuthApplier((req) => applyAuthRequest(auth, req, server.appliedIndex + 1))
+  built = server
   return server
 }
 

@@ -3,7 +3,8 @@
 // added to the write path for them.
 
 import { etcdApiVersion, etcdClusterVersion } from "../config/version"
-import type { Registry } from "../lib/metrics"
+import { readdirSync, readFileSync } from "node:fs"
+import { ETCD_DISK_BUCKETS, exponentialBuckets, type Registry } from "../lib/metrics"
 import { AlarmType } from "../pb"
 import type { EtcdServer } from "./server"
 
@@ -30,10 +31,64 @@ export function registerServerMetrics(registry: Registry, server: EtcdServer): v
   g("etcd_debugging_mvcc_compact_revision", "The revision of the last compaction in store.", () => server.store.compactedRevision())
   g("etcd_debugging_mvcc_keys_total", "Total number of keys.", () => server.store.keyCount())
   g("etcd_server_alarm_nospace", "Whether the NOSPACE alarm is active (tskv).", () => (server.alarms.has(AlarmType.NOSPACE) ? 1 : 0))
+  const n = server.counters
+  c("etcd_server_heartbeat_send_failures_total", "The total number of leader heartbeat send failures (likely overloaded from slow disk).", () => n.heartbeatSendFailures)
+  c("etcd_server_slow_read_indexes_total", "The total number of pending read indexes not in sync with leader's or timed out read index requests.", () => n.slowReadIndexes)
+  c("etcd_server_read_indexes_failed_total", "The total number of failed read indexes seen.", () => n.readIndexesFailed)
+  g("etcd_server_snapshot_apply_in_progress_total", "1 if the server is applying the incoming snapshot. 0 if none.", () => n.snapshotApplyInProgress)
+  c("etcd_mvcc_put_total", "Total number of puts seen by this member.", () => n.mvccPut)
+  c("etcd_mvcc_delete_total", "Total number of deletes seen by this member.", () => n.mvccDelete)
+  c("etcd_mvcc_range_total", "Total number of ranges seen by this member.", () => n.mvccRange)
+  c("etcd_mvcc_txn_total", "Total number of txns seen by this member.", () => n.mvccTxn)
+  c("etcd_debugging_lease_granted_total", "The total number of granted leases.", () => n.leaseGranted)
+  c("etcd_debugging_lease_renewed_total", "The number of renewed leases seen by the leader.", () => n.leaseRenewed)
+  c("etcd_debugging_lease_revoked_total", "The total number of revoked leases.", () => n.leaseRevoked)
+  c("etcd_debugging_server_lease_expired_total", "The total number of expired leases.", () => n.leaseExpired)
+  g("etcd_debugging_mvcc_watcher_total", "Total number of watchers.", () => {
+    const w = server.watchable.watcherCount()
+    return w.synced + w.unsynced
+  })
+  g("etcd_debugging_mvcc_slow_watcher_total", "Total number of unsynced slow watchers.", () => server.watchable.watcherCount().unsynced)
+  g("etcd_debugging_mvcc_watch_stream_total", "Total number of watch streams.", () => server.watchable.streamCount())
+  // Events never wait in memory here: a stream that cannot take more is parked and re-reads history later.
+  g("etcd_debugging_mvcc_pending_events_total", "Total number of pending events to be sent.", () => 0)
+  c("etcd_disk_wal_write_bytes_total", "Total number of bytes written in WAL.", () => server.walBytesWritten())
+  const diskBuckets = ETCD_DISK_BUCKETS
+  const walFsync = registry.histogram({ name: "etcd_disk_wal_fsync_duration_seconds", help: "The latency distributions of fsync called by WAL.", buckets: diskBuckets }).labels()
+  const commit = registry.histogram({ name: "etcd_disk_backend_commit_duration_seconds", help: "The latency distributions of commit called by backend.", buckets: diskBuckets }).labels()
+  const defrag = registry
+    .histogram({ name: "etcd_disk_backend_defrag_duration_seconds", help: "The latency distribution of backend defragmentation.", buckets: exponentialBuckets(0.1, 2, 13) })
+    .labels()
+  const snapshot = registry
+    .histogram({ name: "etcd_disk_backend_snapshot_duration_seconds", help: "The latency distribution of backend snapshots.", buckets: exponentialBuckets(0.01, 2, 17) })
+    .labels()
+  server.onWalSync = (ms) => walFsync.observe(ms / 1000)
+  server.backend.onCommit = (ms) => commit.observe(ms / 1000)
+  server.onDefrag = (ms) => defrag.observe(ms / 1000)
+  server.onBackendSnapshot = (ms) => snapshot.observe(ms / 1000)
+  g("os_fd_used", "The number of used file descriptors.", () => openFdCount())
+  g("os_fd_limit", "The file descriptor limit.", () => fdLimit())
   registry.gauge({ name: "etcd_server_version", help: "Which version is running. 1 for 'server_version' label with current version.", labelNames: ["server_version"] }).labels(etcdApiVersion).set(1)
   registry.gauge({ name: "etcd_cluster_version", help: "Which version is running. 1 for 'cluster_version' label with current cluster version", labelNames: ["cluster_version"] }).labels(etcdClusterVersion).set(1)
   registry
     .gauge({ name: "etcd_server_id", help: "Server or member ID in hexadecimal format. 1 for 'server_id' label with current ID.", labelNames: ["server_id"] })
     .labels(server.memberId.toString(16))
     .set(1)
+}
+
+function openFdCount(): number {
+  try {
+    return readdirSync("/proc/self/fd").length
+  } catch {
+    return 0
+  }
+}
+
+function fdLimit(): number {
+  try {
+    const line = readFileSync("/proc/self/limits", "utf8").split("\n").find((l) => l.startsWith("Max open files"))
+    return Number(line?.split(/\s+/)[3] ?? 0)
+  } catch {
+    return 0
+  }
 }

@@ -22,6 +22,8 @@ export interface ReadIndexDeps {
   applied(): number
   /** How long before a round is sent again with a new context (etcd: 500 ms). */
   retryMs: number
+  /** A round needed a retry (etcd_server_slow_read_indexes_total). */
+  onRetry?: () => void
 }
 
 export class ReadIndexer {
@@ -104,6 +106,7 @@ export class ReadIndexer {
     const round = this.inflight
     if (round === undefined) return
     this.inflight = undefined
+    this.deps.onRetry?.()
     this.pending = [...round.reads, ...this.pending]
     this.startRound()
   }

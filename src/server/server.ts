@@ -51,6 +51,26 @@ export interface PeerSender {
   call(peerId: NodeId, method: string, payload: Uint8Array, timeoutMs: number): Promise<Uint8Array>
 }
 
+/** Counts behind etcd's metrics; numbers only, read at scrape time. */
+export interface ServerCounters {
+  proposalsFailed: number
+  leaderChanges: number
+  slowApplies: number
+  proposalsPending: number
+  heartbeatSendFailures: number
+  slowReadIndexes: number
+  readIndexesFailed: number
+  snapshotApplyInProgress: number
+  mvccPut: number
+  mvccDelete: number
+  mvccRange: number
+  mvccTxn: number
+  leaseGranted: number
+  leaseRenewed: number
+  leaseRevoked: number
+  leaseExpired: number
+}
+
 export interface ServerParts {
   config: Config
   logger: Logger
@@ -130,7 +150,28 @@ export class EtcdServer {
   appliedIndex = 0
   committedIndex = 0
   /** Metrics the HTTP room reads. */
-  readonly counters = { proposalsFailed: 0, leaderChanges: 0, slowApplies: 0, proposalsPending: 0 }
+  readonly counters: ServerCounters = {
+    proposalsFailed: 0,
+    leaderChanges: 0,
+    slowApplies: 0,
+    proposalsPending: 0,
+    heartbeatSendFailures: 0,
+    slowReadIndexes: 0,
+    readIndexesFailed: 0,
+    snapshotApplyInProgress: 0,
+    mvccPut: 0,
+    mvccDelete: 0,
+    mvccRange: 0,
+    mvccTxn: 0,
+    leaseGranted: 0,
+    leaseRenewed: 0,
+    leaseRevoked: 0,
+    leaseExpired: 0,
+  }
+  /** Timings for the disk histograms (set by the metrics wiring). */
+  onWalSync: ((ms: number) => void) | undefined
+  onDefrag: ((ms: number) => void) | undefined
+  onBackendSnapshot: ((ms: number) => void) | undefined
   /** Called when the member stops by itself (removed, fatal error). */
   onFatal: ((error: unknown) => void) | undefined
   /** Forwards MemberPromote to the leader (set by the peer wiring). */
@@ -168,6 +209,7 @@ export class EtcdServer {
       lessor: this.lessor,
       alarms: this.alarms,
       membership: this.membership,
+      counters: this.counters,
       ...(this.auth ? { auth: this.auth } : {}),
     })
     this.appliedIndex = this.backend.consistentIndex().index
@@ -175,6 +217,7 @@ export class EtcdServer {
       request: (ctx) => this.node.readIndex(ctx),
       applied: () => this.appliedIndex,
       retryMs: 500,
+      onRetry: () => this.counters.slowReadIndexes++,
     })
   }
 
@@ -327,6 +370,9 @@ export class EtcdServer {
     try {
       this.kick()
       await Promise.race([this.reads.wait(), timeout])
+    } catch (e) {
+      this.counters.readIndexesFailed++
+      throw e
     } finally {
       clearTimeout(timer)
     }
@@ -469,6 +515,7 @@ export class EtcdServer {
     const early: Message[] = []
     const late: Message[] = []
     for (const m of rd.messages) {
+      if (m.type === MessageType.Heartbeat && !this.isReachable(m.to)) this.counters.heartbeatSendFailures++
       if (m.type === MessageType.Snap) this.sendSnapshot(m)
       else (sendableBeforePersist(m) ? early : late).push(m)
     }
@@ -635,6 +682,7 @@ export class EtcdServer {
   private leaseDuties(): void {
     if (this.stopped || !this.isLeader()) return
     for (const id of this.lessor.expired(1000)) {
+      this.counters.leaseExpired++
       void this.proposeInternal(RequestKind.LeaseRevoke, { ID: id })
     }
     const checkpoints = this.lessor.dueCheckpoints(1000)
@@ -806,7 +854,7 @@ export class EtcdServer {
     const config = this.node.status().config
     const dbPath = join(this.config.dataDir, "member", "snap", `send-${m.to.toString(16)}-${index.toString(16)}.db`)
     try {
-      this.backend.copyTo(dbPath)
+      this.copyBackend(dbPath)
     } catch (e) {
       this.logger.error("copying the backend for a snapshot failed", { error: e })
       this.node.reportSnapshot(m.to, false)
@@ -836,7 +884,13 @@ export class EtcdServer {
     const snap = message.snapshot
     if (!snap || this.stopped) return Promise.reject(new TskvError("stopped"))
     const index = snap.metadata.index
+    this.counters.snapshotApplyInProgress++
     return new Promise<void>((resolve) => {
+      const finish = resolve
+      resolve = () => {
+        this.counters.snapshotApplyInProgress--
+        finish()
+      }
       const timer = setTimeout(() => {
         // raft did not take it (stale, or this member moved on): drop the file.
         if (this.receivedSnapshots.get(index)?.dbPath === dbPath) this.receivedSnapshots.delete(index)
@@ -902,10 +956,23 @@ export class EtcdServer {
     for (const id of before) if (!now.has(id) && id !== this.memberId) peers.removePeer(id)
   }
 
+  walBytesWritten(): number {
+    return this.wal.bytesWritten
+  }
+
   /** Reclaims free space in the backend (Maintenance.Defragment). */
   defragment(): void {
+    const started = performance.now()
     this.backend.commit()
     this.backend.db.exec("VACUUM")
+    this.onDefrag?.(performance.now() - started)
+  }
+
+  /** A consistent copy of the backend (snapshots to followers and Maintenance.Snapshot), timed. */
+  copyBackend(path: string): void {
+    const started = performance.now()
+    this.backend.copyTo(path)
+    this.onBackendSnapshot?.(performance.now() - started)
   }
 
   /** Hands leadership to `target` and waits until it took over (Maintenance.MoveLeader). */

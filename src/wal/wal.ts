@@ -98,6 +98,8 @@ export class Wal {
   private failure: unknown
   private closed = false
   private buffer = new Uint8Array(64 * 1024)
+  /** Bytes of records written since open (etcd_disk_wal_write_bytes_total). */
+  bytesWritten = 0
 
   private constructor(init: {
     options: WalOptions
@@ -321,6 +323,7 @@ export class Wal {
     const crc = sealRecord(this.buffer, 0, { type, flags, payloadBytes: payload.length, prevCrc: this.writer.crc })
     this.writer.file.write(this.buffer.subarray(0, size), this.writer.tail)
     this.writer.tail += size
+    this.bytesWritten += size
     this.writer.crc = crc
   }
 
@@ -343,6 +346,7 @@ export class Wal {
     const crc = sealRecord(this.buffer, 0, { type: RecordType.Batch, flags, payloadBytes, prevCrc: this.writer.crc })
     this.writer.file.write(this.buffer.subarray(0, end), this.writer.tail)
     this.writer.tail += end
+    this.bytesWritten += end
     this.writer.crc = crc
   }
 

@@ -5,6 +5,7 @@ import * as perms from "../../../auth/request_perms"
 import { isReadOnly } from "../../../mvcc/kv_applier"
 import { checkDeleteRangeRequest, checkPutRequest, checkRangeRequest, checkTxnRequest } from "../../../mvcc/validate"
 import * as pb from "../../../pb"
+import { countTxnOps } from "../../../server/applier"
 import { RequestKind } from "../../../server/request"
 import type { EtcdServer } from "../../../server/server"
 import type { GrpcServer } from "../transport/grpc_server"
@@ -19,6 +20,7 @@ export function registerKvService(grpc: GrpcServer, server: EtcdServer): void {
     checkRangeRequest(req)
     if (server.auth) perms.checkRange(server.auth, info, req)
     if (!req.serializable) await server.linearizableBarrier()
+    server.counters.mvccRange++
     const res = server.kv.range(req)
     res.header = server.header(res.header?.revision)
     return res
@@ -50,6 +52,7 @@ export function registerKvService(grpc: GrpcServer, server: EtcdServer): void {
     if (isReadOnly(req)) {
       if (!allSerializable(req)) await server.linearizableBarrier()
       const res = server.kv.txn(req)
+      countTxnOps(server.counters, res)
       res.header = server.header(res.header?.revision)
       return res
     }

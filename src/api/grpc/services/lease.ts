@@ -72,7 +72,9 @@ async function renew(server: EtcdServer, id: bigint): Promise<number> {
     throw new TskvError("notLeader")
   }
   try {
-    return server.lessor.renew(id)
+    const ttl = server.lessor.renew(id)
+    server.counters.leaseRenewed++
+    return ttl
   } catch (e) {
     if (isTskvError(e, "leaseNotFound")) return 0
     throw e

@@ -98,7 +98,7 @@ function streamSnapshot(server: EtcdServer, call: Parameters<Parameters<GrpcServ
     rmSync(path, { force: true })
   }
   try {
-    server.backend.copyTo(path)
+    server.copyBackend(path)
     fd = openSync(path, "r")
   } catch (e) {
     cleanup()

@@ -118,6 +118,7 @@ export class GrpcServer {
   private readonly handledTotal: Counter
   private readonly receivedTotal: Counter
   private readonly sentTotal: Counter
+  private readonly clientRequestsTotal: Counter
   private closing = false
 
   constructor(options: GrpcServerOptions = {}) {
@@ -134,6 +135,13 @@ export class GrpcServer {
     })
     this.receivedTotal = this.registry.counter({ name: "grpc_server_msg_received_total", help: "Total number of RPC stream messages received on the server.", labelNames })
     this.sentTotal = this.registry.counter({ name: "grpc_server_msg_sent_total", help: "Total number of gRPC stream messages sent by the server.", labelNames })
+    this.clientRequestsTotal = this.registry.counter({
+      name: "etcd_server_client_requests_total",
+      help: "The total number of client requests per client version.",
+      labelNames: ["type", "client_api_version"],
+    })
+    this.registry.counter({ name: "etcd_network_client_grpc_received_bytes_total", help: "The total number of bytes received from grpc clients.", collect: () => this.receivedBytes })
+    this.registry.counter({ name: "etcd_network_client_grpc_sent_bytes_total", help: "The total number of bytes sent to grpc clients.", collect: () => this.sentBytes })
   }
 
   addUnary<Req, Res>(method: MethodDescriptor<Req, Res>, handler: UnaryHandler<Req, Res>): void {
@@ -188,6 +196,7 @@ export class GrpcServer {
       return
     }
     route.started.inc()
+    this.countClientRequest(route.kind === "unary" ? "unary" : "stream", headers["client-api-version"])
     let decompress
     try {
       decompress = decompressorFor(headers["grpc-encoding"] as string | undefined)
@@ -201,6 +210,23 @@ export class GrpcServer {
     const call = new Call(this, route, stream, headers, new MessageReader(this.maxReceiveBytes, decompress))
     if (route.kind !== "unary") this.streams.add(call)
     call.start()
+  }
+
+  /** Bytes of gRPC messages received and sent, with their 5-byte prefixes (etcd_network_client_grpc_*_bytes_total). */
+  receivedBytes = 0
+  sentBytes = 0
+  private readonly clientRequests = new Map<string, CounterChild>()
+
+  /** etcd_server_client_requests_total{type, client_api_version}. */
+  private countClientRequest(type: "unary" | "stream", version: string | string[] | undefined): void {
+    const v = typeof version === "string" ? version : "unknown"
+    const key = `${type}/${v}`
+    let child = this.clientRequests.get(key)
+    if (child === undefined) {
+      child = this.clientRequestsTotal.labels(type, v)
+      this.clientRequests.set(key, child)
+    }
+    child.inc()
   }
 
   /** @internal */
@@ -420,6 +446,7 @@ class Call implements BidiCall<unknown, unknown> {
       if (this.requestSeen) throw new GrpcError(GrpcStatus.INTERNAL, "grpc: received more than one request message for a unary or server-streaming call")
       this.requestSeen = true
     }
+    this.server.receivedBytes += bytes.length + 5
     let request: unknown
     try {
       request = route.method.requestDeserialize(bytes)
@@ -537,6 +564,7 @@ class Call implements BidiCall<unknown, unknown> {
       this.fail(new GrpcError(GrpcStatus.RESOURCE_EXHAUSTED, `grpc: trying to send message larger than max (${bytes.length} vs. ${this.server.maxSendBytes})`))
       return undefined
     }
+    this.server.sentBytes += bytes.length + 5
     return bytes.length <= COPY_BYTES_MAX ? frameMessage(bytes) : [messagePrefix(bytes.length), bytes]
   }
 
