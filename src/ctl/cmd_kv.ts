@@ -10,7 +10,7 @@ import {
   type RangeRequestInit,
   type RequestOpInit,
 } from "../pb"
-import type { Command, Ctx } from "./context"
+import type { Command } from "./context"
 import { showDel, showGet, showPut, showTxn } from "./display"
 import type { FlagSpecs } from "./flags"
 import { parseArgs } from "./flags"
@@ -388,8 +388,4 @@ export const txnCommand: Command = {
     }
     showTxn(ctx.display, res)
   },
-}
-
-export function noArgs(ctx: Ctx): void {
-  void ctx
 }

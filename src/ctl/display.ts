@@ -14,7 +14,7 @@ import {
   type ResponseHeader,
   type TxnResponse,
 } from "../pb"
-import { goQuote, goString, u64 } from "./go_fmt"
+import { goQuote, u64 } from "./go_fmt"
 import { jDel, jPut, jRange, jTxn, jWatch } from "./json"
 import { CtlExit, ExitCode, out } from "./output"
 
@@ -42,19 +42,14 @@ function hexPrefixed(b: Uint8Array): string {
   return s
 }
 
+/** etcdctl's printKV: key and value lines, raw bytes (as fmt.Println(string(b))) or \x-prefixed hex. */
 export function printKV(d: Display, kv: KeyValue): void {
-  const k = d.hex ? hexPrefixed(kv.key) : goString(kv.key)
-  const v = d.hex ? hexPrefixed(kv.value) : goString(kv.value)
-  if (d.hex) {
-    if (!d.valueOnly) out.line(k)
-    out.line(v)
-    return
+  const line = (b: Uint8Array): void => {
+    if (d.hex) out.line(hexPrefixed(b))
+    else out.write(Buffer.concat([b, Buffer.from("\n")]))
   }
-  // raw bytes, as fmt.Println(string(b)) writes them
-  if (!d.valueOnly) out.write(Buffer.concat([kv.key, Buffer.from("\n")]))
-  out.write(Buffer.concat([kv.value, Buffer.from("\n")]))
-  void k
-  void v
+  if (!d.valueOnly) line(kv.key)
+  line(kv.value)
 }
 
 export function fieldsHeader(h: ResponseHeader | undefined): void {

@@ -61,6 +61,11 @@ export async function runCtl(argv: string[]): Promise<number> {
     const parsed = parseArgs(argv, specs)
     applyEnv(parsed.values, parsed.changed, process.env)
     const get = (name: string): string => parsed.values.get(name) ?? ""
+    if (get("help") === "true") {
+      const flags = Object.keys(found.command.flags ?? {}).map((f) => `--${f}`)
+      out.line(`NAME:\n\t${found.name}\n\nUSAGE:\n\ttskv ctl ${found.name} [options]${flags.length > 0 ? `\n\nOPTIONS:\n\t${flags.join("\n\t")}` : ""}`)
+      return 0
+    }
     // drop the command words from the positionals
     const positionals = [...parsed.positionals]
     for (const w of found.name.split(" ")) {
