@@ -29,6 +29,8 @@ export interface FileHandle {
   write(data: Uint8Array, position: number): void
   fsync(): void
   fdatasync(): void
+  /** fdatasync on the thread pool (optional; callers fall back to fdatasync()). */
+  fdatasyncAsync?(done: (error: Error | null) => void): void
   truncate(length: number): void
   /** Makes the file at least `length` bytes long, the new bytes reading as zeros, with its blocks allocated. */
   preallocate(length: number): void
@@ -152,6 +154,10 @@ class NodeFileHandle implements FileHandle {
 
   fdatasync(): void {
     nodeFs.fdatasyncSync(this.fd)
+  }
+
+  fdatasyncAsync(done: (error: Error | null) => void): void {
+    nodeFs.fdatasync(this.fd, (e) => done(e ?? null))
   }
 
   truncate(length: number): void {

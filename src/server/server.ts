@@ -470,15 +470,16 @@ export class EtcdServer {
     try {
       this.flushProposals()
       while (this.node.hasReady()) {
-        this.handleReady(this.node.ready())
+        const rd = this.node.ready()
+        if (this.handleReadyStart(rd)) return // resumes in the fdatasync callback
+        this.handleReadyFinish(rd)
         this.flushProposals()
       }
       this.campaignIfAlone()
     } catch (e) {
       this.fatal(e)
-    } finally {
-      this.processing = false
     }
+    this.processing = false
   }
 
   /**
@@ -509,7 +510,10 @@ export class EtcdServer {
     }
   }
 
-  private handleReady(rd: Ready): void {
+  private lateMessages: Message[] = []
+
+  /** Persists a Ready; true when its fdatasync runs in the background (the loop resumes in its callback). */
+  private handleReadyStart(rd: Ready): boolean {
     if (rd.softState) this.onSoftState(rd.softState.lead, rd.softState.state)
     // The leader's replication messages may leave before its own fsync (thesis §10.2.1).
     const early: Message[] = []
@@ -520,14 +524,41 @@ export class EtcdServer {
       else (sendableBeforePersist(m) ? early : late).push(m)
     }
     if (early.length > 0) this.peers?.send(early)
+    this.lateMessages = late
     if (rd.snapshot) this.persistReceivedSnapshot(rd.snapshot)
-    this.wal.save(rd.hardState, rd.entries)
+    let inline = true
+    let completedInline = false
+    this.wal.saveAsync(rd.hardState, rd.entries, (error) => {
+      if (inline) {
+        completedInline = true
+        if (error !== null) throw error
+        return
+      }
+      if (this.stopped) return
+      if (error !== null) return this.fatal(error)
+      try {
+        this.handleReadyFinish(rd)
+        this.flushProposals()
+      } catch (e) {
+        this.fatal(e)
+        return
+      }
+      this.processing = false
+      this.runReadyLoop()
+    })
+    inline = false
+    return !completedInline
+  }
+
+  private handleReadyFinish(rd: Ready): void {
     if (rd.hardState) {
       this.storage.setHardState(rd.hardState)
       this.term = rd.hardState.term
       this.committedIndex = rd.hardState.commit
     }
     if (rd.entries.length > 0) this.storage.append(rd.entries)
+    const late = this.lateMessages
+    this.lateMessages = []
     if (late.length > 0) this.peers?.send(late)
     if (rd.snapshot) this.installReceivedSnapshot(rd.snapshot)
     if (rd.committedEntries.length > 0) this.applyEntries(rd.committedEntries)

@@ -251,6 +251,48 @@ export class Wal {
   }
 
   /**
+   * save() whose fdatasync runs on the thread pool: writes the record now and
+   * calls `done` once it is durable (at once, synchronously, when no sync is
+   * needed). Nothing else may be written to the WAL until `done` ran.
+   */
+  saveAsync(hardState: HardState | undefined, entries: readonly Entry[], done: (error: Error | null) => void): void {
+    this.checkUsable()
+    const prev = this.hardState
+    if (entries.length === 0 && (hardState === undefined || sameHardState(hardState, prev))) return done(null)
+    if (hardState !== undefined) checkHardState(hardState, prev)
+    checkEntries(entries, this.last)
+    const mustSync = entries.length > 0 || (hardState !== undefined && (hardState.term !== prev.term || hardState.vote !== prev.vote))
+    const sync = mustSync && !this.noFsync
+    this.guard(() => {
+      this.appendBatch(hardState, entries, sync ? FLAG_SYNCED : 0)
+      if (hardState !== undefined) this.hardState = { term: hardState.term, vote: hardState.vote, commit: hardState.commit }
+      if (entries.length > 0) this.last = entries[entries.length - 1]!.index
+    })
+    const finish = (): void => {
+      this.guard(() => {
+        if (this.writer.tail >= this.segmentBytes) this.cut()
+      })
+      done(null)
+    }
+    const file = this.writer.file
+    if (!sync || file.fdatasyncAsync === undefined) {
+      if (sync) this.guard(() => this.sync())
+      return finish()
+    }
+    const start = performance.now()
+    file.fdatasyncAsync((error) => {
+      if (error !== null) {
+        this.guard(() => {
+          throw error
+        })
+        return done(error)
+      }
+      this.onSync?.(performance.now() - start)
+      finish()
+    })
+  }
+
+  /**
    * Records, durably, that a raft snapshot at {index, term} was taken. Call it
    * after Snapshotter.save() wrote the .snap file (so that no marker lacks its
    * file; a file without a marker is ignored by Wal.validSnapshots()), then

@@ -110,5 +110,7 @@ export function mask(text: string, eps: string[]): string {
     .replace(/"peerURLs":\["[^"]*"\]/g, '"peerURLs":[<u>]')
     .replace(/\b\d+\.\d+\.\d+\b/g, "<ver>")
     .replace(/\b(\d+), (\d+), (\d+),/g, "<n>, <n>, <n>,")
+    // Table columns are as wide as their widest cell (a 15-digit id makes a narrower ID column).
+    .replace(/^[|+].*$/gm, (line) => line.replace(/ {2,}/g, " ").replace(/-{2,}/g, "-"))
 }
 
