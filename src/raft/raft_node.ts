@@ -24,41 +24,21 @@
 // and propose(); their output goes into the next Ready.
 
 import { assert } from "../lib/assert"
-import type { Prng } from "../lib/prng"
 import { encodeConfChange } from "./conf_change_codec"
 import { ProposalDroppedError, ReadIndexDroppedError } from "./errors"
 import type { ProgressState } from "./progress"
-import { Raft } from "./raft"
-import type { Storage } from "./storage"
+import { Raft, type RaftOptions } from "./raft"
 import type { ConfChange, ConfState, Entry, HardState, Message, NodeId, ReadState, Snapshot, SoftState } from "./types"
 import { ConfChangeType, EntryType, MessageType, NONE, StateType } from "./types"
 
-export interface RaftNodeOptions {
-  id: NodeId
-  /**
-   * Initial voters of a new cluster. Used only when storage is empty; the
-   * node then writes one AddNode ConfChange entry per peer (sorted by id, so
-   * every member writes the same entries) at term 1 and commits them.
-   */
-  peers?: readonly NodeId[]
-  /** Initial learners of a new cluster (same rules as peers). */
-  learners?: readonly NodeId[]
-  storage: Storage
-  prng: Prng
-  electionTicks?: number
-  heartbeatTicks?: number
-  preVote?: boolean
-  checkQuorum?: boolean
-  maxSizePerMsgBytes?: number
-  maxInflightMsgs?: number
-  maxCommittedBytesPerReady?: number
-  /**
-   * The last index the application applied before a restart. Committed
-   * entries are handed out from applied+1; ConfChange entries between the
-   * storage's snapshot and `applied` are replayed into the configuration.
-   */
-  applied?: number
-}
+/**
+ * The node takes raft's options as they are (see RaftOptions in raft.ts). With
+ * `peers` and empty storage, the node writes one AddNode ConfChange entry per
+ * peer (sorted by id, so every member writes the same entries) at term 1 and
+ * commits them; on a restart, `applied` is the last index the application
+ * applied, and ConfChange entries between the snapshot and it are replayed.
+ */
+export type RaftNodeOptions = RaftOptions
 
 export interface Ready {
   /** Leader and role, when they changed since the last Ready. */
