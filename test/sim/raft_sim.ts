@@ -105,11 +105,27 @@ export class RaftSimulator {
   /** Per seed: one entry per message sometimes, so that old-term entries travel apart from new ones. */
   private readonly maxSizePerMsgBytes: number
   private readonly maxInflightMsgs: number
+  /**
+   * Per seed: leader churn (raft's Figure 8). A new leader is sometimes cut off
+   * at once, so that what it appends stays on its own log, and a leader is
+   * sometimes crashed the moment its commit index moves, before the entries
+   * and commit index it is about to send leave it. With one entry per message,
+   * this leaves minorities holding tails of different old terms and leaders
+   * that commit while their own term's entry is still on a minority: the
+   * situations in which counting replicas of an earlier term's entry loses
+   * committed data.
+   */
+  private readonly churn: boolean
+  /** Members cut off from everyone until the given tick (leader churn). */
+  private readonly isolatedUntil = new Map<NodeId, number>()
+  private faulting = false
 
   constructor(readonly options: SimOptions) {
     this.prng = seededPrng(options.seed)
     this.maxSizePerMsgBytes = this.prng.next() < 0.5 ? 1 : 4096
     this.maxInflightMsgs = this.prng.next() < 0.5 ? 2 : 8
+    this.churn = options.members > 1 && this.prng.next() < 0.5
+    if (this.churn) this.maxSizePerMsgBytes = 1
     const voters = Array.from({ length: options.members }, (_, k) => BigInt(k + 1))
     this.nextMemberId = BigInt(options.members + 1)
     for (const id of voters) this.startMember(id, voters)
@@ -309,7 +325,8 @@ export class RaftSimulator {
       const from = this.members.get(f.m.from)
       const to = this.members.get(f.m.to)
       const fromLive = from !== undefined && from.alive && from.incarnation === f.fromIncarnation
-      if (to === undefined || !to.alive || this.cut.has(`${f.m.from}->${f.m.to}`)) {
+      if (to === undefined || !to.alive || this.cut.has(`${f.m.from}->${f.m.to}`) ||
+        this.isolatedUntil.has(f.m.from) || this.isolatedUntil.has(f.m.to)) {
         if (fromLive) this.dropped(from, f.m)
         continue
       }
@@ -374,6 +391,12 @@ export class RaftSimulator {
       if (m !== undefined) this.crash(m, 1 + p.int(30))
     }
     for (const m of this.members.values()) if (!m.alive && !m.removed && m.restartAt <= this.tick) this.restart(m)
+    for (const [id, until] of this.isolatedUntil) {
+      if (until <= this.tick) {
+        this.isolatedUntil.delete(id)
+        this.log(`rejoin ${id}`)
+      }
+    }
     // Membership changes and leader transfers.
     if (p.next() < 0.01) this.changeMembership()
     if (p.next() < 0.005) {
@@ -469,7 +492,7 @@ export class RaftSimulator {
       if (prev === undefined) {
         this.leaderOfTerm.set(r.term, m.id)
         this.stats.elections++
-        this.log(`leader ${m.id} term ${r.term} last ${last}`)
+        this.log(`leader ${m.id} term ${r.term} last ${last} commit ${log.committed}`)
         // Leader completeness: every committed entry is in the new leader's log.
         for (const [i, t] of this.committedTerm) {
           if (i < log.firstIndex()) continue
@@ -486,7 +509,9 @@ export class RaftSimulator {
         this.check(t === undefined || t === mark.logTerm, () => `leader ${m.id} rewrote entry ${mark.index}`)
       }
       this.leaderMark.set(m.id, { term: r.term, index: last, logTerm: log.term(last) ?? 0 })
+      if (prev === undefined) this.churnNewLeader(m)
     }
+    const commitMoved = log.committed > m.checkedCommit
     // State machine safety: committed entries agree everywhere.
     if (log.committed > m.checkedCommit) {
       for (let i = Math.max(m.checkedCommit + 1, log.firstIndex()); i <= log.committed; i++) {
@@ -497,6 +522,22 @@ export class RaftSimulator {
       }
       m.checkedCommit = log.committed
     }
+    if (commitMoved && r.state === StateType.Leader) this.churnCommittingLeader(m)
+  }
+
+  /** Leader churn: sometimes cut a new leader off before anything it appends leaves it. */
+  private churnNewLeader(m: SimMember): void {
+    if (!this.churn || !this.faulting || this.prng.next() >= 0.5) return
+    const until = this.tick + 5 + this.prng.int(60)
+    this.isolatedUntil.set(m.id, until)
+    this.log(`isolate new leader ${m.id} until t=${until}`)
+  }
+
+  /** Leader churn: sometimes crash a leader the moment it commits, before its messages leave it. */
+  private churnCommittingLeader(m: SimMember): void {
+    if (!this.churn || !this.faulting || m.removed || this.prng.next() >= 0.3) return
+    this.log(`leader ${m.id} commits ${m.node.raft.log.committed} (term ${m.node.raft.log.term(m.node.raft.log.committed)})`)
+    this.crash(m, 10 + this.prng.int(40))
   }
 
   /** Log matching: if two logs hold an entry with the same index and term, all earlier entries agree. */
@@ -530,6 +571,7 @@ export class RaftSimulator {
 
   private step(withFaults: boolean): void {
     this.tick++
+    this.faulting = withFaults
     if (withFaults) this.faults()
     for (const m of this.runningMembers()) {
       m.node.tick()
@@ -562,6 +604,7 @@ export class RaftSimulator {
   /** After healing, a leader is elected and a proposal commits everywhere within a bounded number of ticks. */
   private healAndCheckLiveness(): void {
     this.cut.clear()
+    this.isolatedUntil.clear()
     this.lossRatio = 0
     this.dupRatio = 0
     this.maxDelay = 1
