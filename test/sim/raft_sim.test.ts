@@ -1,6 +1,12 @@
 // Deterministic simulation of raft clusters of 1, 3 and 5 members under
 // faults. TSKV_SIM_SEEDS=n sets the number of seeds per configuration
 // (default 500); TSKV_SEED=n replays one seed.
+//
+// Teeth: letting a leader commit by counting replicas of an entry of an
+// earlier term (§5.4.2, raft's Figure 8; make Raft.maybeCommit in src/raft/raft.ts pass
+// log.term(mci) instead of this.term) is caught by the leader churn seeds:
+// 3 members at seed 6 ("leader 3 of term 7 lacks committed entry 2/4"),
+// 5 members at seed 24, about 1 seed in 20 (3 members) and 1 in 60 (5).
 
 import { expect, test } from "bun:test"
 import { RaftSimulator } from "./raft_sim"

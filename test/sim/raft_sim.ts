@@ -2,7 +2,8 @@
 // random comes from one seeded PRNG: the network (loss, duplication,
 // reordering by random delay, partitions, one-way links), crashes that lose
 // whatever a member had not yet persisted, snapshots, membership changes and
-// a client workload over a small key-value state machine. After every round
+// a client workload over a small key-value state machine. Half the seeds of
+// a multi-member cluster add leader churn (raft's Figure 8; see `churn`). After every round
 // the invariants are checked; at the end, every member's applied sequence
 // and the client history (linearizability of per-key registers) are checked,
 // then the network heals and the cluster must elect a leader and commit
@@ -27,7 +28,7 @@ export interface SimOptions {
   members: number
   /** Ticks of the faulty phase. */
   faultTicks?: number
-  /** Break one rule on purpose (the "teeth" experiment); see raft_sim.test.ts. */
+  /** Election timeout in ticks (default 10). */
   electionTicks?: number
 }
 
