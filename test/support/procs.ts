@@ -11,13 +11,18 @@ export const repoRoot = resolve(import.meta.dir, "../..")
 export const tskvBinary = join(repoRoot, "dist/tskv")
 
 const live = new Set<Subprocess>()
-process.on("exit", () => {
-  for (const p of live) {
+
+/** Kills every process a test started and did not stop (called after the last test). */
+export async function killAllMembers(): Promise<void> {
+  const procs = [...live]
+  live.clear()
+  for (const p of procs) {
     try {
       process.kill(p.pid, "SIGKILL")
     } catch {}
   }
-})
+  await Promise.all(procs.map((p) => p.exited.catch(() => undefined)))
+}
 
 export interface MemberProcess {
   name: string
