@@ -263,7 +263,7 @@ const steps: Step[] = [
   { name: "snapshot save no args", args: () => ["snapshot", "save"] },
 ]
 
-describe.skipIf(!hasEtcd() || !existsSync(tskvBinary)).each(["etcd", "tskv"] as const)("tskv ctl vs etcdctl 3.4 against %s", (kind) => {
+describe.each(["etcd", "tskv"] as const)("tskv ctl vs etcdctl 3.4 against %s", (kind) => {
   let etcd: MemberProcess
   const tmp = tempDir("ctl-diff-")
   const ctx: Ctx = { leases: {}, dir: tmp.path, rev: 0 }
@@ -291,6 +291,8 @@ describe.skipIf(!hasEtcd() || !existsSync(tskvBinary)).each(["etcd", "tskv"] as 
         let t = `code=${r.code}\n--stdout--\n${step.skipStdout === true ? "" : r.stdout}--stderr--\n${r.stderr}`
         t = t.split(join(ctx.dir, `snap-${who}.db`)).join("<snap>")
         t = t.replaceAll(`-${who}`, "-<who>").replace(/127\.0\.0\.1:[1-6]\b/g, "127.0.0.1:<p>")
+        // etcdctl pads member ids to 16 columns (%16x): two runs add members with ids of different lengths.
+        t = t.replace(/Member +([0-9a-f]+) (added|removed|promoted|updated)/g, "Member $1 $2")
         t = t.replace(/ETCD_INITIAL_CLUSTER="([^"]*)"/, (_m, list: string) => `ETCD_INITIAL_CLUSTER="${list.split(",").sort().join(",")}"`)
         t = maskLeases(maskCommon(t), ctx).replace(/<lease ([\w-]+)-(etcdctl|tskv)>/g, "<lease $1>")
         if (step.timedTable === true) t = t.replace(/\d+(\.\d+)?(µs|ms|s)/g, "<t>").replace(/-+/g, "-").replace(/ +/g, " ")
@@ -335,7 +337,7 @@ describe.skipIf(!hasEtcd() || !existsSync(tskvBinary)).each(["etcd", "tskv"] as 
   })
 })
 
-describe.skipIf(!hasEtcd() || !existsSync(tskvBinary))("tskv ctl long-running commands vs etcdctl 3.4", () => {
+describe("tskv ctl long-running commands vs etcdctl 3.4", () => {
   let etcd: MemberProcess
   let ep = ""
 
@@ -405,7 +407,7 @@ describe.skipIf(!hasEtcd() || !existsSync(tskvBinary))("tskv ctl long-running co
   }, 30_000)
 })
 
-describe.skipIf(!hasEtcd() || !existsSync(tskvBinary))("tskv ctl --user/--password/ETCDCTL_USER vs etcdctl 3.4 with auth enabled", () => {
+describe("tskv ctl --user/--password/ETCDCTL_USER vs etcdctl 3.4 with auth enabled", () => {
   let etcd: MemberProcess
   let ep = ""
 

@@ -9,7 +9,7 @@ import { freePorts } from "../support/ports"
 import { etcdctl, hasEtcd, startMember, tskvBinary, type CtlResult, type MemberProcess } from "../support/procs"
 import { tempDir } from "../support/tmp"
 
-describe.skipIf(!hasEtcd() || !existsSync(tskvBinary))("tskv ctl over mTLS vs etcdctl 3.4", () => {
+describe("tskv ctl over mTLS vs etcdctl 3.4", () => {
   const dir = tempDir("ctl-tls-")
   let files: Record<string, string> = {}
   let etcd: MemberProcess

@@ -6,7 +6,7 @@ import { spawnSync } from "bun"
 import { existsSync } from "node:fs"
 import { etcdctl, hasEtcd, startMember, tskvBinary, type CtlResult, type MemberProcess } from "../support/procs"
 
-describe.skipIf(!hasEtcd() || !existsSync(tskvBinary))("tskv ctl v2 verbs on v3", () => {
+describe("tskv ctl v2 verbs on v3", () => {
   let etcd: MemberProcess
   let ep = ""
   const ctl = (args: string[], env: Record<string, string> = {}): CtlResult => {
