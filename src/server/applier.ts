@@ -39,6 +39,11 @@ export type ApplyResult = { ok: true; response: unknown } | { ok: false; error: 
 export class Applier {
   constructor(private readonly deps: ApplierDeps) {}
 
+  /** Wires the auth applier (built after the server, because it needs the applied index). */
+  setAuthApplier(applyAuth: (req: DecodedRequest) => unknown): void {
+    this.deps.applyAuth = applyAuth
+  }
+
   apply(req: DecodedRequest): ApplyResult {
     try {
       const response = this.dispatch(req)

@@ -235,7 +235,7 @@ export class EtcdServer {
   }
 
   setAuthApplier(applyAuth: (req: ReturnType<typeof decodeRequest>) => unknown): void {
-    ;(this.applier as unknown as { deps: { applyAuth?: unknown } }).deps.applyAuth = applyAuth
+    this.applier.setAuthApplier(applyAuth)
   }
 
   /** Starts ticking and serving. */
@@ -419,7 +419,7 @@ export class EtcdServer {
     const context: ConfChangeContext = { origin: this.memberId, seq, ...ctx }
     const result = this.waiters.register(seq)
     try {
-      this.node.proposeConfChange({ type, nodeId, context: encodeCborContext(context) })
+      this.node.proposeConfChange({ type, nodeId, context: encodeCbor(context) })
     } catch (e) {
       this.waiters.fail(seq, e)
     }
@@ -1037,10 +1037,6 @@ function validPeerUrl(url: string): boolean {
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i])
-}
-
-function encodeCborContext(ctx: ConfChangeContext): Uint8Array {
-  return encodeCbor(ctx)
 }
 
 function decodeCborContext(bytes: Uint8Array): ConfChangeContext | undefined {
