@@ -8,7 +8,8 @@ import { freePorts } from "./ports"
 import { tempDir } from "./tmp"
 
 export const repoRoot = resolve(import.meta.dir, "../..")
-export const tskvBinary = join(repoRoot, "dist/tskv")
+/** TSKV_BINARY runs the tests and benchmarks against another build (bisecting, comparing builds side by side). */
+export const tskvBinary = process.env.TSKV_BINARY ?? join(repoRoot, "dist/tskv")
 
 const live = new Set<Subprocess>()
 
