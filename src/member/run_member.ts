@@ -11,7 +11,7 @@ import { Registry } from "../lib/metrics"
 import { createHttpApp } from "../api/http/app"
 import { GrpcServer } from "../api/grpc/transport/grpc_server"
 import { HealthService, ServingStatus } from "../api/grpc/transport/health"
-import { ClientListener } from "../api/grpc/transport/listener"
+import { ClientListener, parseHttp2Engine } from "../api/grpc/transport/listener"
 import { registerServices } from "../api/grpc/services/register"
 import { join } from "node:path"
 import { bootstrapServer } from "../server/bootstrap"
@@ -86,7 +86,9 @@ export async function runMember(config: Config, logger: Logger): Promise<Running
 
   const tlsListen = clientTls ? { tls: clientTls.server.serverOptions(), checkTlsConnection: clientTls.connectionRefusal } : undefined
   const secure = (scheme: string): boolean => scheme === "https" || scheme === "unixs"
-  const http2 = { maxConcurrentStreams: config.maxConcurrentStreams, keepaliveMinTimeMs: config.grpcKeepaliveMinTimeMs }
+  // TSKV_HTTP2_ENGINE=tskv|bun picks the HTTP/2 implementation (to bisect or benchmark one against the other)
+  const engine = parseHttp2Engine(process.env.TSKV_HTTP2_ENGINE)
+  const http2 = { maxConcurrentStreams: config.maxConcurrentStreams, keepaliveMinTimeMs: config.grpcKeepaliveMinTimeMs, ...(engine === undefined ? {} : { engine }) }
   const listeners: ClientListener[] = []
   try {
     for (const url of config.listenClientUrls) {

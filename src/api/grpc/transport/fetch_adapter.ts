@@ -3,8 +3,9 @@
 // share the client port with gRPC.
 
 import type { IncomingMessage, ServerResponse } from "node:http"
-import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2"
+import type { IncomingHttpHeaders } from "node:http2"
 import type { Logger } from "../../../lib/logger"
+import type { HeaderMap, ServerStream } from "./server_stream"
 
 export type FetchHandler = (request: Request) => Response | Promise<Response>
 
@@ -33,37 +34,92 @@ export function serveHttp1(options: { fetch: FetchHandler; req: IncomingMessage;
   })()
 }
 
-export function serveHttp2(options: { fetch: FetchHandler; stream: ServerHttp2Stream; headers: IncomingHttpHeaders; scheme: string; logger: Logger }): void {
-  const { stream, headers } = options
-  const method = (headers[":method"] as string | undefined) ?? "GET"
-  const authority = (headers[":authority"] as string | undefined) ?? (headers.host as string | undefined) ?? "localhost"
-  const url = `${options.scheme}://${authority}${(headers[":path"] as string | undefined) ?? "/"}`
+export function serveHttp2(options: { fetch: FetchHandler; stream: ServerStream; scheme: string; logger: Logger }): void {
+  const { stream } = options
+  const headers = stream.headers
+  const method = firstValue(headers[":method"]) ?? "GET"
+  const authority = firstValue(headers[":authority"]) ?? firstValue(headers.host) ?? "localhost"
+  const url = `${options.scheme}://${authority}${firstValue(headers[":path"]) ?? "/"}`
   const abort = new AbortController()
-  stream.on("close", () => abort.abort())
-  stream.on("error", () => {})
+  const body = new BodyCollector()
+  let drained: (() => void) | undefined
+  stream.listen({
+    onData: (chunk) => body.push(chunk),
+    onEnd: () => body.end(),
+    onClose: () => {
+      abort.abort()
+      body.end()
+      drained?.()
+    },
+    onDrain: () => drained?.(),
+  })
   void (async () => {
     try {
-      const body = hasBody(method) ? await readBody(stream) : undefined
-      const plain: IncomingHttpHeaders = {}
+      const bytes = hasBody(method) ? await body.done : undefined
+      const plain: HeaderMap = {}
       for (const [name, value] of Object.entries(headers)) if (!name.startsWith(":")) plain[name] = value
-      const request = new Request(url, { method, headers: toHeaders(plain), body: body ?? null, signal: abort.signal })
+      const request = new Request(url, { method, headers: toHeaders(plain), body: bytes ?? null, signal: abort.signal })
       const response = await options.fetch(request)
       if (stream.destroyed) return
       const out: Record<string, string | number> = { ":status": response.status }
       response.headers.forEach((value, name) => {
         if (name !== "connection" && name !== "transfer-encoding" && name !== "keep-alive") out[name] = value
       })
-      stream.respond(out)
-      await pipeBody(response, (chunk) => stream.write(chunk), () => new Promise((resolve) => stream.once("drain", resolve)), abort.signal)
+      stream.respond(out, {})
+      const waitForDrain = (): Promise<void> =>
+        new Promise((resolve) => {
+          drained = () => {
+            drained = undefined
+            resolve()
+          }
+        })
+      await pipeBody(response, (chunk) => stream.write(chunk), waitForDrain, abort.signal)
       stream.end()
     } catch (e) {
       fail(options.logger, e, () => {
         if (stream.destroyed) return
-        if (!stream.headersSent) stream.respond({ ":status": e instanceof BodyTooLarge ? 413 : 500 })
+        if (!stream.headersSent) stream.respond({ ":status": e instanceof BodyTooLarge ? 413 : 500 }, {})
         stream.end()
       })
     }
   })()
+}
+
+/** Collects a request body from stream callbacks; `done` rejects once it passes BODY_BYTES_MAX. */
+class BodyCollector {
+  readonly done: Promise<Buffer>
+  private readonly chunks: Buffer[] = []
+  private bytes = 0
+  private settle: ((body: Buffer) => void) | undefined
+  private refuse: ((error: Error) => void) | undefined
+
+  constructor() {
+    this.done = new Promise<Buffer>((resolve, reject) => {
+      this.settle = resolve
+      this.refuse = reject
+    })
+    this.done.catch(() => {}) // GET and HEAD never await it
+  }
+
+  push(chunk: Buffer): void {
+    if (this.settle === undefined) return
+    this.bytes += chunk.length
+    if (this.bytes > BODY_BYTES_MAX) {
+      this.refuse?.(new BodyTooLarge("request body too large"))
+      this.settle = undefined
+      return
+    }
+    this.chunks.push(chunk)
+  }
+
+  end(): void {
+    this.settle?.(Buffer.concat(this.chunks, this.bytes))
+    this.settle = undefined
+  }
+}
+
+function firstValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value
 }
 
 class BodyTooLarge extends Error {}
@@ -99,7 +155,7 @@ async function pipeBody(response: Response, write: (chunk: Uint8Array) => boolea
   }
 }
 
-function toHeaders(source: IncomingHttpHeaders): Headers {
+function toHeaders(source: IncomingHttpHeaders | HeaderMap): Headers {
   const headers = new Headers()
   for (const [name, value] of Object.entries(source)) {
     if (value === undefined) continue

@@ -1,16 +1,16 @@
-// Our gRPC server on node:http2 streams (gRPC over HTTP/2: PROTOCOL-HTTP2.md).
-// Listeners (listener.ts) own sockets and HTTP/2 sessions and hand every
-// stream whose content-type is application/grpc to handleStream(). Services
+// Our gRPC server on HTTP/2 streams (gRPC over HTTP/2: PROTOCOL-HTTP2.md).
+// Listeners (listener.ts) own sockets and HTTP/2 connections and hand every
+// stream whose content-type is application/grpc to handleStream(), as a
+// ServerStream of either HTTP/2 engine (server_stream.ts). Services
 // register method descriptors with unary, server-streaming or bidi handlers.
 // Handler errors become statuses through src/api/grpc/errors.ts, once.
 
-import type { Http2Session, IncomingHttpHeaders, ServerHttp2Stream } from "node:http2"
-import type { TLSSocket } from "node:tls"
 import { silentLogger, type Logger } from "../../../lib/logger"
 import { CounterChild, Registry, type Counter } from "../../../lib/metrics"
 import { TskvError } from "../../../lib/errors"
 import { statusOfError } from "../errors"
 import { decompressorFor, encodeGrpcMessage, frameMessage, MessageReader, messagePrefix, parseGrpcTimeoutMs } from "./framing"
+import { ignoringListener, type HeaderMap, type ServerStream, type StreamListener } from "./server_stream"
 import { GrpcError, GrpcStatus, grpcCodeNames, type GrpcStatusCode } from "./status"
 
 /**
@@ -30,7 +30,7 @@ export interface MethodDescriptor<Req, Res> {
 export interface CallContext {
   readonly path: string
   /** Request headers, names lowercase (token, hasleader, client-api-version, ...). */
-  readonly metadata: IncomingHttpHeaders
+  readonly metadata: HeaderMap
   /** One metadata value (the first, when repeated). */
   header(name: string): string | undefined
   /** The CN of the client's verified certificate (mTLS), else undefined. */
@@ -99,9 +99,11 @@ interface Route {
   readonly name: string
 }
 
-const RESPONSE_HEADERS = { ":status": 200, "content-type": "application/grpc" } as const
-const OK_TRAILERS = { "grpc-status": "0" } as const
-const WAIT_FOR_TRAILERS = { waitForTrailers: true } as const
+// frozen: the tskv engine encodes frozen header objects once (h2/hpack_encoder.ts)
+const RESPONSE_HEADERS = Object.freeze({ ":status": 200, "content-type": "application/grpc" } as const)
+const OK_TRAILERS = Object.freeze({ "grpc-status": "0" } as const)
+const WITH_TRAILERS = { trailers: true } as const
+const END_STREAM = { endStream: true } as const
 
 export class GrpcServer {
   private readonly routes = new Map<string, Route>()
@@ -182,16 +184,17 @@ export class GrpcServer {
   }
 
   /** Serves one HTTP/2 stream whose content-type is application/grpc. */
-  handleStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
-    const path = headers[":path"] ?? ""
-    const route = this.routes.get(path)
+  handleStream(stream: ServerStream): void {
+    const headers = stream.headers
+    const path = headers[":path"]
+    const route = typeof path === "string" ? this.routes.get(path) : undefined
     if (route === undefined) {
-      stream.on("error", ignore)
-      trailersOnly(stream, GrpcStatus.UNIMPLEMENTED, this.unknownMethodMessage(path))
+      stream.listen(ignoringListener)
+      trailersOnly(stream, GrpcStatus.UNIMPLEMENTED, this.unknownMethodMessage(String(path ?? "")))
       return
     }
     if (this.closing) {
-      stream.on("error", ignore)
+      stream.listen(ignoringListener)
       trailersOnly(stream, GrpcStatus.UNAVAILABLE, new TskvError("stopped").message)
       return
     }
@@ -201,13 +204,13 @@ export class GrpcServer {
     try {
       decompress = decompressorFor(headers["grpc-encoding"] as string | undefined)
     } catch (e) {
-      stream.on("error", ignore)
+      stream.listen(ignoringListener)
       const status = statusOfError(e)
       this.countHandled(route, status.code)
       trailersOnly(stream, status.code, status.message)
       return
     }
-    const call = new Call(this, route, stream, headers, new MessageReader(this.maxReceiveBytes, decompress))
+    const call = new Call(this, route, stream, new MessageReader(this.maxReceiveBytes, decompress))
     if (route.kind !== "unary") this.streams.add(call)
     call.start()
   }
@@ -302,32 +305,10 @@ export class GrpcServer {
   }
 }
 
-function ignore(): void {}
-
 /** A response with no messages: status in the headers, END_STREAM at once. */
-function trailersOnly(stream: ServerHttp2Stream, code: GrpcStatusCode, message: string): void {
+function trailersOnly(stream: ServerStream, code: GrpcStatusCode, message: string): void {
   if (stream.destroyed || stream.headersSent) return
-  stream.respond(
-    { ":status": 200, "content-type": "application/grpc", "grpc-status": String(code), "grpc-message": encodeGrpcMessage(message) },
-    { endStream: true },
-  )
-}
-
-const peerNames = new WeakMap<Http2Session, string | null>()
-
-function peerCommonNameOf(session: Http2Session | undefined): string | undefined {
-  if (session === undefined) return undefined
-  let name = peerNames.get(session)
-  if (name === undefined) {
-    name = null
-    const socket = session.socket as Partial<TLSSocket> | undefined
-    if (socket?.getPeerCertificate !== undefined && socket.authorized === true) {
-      const cn = socket.getPeerCertificate().subject?.CN
-      if (typeof cn === "string" && cn !== "") name = cn
-    }
-    peerNames.set(session, name)
-  }
-  return name ?? undefined
+  stream.respond({ ":status": 200, "content-type": "application/grpc", "grpc-status": String(code), "grpc-message": encodeGrpcMessage(message) }, END_STREAM)
 }
 
 class Call implements BidiCall<unknown, unknown> {
@@ -336,8 +317,8 @@ class Call implements BidiCall<unknown, unknown> {
   readonly deadline: number | undefined
   private requestSeen = false
   private headersSent = false
-  private trailers: Record<string, string> = OK_TRAILERS
   private cancelListeners: (() => void)[] | undefined
+  private drainListeners: (() => void)[] | undefined
   private messageListener: ((message: unknown) => void) | undefined
   private halfCloseListener: (() => void) | undefined
   private pending: unknown[] | undefined
@@ -346,10 +327,10 @@ class Call implements BidiCall<unknown, unknown> {
   constructor(
     private readonly server: GrpcServer,
     private readonly route: Route,
-    private readonly stream: ServerHttp2Stream,
-    readonly metadata: IncomingHttpHeaders,
+    private readonly stream: ServerStream,
     private readonly reader: MessageReader,
   ) {
+    const metadata = stream.headers
     const timeoutMs = parseGrpcTimeoutMs(metadata["grpc-timeout"] as string | undefined)
     this.deadline = timeoutMs === undefined ? undefined : performance.now() + timeoutMs
     if (timeoutMs !== undefined) server.watchDeadline(this)
@@ -359,25 +340,31 @@ class Call implements BidiCall<unknown, unknown> {
     return this.route.method.path
   }
 
+  get metadata(): HeaderMap {
+    return this.stream.headers
+  }
+
   header(name: string): string | undefined {
     const value = this.metadata[name]
     return Array.isArray(value) ? value[0] : value
   }
 
   get peerCommonName(): string | undefined {
-    return peerCommonNameOf(this.stream.session)
+    return this.stream.peerCommonName
   }
 
   get remoteAddress(): string | undefined {
-    return this.stream.session?.socket?.remoteAddress
+    return this.stream.remoteAddress
   }
 
   start(): void {
-    const stream = this.stream
-    stream.on("data", (chunk: Buffer) => this.onData(chunk))
-    stream.on("end", () => this.onEnd())
-    stream.on("close", () => this.onClose())
-    stream.on("error", ignore)
+    const listener: StreamListener = {
+      onData: (chunk) => this.onData(chunk),
+      onEnd: () => this.onEnd(),
+      onClose: () => this.onClose(),
+      onDrain: () => this.drained(),
+    }
+    this.stream.listen(listener)
     if (this.route.kind === "bidi_stream") this.invoke(() => (this.route.handler as BidiHandler<unknown, unknown>)(this))
   }
 
@@ -404,8 +391,9 @@ class Call implements BidiCall<unknown, unknown> {
     if (this.halfClosed && this.pending === undefined) listener()
   }
 
+  /** Adds a listener for every drain from now on (as EventEmitter.on did). */
   onDrain(listener: () => void): void {
-    this.stream.on("drain", listener)
+    ;(this.drainListeners ??= []).push(listener)
   }
 
   write(message: unknown): boolean {
@@ -475,6 +463,11 @@ class Call implements BidiCall<unknown, unknown> {
     else if (!this.requestSeen) this.fail(new GrpcError(GrpcStatus.INTERNAL, "grpc: no request message received"))
   }
 
+  private drained(): void {
+    const listeners = this.drainListeners
+    if (listeners !== undefined) for (const listener of [...listeners]) listener()
+  }
+
   private onClose(): void {
     if (this.deadline !== undefined) this.server.unwatchDeadline(this)
     if (this.route.kind !== "unary") this.server.forget(this)
@@ -539,14 +532,14 @@ class Call implements BidiCall<unknown, unknown> {
     const stream = this.stream
     if (stream.destroyed) return
     this.headersSent = true
-    stream.respond(RESPONSE_HEADERS, WAIT_FOR_TRAILERS)
-    stream.once("wantTrailers", () => stream.sendTrailers(OK_TRAILERS))
+    stream.respond(RESPONSE_HEADERS, WITH_TRAILERS)
     if (Array.isArray(frame)) {
       stream.write(frame[0])
-      stream.end(frame[1])
+      stream.write(frame[1])
     } else {
-      stream.end(frame)
+      stream.write(frame)
     }
+    stream.end(OK_TRAILERS)
   }
 
   // --- outbound
@@ -571,11 +564,7 @@ class Call implements BidiCall<unknown, unknown> {
   private sendHeaders(): void {
     if (this.headersSent) return
     this.headersSent = true
-    const stream = this.stream
-    stream.respond(RESPONSE_HEADERS, WAIT_FOR_TRAILERS)
-    stream.once("wantTrailers", () => {
-      if (!stream.destroyed) stream.sendTrailers(this.trailers)
-    })
+    this.stream.respond(RESPONSE_HEADERS, WITH_TRAILERS)
   }
 
   private fail(error: unknown): void {
@@ -600,7 +589,6 @@ class Call implements BidiCall<unknown, unknown> {
       trailersOnly(stream, code, message)
       return
     }
-    this.trailers = code === GrpcStatus.OK ? OK_TRAILERS : { "grpc-status": String(code), "grpc-message": encodeGrpcMessage(message) }
-    stream.end()
+    stream.end(code === GrpcStatus.OK ? OK_TRAILERS : { "grpc-status": String(code), "grpc-message": encodeGrpcMessage(message) })
   }
 }

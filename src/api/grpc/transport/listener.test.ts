@@ -4,7 +4,7 @@ import * as http2 from "node:http2"
 import { HealthService as HealthMethods, type HealthCheckResponse } from "../../../pb"
 import { GrpcServer } from "./grpc_server"
 import { HealthService, ServingStatus } from "./health"
-import { ClientListener, parseListenUrl } from "./listener"
+import { ClientListener, parseHttp2Engine, parseListenUrl } from "./listener"
 
 test("parseListenUrl() reads http, https, IPv6 and unix URLs", () => {
   expect(parseListenUrl("http://127.0.0.1:2379")).toEqual({ secure: false, host: "127.0.0.1", port: 2379, path: undefined })
@@ -125,4 +125,12 @@ test("ClientListener advertises --max-concurrent-streams and a large stream wind
     session.destroy()
     await listener.close(100)
   }
+})
+
+test("parseHttp2Engine() reads TSKV_HTTP2_ENGINE: tskv, bun, unset; anything else is an error", () => {
+  expect(parseHttp2Engine("tskv")).toBe("tskv")
+  expect(parseHttp2Engine("bun")).toBe("bun")
+  expect(parseHttp2Engine(undefined)).toBeUndefined()
+  expect(parseHttp2Engine("")).toBeUndefined()
+  expect(() => parseHttp2Engine("nghttp2")).toThrow("TSKV_HTTP2_ENGINE=nghttp2: expected one of tskv, bun")
 })

@@ -1,0 +1,131 @@
+// HPACK decoding (RFC 7541 §6): header blocks to header fields, keeping the
+// dynamic table in step with the peer's encoder. Any malformed block is a
+// COMPRESSION_ERROR for the whole connection (RFC 9113 §4.3): the table is
+// then out of step and cannot be trusted.
+
+import { huffmanDecode } from "../hpack_huffman"
+import { ErrorCode, H2ConnectionError } from "./frames"
+import { DynamicTable, STATIC_TABLE, type HeaderField } from "./hpack_table"
+
+/** Request headers as node:http2 gives them: lowercase names; a repeated name collects an array. */
+export type HeaderMap = Record<string, string | string[] | undefined>
+
+/** Integers beyond this are refused (no header field or table is that large). */
+const INTEGER_MAX = 2 ** 31 - 1
+
+export class HpackDecoder {
+  private readonly table: DynamicTable
+
+  /** `maxTableBytes`: our SETTINGS_HEADER_TABLE_SIZE, the most the peer may ask for. */
+  constructor(private readonly maxTableBytes = 4096) {
+    this.table = new DynamicTable(maxTableBytes)
+  }
+
+  /** The dynamic table's current size in octets (for tests). */
+  get tableBytes(): number {
+    return this.table.sizeBytes
+  }
+
+  /** Decodes one complete header block, calling `onField` for each field in order. */
+  decode(block: Uint8Array, onField: (name: string, value: string) => void): void {
+    const cursor = { offset: 0 }
+    let fieldSeen = false
+    while (cursor.offset < block.length) {
+      const first = block[cursor.offset]!
+      if (first & 0x80) {
+        // §6.1 indexed header field
+        const field = this.lookup(readInteger(block, cursor, 7))
+        onField(field[0], field[1])
+        fieldSeen = true
+      } else if (first & 0x40) {
+        // §6.2.1 literal with incremental indexing
+        const field = this.readLiteral(block, cursor, 6)
+        this.table.add(field)
+        onField(field[0], field[1])
+        fieldSeen = true
+      } else if (first & 0x20) {
+        // §6.3 dynamic table size update: only at the start of a block
+        if (fieldSeen) throw compressionError("table size update after a header field")
+        const size = readInteger(block, cursor, 5)
+        if (size > this.maxTableBytes) throw compressionError(`table size update to ${size} exceeds ${this.maxTableBytes}`)
+        this.table.resize(size)
+      } else {
+        // §6.2.2 without indexing, §6.2.3 never indexed: 4-bit prefix either way
+        const field = this.readLiteral(block, cursor, 4)
+        onField(field[0], field[1])
+        fieldSeen = true
+      }
+    }
+  }
+
+  /** Decodes a block into a HeaderMap. */
+  decodeMap(block: Uint8Array): HeaderMap {
+    const headers: HeaderMap = {}
+    this.decode(block, (name, value) => {
+      const seen = headers[name]
+      if (seen === undefined) headers[name] = value
+      else if (typeof seen === "string") headers[name] = [seen, value]
+      else seen.push(value)
+    })
+    return headers
+  }
+
+  private lookup(index: number): HeaderField {
+    if (index === 0) throw compressionError("index 0")
+    if (index <= STATIC_TABLE.length) return STATIC_TABLE[index - 1]!
+    const field = this.table.get(index - STATIC_TABLE.length - 1)
+    if (field === undefined) throw compressionError(`index ${index} beyond the table`)
+    return field
+  }
+
+  private readLiteral(block: Uint8Array, cursor: { offset: number }, prefixBits: number): HeaderField {
+    const nameIndex = readInteger(block, cursor, prefixBits)
+    const name = nameIndex === 0 ? readString(block, cursor) : this.lookup(nameIndex)[0]
+    return [name, readString(block, cursor)]
+  }
+}
+
+/** §5.1: an integer with an N-bit prefix, advancing the cursor. */
+export function readInteger(block: Uint8Array, cursor: { offset: number }, prefixBits: number): number {
+  if (cursor.offset >= block.length) throw compressionError("truncated integer")
+  const mask = (1 << prefixBits) - 1
+  let value = block[cursor.offset++]! & mask
+  if (value < mask) return value
+  let shift = 0
+  for (;;) {
+    if (cursor.offset >= block.length) throw compressionError("truncated integer")
+    const byte = block[cursor.offset++]!
+    value += (byte & 0x7f) * 2 ** shift
+    if (value > INTEGER_MAX) throw compressionError("integer overflow")
+    if ((byte & 0x80) === 0) return value
+    shift += 7
+  }
+}
+
+/** §5.2: a string literal, Huffman-coded or raw; octets map to latin1 characters as node:http2 does. */
+function readString(block: Uint8Array, cursor: { offset: number }): string {
+  if (cursor.offset >= block.length) throw compressionError("truncated string")
+  const huffman = (block[cursor.offset]! & 0x80) !== 0
+  const length = readInteger(block, cursor, 7)
+  const end = cursor.offset + length
+  if (end > block.length) throw compressionError("string past the end of the block")
+  const raw = block.subarray(cursor.offset, end)
+  cursor.offset = end
+  if (!huffman) return latin1(raw)
+  const decoded = huffmanDecode(raw)
+  if (decoded === undefined) throw compressionError("bad Huffman code")
+  return latin1(decoded)
+}
+
+function latin1(bytes: Uint8Array): string {
+  if (bytes.length < 32) {
+    let s = ""
+    for (let i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]!)
+    return s
+  }
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("latin1")
+}
+
+function compressionError(message: string): H2ConnectionError {
+  return new H2ConnectionError(ErrorCode.COMPRESSION_ERROR, `hpack: ${message}`)
+}
