@@ -297,3 +297,48 @@ test("a store restored from a streamed backend snapshot has the same revisions, 
     rmSync(dir, { recursive: true, force: true })
   }
 })
+
+test("the in-memory latest versions agree with the db across deletes, txns, overflow and replaced contents", () => {
+  const dir = mkdtempSync(join(tmpdir(), "tskv-latest-cache-"))
+  try {
+    const backend = Backend.open({ path: join(dir, "db") })
+    const store = MvccStore.open({ backend, latestCacheKeys: 2 })
+    const kv = new KvApplier({ store, leaseExists: (id) => id === 7n })
+    const at = (key: string): [number, number, number, bigint] => {
+      const got = store.range(b(key), undefined).kvs[0]
+      return got === undefined ? [0, 0, 0, 0n] : [got.createRevision, got.modRevision, got.version, got.lease]
+    }
+    kv.put({ key: b("a"), value: b("1") }) // rev 2
+    kv.put({ key: b("a"), value: b("2"), lease: 7n }) // rev 3
+    expect(at("a")).toEqual([2, 3, 2, 7n])
+    kv.deleteRange({ key: b("a") }) // rev 4
+    kv.put({ key: b("a"), value: b("3") }) // rev 5: a new life, version 1, no lease
+    expect(at("a")).toEqual([5, 5, 1, 0n])
+    // two puts of one key in one txn: the second sees the first
+    const txn = store.write()
+    txn.put(b("t"), b("1"), 0n)
+    txn.put(b("t"), b("2"), 0n)
+    txn.end() // rev 6
+    expect(at("t")).toEqual([6, 6, 2, 0n])
+    // more keys than the cache holds: it empties and refills, the versions stay right
+    for (const key of ["x", "y", "z", "a", "t"]) kv.put({ key: b(key), value: b("v") })
+    expect(at("a")).toEqual([5, 10, 2, 0n])
+    expect(at("t")).toEqual([6, 11, 3, 0n])
+    // ignore_lease reads the cached lease
+    kv.put({ key: b("a"), value: b("L"), lease: 7n })
+    kv.put({ key: b("a"), value: b("M"), ignoreLease: true })
+    expect(at("a")).toEqual([5, 13, 4, 7n])
+    // contents replaced by an older copy (a snapshot from the leader): nothing cached survives
+    const copy = join(dir, "copy")
+    backend.copyTo(copy)
+    kv.put({ key: b("a"), value: b("after copy") })
+    backend.replaceContentsFrom(copy)
+    store.reload()
+    expect(at("a")).toEqual([5, 13, 4, 7n])
+    kv.put({ key: b("a"), value: b("N") })
+    expect(at("a")).toEqual([5, 14, 5, 0n])
+    backend.close()
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})

@@ -29,6 +29,8 @@ export interface MvccStoreOptions {
   backend: Backend
   /** Rows examined per compactStep() (etcd --compaction-batch-limit: 1000). */
   compactionBatchLimit?: number
+  /** Keys whose latest version is kept in memory (default 1Mi, about 150 bytes each). */
+  latestCacheKeys?: number
 }
 
 /** One change made by a write txn, as watchers see it. */
@@ -84,6 +86,13 @@ interface LatestRow {
   lease: string | null
 }
 
+const LATEST_CACHE_KEYS = 1 << 20
+
+/** Map key of a byte key: one char per byte, so distinct keys never collide. */
+function cacheKey(key: Uint8Array): string {
+  return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString("latin1")
+}
+
 interface ScanRow {
   id: number
   key: Uint8Array
@@ -124,6 +133,7 @@ export class MvccStore {
   private constructor(options: MvccStoreOptions) {
     this.backend = options.backend
     this.compactionBatchLimit = options.compactionBatchLimit ?? 1000
+    this.latestCacheKeys = options.latestCacheKeys ?? LATEST_CACHE_KEYS
     const db = this.backend.db
     db.exec(`CREATE TABLE IF NOT EXISTS mvcc_kv (
       id INTEGER PRIMARY KEY, key BLOB NOT NULL, main INTEGER NOT NULL, sub INTEGER NOT NULL,
@@ -160,6 +170,7 @@ export class MvccStore {
    */
   reload(): void {
     assert(this.activeTxn === undefined, "reload inside a write txn")
+    this.latestCache.clear()
     this.compactRev = readMetaNumber(this.backend, META_COMPACT_REV) ?? 0
     this.compactCursor = readMetaNumber(this.backend, META_COMPACT_CURSOR) ?? -1
     const last = this.backend.db.query<{ main: number }, []>("SELECT main FROM mvcc_kv ORDER BY id DESC LIMIT 1").get()
@@ -386,9 +397,29 @@ export class MvccStore {
     return { kvs: [kv], count: 1, revision: rev }
   }
 
+  /**
+   * The latest version of every key written since open, so that a put does not query
+   * mvcc_latest for the version it replaces (a third of a put's SQLite time). Filled on
+   * write, emptied when it reaches latestCacheKeys keys or the contents are replaced.
+   */
+  private readonly latestCache = new Map<string, LatestRow>()
+  private readonly latestCacheKeys: number
+
   /** @internal */
   latest(key: Uint8Array): LatestRow | null {
+    const cached = this.latestCache.get(cacheKey(key))
+    if (cached !== undefined) return cached
     return this.stmt.getLatest.get(key)
+  }
+
+  private cacheLatest(key: Uint8Array, row: LatestRow | undefined): void {
+    const k = cacheKey(key)
+    if (row === undefined) {
+      this.latestCache.delete(k)
+      return
+    }
+    if (this.latestCache.size >= this.latestCacheKeys && !this.latestCache.has(k)) this.latestCache.clear()
+    this.latestCache.set(k, row)
   }
 
   /** @internal */
@@ -399,6 +430,7 @@ export class MvccStore {
     const lease = options.lease === 0n ? null : options.lease
     const id = Number(this.stmt.insertKv.run(key, options.main, options.sub, createRev, version, lease, options.value).lastInsertRowid)
     this.stmt.upsertLatest.run(key, id, createRev, version, lease)
+    this.cacheLatest(key, { id, cr: createRev, ver: version, lease: lease === null ? null : lease.toString() })
     const previousLease = prev?.lease == null ? 0n : BigInt(prev.lease)
     if (previousLease !== options.lease) for (const listener of this.leaseListeners) listener(key, previousLease, options.lease)
     return id
@@ -408,6 +440,7 @@ export class MvccStore {
   writeDelete(options: { key: Uint8Array; main: number; sub: number; prevLease: bigint }): void {
     this.stmt.insertKv.run(options.key, options.main, options.sub, 0, 0, null, EMPTY)
     this.stmt.deleteLatest.run(options.key)
+    this.cacheLatest(options.key, undefined)
     if (options.prevLease !== 0n) for (const listener of this.leaseListeners) listener(options.key, options.prevLease, 0n)
   }
 
