@@ -82,6 +82,11 @@ export class H2Connection implements StreamOwner {
   private sendWindow = DEFAULT_WINDOW_BYTES
   /** Bytes the client may still send on the connection before we grant more. */
   private receiveWindow: number
+  /**
+   * What our receive windows are topped up to: the configured size, but never
+   * below the protocol's 65535 that a client may use before our SETTINGS arrive.
+   */
+  private readonly receiveWindowBytes: number
   private output: Uint8Array[] = []
   private outputBytes = 0
   private flushScheduled = false
@@ -94,7 +99,8 @@ export class H2Connection implements StreamOwner {
   constructor(private readonly options: H2ConnectionOptions) {
     this.socket = options.socket
     this.remoteAddress = options.socket.remoteAddress
-    this.receiveWindow = options.windowBytes
+    this.receiveWindowBytes = Math.min(Math.max(options.windowBytes, DEFAULT_WINDOW_BYTES), MAX_WINDOW_BYTES)
+    this.receiveWindow = this.receiveWindowBytes
   }
 
   /** Sends our SETTINGS and starts reading (callbacks may run before this returns). */
@@ -259,9 +265,9 @@ export class H2Connection implements StreamOwner {
     // flow control counts the whole payload, padding included (§6.9.1)
     if (payload.length > this.receiveWindow) throw new H2ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, "DATA beyond the connection window")
     this.receiveWindow -= payload.length
-    if (this.receiveWindow < this.options.windowBytes / 2) {
-      this.queue(windowUpdateFrame(0, this.options.windowBytes - this.receiveWindow))
-      this.receiveWindow = this.options.windowBytes
+    if (this.receiveWindow < this.receiveWindowBytes / 2) {
+      this.queue(windowUpdateFrame(0, this.receiveWindowBytes - this.receiveWindow))
+      this.receiveWindow = this.receiveWindowBytes
     }
     const body = unpad(flags, payload)
     const stream = this.streams.get(streamId)
@@ -276,9 +282,9 @@ export class H2Connection implements StreamOwner {
     }
     stream.receiveWindow -= payload.length
     const endStream = (flags & Flag.END_STREAM) !== 0
-    if (!endStream && stream.receiveWindow < this.options.windowBytes / 2) {
-      this.queue(windowUpdateFrame(streamId, this.options.windowBytes - stream.receiveWindow))
-      stream.receiveWindow = this.options.windowBytes
+    if (!endStream && stream.receiveWindow < this.receiveWindowBytes / 2) {
+      this.queue(windowUpdateFrame(streamId, this.receiveWindowBytes - stream.receiveWindow))
+      stream.receiveWindow = this.receiveWindowBytes
     }
     if (body.length > 0) stream.listener.onData(body)
     if (endStream && !stream.destroyed) this.endedRemote(stream)
@@ -333,7 +339,7 @@ export class H2Connection implements StreamOwner {
       this.queue(rstStreamFrame(streamId, ErrorCode.PROTOCOL_ERROR))
       return
     }
-    const stream = new H2Stream(this, streamId, headers, this.peerInitialWindowBytes, this.options.windowBytes)
+    const stream = new H2Stream(this, streamId, headers, this.peerInitialWindowBytes, this.receiveWindowBytes)
     this.streams.set(streamId, stream)
     this.options.onStream(stream)
     if (endStream && !stream.destroyed) this.endedRemote(stream)
@@ -483,8 +489,8 @@ export class H2Connection implements StreamOwner {
     const settings: [number, number][] = [[Setting.INITIAL_WINDOW_SIZE, Math.min(this.options.windowBytes, MAX_WINDOW_BYTES)]]
     if (this.options.maxConcurrentStreams < UNLIMITED_STREAMS) settings.unshift([Setting.MAX_CONCURRENT_STREAMS, this.options.maxConcurrentStreams])
     this.queue(settingsFrame(settings))
-    const extra = this.options.windowBytes - DEFAULT_WINDOW_BYTES
-    if (extra > 0) this.queue(windowUpdateFrame(0, Math.min(extra, MAX_WINDOW_BYTES - DEFAULT_WINDOW_BYTES)))
+    const extra = this.receiveWindowBytes - DEFAULT_WINDOW_BYTES
+    if (extra > 0) this.queue(windowUpdateFrame(0, extra))
   }
 
   /** HEADERS, split into CONTINUATION frames when the block exceeds the peer's frame size. */
