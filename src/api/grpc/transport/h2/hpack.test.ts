@@ -11,6 +11,14 @@ function decodeAll(decoder: HpackDecoder, block: Buffer): [string, string][] {
   return fields
 }
 
+/** Decodes the blocks in order on one decoder: each gives its fields and leaves the table at its size. */
+function expectBlocks(decoder: HpackDecoder, blocks: string[], fields: [string, string][][], tableBytes: number[]): void {
+  blocks.forEach((block, i) => {
+    expect(decodeAll(decoder, hex(block))).toEqual(fields[i]!)
+    expect(decoder.tableBytes).toBe(tableBytes[i]!)
+  })
+}
+
 const requests: [string, string][][] = [
   [[":method", "GET"], [":scheme", "http"], [":path", "/"], [":authority", "www.example.com"]],
   [[":method", "GET"], [":scheme", "http"], [":path", "/"], [":authority", "www.example.com"], ["cache-control", "no-cache"]],
@@ -25,19 +33,13 @@ test("HpackDecoder decodes RFC 7541 C.3 (requests without Huffman) and keeps the
     "8286 84be 5808 6e6f 2d63 6163 6865",
     "8287 85bf 400a 6375 7374 6f6d 2d6b 6579 0c63 7573 746f 6d2d 7661 6c75 65",
   ]
-  blocks.forEach((block, i) => {
-    expect(decodeAll(decoder, hex(block))).toEqual(requests[i]!)
-    expect(decoder.tableBytes).toBe(requestTableBytes[i]!)
-  })
+  expectBlocks(decoder, blocks, requests, requestTableBytes)
 })
 
 test("HpackDecoder decodes RFC 7541 C.4 (requests with Huffman)", () => {
   const decoder = new HpackDecoder()
   const blocks = ["8286 8441 8cf1 e3c2 e5f2 3a6b a0ab 90f4 ff", "8286 84be 5886 a8eb 1064 9cbf", "8287 85bf 4088 25a8 49e9 5ba9 7d7f 8925 a849 e95b b8e8 b4bf"]
-  blocks.forEach((block, i) => {
-    expect(decodeAll(decoder, hex(block))).toEqual(requests[i]!)
-    expect(decoder.tableBytes).toBe(requestTableBytes[i]!)
-  })
+  expectBlocks(decoder, blocks, requests, requestTableBytes)
 })
 
 const responses: [string, string][][] = [
@@ -61,10 +63,7 @@ test("HpackDecoder decodes RFC 7541 C.5 (responses without Huffman, 256-byte tab
     "4803 3330 37c1 c0bf",
     "88c1 611d 4d6f 6e2c 2032 3120 4f63 7420 3230 3133 2032 303a 3133 3a32 3220 474d 54c0 5a04 677a 6970 7738 666f 6f3d 4153 444a 4b48 514b 425a 584f 5157 454f 5049 5541 5851 5745 4f49 553b 206d 6178 2d61 6765 3d33 3630 303b 2076 6572 7369 6f6e 3d31",
   ]
-  blocks.forEach((block, i) => {
-    expect(decodeAll(decoder, hex(block))).toEqual(responses[i]!)
-    expect(decoder.tableBytes).toBe(responseTableBytes[i]!)
-  })
+  expectBlocks(decoder, blocks, responses, responseTableBytes)
 })
 
 test("HpackDecoder decodes RFC 7541 C.6 (responses with Huffman, 256-byte table: evictions)", () => {
@@ -74,10 +73,7 @@ test("HpackDecoder decodes RFC 7541 C.6 (responses with Huffman, 256-byte table:
     "4883 640e ffc1 c0bf",
     "88c1 6196 d07a be94 1054 d444 a820 0595 040b 8166 e084 a62d 1bff c05a 839b d9ab 77ad 94e7 821d d7f2 e6c7 b335 dfdf cd5b 3960 d5af 2708 7f36 72c1 ab27 0fb5 291f 9587 3160 65c0 03ed 4ee5 b106 3d50 07",
   ]
-  blocks.forEach((block, i) => {
-    expect(decodeAll(decoder, hex(block))).toEqual(responses[i]!)
-    expect(decoder.tableBytes).toBe(responseTableBytes[i]!)
-  })
+  expectBlocks(decoder, blocks, responses, responseTableBytes)
 })
 
 test("HpackDecoder applies a dynamic table size update at the start of a block and evicts", () => {
