@@ -557,6 +557,21 @@ describe("restart", () => {
     expect([...r.voters]).toEqual([1n])
     expect(r.log.committed).toBe(applied)
   })
+
+  test("an application that applied entries before the hard state recording their commit was durable restarts with commit = applied", () => {
+    const restarted = (lastIndex: number, commit: number, applied: number): RaftNode => {
+      const storage = new MemoryStorage()
+      storage.applySnapshot({ data: new Uint8Array(0), metadata: { index: 1, term: 1, confState: { voters: [1n], learners: [] } } })
+      for (let i = 2; i <= lastIndex; i++) storage.append([entry(1, i, `e${i}`)])
+      storage.setHardState({ term: 1, vote: 1n, commit })
+      return new RaftNode({ id: 1n, storage, prng: seededPrng(1), applied })
+    }
+    const node = restarted(4, 2, 3)
+    expect(node.raft.log.committed).toBe(3)
+    expect(node.raft.log.applied).toBe(3)
+    // an applied index beyond the log cannot come from this log: refused
+    expect(() => restarted(2, 2, 3)).toThrow("applied 3 beyond last index 2")
+  })
 })
 
 describe("snapshots", () => {

@@ -153,6 +153,15 @@ export class Raft {
       this.term = hardState.term
       this.vote = hardState.vote
     }
+    if (options.applied !== undefined && options.applied > this.log.committed) {
+      // The application may apply committed entries while the hard state that records their
+      // commit is still being written (the server does, during the fsync): after a crash its
+      // applied index can be ahead of the durable commit index. Applied entries were committed,
+      // and the commit index is volatile state in Raft, so it is raised to what was applied.
+      assert(options.applied <= this.log.lastIndex(), () =>
+        `applied ${options.applied} beyond last index ${this.log.lastIndex()}`)
+      this.log.committed = options.applied
+    }
     if (options.applied !== undefined && options.applied > 0) this.log.appliedTo(options.applied)
     this.becomeFollower(this.term, NONE)
   }

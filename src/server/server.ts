@@ -547,7 +547,33 @@ export class EtcdServer {
       this.runReadyLoop()
     })
     inline = false
-    return !completedInline
+    if (completedInline) return false
+    this.applyPersistedWhileSyncing(rd)
+    return true
+  }
+
+  /** Committed entries of `rd` already applied by applyPersistedWhileSyncing() (handleReadyFinish skips them). */
+  private appliedEarly = 0
+
+  /**
+   * Applies the committed entries that earlier Readies persisted while this
+   * Ready's fdatasync runs on the thread pool, instead of leaving the JS
+   * thread idle until it ends: a put is answered one fsync sooner and
+   * applying overlaps the disk. Entries of this Ready's own `entries` (a
+   * follower may learn their commit in the same message) wait for the fsync,
+   * and a Ready with a snapshot is handled in order. The hard state recording
+   * the commit may not be durable yet, so after a crash the backend can be
+   * ahead of the WAL's commit index: raft restarts with commit = applied.
+   */
+  private applyPersistedWhileSyncing(rd: Ready): void {
+    if (rd.snapshot !== undefined || rd.committedEntries.length === 0) return
+    const firstNew = rd.entries[0]?.index ?? Number.POSITIVE_INFINITY
+    let n = 0
+    while (n < rd.committedEntries.length && rd.committedEntries[n]!.index < firstNew) n++
+    if (n === 0) return
+    this.applyEntries(n === rd.committedEntries.length ? rd.committedEntries : rd.committedEntries.slice(0, n))
+    this.appliedEarly = n
+    this.reads.onApplied(this.appliedIndex)
   }
 
   private handleReadyFinish(rd: Ready): void {
@@ -561,7 +587,9 @@ export class EtcdServer {
     this.lateMessages = []
     if (late.length > 0) this.peers?.send(late)
     if (rd.snapshot) this.installReceivedSnapshot(rd.snapshot)
-    if (rd.committedEntries.length > 0) this.applyEntries(rd.committedEntries)
+    const early = this.appliedEarly
+    this.appliedEarly = 0
+    if (rd.committedEntries.length > early) this.applyEntries(early === 0 ? rd.committedEntries : rd.committedEntries.slice(early))
     for (const rs of rd.readStates) this.reads.onReadState(rs.requestCtx, rs.index)
     this.node.advance(rd)
     this.reads.onApplied(this.appliedIndex)
