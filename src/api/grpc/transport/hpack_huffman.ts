@@ -1,6 +1,6 @@
 // The static Huffman code of HPACK (RFC 7541 Appendix B): decode and encode
-// header strings. Only the authority rewriter needs it (to read an
-// :authority value a client sent Huffman-coded); Bun's own HPACK does the rest.
+// header strings: our HPACK decoder (h2/hpack_decoder.ts) and the authority
+// rewriter of Bun's engine (to read an :authority value sent Huffman-coded).
 
 /** Code of each symbol 0..255, right-aligned (RFC 7541 Appendix B). EOS (256) is 30 one-bits. */
 const CODES: readonly number[] = [

@@ -27,7 +27,7 @@ import { ignoringListener, type ServerStream } from "./server_stream"
 export type Http2Engine = "tskv" | "bun"
 export const HTTP2_ENGINES: readonly Http2Engine[] = ["tskv", "bun"]
 /** The engine of listeners that do not choose one. */
-export const DEFAULT_HTTP2_ENGINE: Http2Engine = "bun"
+export const DEFAULT_HTTP2_ENGINE: Http2Engine = "tskv"
 
 /** TSKV_HTTP2_ENGINE's value: an engine, or undefined (the default) when unset or empty. */
 export function parseHttp2Engine(value: string | undefined): Http2Engine | undefined {
