@@ -1,9 +1,9 @@
-import { afterAll, beforeAll, expect, test } from "bun:test"
+import { afterAll, beforeAll, describe, expect, test } from "bun:test"
 import * as grpc from "@grpc/grpc-js"
 import { TskvError } from "../../../lib/errors"
 import { Registry } from "../../../lib/metrics"
 import { GrpcServer, type CallContext, type MethodDescriptor } from "./grpc_server"
-import { ClientListener } from "./listener"
+import { ClientListener, HTTP2_ENGINES } from "./listener"
 import { GrpcError, GrpcStatus } from "./status"
 
 // A tiny service whose messages are raw bytes (or a decimal count).
@@ -22,262 +22,265 @@ const Meta = bytesMethod("/test.Echo/Meta", false, false)
 const Count = bytesMethod("/test.Echo/Count", false, true)
 const Chat = bytesMethod("/test.Echo/Chat", true, true)
 
-const registry = new Registry()
-const server = new GrpcServer({ registry, maxReceiveMessageBytes: 4 * 1024 * 1024 })
-let listener: ClientListener
-let client: grpc.Client
-const cancelledCalls: string[] = []
+// Every test runs on both HTTP/2 engines.
+for (const engine of HTTP2_ENGINES) describe(`[${engine}]`, () => {
+  const registry = new Registry()
+  const server = new GrpcServer({ registry, maxReceiveMessageBytes: 4 * 1024 * 1024 })
+  let listener: ClientListener
+  let client: grpc.Client
+  const cancelledCalls: string[] = []
 
-beforeAll(async () => {
-  server.addUnary(Echo, (request) => request)
-  server.addUnary(Fail, (request) => {
-    const what = Buffer.from(request).toString()
-    if (what === "compacted") throw new TskvError("compacted")
-    if (what === "grpc") throw new GrpcError(GrpcStatus.ALREADY_EXISTS, "it is there")
-    throw new Error(`boom: ${what} 100% \u00e9`)
-  })
-  server.addUnary(Hang, (_request, call) => {
-    return new Promise<Uint8Array>((resolve) => {
-      call.onCancel(() => {
-        cancelledCalls.push(`hang deadline=${call.deadline !== undefined}`)
-        resolve(new Uint8Array())
+  beforeAll(async () => {
+    server.addUnary(Echo, (request) => request)
+    server.addUnary(Fail, (request) => {
+      const what = Buffer.from(request).toString()
+      if (what === "compacted") throw new TskvError("compacted")
+      if (what === "grpc") throw new GrpcError(GrpcStatus.ALREADY_EXISTS, "it is there")
+      throw new Error(`boom: ${what} 100% \u00e9`)
+    })
+    server.addUnary(Hang, (_request, call) => {
+      return new Promise<Uint8Array>((resolve) => {
+        call.onCancel(() => {
+          cancelledCalls.push(`hang deadline=${call.deadline !== undefined}`)
+          resolve(new Uint8Array())
+        })
       })
     })
-  })
-  server.addUnary(Meta, (_request, call: CallContext) => Buffer.from(JSON.stringify({ token: call.header("token"), hasleader: call.header("hasleader"), cn: call.peerCommonName ?? null })))
-  server.addServerStream(Count, (request, call) => {
-    const count = Number(Buffer.from(request).toString())
-    if (count < 0) {
-      call.onCancel(() => cancelledCalls.push("count"))
-      const timer = setInterval(() => call.write(Buffer.from("tick")), 5)
-      call.onCancel(() => clearInterval(timer))
-      return
-    }
-    let i = 0
-    const pump = (): void => {
-      while (i < count) {
-        if (!call.write(Buffer.from(String(i++)))) {
-          call.onDrain(pump)
-          return
-        }
+    server.addUnary(Meta, (_request, call: CallContext) => Buffer.from(JSON.stringify({ token: call.header("token"), hasleader: call.header("hasleader"), cn: call.peerCommonName ?? null })))
+    server.addServerStream(Count, (request, call) => {
+      const count = Number(Buffer.from(request).toString())
+      if (count < 0) {
+        call.onCancel(() => cancelledCalls.push("count"))
+        const timer = setInterval(() => call.write(Buffer.from("tick")), 5)
+        call.onCancel(() => clearInterval(timer))
+        return
       }
-      call.end()
+      let i = 0
+      const pump = (): void => {
+        while (i < count) {
+          if (!call.write(Buffer.from(String(i++)))) {
+            call.onDrain(pump)
+            return
+          }
+        }
+        call.end()
+      }
+      pump()
+    })
+    server.addBidi(Chat, (call) => {
+      let received = 0
+      call.onMessage((message) => {
+        received++
+        call.write(message)
+      })
+      call.onHalfClose(() => {
+        call.write(Buffer.from(`total ${received}`))
+        call.end()
+      })
+    })
+    listener = await ClientListener.listen({ url: "http://127.0.0.1:0", grpc: server, http2: { engine } })
+    client = new grpc.Client(`127.0.0.1:${listener.port}`, grpc.credentials.createInsecure(), {
+      "grpc.max_receive_message_length": 64 * 1024 * 1024,
+      "grpc.max_send_message_length": 64 * 1024 * 1024,
+    })
+  })
+
+  afterAll(async () => {
+    client.close()
+    server.shutdown()
+    await listener.close(500)
+  })
+
+  const identity = (b: Buffer): Buffer => b
+
+  function unary(path: string, body: Uint8Array, options: { metadata?: grpc.Metadata; deadlineMs?: number } = {}): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      const callOptions: grpc.CallOptions = options.deadlineMs === undefined ? {} : { deadline: Date.now() + options.deadlineMs }
+      client.makeUnaryRequest(path, identity, identity, Buffer.from(body), options.metadata ?? new grpc.Metadata(), callOptions, (error, value) => {
+        if (error !== null) reject(error)
+        else resolve(value!)
+      })
+    })
+  }
+
+  async function statusOf(promise: Promise<unknown>): Promise<{ code: number; details: string }> {
+    try {
+      await promise
+    } catch (e) {
+      const error = e as grpc.ServiceError
+      return { code: error.code, details: error.details }
     }
-    pump()
+    throw new Error("expected the call to fail")
+  }
+
+  test("GrpcServer unary call echoes the request", async () => {
+    const reply = await unary(Echo.path, Buffer.from("hello"))
+    expect(reply.toString()).toBe("hello")
   })
-  server.addBidi(Chat, (call) => {
-    let received = 0
-    call.onMessage((message) => {
-      received++
-      call.write(message)
+
+  test("GrpcServer unary call with an empty message", async () => {
+    const reply = await unary(Echo.path, new Uint8Array())
+    expect(reply.length).toBe(0)
+  })
+
+  test("GrpcServer carries messages larger than a DATA frame both ways", async () => {
+    const big = Buffer.alloc(3 * 1024 * 1024)
+    for (let i = 0; i < big.length; i++) big[i] = (i * 7) & 0xff
+    const reply = await unary(Echo.path, big)
+    expect(reply.equals(big)).toBe(true)
+  })
+
+  test("GrpcServer refuses a request above the max receive size with RESOURCE_EXHAUSTED", async () => {
+    const status = await statusOf(unary(Echo.path, Buffer.alloc(4 * 1024 * 1024 + 1)))
+    expect(status.code).toBe(grpc.status.RESOURCE_EXHAUSTED)
+    expect(status.details).toBe(`grpc: received message larger than max (${4 * 1024 * 1024 + 1} vs. ${4 * 1024 * 1024})`)
+  })
+
+  test("GrpcServer answers an unknown method or service with UNIMPLEMENTED", async () => {
+    const method = await statusOf(unary("/test.Echo/Nope", Buffer.from("x")))
+    expect(method).toEqual({ code: grpc.status.UNIMPLEMENTED, details: "unknown method Nope for service test.Echo" })
+    const service = await statusOf(unary("/test.Nope/Echo", Buffer.from("x")))
+    expect(service).toEqual({ code: grpc.status.UNIMPLEMENTED, details: "unknown service test.Nope" })
+  })
+
+  test("GrpcServer maps a TskvError to etcd's code and exact message", async () => {
+    const status = await statusOf(unary(Fail.path, Buffer.from("compacted")))
+    expect(status).toEqual({ code: grpc.status.OUT_OF_RANGE, details: "etcdserver: mvcc: required revision has been compacted" })
+  })
+
+  test("GrpcServer passes a GrpcError's code and an unknown exception as UNKNOWN with its (percent-encoded) message", async () => {
+    expect(await statusOf(unary(Fail.path, Buffer.from("grpc")))).toEqual({ code: grpc.status.ALREADY_EXISTS, details: "it is there" })
+    expect(await statusOf(unary(Fail.path, Buffer.from("other")))).toEqual({ code: grpc.status.UNKNOWN, details: "boom: other 100% \u00e9" })
+  })
+
+  test("GrpcServer exposes metadata to handlers", async () => {
+    const metadata = new grpc.Metadata()
+    metadata.set("token", "abc.1")
+    metadata.set("hasleader", "true")
+    const reply = JSON.parse((await unary(Meta.path, new Uint8Array(), { metadata })).toString())
+    expect(reply).toEqual({ token: "abc.1", hasleader: "true", cn: null })
+  })
+
+  test("GrpcServer ends a call past its grpc-timeout with DEADLINE_EXCEEDED and cancels the handler", async () => {
+    const status = await statusOf(unary(Hang.path, new Uint8Array(), { deadlineMs: 100 }))
+    expect(status.code).toBe(grpc.status.DEADLINE_EXCEEDED)
+    await Bun.sleep(50)
+    expect(cancelledCalls).toContain("hang deadline=true")
+  })
+
+  test("GrpcServer server-streaming call delivers every message in order with backpressure", async () => {
+    const count = 5000
+    const received: string[] = []
+    await new Promise<void>((resolve, reject) => {
+      const call = client.makeServerStreamRequest(Count.path, identity, identity, Buffer.from(String(count)))
+      call.on("data", (b: Buffer) => received.push(b.toString()))
+      call.on("error", reject)
+      call.on("end", () => resolve())
     })
-    call.onHalfClose(() => {
-      call.write(Buffer.from(`total ${received}`))
+    expect(received.length).toBe(count)
+    expect(received[0]).toBe("0")
+    expect(received[count - 1]).toBe(String(count - 1))
+  })
+
+  test("GrpcServer notices a client cancelling a stream", async () => {
+    const call = client.makeServerStreamRequest(Count.path, identity, identity, Buffer.from("-1"))
+    call.on("error", () => {})
+    await new Promise<void>((resolve) => call.once("data", () => resolve()))
+    expect(server.activeStreams).toBe(1)
+    call.cancel()
+    for (let i = 0; i < 100 && !cancelledCalls.includes("count"); i++) await Bun.sleep(10)
+    expect(cancelledCalls).toContain("count")
+    expect(server.activeStreams).toBe(0)
+  })
+
+  test("GrpcServer bidi call echoes many messages, then answers the half-close", async () => {
+    const count = 2000
+    const received: string[] = []
+    await new Promise<void>((resolve, reject) => {
+      const call = client.makeBidiStreamRequest(Chat.path, identity, identity)
+      call.on("data", (b: Buffer) => received.push(b.toString()))
+      call.on("error", reject)
+      call.on("end", () => resolve())
+      for (let i = 0; i < count; i++) call.write(Buffer.from(`m${i}`))
       call.end()
     })
+    expect(received.length).toBe(count + 1)
+    expect(received[count - 1]).toBe(`m${count - 1}`)
+    expect(received[count]).toBe(`total ${count}`)
   })
-  listener = await ClientListener.listen({ url: "http://127.0.0.1:0", grpc: server })
-  client = new grpc.Client(`127.0.0.1:${listener.port}`, grpc.credentials.createInsecure(), {
-    "grpc.max_receive_message_length": 64 * 1024 * 1024,
-    "grpc.max_send_message_length": 64 * 1024 * 1024,
+
+  test("GrpcServer counts calls in grpc_server_* metrics", async () => {
+    await unary(Echo.path, Buffer.from("x"))
+    const text = registry.expose()
+    expect(text).toMatch(/grpc_server_started_total\{grpc_method="Echo",grpc_service="test.Echo",grpc_type="unary"\} \d+/)
+    expect(text).toMatch(/grpc_server_handled_total\{grpc_code="OutOfRange",grpc_method="Fail",grpc_service="test.Echo",grpc_type="unary"\} 1\n/)
+    expect(text).toMatch(/grpc_server_msg_sent_total\{grpc_method="Count",grpc_service="test.Echo",grpc_type="server_stream"\} \d+/)
   })
-})
 
-afterAll(async () => {
-  client.close()
-  server.shutdown()
-  await listener.close(500)
-})
+  test("GrpcServer accepts gzip-compressed requests", async () => {
+    const gzipClient = new grpc.Client(`127.0.0.1:${listener.port}`, grpc.credentials.createInsecure(), { "grpc.default_compression_algorithm": 2 })
+    try {
+      const body = Buffer.from("squeeze me ".repeat(100))
+      const reply = await new Promise<Buffer>((resolve, reject) =>
+        gzipClient.makeUnaryRequest(Echo.path, identity, identity, body, (error, value) => (error !== null ? reject(error) : resolve(value!))),
+      )
+      expect(reply.equals(body)).toBe(true)
+    } finally {
+      gzipClient.close()
+    }
+  })
 
-const identity = (b: Buffer): Buffer => b
-
-function unary(path: string, body: Uint8Array, options: { metadata?: grpc.Metadata; deadlineMs?: number } = {}): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const callOptions: grpc.CallOptions = options.deadlineMs === undefined ? {} : { deadline: Date.now() + options.deadlineMs }
-    client.makeUnaryRequest(path, identity, identity, Buffer.from(body), options.metadata ?? new grpc.Metadata(), callOptions, (error, value) => {
-      if (error !== null) reject(error)
-      else resolve(value!)
+  test("GrpcServer.shutdown() ends streams UNAVAILABLE, lets unary calls in flight finish, refuses new calls", async () => {
+    const own = new GrpcServer()
+    own.addUnary(Hang, async (request) => {
+      await Bun.sleep(150)
+      return request
     })
-  })
-}
-
-async function statusOf(promise: Promise<unknown>): Promise<{ code: number; details: string }> {
-  try {
-    await promise
-  } catch (e) {
-    const error = e as grpc.ServiceError
-    return { code: error.code, details: error.details }
-  }
-  throw new Error("expected the call to fail")
-}
-
-test("GrpcServer unary call echoes the request", async () => {
-  const reply = await unary(Echo.path, Buffer.from("hello"))
-  expect(reply.toString()).toBe("hello")
-})
-
-test("GrpcServer unary call with an empty message", async () => {
-  const reply = await unary(Echo.path, new Uint8Array())
-  expect(reply.length).toBe(0)
-})
-
-test("GrpcServer carries messages larger than a DATA frame both ways", async () => {
-  const big = Buffer.alloc(3 * 1024 * 1024)
-  for (let i = 0; i < big.length; i++) big[i] = (i * 7) & 0xff
-  const reply = await unary(Echo.path, big)
-  expect(reply.equals(big)).toBe(true)
-})
-
-test("GrpcServer refuses a request above the max receive size with RESOURCE_EXHAUSTED", async () => {
-  const status = await statusOf(unary(Echo.path, Buffer.alloc(4 * 1024 * 1024 + 1)))
-  expect(status.code).toBe(grpc.status.RESOURCE_EXHAUSTED)
-  expect(status.details).toBe(`grpc: received message larger than max (${4 * 1024 * 1024 + 1} vs. ${4 * 1024 * 1024})`)
-})
-
-test("GrpcServer answers an unknown method or service with UNIMPLEMENTED", async () => {
-  const method = await statusOf(unary("/test.Echo/Nope", Buffer.from("x")))
-  expect(method).toEqual({ code: grpc.status.UNIMPLEMENTED, details: "unknown method Nope for service test.Echo" })
-  const service = await statusOf(unary("/test.Nope/Echo", Buffer.from("x")))
-  expect(service).toEqual({ code: grpc.status.UNIMPLEMENTED, details: "unknown service test.Nope" })
-})
-
-test("GrpcServer maps a TskvError to etcd's code and exact message", async () => {
-  const status = await statusOf(unary(Fail.path, Buffer.from("compacted")))
-  expect(status).toEqual({ code: grpc.status.OUT_OF_RANGE, details: "etcdserver: mvcc: required revision has been compacted" })
-})
-
-test("GrpcServer passes a GrpcError's code and an unknown exception as UNKNOWN with its (percent-encoded) message", async () => {
-  expect(await statusOf(unary(Fail.path, Buffer.from("grpc")))).toEqual({ code: grpc.status.ALREADY_EXISTS, details: "it is there" })
-  expect(await statusOf(unary(Fail.path, Buffer.from("other")))).toEqual({ code: grpc.status.UNKNOWN, details: "boom: other 100% \u00e9" })
-})
-
-test("GrpcServer exposes metadata to handlers", async () => {
-  const metadata = new grpc.Metadata()
-  metadata.set("token", "abc.1")
-  metadata.set("hasleader", "true")
-  const reply = JSON.parse((await unary(Meta.path, new Uint8Array(), { metadata })).toString())
-  expect(reply).toEqual({ token: "abc.1", hasleader: "true", cn: null })
-})
-
-test("GrpcServer ends a call past its grpc-timeout with DEADLINE_EXCEEDED and cancels the handler", async () => {
-  const status = await statusOf(unary(Hang.path, new Uint8Array(), { deadlineMs: 100 }))
-  expect(status.code).toBe(grpc.status.DEADLINE_EXCEEDED)
-  await Bun.sleep(50)
-  expect(cancelledCalls).toContain("hang deadline=true")
-})
-
-test("GrpcServer server-streaming call delivers every message in order with backpressure", async () => {
-  const count = 5000
-  const received: string[] = []
-  await new Promise<void>((resolve, reject) => {
-    const call = client.makeServerStreamRequest(Count.path, identity, identity, Buffer.from(String(count)))
-    call.on("data", (b: Buffer) => received.push(b.toString()))
-    call.on("error", reject)
-    call.on("end", () => resolve())
-  })
-  expect(received.length).toBe(count)
-  expect(received[0]).toBe("0")
-  expect(received[count - 1]).toBe(String(count - 1))
-})
-
-test("GrpcServer notices a client cancelling a stream", async () => {
-  const call = client.makeServerStreamRequest(Count.path, identity, identity, Buffer.from("-1"))
-  call.on("error", () => {})
-  await new Promise<void>((resolve) => call.once("data", () => resolve()))
-  expect(server.activeStreams).toBe(1)
-  call.cancel()
-  for (let i = 0; i < 100 && !cancelledCalls.includes("count"); i++) await Bun.sleep(10)
-  expect(cancelledCalls).toContain("count")
-  expect(server.activeStreams).toBe(0)
-})
-
-test("GrpcServer bidi call echoes many messages, then answers the half-close", async () => {
-  const count = 2000
-  const received: string[] = []
-  await new Promise<void>((resolve, reject) => {
-    const call = client.makeBidiStreamRequest(Chat.path, identity, identity)
-    call.on("data", (b: Buffer) => received.push(b.toString()))
-    call.on("error", reject)
-    call.on("end", () => resolve())
-    for (let i = 0; i < count; i++) call.write(Buffer.from(`m${i}`))
-    call.end()
-  })
-  expect(received.length).toBe(count + 1)
-  expect(received[count - 1]).toBe(`m${count - 1}`)
-  expect(received[count]).toBe(`total ${count}`)
-})
-
-test("GrpcServer counts calls in grpc_server_* metrics", async () => {
-  await unary(Echo.path, Buffer.from("x"))
-  const text = registry.expose()
-  expect(text).toMatch(/grpc_server_started_total\{grpc_method="Echo",grpc_service="test.Echo",grpc_type="unary"\} \d+/)
-  expect(text).toMatch(/grpc_server_handled_total\{grpc_code="OutOfRange",grpc_method="Fail",grpc_service="test.Echo",grpc_type="unary"\} 1\n/)
-  expect(text).toMatch(/grpc_server_msg_sent_total\{grpc_method="Count",grpc_service="test.Echo",grpc_type="server_stream"\} \d+/)
-})
-
-test("GrpcServer accepts gzip-compressed requests", async () => {
-  const gzipClient = new grpc.Client(`127.0.0.1:${listener.port}`, grpc.credentials.createInsecure(), { "grpc.default_compression_algorithm": 2 })
-  try {
-    const body = Buffer.from("squeeze me ".repeat(100))
-    const reply = await new Promise<Buffer>((resolve, reject) =>
-      gzipClient.makeUnaryRequest(Echo.path, identity, identity, body, (error, value) => (error !== null ? reject(error) : resolve(value!))),
-    )
-    expect(reply.equals(body)).toBe(true)
-  } finally {
-    gzipClient.close()
-  }
-})
-
-test("GrpcServer.shutdown() ends streams UNAVAILABLE, lets unary calls in flight finish, refuses new calls", async () => {
-  const own = new GrpcServer()
-  own.addUnary(Hang, async (request) => {
-    await Bun.sleep(150)
-    return request
-  })
-  own.addServerStream(Count, (_request, call) => {
-    call.write(Buffer.from("first"))
-  })
-  const ownListener = await ClientListener.listen({ url: "http://127.0.0.1:0", grpc: own })
-  const ownClient = new grpc.Client(`127.0.0.1:${ownListener.port}`, grpc.credentials.createInsecure())
-  const unaryCall = (): Promise<Buffer> =>
-    new Promise((resolve, reject) =>
-      ownClient.makeUnaryRequest(Hang.path, identity, identity, Buffer.from("slow"), (error, value) => (error !== null ? reject(error) : resolve(value!))),
-    )
-  try {
-    const stream = ownClient.makeServerStreamRequest(Count.path, identity, identity, Buffer.from("1"))
-    const streamStatus = new Promise<{ code: number; details: string }>((resolve) => {
-      stream.on("error", (e: grpc.ServiceError) => resolve({ code: e.code, details: e.details }))
-      stream.on("data", () => {})
+    own.addServerStream(Count, (_request, call) => {
+      call.write(Buffer.from("first"))
     })
-    await new Promise<void>((resolve) => stream.once("data", () => resolve()))
-    const inFlight = unaryCall()
-    await Bun.sleep(30)
-    own.shutdown()
-    expect(await streamStatus).toEqual({ code: grpc.status.UNAVAILABLE, details: "etcdserver: server stopped" })
-    expect(await statusOf(unaryCall())).toEqual({ code: grpc.status.UNAVAILABLE, details: "etcdserver: server stopped" })
-    const closing = ownListener.close(2000)
-    expect((await inFlight).toString()).toBe("slow")
-    await closing
-  } finally {
-    ownClient.close()
-    await ownListener.close(100)
-  }
-})
+    const ownListener = await ClientListener.listen({ url: "http://127.0.0.1:0", grpc: own })
+    const ownClient = new grpc.Client(`127.0.0.1:${ownListener.port}`, grpc.credentials.createInsecure())
+    const unaryCall = (): Promise<Buffer> =>
+      new Promise((resolve, reject) =>
+        ownClient.makeUnaryRequest(Hang.path, identity, identity, Buffer.from("slow"), (error, value) => (error !== null ? reject(error) : resolve(value!))),
+      )
+    try {
+      const stream = ownClient.makeServerStreamRequest(Count.path, identity, identity, Buffer.from("1"))
+      const streamStatus = new Promise<{ code: number; details: string }>((resolve) => {
+        stream.on("error", (e: grpc.ServiceError) => resolve({ code: e.code, details: e.details }))
+        stream.on("data", () => {})
+      })
+      await new Promise<void>((resolve) => stream.once("data", () => resolve()))
+      const inFlight = unaryCall()
+      await Bun.sleep(30)
+      own.shutdown()
+      expect(await streamStatus).toEqual({ code: grpc.status.UNAVAILABLE, details: "etcdserver: server stopped" })
+      expect(await statusOf(unaryCall())).toEqual({ code: grpc.status.UNAVAILABLE, details: "etcdserver: server stopped" })
+      const closing = ownListener.close(2000)
+      expect((await inFlight).toString()).toBe("slow")
+      await closing
+    } finally {
+      ownClient.close()
+      await ownListener.close(100)
+    }
+  })
 
-test("GrpcServer answers a unary call that ends without a message with INTERNAL (raw HTTP/2)", async () => {
-  const http2 = await import("node:http2")
-  const session = http2.connect(`http://127.0.0.1:${listener.port}`)
-  try {
-    const headers = await new Promise<Record<string, unknown>>((resolve, reject) => {
-      const stream = session.request({ ":method": "POST", ":path": Echo.path, "content-type": "application/grpc", te: "trailers" }, { endStream: true })
-      stream.on("response", (h) => resolve(h as Record<string, unknown>))
-      stream.on("error", reject)
-      stream.on("data", () => {})
-    })
-    expect(headers[":status"]).toBe(200)
-    expect(headers["grpc-status"]).toBe(String(GrpcStatus.INTERNAL))
-    expect(headers["grpc-message"]).toBe("grpc: no request message received")
-  } finally {
-    session.close()
-  }
+  test("GrpcServer answers a unary call that ends without a message with INTERNAL (raw HTTP/2)", async () => {
+    const http2 = await import("node:http2")
+    const session = http2.connect(`http://127.0.0.1:${listener.port}`)
+    try {
+      const headers = await new Promise<Record<string, unknown>>((resolve, reject) => {
+        const stream = session.request({ ":method": "POST", ":path": Echo.path, "content-type": "application/grpc", te: "trailers" }, { endStream: true })
+        stream.on("response", (h) => resolve(h as Record<string, unknown>))
+        stream.on("error", reject)
+        stream.on("data", () => {})
+      })
+      expect(headers[":status"]).toBe(200)
+      expect(headers["grpc-status"]).toBe(String(GrpcStatus.INTERNAL))
+      expect(headers["grpc-message"]).toBe("grpc: no request message received")
+    } finally {
+      session.close()
+    }
+  })
 })
