@@ -299,6 +299,7 @@ export class ClientListener {
         }
       },
       onClose: () => this.connections.delete(connection),
+      onInternalError: (e) => this.logger.error("http2 connection failed", { error: e instanceof Error ? e.message : String(e), stack: e instanceof Error ? e.stack : undefined }),
     })
     this.connections.add(connection)
     connection.start()

@@ -391,3 +391,18 @@ test("H2Connection closes every stream when the socket goes away", async () => {
   while (served.events.length < 2 && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5))
   expect(served.events.sort()).toEqual(["1 close", "3 close"])
 })
+
+test("H2Connection ends the connection with INTERNAL_ERROR (not the process) when a stream handler throws", async () => {
+  const errors: string[] = []
+  const served = await serve({
+    onStream: () => {
+      throw new Error("handler bug")
+    },
+    onInternalError: (e) => errors.push((e as Error).message),
+  })
+  const client = await RawClient.connect(served.port)
+  client.request(1, "/any", { endStream: true })
+  expect(await client.goaway()).toEqual({ lastStreamId: 1, code: ErrorCode.INTERNAL_ERROR, debug: "internal error" })
+  await client.closed()
+  expect(errors).toEqual(["handler bug"])
+})

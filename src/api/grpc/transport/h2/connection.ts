@@ -42,6 +42,8 @@ export interface H2ConnectionOptions {
   onPing?(): void
   /** The socket closed; every stream is closed too. */
   onClose?(): void
+  /** A bug surfaced while handling the client's bytes: the connection ends with INTERNAL_ERROR. */
+  onInternalError?(error: unknown): void
 }
 
 /** Above this many bytes queued for the socket, writers are asked to wait. */
@@ -207,8 +209,13 @@ export class H2Connection implements StreamOwner {
       }
       this.reader.push(data, (type, flags, streamId, payload) => this.onFrame(type, flags, streamId, payload))
     } catch (e) {
-      if (!(e instanceof H2ConnectionError)) throw e
-      this.fail(e)
+      if (e instanceof H2ConnectionError) {
+        this.fail(e)
+        return
+      }
+      // not the client's fault: end this connection, not the process (a throw here would be uncaught)
+      this.options.onInternalError?.(e)
+      this.fail(new H2ConnectionError(ErrorCode.INTERNAL_ERROR, "internal error"))
     }
   }
 
