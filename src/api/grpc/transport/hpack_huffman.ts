@@ -99,20 +99,36 @@ function buildTrie(): Int32Array {
  * symbol, padding longer than 7 bits or not all ones: RFC 7541 §5.2).
  */
 export function huffmanDecode(input: Uint8Array): Uint8Array | undefined {
-  const out = new Uint8Array(Math.ceil((input.length * 8) / 5))
+  const out = new Uint8Array(huffmanDecodedLengthMax(input.length))
+  const length = huffmanDecodeInto({ input, start: 0, end: input.length, out })
+  return length < 0 ? undefined : out.subarray(0, length)
+}
+
+/** The most bytes `codedBytes` of Huffman code can decode to (the shortest code is 5 bits). */
+export function huffmanDecodedLengthMax(codedBytes: number): number {
+  return Math.ceil((codedBytes * 8) / 5)
+}
+
+/**
+ * Decodes input[start, end) into `out` (at least huffmanDecodedLengthMax
+ * bytes): the decoded length, or -1 when the code is malformed. No
+ * allocation, for the HPACK decoder's hot path.
+ */
+export function huffmanDecodeInto(options: { input: Uint8Array; start: number; end: number; out: Uint8Array }): number {
+  const { input, end, out } = options
   let length = 0
   let node = 0
   let depth = 0 // bits consumed since the last symbol
   let allOnes = true // all of them were ones
-  for (let i = 0; i < input.length; i++) {
+  for (let i = options.start; i < end; i++) {
     const byte = input[i]!
     for (let b = 7; b >= 0; b--) {
       const bit = (byte >>> b) & 1
       const next = trie[2 * node + bit]!
-      if (next === 0) return undefined
+      if (next === 0) return -1
       if (next < 0) {
         const symbol = -1 - next
-        if (symbol === EOS) return undefined
+        if (symbol === EOS) return -1
         out[length++] = symbol
         node = 0
         depth = 0
@@ -124,8 +140,8 @@ export function huffmanDecode(input: Uint8Array): Uint8Array | undefined {
       }
     }
   }
-  if (depth > 7 || !allOnes) return undefined
-  return out.subarray(0, length)
+  if (depth > 7 || !allOnes) return -1
+  return length
 }
 
 /** Encoded size in bytes of `input` under the Huffman code. */

@@ -503,6 +503,13 @@ export class H2Connection implements StreamOwner {
   /** HEADERS, split into CONTINUATION frames when the block exceeds the peer's frame size. */
   private queueHeaderBlock(streamId: number, block: Uint8Array, endStream: boolean): void {
     const max = this.peerMaxFrameBytes
+    if (block.length <= max) {
+      const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + block.length)
+      writeFrameHeader(frame, 0, { length: block.length, type: FrameType.HEADERS, flags: Flag.END_HEADERS | (endStream ? Flag.END_STREAM : 0), streamId })
+      frame.set(block, FRAME_HEADER_BYTES)
+      this.queue(frame)
+      return
+    }
     let offset = 0
     let type: number = FrameType.HEADERS
     do {

@@ -3,7 +3,7 @@
 // COMPRESSION_ERROR for the whole connection (RFC 9113 §4.3): the table is
 // then out of step and cannot be trusted.
 
-import { huffmanDecode } from "../hpack_huffman"
+import { huffmanDecodedLengthMax, huffmanDecodeInto } from "../hpack_huffman"
 import { ErrorCode, H2ConnectionError } from "./frames"
 import { DynamicTable, STATIC_TABLE, type HeaderField } from "./hpack_table"
 
@@ -107,23 +107,27 @@ function readString(block: Uint8Array, cursor: { offset: number }): string {
   if (cursor.offset >= block.length) throw compressionError("truncated string")
   const huffman = (block[cursor.offset]! & 0x80) !== 0
   const length = readInteger(block, cursor, 7)
-  const end = cursor.offset + length
+  const start = cursor.offset
+  const end = start + length
   if (end > block.length) throw compressionError("string past the end of the block")
-  const raw = block.subarray(cursor.offset, end)
   cursor.offset = end
-  if (!huffman) return latin1(raw)
-  const decoded = huffmanDecode(raw)
-  if (decoded === undefined) throw compressionError("bad Huffman code")
-  return latin1(decoded)
+  if (!huffman) return latin1(block, start, end)
+  const needed = huffmanDecodedLengthMax(length)
+  if (scratch.length < needed) scratch = new Uint8Array(Math.max(needed, scratch.length * 2))
+  const decoded = huffmanDecodeInto({ input: block, start, end, out: scratch })
+  if (decoded < 0) throw compressionError("bad Huffman code")
+  return latin1(scratch, 0, decoded)
 }
 
-function latin1(bytes: Uint8Array): string {
-  if (bytes.length < 32) {
-    let s = ""
-    for (let i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]!)
-    return s
-  }
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("latin1")
+/** Where Huffman-coded strings are decoded (one decode at a time: decoding is synchronous). */
+let scratch = new Uint8Array(256)
+
+/** bytes[start, end) as a latin1 string, without making a view for the short strings headers are. */
+function latin1(bytes: Uint8Array, start: number, end: number): string {
+  if (end - start > 256) return Buffer.from(bytes.slice(start, end)).toString("latin1")
+  let s = ""
+  for (let i = start; i < end; i++) s += String.fromCharCode(bytes[i]!)
+  return s
 }
 
 function compressionError(message: string): H2ConnectionError {
