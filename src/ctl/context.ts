@@ -59,6 +59,8 @@ export function clientOptions(get: (name: string) => string, endpoints: string[]
       ca: cacert === "" ? undefined : read(cacert),
       cert: cert === "" ? undefined : read(cert),
       key: key === "" ? undefined : read(key),
+      // as etcdctl: it only matters when TLS is on (certificates given or --insecure-transport=false)
+      insecureSkipVerify: get("insecure-skip-tls-verify") === "true",
     }
   }
   const user = get("user")

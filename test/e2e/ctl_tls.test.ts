@@ -85,6 +85,19 @@ describe("tskv ctl over mTLS vs etcdctl 3.4", () => {
     expect(r).toEqual({ code: 0, stdout: "v\n", stderr: "" })
   }, 30_000)
 
+  test("--insecure-skip-tls-verify accepts a server certificate no trusted CA signed, as etcdctl does", () => {
+    const clientOnly = [`--cert=${files.clientCert}`, `--key=${files.clientKey}`]
+    const args = ["get", "k", "--print-value-only", "--command-timeout=3s"]
+    const real = etcdctl(ep, [...clientOnly, "--insecure-skip-tls-verify", ...args])
+    const mine = ours([...clientOnly, "--insecure-skip-tls-verify", ...args])
+    expect(real).toEqual({ code: 0, stdout: "v\n", stderr: "" })
+    expect(mine).toEqual(real)
+    // without it the unknown CA is refused
+    const refused = ours([...clientOnly, ...args])
+    expect(refused.code).not.toBe(0)
+    expect(refused.stderr).toContain("Error:")
+  }, 30_000)
+
   test("without a client certificate the call fails", () => {
     const r = ours([`--cacert=${files.ca}`, "get", "k", "--command-timeout=2s"])
     expect(r.code).not.toBe(0)
