@@ -5,6 +5,10 @@ import { Registry } from "../../../lib/metrics"
 import { GrpcServer, type CallContext, type MethodDescriptor } from "./grpc_server"
 import { ClientListener, HTTP2_ENGINES } from "./listener"
 import { GrpcError, GrpcStatus } from "./status"
+import * as net from "node:net"
+import { frameMessage } from "./framing"
+import { CLIENT_PREFACE, Flag, frame, FrameType, Setting, settingsFrame, windowUpdateFrame } from "./h2/frames"
+import { encodeHeaders } from "./h2/hpack_encoder"
 
 // A tiny service whose messages are raw bytes (or a decimal count).
 const bytesMethod = (path: string, requestStream: boolean, responseStream: boolean): MethodDescriptor<Uint8Array, Uint8Array> => ({
@@ -283,4 +287,49 @@ for (const engine of HTTP2_ENGINES) describe(`[${engine}]`, () => {
       session.close()
     }
   })
+})
+
+for (const engine of HTTP2_ENGINES) test(`[${engine}] a server stream to a client that stops granting window: write() turns false within bounded bytes, onDrain fires once it reads again`, async () => {
+  const server = new GrpcServer()
+  const log = { acceptedBytes: 0, refused: false, drained: false }
+  const chunk = Buffer.alloc(1024, 1)
+  server.addServerStream(Count, (_request, call) => {
+    while (call.write(chunk)) {
+      log.acceptedBytes += chunk.length
+      if (log.acceptedBytes > 64 * 1024 * 1024) break // unbounded: the test fails below
+    }
+    log.refused = true
+    call.onDrain(() => {
+      if (log.drained) return
+      log.drained = true
+      call.end()
+    })
+  })
+  const listener = await ClientListener.listen({ url: "http://127.0.0.1:0", grpc: server, http2: { engine } })
+  const socket = net.connect(listener.port, "127.0.0.1")
+  socket.on("error", () => {})
+  let received = 0
+  socket.on("data", (bytes: Buffer) => (received += bytes.length))
+  try {
+    await new Promise<void>((resolve) => socket.once("connect", () => resolve()))
+    // a 1 KiB stream window and the default 64 KiB connection window, never replenished until later
+    socket.write(Buffer.concat([CLIENT_PREFACE, settingsFrame([[Setting.INITIAL_WINDOW_SIZE, 1024]])]))
+    const headers = encodeHeaders({ ":method": "POST", ":scheme": "http", ":path": Count.path, ":authority": "x", "content-type": "application/grpc", te: "trailers" })
+    socket.write(frame(FrameType.HEADERS, Flag.END_HEADERS, 1, headers))
+    socket.write(frame(FrameType.DATA, Flag.END_STREAM, 1, frameMessage(Buffer.from("0"))))
+    for (let i = 0; i < 200 && !log.refused; i++) await Bun.sleep(5)
+    expect(log.refused).toBe(true)
+    expect(log.acceptedBytes).toBeLessThan(1024 * 1024)
+    await Bun.sleep(50)
+    expect(log.drained).toBe(false)
+    socket.write(Buffer.concat([windowUpdateFrame(0, 2 ** 30), windowUpdateFrame(1, 2 ** 30)]))
+    for (let i = 0; i < 200 && !log.drained; i++) await Bun.sleep(5)
+    expect(log.drained).toBe(true)
+    for (let i = 0; i < 200 && received <= log.acceptedBytes; i++) await Bun.sleep(5)
+    expect(received).toBeGreaterThan(log.acceptedBytes)
+  } finally {
+    socket.destroy()
+    server.shutdown()
+    await listener.close(100)
+  }
 })
