@@ -1,8 +1,8 @@
 // The server side of one HTTP/2 connection (RFC 9113) over a net or TLS
 // socket: the client preface, SETTINGS, PING, flow control both ways, HEADERS
 // + CONTINUATION, DATA, RST_STREAM, GOAWAY, and stream bookkeeping. Frames
-// going out are queued and written with one socket.write per turn of the
-// event loop, so a batch of responses costs one syscall.
+// going out are queued in a FrameOutput (one socket.write per turn of the
+// event loop).
 
 import type * as net from "node:net"
 import { peerCommonNameOf } from "../server_stream"
@@ -25,6 +25,7 @@ import {
   windowUpdateFrame,
   writeFrameHeader,
 } from "./frames"
+import { FrameOutput } from "./frame_output"
 import { HpackDecoder, type HeaderMap } from "./hpack_decoder"
 import { encodeHeaders, type OutgoingHeaders } from "./hpack_encoder"
 import { H2Stream, STREAM_QUEUE_BYTES_MAX, type StreamOwner } from "./stream"
@@ -46,8 +47,6 @@ export interface H2ConnectionOptions {
   onInternalError?(error: unknown): void
 }
 
-/** Above this many bytes queued for the socket, writers are asked to wait. */
-const SOCKET_BACKLOG_BYTES_MAX = 1024 * 1024
 /** A header block (HEADERS + CONTINUATION) larger than this ends the connection. */
 const HEADER_BLOCK_BYTES_MAX = 1024 * 1024
 /** After a connection error the socket gets this long to deliver GOAWAY before it is destroyed. */
@@ -89,17 +88,15 @@ export class H2Connection implements StreamOwner {
    * below the protocol's 65535 that a client may use before our SETTINGS arrive.
    */
   private readonly receiveWindowBytes: number
-  private output: Uint8Array[] = []
-  private outputBytes = 0
-  private flushScheduled = false
+  private readonly output: FrameOutput
   /** GOAWAY sent: no new streams; the socket ends when the last stream does. */
   private draining = false
   private closed = false
   private peerName: string | null | undefined
-  private readonly flushNow = (): void => this.flush()
 
   constructor(private readonly options: H2ConnectionOptions) {
     this.socket = options.socket
+    this.output = new FrameOutput(options.socket, { beforeFlush: () => this.resetEndedLocally(), afterFlush: () => this.checkDrain() })
     this.remoteAddress = options.socket.remoteAddress
     this.receiveWindowBytes = Math.min(Math.max(options.windowBytes, DEFAULT_WINDOW_BYTES), MAX_WINDOW_BYTES)
     this.receiveWindow = this.receiveWindowBytes
@@ -131,7 +128,7 @@ export class H2Connection implements StreamOwner {
   }
 
   get backlogged(): boolean {
-    return this.outputBytes + this.socket.writableLength > SOCKET_BACKLOG_BYTES_MAX
+    return this.output.backlogged
   }
 
   /**
@@ -142,7 +139,7 @@ export class H2Connection implements StreamOwner {
     if (this.closed) return
     if (!this.draining) {
       this.draining = true
-      this.queue(goawayFrame(this.lastStreamId, code, debug))
+      this.output.push(goawayFrame(this.lastStreamId, code, debug))
     }
     if (this.streams.size === 0) this.endSocket()
   }
@@ -156,7 +153,7 @@ export class H2Connection implements StreamOwner {
   // --- StreamOwner
 
   sendHeaders(stream: H2Stream, headers: OutgoingHeaders, endStream: boolean): void {
-    this.queueHeaderBlock(stream.id, encodeHeaders(headers), endStream)
+    this.output.pushHeaders({ streamId: stream.id, block: encodeHeaders(headers), endStream, maxFrameBytes: this.peerMaxFrameBytes })
     if (endStream) {
       stream.endRequested = true
       this.endedLocal(stream)
@@ -173,7 +170,7 @@ export class H2Connection implements StreamOwner {
         return
       }
       const last = n === head.length && pending.length === 1 && stream.endRequested && stream.trailers === undefined
-      this.queueData(stream.id, n === head.length ? head : head.subarray(0, n), last)
+      this.output.pushData(stream.id, n === head.length ? head : head.subarray(0, n), last)
       if (n === head.length) pending.shift()
       else pending[0] = head.subarray(n)
       stream.pendingBytes -= n
@@ -187,8 +184,8 @@ export class H2Connection implements StreamOwner {
     }
     this.blocked.delete(stream)
     if (stream.endRequested && !stream.localEnded) {
-      if (stream.trailers !== undefined) this.queueHeaderBlock(stream.id, encodeHeaders(stream.trailers), true)
-      else this.queueData(stream.id, EMPTY, true)
+      if (stream.trailers !== undefined) this.output.pushHeaders({ streamId: stream.id, block: encodeHeaders(stream.trailers), endStream: true, maxFrameBytes: this.peerMaxFrameBytes })
+      else this.output.pushData(stream.id, EMPTY, true)
       this.endedLocal(stream)
     }
   }
@@ -273,7 +270,7 @@ export class H2Connection implements StreamOwner {
     if (payload.length > this.receiveWindow) throw new H2ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, "DATA beyond the connection window")
     this.receiveWindow -= payload.length
     if (this.receiveWindow < this.receiveWindowBytes / 2) {
-      this.queue(windowUpdateFrame(0, this.receiveWindowBytes - this.receiveWindow))
+      this.output.push(windowUpdateFrame(0, this.receiveWindowBytes - this.receiveWindow))
       this.receiveWindow = this.receiveWindowBytes
     }
     const body = unpad(flags, payload)
@@ -290,7 +287,7 @@ export class H2Connection implements StreamOwner {
     stream.receiveWindow -= payload.length
     const endStream = (flags & Flag.END_STREAM) !== 0
     if (!endStream && stream.receiveWindow < this.receiveWindowBytes / 2) {
-      this.queue(windowUpdateFrame(streamId, this.receiveWindowBytes - stream.receiveWindow))
+      this.output.push(windowUpdateFrame(streamId, this.receiveWindowBytes - stream.receiveWindow))
       stream.receiveWindow = this.receiveWindowBytes
     }
     if (body.length > 0) stream.listener.onData(body)
@@ -339,11 +336,11 @@ export class H2Connection implements StreamOwner {
     this.lastStreamId = streamId
     if (this.draining) return // §6.8: streams after GOAWAY are ignored
     if (this.streams.size >= this.options.maxConcurrentStreams) {
-      this.queue(rstStreamFrame(streamId, ErrorCode.REFUSED_STREAM))
+      this.output.push(rstStreamFrame(streamId, ErrorCode.REFUSED_STREAM))
       return
     }
     if (!isValidRequest(headers)) {
-      this.queue(rstStreamFrame(streamId, ErrorCode.PROTOCOL_ERROR))
+      this.output.push(rstStreamFrame(streamId, ErrorCode.PROTOCOL_ERROR))
       return
     }
     const stream = new H2Stream(this, streamId, headers, this.peerInitialWindowBytes, this.receiveWindowBytes)
@@ -387,7 +384,7 @@ export class H2Connection implements StreamOwner {
           break
       }
     }
-    this.queue(SETTINGS_ACK)
+    this.output.push(SETTINGS_ACK)
   }
 
   /** §6.9.2: a new INITIAL_WINDOW_SIZE moves every open stream's window by the difference. */
@@ -408,7 +405,7 @@ export class H2Connection implements StreamOwner {
     const ack = Buffer.allocUnsafe(FRAME_HEADER_BYTES + 8)
     writeFrameHeader(ack, 0, { length: 8, type: FrameType.PING, flags: Flag.ACK, streamId: 0 })
     ack.set(payload, FRAME_HEADER_BYTES)
-    this.queue(ack)
+    this.output.push(ack)
     this.options.onPing?.()
   }
 
@@ -463,7 +460,7 @@ export class H2Connection implements StreamOwner {
 
   /** A stream error (§5.4.2): RST_STREAM with the code, and the stream is closed. */
   private resetStream(streamId: number, code: number): void {
-    this.queue(rstStreamFrame(streamId, code))
+    this.output.push(rstStreamFrame(streamId, code))
     const stream = this.streams.get(streamId)
     if (stream !== undefined) this.closeStream(stream)
   }
@@ -495,78 +492,28 @@ export class H2Connection implements StreamOwner {
   private sendPreface(): void {
     const settings: [number, number][] = [[Setting.INITIAL_WINDOW_SIZE, Math.min(this.options.windowBytes, MAX_WINDOW_BYTES)]]
     if (this.options.maxConcurrentStreams < UNLIMITED_STREAMS) settings.unshift([Setting.MAX_CONCURRENT_STREAMS, this.options.maxConcurrentStreams])
-    this.queue(settingsFrame(settings))
+    this.output.push(settingsFrame(settings))
     const extra = this.receiveWindowBytes - DEFAULT_WINDOW_BYTES
-    if (extra > 0) this.queue(windowUpdateFrame(0, extra))
+    if (extra > 0) this.output.push(windowUpdateFrame(0, extra))
   }
 
-  /** HEADERS, split into CONTINUATION frames when the block exceeds the peer's frame size. */
-  private queueHeaderBlock(streamId: number, block: Uint8Array, endStream: boolean): void {
-    const max = this.peerMaxFrameBytes
-    if (block.length <= max) {
-      const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + block.length)
-      writeFrameHeader(frame, 0, { length: block.length, type: FrameType.HEADERS, flags: Flag.END_HEADERS | (endStream ? Flag.END_STREAM : 0), streamId })
-      frame.set(block, FRAME_HEADER_BYTES)
-      this.queue(frame)
-      return
-    }
-    let offset = 0
-    let type: number = FrameType.HEADERS
-    do {
-      const length = Math.min(max, block.length - offset)
-      const last = offset + length === block.length
-      let flags = last ? Flag.END_HEADERS : 0
-      if (type === FrameType.HEADERS && endStream) flags |= Flag.END_STREAM
-      const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + length)
-      writeFrameHeader(frame, 0, { length, type, flags, streamId })
-      frame.set(block.subarray(offset, offset + length), FRAME_HEADER_BYTES)
-      this.queue(frame)
-      offset += length
-      type = FrameType.CONTINUATION
-    } while (offset < block.length)
-  }
-
-  private queueData(streamId: number, chunk: Uint8Array, endStream: boolean): void {
-    const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES)
-    writeFrameHeader(header, 0, { length: chunk.length, type: FrameType.DATA, flags: endStream ? Flag.END_STREAM : 0, streamId })
-    this.queue(header)
-    if (chunk.length > 0) this.queue(chunk)
-  }
-
-  private queue(bytes: Uint8Array): void {
-    if (this.closed) return
-    this.output.push(bytes)
-    this.outputBytes += bytes.length
-    if (!this.flushScheduled) {
-      this.flushScheduled = true
-      setImmediate(this.flushNow)
-    }
-  }
-
-  private flush(): void {
-    // streams we ended that the client has not: grpc-go's RST_STREAM(NO_ERROR), so the client stops sending
-    // (flushScheduled is still set here, so these frames join this write)
-    if (this.endedLocally.size > 0) for (const stream of [...this.endedLocally]) this.resetStream(stream.id, ErrorCode.NO_ERROR)
-    this.flushScheduled = false
-    if (this.closed || this.output.length === 0) return
-    const out = this.output.length === 1 ? this.output[0]! : Buffer.concat(this.output, this.outputBytes)
-    this.output = []
-    this.outputBytes = 0
-    this.socket.write(out)
-    this.checkDrain()
+  /** Streams we ended that the client has not: grpc-go's RST_STREAM(NO_ERROR), so that the client stops sending. */
+  private resetEndedLocally(): void {
+    if (this.endedLocally.size === 0) return
+    for (const stream of [...this.endedLocally]) this.resetStream(stream.id, ErrorCode.NO_ERROR)
   }
 
   private endSocket(): void {
     if (this.closed) return
-    this.flush()
+    this.output.flush()
     this.socket.end()
   }
 
   /** A connection error: GOAWAY with its code, then the socket ends (and is destroyed if the client lingers). */
   private fail(error: H2ConnectionError): void {
-    this.queue(goawayFrame(this.lastStreamId, error.code, error.message))
+    this.output.push(goawayFrame(this.lastStreamId, error.code, error.message))
     this.draining = true
-    this.flush()
+    this.output.flush()
     this.socket.end()
     setTimeout(() => this.destroy(), ERROR_LINGER_MS).unref()
     this.onSocketClose()
@@ -575,8 +522,7 @@ export class H2Connection implements StreamOwner {
   private onSocketClose(): void {
     if (this.closed) return
     this.closed = true
-    this.output = []
-    this.outputBytes = 0
+    this.output.close()
     for (const stream of [...this.streams.values()]) this.closeStream(stream)
     this.options.onClose?.()
   }
