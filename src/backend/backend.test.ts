@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Backend } from "./backend"
+import type { CheckpointReport } from "./checkpointer"
 
 test("Backend.commit() writes the consistent index in the same transaction as the state", () => {
   const dir = mkdtempSync(join(tmpdir(), "tskv-backend-"))
@@ -101,6 +102,92 @@ test("Backend.commit() persists a consistent index that moved without any write"
     b.commit()
     b.db.close()
     expect(Backend.open({ path }).consistentIndex()).toEqual({ index: 9, term: 2 })
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+async function waitFor(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await Bun.sleep(5)
+  }
+}
+
+test("checkpointInWorker: COMMIT never checkpoints; the worker copies every committed frame; the -wal file is rewound past restartFrames", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "tskv-backend-ckpt-"))
+  try {
+    const path = join(dir, "db")
+    const reports: CheckpointReport[] = []
+    const b = Backend.open({ path, checkpointInWorker: true, checkpointRestartFrames: 200, onCheckpointReport: (r) => reports.push(r) })
+    expect(b.db.query("PRAGMA wal_autocheckpoint").values()[0]?.[0]).toBe(0)
+    b.db.exec("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)")
+    const insert = b.db.query("INSERT INTO t (v) VALUES (?)")
+    const value = new Uint8Array(3000)
+    let maxFrames = 0
+    let rewound = false
+    for (let batch = 0; batch < 40; batch++) {
+      b.begin()
+      for (let i = 0; i < 20; i++) insert.run(value)
+      b.setConsistentIndex(batch + 1, 1)
+      b.commit()
+      // as on a busy member, the next batch begins before the worker is done:
+      // SQLite cannot rewind the file under an open transaction that saw it unfinished
+      b.begin()
+      insert.run(value)
+      const seen = reports.length
+      // a commit that rewound the file asks the worker for nothing: no report comes
+      await waitFor(() => reports.length > seen, "a checkpoint report", 200).catch(() => {})
+      const last = reports[reports.length - 1]
+      if (last !== undefined) {
+        if (last.logFrames < maxFrames) rewound = true
+        maxFrames = Math.max(maxFrames, last.logFrames)
+        expect(last.busy).toBe(false)
+        expect(last.checkpointedFrames).toBe(last.logFrames)
+      }
+    }
+    // 20 rows of 3000 bytes are about 20 frames a batch: past 200 frames the backend rewinds the file
+    expect(maxFrames).toBeGreaterThan(200)
+    expect(maxFrames).toBeLessThan(400)
+    expect(rewound).toBe(true)
+    b.close()
+    const reopened = Backend.open({ path })
+    expect(reopened.db.query("SELECT count(*) AS n FROM t").get()).toEqual({ n: 840 })
+    expect(reopened.consistentIndex()).toEqual({ index: 40, term: 1 })
+    reopened.close()
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test("checkpointInWorker: commitDurably() gets its FULL checkpoint through while the worker checkpoints", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "tskv-backend-ckpt-"))
+  try {
+    const path = join(dir, "db")
+    let reports = 0
+    const b = Backend.open({ path, checkpointInWorker: true, onCheckpointReport: () => reports++ })
+    b.db.exec("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)")
+    const insert = b.db.query("INSERT INTO t (v) VALUES (?)")
+    const value = new Uint8Array(4000)
+    for (let round = 0; round < 30; round++) {
+      b.begin()
+      for (let i = 0; i < 200; i++) insert.run(value)
+      b.setConsistentIndex(round + 1, 1)
+      b.commit() // the worker starts copying these 200 pages ...
+      b.begin()
+      insert.run(value)
+      b.setConsistentIndex(round + 1, 1)
+      b.commitDurably() // ... while this one needs every frame in the db file
+      const [busy, log, done] = b.db.query("PRAGMA wal_checkpoint(PASSIVE)").values()[0] as number[]
+      expect([busy, log === done]).toEqual([0, true])
+      if (round % 10 === 9) await Bun.sleep(1)
+    }
+    await waitFor(() => reports > 0, "the worker's first report")
+    b.close()
+    const reopened = Backend.open({ path })
+    expect(reopened.db.query("SELECT count(*) AS n FROM t").get()).toEqual({ n: 30 * 201 })
+    reopened.close()
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }

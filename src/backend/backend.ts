@@ -12,6 +12,7 @@
 import { Database, type Statement } from "bun:sqlite"
 import { closeSync, openSync, readSync, rmSync, statSync, writeSync } from "node:fs"
 import { assert } from "../lib/assert"
+import { type CheckpointReport, Checkpointer } from "./checkpointer"
 
 export interface BackendOptions {
   /** A file path, or ":memory:" for tests and simulation. */
@@ -22,12 +23,27 @@ export interface BackendOptions {
   cacheBytes?: number
   /** Bytes of the file read through mmap (default 0: off). */
   mmapBytes?: number
+  /**
+   * Checkpoint SQLite's -wal file on a Worker thread (checkpointer.ts) instead
+   * of inside COMMIT. Members turn it on; a file path is required.
+   */
+  checkpointInWorker?: boolean
+  /** -wal frames after which the backend rewinds the file itself (default 65536). */
+  checkpointRestartFrames?: number
+  /** The worker failed; the backend went back to checkpointing inside COMMIT. */
+  onCheckpointError?: (error: Error) => void
+  onCheckpointReport?: (report: CheckpointReport) => void
 }
 
 export interface ConsistentIndex {
   index: number
   term: number
 }
+
+/** Pages in the -wal file after which COMMIT checkpoints when no worker does (SQLite's default: 1000). */
+const INLINE_CHECKPOINT_PAGES = 10_000
+/** How long a checkpoint that must complete waits for the worker's to end. */
+const CHECKPOINT_WAIT_MS = 30_000
 
 export class Backend {
   readonly db: Database
@@ -42,6 +58,7 @@ export class Backend {
   private readonly setMetaStmt: Statement<unknown, [string, Uint8Array]>
   /** Called after every successful commit (metrics: backend commit duration). */
   onCommit: ((durationMs: number) => void) | undefined
+  private checkpointer: Checkpointer | undefined
 
   private constructor(db: Database, options: BackendOptions) {
     this.db = db
@@ -55,7 +72,20 @@ export class Backend {
     // After a checkpoint, truncate the -wal file back to 64 MiB instead of keeping its high-water mark.
     db.exec("PRAGMA journal_size_limit = 67108864")
     // Checkpoint every 10000 pages (40 MiB) instead of 1000: hot pages are copied once per checkpoint, not ten times.
-    db.exec("PRAGMA wal_autocheckpoint = 10000")
+    db.exec(`PRAGMA wal_autocheckpoint = ${INLINE_CHECKPOINT_PAGES}`)
+    if (options.checkpointInWorker === true && options.path !== ":memory:") {
+      db.exec("PRAGMA wal_autocheckpoint = 0")
+      this.checkpointer = new Checkpointer({
+        path: options.path,
+        ...(options.checkpointRestartFrames !== undefined ? { restartFrames: options.checkpointRestartFrames } : {}),
+        ...(options.onCheckpointReport !== undefined ? { onReport: options.onCheckpointReport } : {}),
+        onError: (error) => {
+          this.checkpointer = undefined
+          this.db.exec(`PRAGMA wal_autocheckpoint = ${INLINE_CHECKPOINT_PAGES}`)
+          options.onCheckpointError?.(error)
+        },
+      })
+    }
     db.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID")
     this.getMetaStmt = db.query("SELECT value FROM meta WHERE key = ?")
     this.setMetaStmt = db.query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
@@ -126,7 +156,44 @@ export class Backend {
     this.persistedIndex = this.consistent.index
     this.inBatch = false
     this.pendingWrites = 0
+    this.afterCommit()
     this.onCommit?.(performance.now() - started)
+  }
+
+  private afterCommit(): void {
+    const checkpointer = this.checkpointer
+    if (checkpointer === undefined) return
+    if (checkpointer.wantsRestart()) {
+      // The worker copied all but this last batch: copy it here, so the next
+      // write transaction begins with every frame copied and rewinds the file.
+      const [busy, log, done] = this.checkpoint("PASSIVE")
+      if (!busy && log === done) {
+        checkpointer.restarted()
+        return
+      }
+    }
+    checkpointer.requestCheckpoint()
+  }
+
+  /** Runs a checkpoint on this connection: [busy, frames in the -wal file, frames copied]. */
+  private checkpoint(mode: "PASSIVE" | "FULL" | "TRUNCATE"): [boolean, number, number] {
+    const row = this.db.query(`PRAGMA wal_checkpoint(${mode})`).values()[0] ?? [0, 0, 0]
+    return [Number(row[0]) !== 0, Number(row[1]), Number(row[2])]
+  }
+
+  /**
+   * A FULL (or TRUNCATE) checkpoint that must complete: SQLite answers busy
+   * at once, without waiting, while the worker's checkpoint holds the
+   * checkpoint lock, so this retries until it gets through.
+   */
+  private checkpointFully(mode: "FULL" | "TRUNCATE" = "FULL"): void {
+    const deadline = performance.now() + CHECKPOINT_WAIT_MS
+    for (;;) {
+      const [busy, log, done] = this.checkpoint(mode)
+      if (!busy && (log === done || log === -1)) return
+      if (performance.now() > deadline) throw new Error(`wal checkpoint(${mode}) of ${this.path} still busy after ${CHECKPOINT_WAIT_MS} ms`)
+      Bun.sleepSync(1)
+    }
   }
 
   /**
@@ -137,7 +204,7 @@ export class Backend {
    */
   commitDurably(): void {
     this.commit()
-    this.db.exec("PRAGMA wal_checkpoint(FULL)")
+    this.checkpointFully()
   }
 
   /**
@@ -176,7 +243,7 @@ export class Backend {
     this.consistent = { index: Number(view.getBigUint64(0)), term: Number(view.getBigUint64(8)) }
     this.persistedIndex = this.consistent.index
     this.sizeCache = -1
-    this.db.exec("PRAGMA wal_checkpoint(FULL)")
+    this.checkpointFully()
   }
 
   getMeta(key: string): Uint8Array | null {
@@ -288,6 +355,12 @@ export class Backend {
 
   close(): void {
     this.commit()
+    if (this.checkpointer !== undefined) {
+      this.checkpointer.close()
+      this.checkpointer = undefined
+      // Leave an empty -wal file behind, as closing the last connection would.
+      this.checkpointFully("TRUNCATE")
+    }
     this.db.close()
   }
 

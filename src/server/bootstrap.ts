@@ -73,7 +73,15 @@ export async function bootstrapServer(options: BootstrapOptions): Promise<EtcdSe
   const snapshotter = new Snapshotter({ fs, dir: snapDir, logger, maxSnapshots: config.maxSnapshots })
   const snapshot = restarting ? snapshotter.loadNewestAvailable(Wal.validSnapshots({ fs, dir })) : undefined
 
-  const backend = Backend.open({ path: backendPath(config), batchLimit: config.backendBatchLimit })
+  const backend = Backend.open({
+    path: backendPath(config),
+    batchLimit: config.backendBatchLimit,
+    checkpointInWorker: true,
+    onCheckpointError: (error) => logger.warn("SQLite checkpoints are back inside commits: the checkpoint worker failed", { error: error.message }),
+    onCheckpointReport: (r) => {
+      if (r.durationMs > 100) logger.debug("slow backend checkpoint (on the worker thread)", { "took-ms": Math.round(r.durationMs), frames: r.logFrames })
+    },
+  })
   if (snapshot && backend.consistentIndex().index < snapshot.metadata.index) {
     // A crash after a snapshot from the leader was recorded but before its db was installed.
     const received = join(snapDir, `${snapshot.metadata.index.toString(16).padStart(16, "0")}.snap.db`)
