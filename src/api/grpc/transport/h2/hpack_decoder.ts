@@ -6,6 +6,7 @@
 import { huffmanDecodedLengthMax, huffmanDecodeInto } from "../hpack_huffman"
 import { ErrorCode, H2ConnectionError } from "./frames"
 import { DynamicTable, STATIC_TABLE, type HeaderField } from "./hpack_table"
+import { StringCache } from "./string_cache"
 
 /** Request headers as node:http2 gives them: lowercase names; a repeated name collects an array. */
 export type HeaderMap = Record<string, string | string[] | undefined>
@@ -15,6 +16,7 @@ const INTEGER_MAX = 2 ** 31 - 1
 
 export class HpackDecoder {
   private readonly table: DynamicTable
+  private readonly strings = new StringCache()
 
   /** `maxTableBytes`: our SETTINGS_HEADER_TABLE_SIZE, the most the peer may ask for. */
   constructor(private readonly maxTableBytes = 4096) {
@@ -80,8 +82,24 @@ export class HpackDecoder {
 
   private readLiteral(block: Uint8Array, cursor: { offset: number }, prefixBits: number): HeaderField {
     const nameIndex = readInteger(block, cursor, prefixBits)
-    const name = nameIndex === 0 ? readString(block, cursor) : this.lookup(nameIndex)[0]
-    return [name, readString(block, cursor)]
+    const name = nameIndex === 0 ? this.readString(block, cursor) : this.lookup(nameIndex)[0]
+    return [name, this.readString(block, cursor)]
+  }
+
+  /** §5.2: a string literal, Huffman-coded or raw; octets map to latin1 characters as node:http2 does. */
+  private readString(block: Uint8Array, cursor: { offset: number }): string {
+    if (cursor.offset >= block.length) throw compressionError("truncated string")
+    const huffman = (block[cursor.offset]! & 0x80) !== 0
+    const length = readInteger(block, cursor, 7)
+    const start = cursor.offset
+    const end = start + length
+    if (end > block.length) throw compressionError("string past the end of the block")
+    cursor.offset = end
+    const cached = this.strings.get(block, start, end, huffman)
+    if (cached !== undefined) return cached
+    const value = huffman ? decodeHuffman(block, start, end) : latin1(block, start, end)
+    this.strings.set(block, start, end, huffman, value)
+    return value
   }
 }
 
@@ -102,17 +120,8 @@ export function readInteger(block: Uint8Array, cursor: { offset: number }, prefi
   }
 }
 
-/** §5.2: a string literal, Huffman-coded or raw; octets map to latin1 characters as node:http2 does. */
-function readString(block: Uint8Array, cursor: { offset: number }): string {
-  if (cursor.offset >= block.length) throw compressionError("truncated string")
-  const huffman = (block[cursor.offset]! & 0x80) !== 0
-  const length = readInteger(block, cursor, 7)
-  const start = cursor.offset
-  const end = start + length
-  if (end > block.length) throw compressionError("string past the end of the block")
-  cursor.offset = end
-  if (!huffman) return latin1(block, start, end)
-  const needed = huffmanDecodedLengthMax(length)
+function decodeHuffman(block: Uint8Array, start: number, end: number): string {
+  const needed = huffmanDecodedLengthMax(end - start)
   if (scratch.length < needed) scratch = new Uint8Array(Math.max(needed, scratch.length * 2))
   const decoded = huffmanDecodeInto({ input: block, start, end, out: scratch })
   if (decoded < 0) throw compressionError("bad Huffman code")
