@@ -29,7 +29,7 @@ export interface MvccStoreOptions {
   backend: Backend
   /** Rows examined per compactStep() (etcd --compaction-batch-limit: 1000). */
   compactionBatchLimit?: number
-  /** Keys whose latest version is kept in memory (default 1Mi, about 150 bytes each). */
+  /** Keys whose latest version is kept in memory (default 256Ki, about 150 bytes each: 40 MiB). */
   latestCacheKeys?: number
 }
 
@@ -86,7 +86,7 @@ interface LatestRow {
   lease: string | null
 }
 
-const LATEST_CACHE_KEYS = 1 << 20
+const LATEST_CACHE_KEYS = 1 << 18
 
 /** Map key of a byte key: one char per byte, so distinct keys never collide. */
 function cacheKey(key: Uint8Array): string {
