@@ -16,6 +16,7 @@ import type { FlagSpecs } from "./flags"
 import { parseArgs } from "./flags"
 import { goQuote } from "./go_fmt"
 import { CtlExit, ExitCode, errorText, out } from "./output"
+import type { StdinLines } from "./stdin_lines"
 
 const enc = new TextEncoder()
 const bytes = (s: string): Uint8Array => enc.encode(s)
@@ -337,18 +338,18 @@ export function parseRequestOp(line: string): RequestOpInit {
   }
 }
 
-/** Lines of standard input, read as bufio.Reader.ReadString('\n') would. */
-class LineReader {
-  private pos = 0
-  constructor(private readonly text: string) {}
-  /** The next line without its newline; CtlExit("EOF") when there is no complete line. */
-  next(): string {
-    const nl = this.text.indexOf("\n", this.pos)
-    if (nl < 0) throw new CtlExit(ExitCode.invalidInput, "EOF")
-    const line = this.text.slice(this.pos, nl)
-    this.pos = nl + 1
-    return line
-  }
+/** The next line of standard input, trimmed; etcdctl exits with "EOF" when input ends first. */
+async function nextLine(lines: StdinLines): Promise<string> {
+  const line = await lines.next()
+  if (line === undefined) throw new CtlExit(ExitCode.invalidInput, "EOF")
+  return line.trim()
+}
+
+/** Reads lines up to an empty one, parsing each as it arrives (a bad line ends the command at once). */
+async function readSection<T>(lines: StdinLines, parse: (line: string) => T): Promise<T[]> {
+  const items: T[] = []
+  for (let line = await nextLine(lines); line !== ""; line = await nextLine(lines)) items.push(parse(line))
+  return items
 }
 
 export const txnCommand: Command = {
@@ -356,30 +357,16 @@ export const txnCommand: Command = {
   async run(ctx) {
     if (ctx.args.length !== 0) throw new CtlExit(ExitCode.badArgs, "txn command does not accept argument")
     const interactive = ctx.bool("interactive")
-    const reader = new LineReader(await ctx.stdin())
+    const lines = ctx.stdinLines()
     const prompt = (s: string): void => {
       if (interactive) out.line(s)
     }
     prompt("compares:")
-    const compare: CompareInit[] = []
-    for (;;) {
-      const line = reader.next().trim()
-      if (line === "") break
-      compare.push(parseCompare(line))
-    }
-    const readOps = (): RequestOpInit[] => {
-      const ops: RequestOpInit[] = []
-      for (;;) {
-        const line = reader.next().trim()
-        if (line === "") break
-        ops.push(parseRequestOp(line))
-      }
-      return ops
-    }
+    const compare = await readSection(lines, parseCompare)
     prompt("success requests (get, put, del):")
-    const success = readOps()
+    const success = await readSection(lines, parseRequestOp)
     prompt("failure requests (get, put, del):")
-    const failure = readOps()
+    const failure = await readSection(lines, parseRequestOp)
     let res
     try {
       res = await ctx.client().kv.txn({ compare, success, failure })

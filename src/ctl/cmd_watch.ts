@@ -1,10 +1,10 @@
 // watch [key|prefix] [range_end] [--] [exec-command arg1 arg2 ...], and -i
 // (interactive: `watch <args>` lines on standard input).
 import { spawnSync } from "node:child_process"
-import type { EtcdClient } from "../client"
+import type { EtcdClient, WatchStream } from "../client"
 import type { WatchCreateRequestInit, WatchResponse } from "../pb"
 import { parseArgs } from "./flags"
-import { prefixEnd } from "./cmd_kv"
+import { argify, prefixEnd } from "./cmd_kv"
 import type { Command, Ctx } from "./context"
 import { showWatch } from "./display"
 import { goQuote } from "./go_fmt"
@@ -56,12 +56,15 @@ function watchArgsOf(positionals: string[], flag: (n: string) => string): WatchA
 }
 
 /** Prints every response of one watcher until it is canceled; runs execArgs per event. */
-async function printWatch(ctx: Ctx, client: EtcdClient, req: WatchCreateRequestInit, execArgs: string[]): Promise<void> {
-  const stream = client.watch({ requireLeader: true })
+async function printWatch(ctx: Ctx, stream: WatchStream, req: WatchCreateRequestInit, execArgs: string[]): Promise<void> {
   stream.create(req)
   try {
     for await (const r of stream as AsyncIterable<WatchResponse>) {
       if (r.created && r.events.length === 0 && !r.canceled) continue
+      // clientv3's IsProgressNotify
+      if (r.events.length === 0 && !r.canceled && r.compactRevision === 0 && (r.header?.revision ?? 0) !== 0) {
+        out.line(`progress notify: ${r.header?.revision ?? 0}`)
+      }
       if (r.canceled) {
         let reason = r.cancelReason
         if (r.compactRevision > 0) reason = new TskvError("compacted").message
@@ -94,6 +97,75 @@ async function printWatch(ctx: Ctx, client: EtcdClient, req: WatchCreateRequestI
   }
 }
 
+const errBadArgsNum = "bad number of arguments"
+
+/**
+ * etcdctl's parseWatchArgs + getWatchChan for one interactive line (`args`
+ * without the leading "watch"): the watch request and exec command, or the
+ * reason the line is ignored. Malformed flags end the command (exit 128).
+ */
+function interactiveWatch(args: string[]): { req: WatchCreateRequestInit; execArgs: string[] } | { invalid: string } {
+  const envKey = process.env.ETCDCTL_WATCH_KEY ?? ""
+  const envRange = process.env.ETCDCTL_WATCH_RANGE_END ?? ""
+  const dash = args.indexOf("--")
+  if (dash >= 0 && dash === args.length - 1) throw new CtlExit(ExitCode.badArgs, `${errBadArgsNum} (found separator --, but no commands)`)
+  let p
+  try {
+    p = parseArgs(args, WATCH_FLAGS)
+  } catch (e) {
+    throw new CtlExit(ExitCode.badArgs, errorText(e))
+  }
+  if (dash < 0 && envKey === "" && p.positionals.length < 1) throw new CtlExit(ExitCode.badArgs, errBadArgsNum)
+  if (dash < 0 && envKey !== "" && p.positionals.length > 0) throw new CtlExit(ExitCode.badArgs, `${errBadArgsNum} (found conflicting environment key)`)
+  const keys = envKey === "" ? p.positionals : [envKey, ...(envRange === "" ? [] : [envRange]), ...p.positionals]
+  if (keys.length < 1) return { invalid: errBadArgsNum }
+  const prefix = p.values.get("prefix") === "true"
+  // getWatchChan: a range end only when exactly two keys are given; more are ignored
+  const rangeEnd = keys.length === 2 ? keys[1] : undefined
+  if (rangeEnd !== undefined && prefix) return { invalid: "`range_end` and `--prefix` are mutually exclusive" }
+  const w: WatchArgs = { key: keys[0]!, rangeEnd, prefix, rev: Number(p.values.get("rev")), prevKv: p.values.get("prev-kv") === "true" }
+  return { req: createRequest(w), execArgs: p.afterDash ?? [] }
+}
+
+/**
+ * watch -i: each `watch ...` line starts a watcher as soon as it is read, and
+ * its events print while the next line is awaited; `progress` asks every
+ * watcher for a progress notification. Ends (exit 3) when input ends.
+ */
+async function watchInteractive(ctx: Ctx, client: EtcdClient): Promise<never> {
+  const lines = ctx.stdinLines()
+  const streams = new Set<WatchStream>()
+  for (;;) {
+    const line = await lines.next()
+    if (line === undefined) throw new CtlExit(ExitCode.invalidInput, "Error reading watch request line: EOF")
+    const args = argify(line)
+    if (args.length < 1) {
+      out.err(`Invalid command: ${line} (watch and progress supported)\n`)
+      continue
+    }
+    if (args[0] === "progress") {
+      for (const s of streams) s.requestProgress()
+      continue
+    }
+    if (args[0] !== "watch") {
+      out.err(`Invalid command ${line} (only support watch)\n`)
+      continue
+    }
+    if (args.length < 2 && (process.env.ETCDCTL_WATCH_KEY ?? "") === "") {
+      out.err(`Invalid command ${line} (command type or key is not provided)\n`)
+      continue
+    }
+    const w = interactiveWatch(args.slice(1))
+    if ("invalid" in w) {
+      out.err(`Invalid command ${line} (${w.invalid})\n`)
+      continue
+    }
+    const stream = client.watch({ requireLeader: true })
+    streams.add(stream)
+    void printWatch(ctx, stream, w.req, w.execArgs).finally(() => streams.delete(stream))
+  }
+}
+
 export const watchCommand: Command = {
   flags: WATCH_FLAGS,
   keepDash: true,
@@ -105,29 +177,9 @@ export const watchCommand: Command = {
       )
     }
     const client = ctx.client()
-    if (ctx.bool("interactive")) {
-      const lines = (await ctx.stdin()).split("\n")
-      const watchers: Promise<void>[] = []
-      for (const line of lines) {
-        const words = line.trim().split(/\s+/).filter((w) => w !== "")
-        if (words.length === 0) continue
-        if (words[0] !== "watch") {
-          out.err(`Invalid command ${JSON.stringify(line.trim())} (only support watch)\n`)
-          continue
-        }
-        try {
-          const p = parseArgs(words.slice(1), WATCH_FLAGS)
-          const w = watchArgsOf(p.positionals, (n) => p.values.get(n) ?? "")
-          watchers.push(printWatch(ctx, client, createRequest(w), p.afterDash ?? []))
-        } catch (e) {
-          out.err(`Invalid command: ${line.trim()} (${errorText(e)})\n`)
-        }
-      }
-      await Promise.all(watchers)
-      await new Promise(() => {})
-    }
+    if (ctx.bool("interactive")) return watchInteractive(ctx, client)
     const w = watchArgsOf(ctx.args, ctx.flag)
-    await printWatch(ctx, client, createRequest(w), ctx.afterDash ?? [])
+    await printWatch(ctx, client.watch({ requireLeader: true }), createRequest(w), ctx.afterDash ?? [])
     throw new CtlExit(ExitCode.interrupted, "watch is canceled by the server")
   },
 }

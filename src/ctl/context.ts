@@ -6,6 +6,7 @@ import type { Display } from "./display"
 import type { FlagSpecs } from "./flags"
 import { parseGoDuration } from "./go_fmt"
 import { CtlExit, ExitCode } from "./output"
+import type { StdinLines } from "./stdin_lines"
 
 export interface Ctx {
   /** Positional arguments after the command words (and after `--`, merged, unless the command keeps them apart). */
@@ -21,8 +22,10 @@ export interface Ctx {
   /** A separate client for other endpoints (closed by the caller). */
   clientFor(endpoints: string[]): EtcdClient
   endpoints(): string[]
-  /** All of standard input (txn, put without value). */
+  /** All of standard input (put without value, user passwd). */
   stdin(): Promise<string>
+  /** Standard input line by line as it arrives (txn, watch -i). */
+  stdinLines(): StdinLines
 }
 
 export interface Command {

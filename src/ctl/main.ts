@@ -9,6 +9,7 @@ import { clientOptions, durationMs, type Command, type Ctx } from "./context"
 import { parseFormat, type Display } from "./display"
 import { GLOBAL_FLAGS, leadingWords, parseArgs, type FlagSpecs } from "./flags"
 import { CtlExit, ExitCode, errorText, out } from "./output"
+import { StdinLines } from "./stdin_lines"
 
 /** Finds the command named by the longest run of leading words. */
 function findCommand(words: string[]): { name: string; command: Command } | undefined {
@@ -77,6 +78,7 @@ export async function runCtl(argv: string[]): Promise<number> {
       .split(",")
       .filter((e) => e !== "")
     let stdinText: Promise<string> | undefined
+    let stdinLines: StdinLines | undefined
     const ctx: Ctx = {
       args: found.command.keepDash === true ? positionals : [...positionals, ...(parsed.afterDash ?? [])],
       afterDash: parsed.afterDash,
@@ -97,6 +99,7 @@ export async function runCtl(argv: string[]): Promise<number> {
         return new LoggingClient(clientOptions(get, eps))
       },
       stdin: () => (stdinText ??= readStdin()),
+      stdinLines: () => (stdinLines ??= new StdinLines(process.stdin as AsyncIterable<Uint8Array>)),
     }
     const code = await found.command.run(ctx)
     return code ?? 0
