@@ -24,7 +24,8 @@ export const allowed: Record<string, readonly string[]> = {
   // The composition of a running member: server + listeners + peers + TLS.
   member: ["lib", "raft", "server", "api", "peer", "certs", "config", "pb"],
   api: ["lib", "pb", "server", "mvcc", "auth", "lease", "config", "raft"],
-  ctl: ["lib", "pb", "client", "config", "certs"],
+  // backend: defrag --data-dir rewrites a stopped member's db itself, as etcdctl does
+  ctl: ["lib", "pb", "client", "config", "certs", "backend"],
   snapshot: ["lib", "pb", "client", "backend", "server", "raft", "wal", "snap", "config", "mvcc"],
   main: ["*"],
 }

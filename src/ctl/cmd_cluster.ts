@@ -7,6 +7,7 @@ import type { Command, Ctx } from "./context"
 import { fieldsHeader, unsupported, type Display } from "./display"
 import { goDuration, goQuote, hexId, humanizeBytes, jArray, jObject, jsonString, renderTable, u64 } from "./go_fmt"
 import { jAlarm, jHashKV, jHeader, jMember, jStatus } from "./json"
+import { defragDataDir } from "./offline_defrag"
 import { CtlExit, ExitCode, errorText, out } from "./output"
 
 /** %16x: hex, space-padded to 16. */
@@ -392,7 +393,17 @@ export const alarmDisarm: Command = {
 export const defrag: Command = {
   flags: { ...CLUSTER_FLAG, "data-dir": { kind: "string", def: "" } },
   async run(ctx) {
-    if (ctx.flag("data-dir") !== "") throw new CtlExit(ExitCode.badFeature, "defrag --data-dir is not supported by tskv ctl (stop the member and use its own tools)")
+    const dataDir = ctx.flag("data-dir")
+    if (dataDir !== "") {
+      try {
+        defragDataDir(dataDir)
+      } catch (e) {
+        // etcdctl prints nothing on success, this line on any failure
+        out.err(`Failed to defragment etcd data[${dataDir}] (${errorText(e)})\n`)
+        return ExitCode.error
+      }
+      return
+    }
     const eps = await targetEndpoints(ctx)
     const results = await eachEndpoint(ctx, eps, (c) => c.maintenance.defragment({}, { timeoutMs: ctx.commandTimeoutMs }))
     let failed = false
