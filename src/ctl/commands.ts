@@ -5,6 +5,7 @@ import * as conc from "./cmd_concurrency"
 import * as kv from "./cmd_kv"
 import * as lease from "./cmd_lease"
 import * as v2 from "./cmd_v2"
+import { makeMirror } from "./cmd_mirror"
 import { watchCommand } from "./cmd_watch"
 import type { Command } from "./context"
 
@@ -34,6 +35,7 @@ export const commands: Record<string, Command> = {
   "snapshot save": cluster.snapshotSave,
   version: cluster.version,
   watch: watchCommand,
+  "make-mirror": makeMirror,
   lock: conc.lockCommand,
   elect: conc.electCommand,
   "auth enable": auth.authEnable,

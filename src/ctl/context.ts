@@ -49,7 +49,10 @@ export function clientOptions(get: (name: string) => string, endpoints: string[]
     try {
       return readFileSync(path)
     } catch (e) {
-      throw new CtlExit(ExitCode.badConnection, (e as Error).message)
+      // etcdctl's mustClient: a TLS file it cannot read is a bad argument, in Go's words
+      const code = (e as NodeJS.ErrnoException).code
+      const why = code === "ENOENT" ? "no such file or directory" : code === "EACCES" ? "permission denied" : (e as Error).message
+      throw new CtlExit(ExitCode.badArgs, `open ${path}: ${why}`)
     }
   }
   const secure = cacert !== "" || cert !== "" || key !== "" || get("insecure-transport") === "false"
