@@ -406,3 +406,19 @@ test("H2Connection ends the connection with INTERNAL_ERROR (not the process) whe
   await client.closed()
   expect(errors).toEqual(["handler bug"])
 })
+
+test("H2Connection ends a connection that floods PINGs without reading the ACKs (ENHANCE_YOUR_CALM)", async () => {
+  let closed = false
+  const served = await serve({ floodBacklogBytes: 256 * 1024, onClose: () => (closed = true) })
+  const client = await RawClient.connect(served.port)
+  await client.next((f) => f.type === FrameType.SETTINGS && f.flags === Flag.ACK)
+  client.socket.pause() // never reads again: the server's PING ACKs pile up
+  const burst = Buffer.concat(Array.from({ length: 1000 }, () => frame(FrameType.PING, 0, 0, Buffer.alloc(8))))
+  const deadline = performance.now() + 10_000
+  while (!closed && !client.socket.destroyed && performance.now() < deadline) {
+    client.socket.write(burst)
+    await new Promise((resolve) => setTimeout(resolve, 1))
+  }
+  expect(closed).toBe(true)
+  expect(served.connections[0]!.openStreams).toBe(0)
+})

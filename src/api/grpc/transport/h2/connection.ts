@@ -45,6 +45,8 @@ export interface H2ConnectionOptions {
   onClose?(): void
   /** A bug surfaced while handling the client's bytes: the connection ends with INTERNAL_ERROR. */
   onInternalError?(error: unknown): void
+  /** A client that sends PINGs or SETTINGS while this much is unread is flooding (default 32 MiB). */
+  floodBacklogBytes?: number
 }
 
 /** A header block (HEADERS + CONTINUATION) larger than this ends the connection. */
@@ -52,6 +54,12 @@ const HEADER_BLOCK_BYTES_MAX = 1024 * 1024
 /** After a connection error the socket gets this long to deliver GOAWAY before it is destroyed. */
 const ERROR_LINGER_MS = 1000
 const UNLIMITED_STREAMS = 2 ** 32 - 1
+/**
+ * DATA never piles up this far (the client's windows bound it), so a backlog
+ * this large is made of our answers to control frames the client sends
+ * without reading (the PING and SETTINGS floods of CVE-2019-9512/9515).
+ */
+const FLOOD_BACKLOG_BYTES = 32 * 1024 * 1024
 
 /** A header block being collected from HEADERS and CONTINUATION frames. */
 interface OpenHeaderBlock {
@@ -246,10 +254,12 @@ export class H2Connection implements StreamOwner {
       case FrameType.RST_STREAM:
         return this.onRstStream(streamId, payload)
       case FrameType.SETTINGS:
+        this.checkFlood()
         return this.onSettings(flags, streamId, payload)
       case FrameType.PUSH_PROMISE:
         throw protocolError("PUSH_PROMISE from a client")
       case FrameType.PING:
+        this.checkFlood()
         return this.onPing(flags, streamId, payload)
       case FrameType.GOAWAY:
         if (streamId !== 0) throw protocolError("GOAWAY on a stream")
@@ -347,6 +357,12 @@ export class H2Connection implements StreamOwner {
     this.streams.set(streamId, stream)
     this.options.onStream(stream)
     if (endStream && !stream.destroyed) this.endedRemote(stream)
+  }
+
+  private checkFlood(): void {
+    if (this.output.backlogBytes > (this.options.floodBacklogBytes ?? FLOOD_BACKLOG_BYTES)) {
+      throw new H2ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "flood of control frames while not reading")
+    }
   }
 
   private onRstStream(streamId: number, payload: Buffer): void {

@@ -38,7 +38,12 @@ export class FrameOutput {
 
   /** The socket's queue is over its limit: writers should wait. */
   get backlogged(): boolean {
-    return this.bytes + this.socket.writableLength > BACKLOG_BYTES_MAX
+    return this.backlogBytes > BACKLOG_BYTES_MAX
+  }
+
+  /** Bytes queued here and in the socket, not yet taken by the kernel. */
+  get backlogBytes(): number {
+    return this.bytes + this.socket.writableLength
   }
 
   /** Queues bytes as they are (a whole frame or a payload), after everything queued so far. */
