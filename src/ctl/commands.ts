@@ -1,5 +1,6 @@
 // The command table of `tskv ctl`: etcdctl's command words -> implementation.
 import * as auth from "./cmd_auth"
+import { checkDatascale, checkPerf } from "./cmd_check"
 import * as cluster from "./cmd_cluster"
 import * as conc from "./cmd_concurrency"
 import * as kv from "./cmd_kv"
@@ -36,6 +37,8 @@ export const commands: Record<string, Command> = {
   version: cluster.version,
   watch: watchCommand,
   "make-mirror": makeMirror,
+  "check perf": checkPerf,
+  "check datascale": checkDatascale,
   lock: conc.lockCommand,
   elect: conc.electCommand,
   "auth enable": auth.authEnable,

@@ -7,7 +7,7 @@ import { etcdApiVersion, etcdClusterVersion } from "../config/version"
 import { peerTransportTls, setupMemberTls } from "../certs/member_tls"
 import { systemClock } from "../lib/clock"
 import type { Logger } from "../lib/logger"
-import { Registry } from "../lib/metrics"
+import { Registry, registerProcessMetrics } from "../lib/metrics"
 import { createHttpApp } from "../api/http/app"
 import { GrpcServer } from "../api/grpc/transport/grpc_server"
 import { HealthService, ServingStatus } from "../api/grpc/transport/health"
@@ -58,6 +58,8 @@ export async function runMember(config: Config, logger: Logger): Promise<Running
   }
   for (const url of peers.listenUrls()) logger.info("serving peer traffic", { address: url })
   const registry = new Registry()
+  // process_resident_memory_bytes & co., as etcd's Prometheus registry has them (etcdctl check datascale reads it)
+  registerProcessMetrics(registry)
   registerPeerMetrics(registry, peers, server.memberId)
   registerServerMetrics(registry, server)
   const grpc = new GrpcServer({ maxReceiveMessageBytes: config.maxRequestBytes + 512 * 1024, registry, logger })
