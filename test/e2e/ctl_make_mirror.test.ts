@@ -33,16 +33,18 @@ function ctl(who: Who, args: string[]): CtlResult {
   return { code: r.exitCode ?? -1, stdout: r.stdout.toString(), stderr: r.stderr.toString() }
 }
 
-/** A running make-mirror with its stdout collected. */
-function startMirror(who: Who, args: string[]): { proc: Subprocess; stdout: () => string } {
-  const proc = spawn(argv(who, ["make-mirror", ...args]), { stdout: "pipe", stderr: "inherit", env: { ...process.env, ETCDCTL_API: "3" } })
+/** A running make-mirror with its output collected. */
+function startMirror(who: Who, args: string[]): { proc: Subprocess; stdout: () => string; stderr: () => string } {
+  const proc = spawn(argv(who, ["make-mirror", ...args]), { stdout: "pipe", stderr: "pipe", env: { ...process.env, ETCDCTL_API: "3" } })
   mirrors.add(proc)
-  let text = ""
-  void (async () => {
+  const text = { stdout: "", stderr: "" }
+  const collect = async (stream: ReadableStream<Uint8Array>, into: "stdout" | "stderr"): Promise<void> => {
     const d = new TextDecoder()
-    for await (const c of proc.stdout) text += d.decode(c, { stream: true })
-  })()
-  return { proc, stdout: () => text }
+    for await (const c of stream) text[into] += d.decode(c, { stream: true })
+  }
+  void collect(proc.stdout, "stdout")
+  void collect(proc.stderr, "stderr")
+  return { proc, stdout: () => text.stdout, stderr: () => text.stderr }
 }
 
 /** The keys and values under `prefix` at `endpoint`, "key=value" sorted. */
@@ -106,6 +108,18 @@ describe("ctl make-mirror", () => {
       expect(ours.code).toBeGreaterThan(0)
       expect(ours).toEqual(ctl("etcdctl", args))
     }
+  })
+
+  test("a destination that goes away while mirroring ends the command with exit 1 and the error", async () => {
+    const doomed = await startMember({ kind: "tskv" })
+    const ours = startMirror("tskv", ["--prefix=gone/", "--command-timeout=1s", doomed.clientUrl])
+    expect(etcdctl(source.clientUrl, ["put", "gone/a", "1"]).code).toBe(0)
+    await until("the first put mirrored", () => dump(doomed.clientUrl, "gone/").join() === "gone/a=1")
+    await doomed.stop()
+    expect(etcdctl(source.clientUrl, ["put", "gone/b", "2"]).code).toBe(0)
+    const code = await ours.proc.exited
+    expect(code).toBe(1)
+    expect(ours.stderr()).toEndWith("Error: context deadline exceeded\n")
   })
 
   test("an unreachable destination ends the command with exit 2 instead of retrying silently forever", () => {
