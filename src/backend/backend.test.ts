@@ -2,6 +2,7 @@ import { expect, test } from "bun:test"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { Database } from "bun:sqlite"
 import { Backend } from "./backend"
 import type { CheckpointReport } from "./checkpointer"
 
@@ -188,6 +189,35 @@ test("checkpointInWorker: commitDurably() gets its FULL checkpoint through while
     const reopened = Backend.open({ path })
     expect(reopened.db.query("SELECT count(*) AS n FROM t").get()).toEqual({ n: 30 * 201 })
     reopened.close()
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test("commitDurablyAsync() commits at once and calls back after the -wal file's fdatasync (file and :memory:)", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "tskv-backend-durable-"))
+  try {
+    for (const path of [join(dir, "db"), ":memory:"]) {
+      const b = Backend.open({ path, checkpointInWorker: true })
+      b.db.exec("CREATE TABLE t (k TEXT)")
+      b.begin()
+      b.db.query("INSERT INTO t VALUES ('a')").run()
+      b.setConsistentIndex(5, 1)
+      let called = false
+      const done = new Promise<Error | null>((resolve) => b.commitDurablyAsync((e) => {
+        called = true
+        resolve(e)
+      }))
+      expect(b.db.inTransaction).toBe(false)
+      expect(called).toBe(false) // never synchronously: the server finishes its snapshot later
+      expect(await done).toBeNull()
+      if (path !== ":memory:") {
+        const other = new Database(path, { readonly: true })
+        expect(other.query("SELECT count(*) AS n FROM t").get()).toEqual({ n: 1 })
+        other.close()
+      }
+      b.close()
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }

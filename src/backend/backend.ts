@@ -10,7 +10,7 @@
 // commitIfFull() between applied entries (--backend-batch-limit writes).
 
 import { Database, type Statement } from "bun:sqlite"
-import { closeSync, openSync, readSync, rmSync, statSync, writeSync } from "node:fs"
+import { closeSync, fdatasync, openSync, readSync, rmSync, statSync, writeSync } from "node:fs"
 import { assert } from "../lib/assert"
 import { type CheckpointReport, Checkpointer } from "./checkpointer"
 
@@ -208,6 +208,36 @@ export class Backend {
   }
 
   /**
+   * commitDurably() without copying pages on the caller's thread: commits,
+   * then fdatasyncs SQLite's -wal file on the thread pool and calls `done`.
+   * Every committed frame is then durable: those still in the -wal file by
+   * this fdatasync, those already copied into the db file by the checkpoint
+   * that copied them (it syncs the db before the -wal file may be rewound).
+   * A raft snapshot used to stall the member 40-130 ms on the FULL checkpoint.
+   */
+  commitDurablyAsync(done: (error: Error | null) => void): void {
+    this.commit()
+    if (this.path === ":memory:") {
+      queueMicrotask(() => done(null))
+      return
+    }
+    let fd: number
+    try {
+      fd = this.walFd ??= openSync(`${this.path}-wal`, "r")
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e
+      // No -wal file: nothing committed lives outside the db file; make that durable.
+      this.checkpointFully()
+      queueMicrotask(() => done(null))
+      return
+    }
+    fdatasync(fd, (error) => done(error ?? null))
+  }
+
+  /** Our own descriptor of the -wal file, for commitDurablyAsync() (SQLite rewinds the file, never replaces it). */
+  private walFd: number | undefined
+
+  /**
    * Replaces every table's rows with those of the db file at `sourcePath` (a
    * snapshot received from the leader), in one transaction on this same
    * connection, so the statements other rooms prepared stay valid; then
@@ -355,6 +385,10 @@ export class Backend {
 
   close(): void {
     this.commit()
+    if (this.walFd !== undefined) {
+      closeSync(this.walFd)
+      this.walFd = undefined
+    }
     if (this.checkpointer !== undefined) {
       this.checkpointer.close()
       this.checkpointer = undefined

@@ -19,7 +19,7 @@ import { decodeConfChange } from "../raft/conf_change_codec"
 import { ProposalDroppedError } from "../raft/errors"
 import { type RaftNode, type Ready, sendableBeforePersist } from "../raft/raft_node"
 import type { MemoryStorage } from "../raft/storage"
-import { type ConfChange, ConfChangeType, type Entry, EntryType, type Message, MessageType, type NodeId, NONE, type Snapshot, StateType } from "../raft/types"
+import { type ConfChange, ConfChangeType, type ConfState, type Entry, EntryType, type Message, MessageType, type NodeId, NONE, type Snapshot, StateType } from "../raft/types"
 import type { Snapshotter } from "../snap/snapshotter"
 import type { Wal } from "../wal/wal"
 import type { Alarms } from "./alarms"
@@ -468,6 +468,7 @@ export class EtcdServer {
     if (this.processing || this.stopped) return
     this.processing = true
     try {
+      this.finishSnapshot()
       this.flushProposals()
       while (this.node.hasReady()) {
         const rd = this.node.ready()
@@ -603,18 +604,44 @@ export class EtcdServer {
    * memory for slow followers) and of WAL segments beyond --max-wals.
    */
   private takeSnapshot(): void {
+    if (this.snapshotting) return
+    this.snapshotting = true
     const started = performance.now()
     const index = this.appliedIndex
-    this.backend.commitDurably()
     const config = this.node.status().config
-    const snap = this.storage.createSnapshot(index, { voters: [...config.voters], learners: [...config.learners] }, new Uint8Array(0))
+    const confState = { voters: [...config.voters], learners: [...config.learners] }
+    // The backend's fdatasync runs on the thread pool; applying goes on meanwhile.
+    this.backend.commitDurablyAsync((error) => {
+      if (this.stopped) return
+      if (error !== null) return this.fatal(error)
+      this.durableSnapshot = { index, confState, started }
+      this.kick()
+    })
+  }
+
+  private snapshotting = false
+  /** A snapshot whose backend state is durable, waiting for finishSnapshot(). */
+  private durableSnapshot: { index: number; confState: ConfState; started: number } | undefined
+
+  /**
+   * The second half of takeSnapshot(), between Readies (no WAL save in
+   * flight: the snapshot record goes into the same WAL).
+   */
+  private finishSnapshot(): void {
+    const s = this.durableSnapshot
+    if (s === undefined) return
+    this.durableSnapshot = undefined
+    this.snapshotting = false
+    // A snapshot from the leader installed meanwhile is newer: nothing to record.
+    if (s.index <= this.snapshotIndex) return
+    const snap = this.storage.createSnapshot(s.index, s.confState, new Uint8Array(0))
     this.snapshotter.save(snap)
-    this.wal.saveSnapshot({ index, term: snap.metadata.term })
-    const compactTo = index - this.config.snapshotCatchupEntries
+    this.wal.saveSnapshot({ index: s.index, term: snap.metadata.term })
+    const compactTo = s.index - this.config.snapshotCatchupEntries
     if (compactTo > this.storage.firstIndex()) this.storage.compact(compactTo)
-    this.wal.releaseTo(index)
-    this.snapshotIndex = index
-    this.logger.info("saved snapshot", { index, term: snap.metadata.term, "took-ms": Math.round(performance.now() - started) })
+    this.wal.releaseTo(s.index)
+    this.snapshotIndex = s.index
+    this.logger.info("saved snapshot", { index: s.index, term: snap.metadata.term, "took-ms": Math.round(performance.now() - s.started) })
   }
 
   private onSoftState(lead: NodeId, state: StateType): void {
