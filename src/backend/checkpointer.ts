@@ -10,9 +10,10 @@
 // rewinds it only when a write transaction begins with every frame copied, and
 // the member begins its next batch right after a commit, before the worker can
 // catch up. So once the worker reports more than `restartFrames` frames, the
-// backend copies the last batch itself at a commit (wantsRestart()), and the
-// next batch starts the -wal file over. That is one short stall (one batch's
-// pages) every few hundred MB instead of a long one every 40 MB.
+// backend commits right away and copies what was written since the worker's
+// checkpoint began itself (wantsRestart()); the next batch starts the -wal
+// file over. That is one short stall every few hundred MB instead of a long
+// one every 40 MB.
 
 import { assert } from "../lib/assert"
 
