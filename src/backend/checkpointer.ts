@@ -28,8 +28,8 @@ export interface CheckpointReport {
 export interface CheckpointerOptions {
   /** The db file (the worker opens its own connection). */
   path: string
-  /** Frames in the -wal file after which the backend restarts it (default 65536: 256 MiB of 4 KiB pages). */
-  restartFrames?: number
+  /** Frames in the -wal file after which the backend rewinds it (wantsRestart()). */
+  restartFrames: number
   /** Called when the worker fails: the backend goes back to checkpointing inline. */
   onError: (error: Error) => void
   /** Called after each checkpoint (tests, logs). */
@@ -77,7 +77,7 @@ export class Checkpointer {
   private lastReport: CheckpointReport | undefined
 
   constructor(private readonly options: CheckpointerOptions) {
-    this.restartFrames = options.restartFrames ?? 65_536
+    this.restartFrames = options.restartFrames
     workerUrl ??= URL.createObjectURL(new Blob([WORKER_SOURCE], { type: "application/javascript" }))
     this.worker = new Worker(workerUrl)
     this.worker.onmessage = (event: MessageEvent) => this.onMessage(event.data as { type: string } & Partial<CheckpointReport> & { message?: string })
