@@ -42,8 +42,10 @@ export interface ConsistentIndex {
 
 /** Pages in the -wal file after which COMMIT checkpoints when no worker does (SQLite's default: 1000). */
 const INLINE_CHECKPOINT_PAGES = 10_000
-/** -wal frames after which the backend rewinds the file when the worker checkpoints (256 MiB of 4 KiB pages). */
-const DEFAULT_RESTART_FRAMES = 65_536
+/** Page size of a new db file. */
+const PAGE_BYTES = 16_384
+/** -wal frames after which the backend rewinds the file when the worker checkpoints (256 MiB of 16 KiB pages). */
+const DEFAULT_RESTART_FRAMES = 16_384
 /** How long a checkpoint that must complete waits for the worker's to end. */
 const CHECKPOINT_WAIT_MS = 30_000
 
@@ -80,7 +82,7 @@ export class Backend {
       // The -wal file is rewound at about restartFrames pages; truncating it back to 64 MiB at
       // each rewind cost a 100-150 ms stall (ext4 freeing 200+ MiB): it keeps its size instead.
       const restartFrames = options.checkpointRestartFrames ?? DEFAULT_RESTART_FRAMES
-      db.exec(`PRAGMA journal_size_limit = ${(restartFrames + 16_384) * 4096}`)
+      db.exec(`PRAGMA journal_size_limit = ${(restartFrames + 4096) * PAGE_BYTES}`)
       this.checkpointer = new Checkpointer({
         path: options.path,
         restartFrames: options.checkpointRestartFrames ?? DEFAULT_RESTART_FRAMES,
@@ -109,6 +111,12 @@ export class Backend {
   static open(options: BackendOptions): Backend {
     const db = new Database(options.path, { create: true, strict: true })
     if (options.path !== ":memory:") {
+      // 16 KiB pages (on a new db; an existing one keeps its size): a batch of
+      // random puts dirties about every page of the key indexes, and SQLite
+      // writes each dirty page as its own WAL frame with two syscalls, so
+      // bigger pages halve the COMMIT stall (48.9 -> 22.9 ms for 40000 puts
+      // over 100k keys) and the checkpoint work.
+      db.exec(`PRAGMA page_size = ${PAGE_BYTES}`)
       // Freed pages are reclaimed in bounded steps (PRAGMA incremental_vacuum)
       // instead of a stop-the-world VACUUM; it only takes effect on a new db.
       db.exec("PRAGMA auto_vacuum = INCREMENTAL")
