@@ -422,3 +422,24 @@ test("H2Connection ends a connection that floods PINGs without reading the ACKs 
   expect(closed).toBe(true)
   expect(served.connections[0]!.openStreams).toBe(0)
 })
+
+test("H2Connection ends a connection that opens and resets streams in a flood (rapid reset, ENHANCE_YOUR_CALM); a few resets are fine", async () => {
+  const served = await serve({ resetFloodPerSecond: 100 })
+  const calm = await RawClient.connect(served.port)
+  for (let id = 1; id <= 99; id += 2) {
+    calm.request(id, "/hold")
+    calm.send(rstStreamFrame(id, ErrorCode.CANCEL))
+  }
+  calm.request(101, "/bytes/2", { endStream: true })
+  expect((await calm.next(isData(101))).payload.toString()).toBe("aa")
+
+  const flood = await RawClient.connect(served.port)
+  for (let id = 1; id <= 401; id += 2) {
+    flood.request(id, "/hold")
+    flood.send(rstStreamFrame(id, ErrorCode.CANCEL))
+  }
+  const goaway = await flood.goaway()
+  expect(goaway.code).toBe(ErrorCode.ENHANCE_YOUR_CALM)
+  expect(goaway.debug).toBe("too many streams reset by the client")
+  await flood.closed()
+})

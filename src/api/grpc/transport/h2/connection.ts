@@ -47,6 +47,8 @@ export interface H2ConnectionOptions {
   onInternalError?(error: unknown): void
   /** A client that sends PINGs or SETTINGS while this much is unread is flooding (default 32 MiB). */
   floodBacklogBytes?: number
+  /** A client that resets more open streams than this within a second is flooding (default 5000). */
+  resetFloodPerSecond?: number
 }
 
 /** A header block (HEADERS + CONTINUATION) larger than this ends the connection. */
@@ -60,6 +62,13 @@ const UNLIMITED_STREAMS = 2 ** 32 - 1
  * without reading (the PING and SETTINGS floods of CVE-2019-9512/9515).
  */
 const FLOOD_BACKLOG_BYTES = 32 * 1024 * 1024
+/**
+ * Opening streams and resetting them at once (the "rapid reset" of
+ * CVE-2023-44487) starts a handler per stream without ever having many open,
+ * so MAX_CONCURRENT_STREAMS does not bound it. Clients cancel calls (timeouts,
+ * watch cancels), but not thousands a second on one connection.
+ */
+const RESET_FLOOD_PER_SECOND = 5000
 
 /** A header block being collected from HEADERS and CONTINUATION frames. */
 interface OpenHeaderBlock {
@@ -370,7 +379,23 @@ export class H2Connection implements StreamOwner {
     if (payload.length !== 4) throw new H2ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "RST_STREAM payload is not 4 bytes")
     if (streamId > this.lastStreamId) throw protocolError(`RST_STREAM on idle stream ${streamId}`)
     const stream = this.streams.get(streamId)
-    if (stream !== undefined) this.closeStream(stream)
+    if (stream === undefined) return
+    this.countReset()
+    this.closeStream(stream)
+  }
+
+  private resetWindowStart = 0
+  private resetsInWindow = 0
+
+  private countReset(): void {
+    const now = performance.now()
+    if (now - this.resetWindowStart >= 1000) {
+      this.resetWindowStart = now
+      this.resetsInWindow = 0
+    }
+    if (++this.resetsInWindow > (this.options.resetFloodPerSecond ?? RESET_FLOOD_PER_SECOND)) {
+      throw new H2ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "too many streams reset by the client")
+    }
   }
 
   private onSettings(flags: number, streamId: number, payload: Buffer): void {
