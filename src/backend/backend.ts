@@ -85,7 +85,7 @@ export class Backend {
       db.exec(`PRAGMA journal_size_limit = ${(restartFrames + 4096) * PAGE_BYTES}`)
       this.checkpointer = new Checkpointer({
         path: options.path,
-        restartFrames: options.checkpointRestartFrames ?? DEFAULT_RESTART_FRAMES,
+        restartFrames,
         onReport: (report) => {
           options.onCheckpointReport?.(report)
           if (this.checkpointer?.wantsRestart() === true) this.rewindWal()
