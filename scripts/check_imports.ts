@@ -16,14 +16,15 @@ export const allowed: Record<string, readonly string[]> = {
   mvcc: ["lib", "backend"],
   lease: ["lib", "backend"],
   auth: ["lib", "backend", "pb"],
+  v2store: ["lib", "backend"],
   config: ["lib", "certs"],
   certs: ["lib", "config"],
   peer: ["lib", "raft"],
   client: ["lib", "pb"],
-  server: ["lib", "raft", "wal", "snap", "backend", "mvcc", "lease", "auth", "config", "pb"],
+  server: ["lib", "raft", "wal", "snap", "backend", "mvcc", "lease", "auth", "config", "pb", "v2store"],
   // The composition of a running member: server + listeners + peers + TLS.
   member: ["lib", "raft", "server", "api", "peer", "certs", "config", "pb"],
-  api: ["lib", "pb", "server", "mvcc", "auth", "lease", "config", "raft"],
+  api: ["lib", "pb", "server", "mvcc", "auth", "lease", "config", "raft", "v2store"],
   // backend: defrag --data-dir rewrites a stopped member's db itself, as etcdctl does
   ctl: ["lib", "pb", "client", "config", "certs", "backend"],
   snapshot: ["lib", "pb", "client", "backend", "server", "raft", "wal", "snap", "config", "mvcc"],
