@@ -8,9 +8,11 @@ import { basename } from "node:path"
 import type { Config } from "./config/config"
 import { parseConfig } from "./config/parse"
 import { versionText } from "./config/version"
+import { openJournalWriter } from "./lib/journald"
 import { createLogger, type LogLevel } from "./lib/logger"
 import { BootstrapError } from "./server/bootstrap"
 import { runMember } from "./member/run_member"
+import { notifySystemdReady, notifySystemdStopping } from "./member/systemd_notify"
 
 async function main(argv: string[]): Promise<number> {
   const invokedAs = basename(process.argv0 || argv[0] || "tskv")
@@ -79,8 +81,16 @@ function unbuiltFeature(config: Config): string | undefined {
   return on ? `--feature-gates=${on[0]}=true is not supported yet` : undefined
 }
 
-/** --log-outputs: 'default' and 'stderr' are stderr, 'stdout', or files appended to. */
+/** --log-outputs: 'default' and 'stderr' are stderr, 'stdout', journald ('systemd/journal', alone), or files appended to. */
 function logWriter(outputs: readonly string[]): (line: string) => void {
+  if (outputs.includes("systemd/journal")) {
+    const stderr = (line: string): void => void writeSync(2, line)
+    try {
+      return openJournalWriter({ identifier: basename(process.execPath), fallback: stderr })
+    } catch (e) {
+      throw new Error(`can't find journal (${e instanceof Error ? e.message : String(e)})`)
+    }
+  }
   const fds = [...new Set(outputs.length === 0 ? ["default"] : outputs)].map((o) =>
     o === "default" || o === "stderr" ? 2 : o === "stdout" ? 1 : openSync(o, "a", 0o600),
   )
@@ -118,7 +128,8 @@ async function serve(argv: string[]): Promise<number> {
   try {
     write = logWriter(config.logOutputs)
   } catch (e) {
-    process.stderr.write(`tskv: cannot open --log-outputs: ${e instanceof Error ? e.message : String(e)}\n`)
+    const message = e instanceof Error ? e.message : String(e)
+    process.stderr.write(message.startsWith("can't find journal") ? `tskv: error verifying flags, ${message}\n` : `tskv: cannot open --log-outputs: ${message}\n`)
     return 1
   }
   const logger = createLogger({ level, write, fields: { name: config.name } })
@@ -131,13 +142,18 @@ async function serve(argv: string[]): Promise<number> {
     process.stderr.write(`tskv: ${message}\n`)
     return 1
   }
-  logger.info("ready to serve client requests", { "member-id": member.server.memberId.toString(16) })
+  // etcd's moment: once the member published its attributes through raft (ReadyNotify).
+  void member.server.readyNotify().then(() => {
+    logger.info("ready to serve client requests", { "member-id": member.server.memberId.toString(16) })
+    notifySystemdReady(logger)
+  })
   return await new Promise<number>((resolve) => {
     let signalled = false
     const onSignal = (signal: NodeJS.Signals): void => {
       if (signalled) return
       signalled = true
       logger.info("received signal; shutting down", { signal })
+      notifySystemdStopping(logger)
       void member.stop().then(
         () => resolve(0),
         (e) => {

@@ -208,8 +208,9 @@ function buildConfig(input: BuildInput, fail: Fail): Config {
   const logFormat = str("log-format")
   if (logFormat === "console") fail("log-format", "--log-format=console is not supported yet")
   const logOutputs = list("log-outputs")
-  for (const output of logOutputs) {
-    if (output === "systemd/journal") fail("log-outputs", "--log-outputs=systemd/journal is not supported yet")
+  if (logOutputs.includes("systemd/journal") && logOutputs.length > 1) {
+    const quoted = [...logOutputs].sort().map((o) => JSON.stringify(o)).join(" ")
+    fail("log-outputs", `running with systemd/journal but other '--log-outputs' values ([${quoted}]) are configured with 'default'; override 'default' value with something else`)
   }
   if (str("logger") === "capnslog") warnings.push("--logger=capnslog: tskv logs structured JSON, as with --logger=zap")
 

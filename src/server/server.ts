@@ -142,6 +142,8 @@ export class EtcdServer {
   /** When the current leader was learned (performance.now()). */
   private leaderElectedAt = 0
   private applyWaiters: { index: number; resolve: () => void }[] = []
+  private markReady: () => void = () => {}
+  private readonly ready = new Promise<void>((resolve) => (this.markReady = resolve))
 
   /** Raft state as of the last Ready. */
   lead: NodeId = NONE
@@ -790,14 +792,21 @@ export class EtcdServer {
     }
   }
 
+  /** Resolves once this member serves: its attributes are published through raft (etcd: ReadyNotify). */
+  readyNotify(): Promise<void> {
+    return this.ready
+  }
+
   /** Publishes this member's name and client URLs through raft until it sticks (etcd: publish). */
   private async publishAttributes(): Promise<void> {
     const clientUrls = this.config.advertiseClientUrls.map((u) => u.text)
     while (!this.stopped) {
       const me = this.membership.get(this.memberId)
-      if (me && me.name === this.config.name && sameList(me.clientUrls, clientUrls)) return
       try {
-        await this.propose(RequestKind.MemberAttributes, encodeCbor({ id: this.memberId, name: this.config.name, clientUrls }))
+        // Attributes already in the state (a restart): a linearizable read shows that the cluster has a leader and this member caught up.
+        if (me && me.name === this.config.name && sameList(me.clientUrls, clientUrls)) await this.linearizableBarrier()
+        else await this.propose(RequestKind.MemberAttributes, encodeCbor({ id: this.memberId, name: this.config.name, clientUrls }))
+        this.markReady()
         return
       } catch (e) {
         if (this.stopped) return
