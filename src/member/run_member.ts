@@ -14,7 +14,9 @@ import { HealthService, ServingStatus } from "../api/grpc/transport/health"
 import { ClientListener, parseHttp2Engine } from "../api/grpc/transport/listener"
 import { registerServices } from "../api/grpc/services/register"
 import { join } from "node:path"
-import { bootstrapServer } from "../server/bootstrap"
+import { bootstrapServer, memberDir, walDir } from "../server/bootstrap"
+import { discardNewDataDir, isNewDataDir } from "../server/half_made"
+import { probeListenUrls } from "./listen_probe"
 import { registerPeerMetrics } from "./peer_metrics"
 import { createPeerTransport, fetchRemoteCluster, initialCorruptionCheck, periodicCorruptionCheck } from "./peer_wiring"
 import { registerServerMetrics } from "../server/metrics"
@@ -38,11 +40,26 @@ export async function runMember(config: Config, logger: Logger): Promise<Running
     peerTls?.stop()
     throw e
   })
+  // Nothing is written before every listener could be bound (etcd binds first); a start that fails later removes the data dir it made.
+  try {
+    await probeListenUrls([...config.listenPeerUrls, ...config.listenClientUrls, ...config.listenMetricsUrls])
+  } catch (e) {
+    peerTls?.stop()
+    clientTls?.stop()
+    throw e
+  }
+  const paths = { memberDir: memberDir(config), walDir: walDir(config) }
+  const discardIfNew = isNewDataDir(paths) ? () => discardNewDataDir(paths) : () => {}
   const server = await bootstrapServer({
     config,
     logger,
     clock: systemClock,
     fetchRemoteCluster: (urls) => fetchRemoteCluster(urls, { logger, snapshotDir, ...peerTlsOptions }),
+  }).catch((e: unknown) => {
+    peerTls?.stop()
+    clientTls?.stop()
+    discardIfNew()
+    throw e
   })
   const peers = createPeerTransport(server, config, logger, peerTlsOptions.tls)
   peerTls?.server.onReload(() => peers.reloadTls())
@@ -54,6 +71,7 @@ export async function runMember(config: Config, logger: Logger): Promise<Running
     peerTls?.stop()
     clientTls?.stop()
     await server.stop()
+    discardIfNew()
     throw e
   }
   for (const url of peers.listenUrls()) logger.info("serving peer traffic", { address: url })
@@ -111,6 +129,7 @@ export async function runMember(config: Config, logger: Logger): Promise<Running
     await peers.stop()
     peerTls?.stop()
     await server.stop()
+    discardIfNew()
     throw e
   }
   server.start()

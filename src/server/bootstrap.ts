@@ -29,6 +29,7 @@ import { Alarms } from "./alarms"
 import { applyAuthRequest } from "./auth_apply"
 import { computeClusterId, computeMemberId, formatId } from "./ids"
 import { Membership } from "./membership"
+import { neverServed, removeHalfMade } from "./half_made"
 import { EtcdServer } from "./server"
 
 export class BootstrapError extends Error {
@@ -67,8 +68,9 @@ export async function bootstrapServer(options: BootstrapOptions): Promise<EtcdSe
   const { config, logger, clock } = options
   const fs = options.fs ?? nodeFsPort
   const snapDir = join(memberDir(config), "snap")
-  mkdirSync(snapDir, { recursive: true })
   const dir = walDir(config)
+  if (Wal.exists(fs, dir) && neverServed(fs, dir)) removeHalfMade({ memberDir: memberDir(config), walDir: dir }, logger)
+  mkdirSync(snapDir, { recursive: true })
   const restarting = Wal.exists(fs, dir)
   const snapshotter = new Snapshotter({ fs, dir: snapDir, logger, maxSnapshots: config.maxSnapshots })
   const snapshot = restarting ? snapshotter.loadNewestAvailable(Wal.validSnapshots({ fs, dir })) : undefined
