@@ -64,7 +64,6 @@ const notBuilt = [
   "metrics",
   "compact-hash-check-time",
   "warning-unary-request-duration",
-  "force-new-cluster",
   "experimental-compact-hash-check-enabled",
   "experimental-enable-lease-checkpoint-persist",
   "experimental-stop-grpc-service-on-defrag",

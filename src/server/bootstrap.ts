@@ -29,6 +29,7 @@ import { Alarms } from "./alarms"
 import { applyAuthRequest } from "./auth_apply"
 import { computeClusterId, computeMemberId, formatId } from "./ids"
 import { Membership } from "./membership"
+import { forceNewClusterLog } from "./force_new_cluster"
 import { neverServed, removeHalfMade } from "./half_made"
 import { EtcdServer } from "./server"
 
@@ -133,8 +134,21 @@ export async function bootstrapServer(options: BootstrapOptions): Promise<EtcdSe
     memberId = opened.metadata.memberId
     clusterId = opened.metadata.clusterId
     if (snapshot) storage.applySnapshot(snapshot)
-    storage.setHardState(opened.hardState)
-    storage.append(opened.entries)
+    let { hardState, entries } = opened
+    if (config.forceNewCluster) {
+      const confState = snapshot?.metadata.confState ?? { voters: [], learners: [] }
+      const forced = forceNewClusterLog({ self: memberId, confState, entries, hardState })
+      if (forced.discarded > 0) logger.info("discarding uncommitted WAL entries", { "commit-index": hardState.commit, "discarded-entries": forced.discarded })
+      wal.save(forced.hardState, forced.appended)
+      ;({ hardState, entries } = forced)
+      logger.warn("forcing restart member as a one-member cluster (--force-new-cluster)", {
+        "member-id": formatId(memberId),
+        "removed-members": forced.removed.map(formatId),
+        "commit-index": hardState.commit,
+      })
+    }
+    storage.setHardState(hardState)
+    storage.append(entries)
     logger.info("restarting member from its data dir", {
       "member-id": formatId(memberId),
       "cluster-id": formatId(clusterId),

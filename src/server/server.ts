@@ -852,7 +852,9 @@ export class EtcdServer {
     if (!isLearner && this.config.strictReconfigCheck) {
       // etcd's mayAddMember: quorum of the new voter set must be started, and every voter connected lately.
       const voters = this.membership.voters().length + 1
-      if (this.startedVoters() < Math.floor(voters / 2) + 1) throw new TskvError("memberNotEnoughStarted")
+      // (etcd's exception: a second voter may join a one-member cluster, the way back from --force-new-cluster or a restore.)
+      const restoring = voters === 2 && this.startedVoters() === 1
+      if (!restoring && this.startedVoters() < Math.floor(voters / 2) + 1) throw new TskvError("memberNotEnoughStarted")
       const since = performance.now() - EtcdServer.HEALTH_INTERVAL_MS
       if (!this.membership.voters().every((m) => this.connectedSince(m.id, since))) throw new TskvError("unhealthy")
     }

@@ -379,7 +379,6 @@ describe("flags nothing honours yet are refused, not ignored", () => {
     ["metrics", "extensive", "basic"],
     ["compact-hash-check-time", "2m", "1m"],
     ["warning-unary-request-duration", "1s", "300ms"],
-    ["force-new-cluster", "true", "false"],
     ["experimental-compact-hash-check-enabled", "true", "false"],
     ["experimental-enable-lease-checkpoint-persist", "true", "false"],
     ["experimental-stop-grpc-service-on-defrag", "true", "false"],

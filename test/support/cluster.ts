@@ -200,11 +200,11 @@ export class Cluster {
     this.member(name).paused = false
   }
 
-  /** Starts a stopped member again on its data dir and waits until it is healthy. */
-  async restart(name: string, timeoutMs = 30_000): Promise<void> {
+  /** Starts a stopped member again on its data dir (with more flags for this run) and waits until it is healthy. */
+  async restart(name: string, timeoutMs = 30_000, extraArgs: string[] = []): Promise<void> {
     const m = this.member(name)
     if (m.process !== undefined) throw new Error(`member ${name} is running`)
-    await this.spawn(m)
+    await this.spawn(m, extraArgs)
     await waitHealthy(this.running(name), timeoutMs)
   }
 
@@ -353,7 +353,7 @@ export class Cluster {
     return pids
   }
 
-  private async spawn(m: ClusterMember): Promise<void> {
+  private async spawn(m: ClusterMember, extraArgs: string[] = []): Promise<void> {
     const o = this.options
     m.process = await startMember({
       kind: o.kind,
@@ -372,6 +372,7 @@ export class Cluster {
         `--election-timeout=${ELECTION_TIMEOUT_MS}`,
         ...(o.snapshotCount === undefined ? [] : [`--snapshot-count=${o.snapshotCount}`]),
         ...(o.extraArgs ?? []),
+        ...extraArgs,
       ],
     })
     m.paused = false
