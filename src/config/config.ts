@@ -121,6 +121,8 @@ export interface Config {
 
   readonly metrics: "basic" | "extensive"
   readonly enableGrpcGateway: boolean
+  /** Serve etcd's v2 API (/v2/keys, /v2/members, ...) on the client URLs. */
+  readonly enableV2: boolean
   readonly logger: "zap"
   readonly logOutputs: readonly string[]
   readonly logLevel: "debug" | "info" | "warn" | "error" | "panic" | "fatal"

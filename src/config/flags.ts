@@ -161,9 +161,9 @@ export const flagSpecs: readonly FlagSpec[] = [
   { name: "distributed-tracing-instance-id", kind: "string", default: "", group: "Features", aliases: ["experimental-distributed-tracing-instance-id"], unsupported: true, help: "OpenTelemetry service instance ID." },
   { name: "distributed-tracing-sampling-rate", kind: "uint", default: "0", group: "Features", aliases: ["experimental-distributed-tracing-sampling-rate"], unsupported: true, help: "Samples per million spans." },
   { name: "experimental-set-member-localaddr", kind: "bool", default: "false", group: "Features", unsupported: true, help: "Dial peers from the advertised peer URL's address (= --feature-gates=SetMemberLocalAddr=true)." },
-  { name: "enable-v2", kind: "bool", default: "false", group: "Features", unsupported: true, help: "Accept etcd V2 client requests." },
+  { name: "enable-v2", kind: "bool", default: "false", group: "Features", help: "Accept etcd V2 client requests." },
   { name: "experimental-enable-v2v3", kind: "string", default: "", group: "Features", unsupported: true, help: "Serve v2 requests through the v3 backend under a given prefix." },
-  { name: "v2-deprecation", kind: "enum", values: ["not-yet", "write-only", "write-only-drop-data", "gone"], default: "not-yet", group: "Features", noEffect: "tskv has no v2 store", help: "Phase of v2store deprecation (no effect: tskv has no v2 store)." },
+  { name: "v2-deprecation", kind: "enum", values: ["not-yet", "write-only", "write-only-drop-data", "gone"], default: "not-yet", group: "Features", noEffect: "tskv keeps the v2 store of etcd 3.4", help: "Phase of v2store deprecation (no effect: tskv keeps the v2 store of etcd 3.4)." },
 
   // v2 proxy and discovery: etcd's, not built in tskv.
   { name: "discovery", kind: "string", default: "", group: "v2 Proxy and discovery (not supported)", unsupported: true, help: "Discovery URL used to bootstrap the cluster." },

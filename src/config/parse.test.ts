@@ -84,6 +84,7 @@ const rows: [flag: string, text: string, get: (c: Config) => unknown, expected: 
   ["metrics", "extensive", (c) => c.metrics, "extensive"],
   ["listen-metrics-urls", "http://127.0.0.1:2381", (c) => urlTexts(c.listenMetricsUrls), ["http://127.0.0.1:2381"]],
   ["enable-grpc-gateway", "false", (c) => c.enableGrpcGateway, false],
+  ["enable-v2", "true", (c) => c.enableV2, true],
   ["logger", "capnslog", (c) => [c.logger, c.warnings.some((w) => w.includes("capnslog"))], ["zap", true]],
   ["log-outputs", "stderr,/var/log/tskv.log", (c) => c.logOutputs, ["stderr", "/var/log/tskv.log"]],
   ["log-outputs", "systemd/journal", (c) => c.logOutputs, ["systemd/journal"]],
@@ -509,7 +510,7 @@ describe("help and version", () => {
     for (const group of ["Member:", "Clustering:", "Security:", "Auth:", "Logging:", "Features:"]) expect(text).toContain(group)
     for (const spec of flagSpecs) if (spec.hidden !== true) expect(text).toMatch(new RegExp(`  --${spec.name}[ ,]`))
     expect(text).toContain("--max-concurrent-streams 'math.MaxUint32'")
-    expect(text).toContain("--enable-v2 'false' (not supported yet)")
+    expect(text).toContain("--experimental-enable-v2v3 '' (not supported yet)")
     expect(text).toContain("--watch-progress-notify-interval, --experimental-watch-progress-notify-interval '10m'")
   })
 
@@ -607,7 +608,7 @@ test("flagTableMarkdown() lists every visible flag once, with its variable and s
     if (spec.hidden === true) continue
     expect(table).toContain(`\`--${spec.name}\``)
   }
-  expect(table).toContain("| `--enable-v2` | `false` | `ETCD_ENABLE_V2` | not supported yet |")
+  expect(table).toContain("| `--experimental-enable-v2v3` | `''` | `ETCD_EXPERIMENTAL_ENABLE_V2V3` | not supported yet |")
   expect(table).toContain("`--watch-progress-notify-interval`, `--experimental-watch-progress-notify-interval` | `10m` | `ETCD_WATCH_PROGRESS_NOTIFY_INTERVAL` |")
 })
 

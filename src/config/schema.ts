@@ -266,6 +266,7 @@ function buildConfig(input: BuildInput, fail: Fail): Config {
     authTokenTtlSeconds: num("auth-token-ttl"),
     metrics: str("metrics") as "basic" | "extensive",
     enableGrpcGateway: bool("enable-grpc-gateway"),
+    enableV2: bool("enable-v2"),
     logger: "zap",
     logOutputs,
     logLevel: bool("debug") ? "debug" : (str("log-level") as Config["logLevel"]),

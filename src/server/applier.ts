@@ -13,6 +13,8 @@ import { isReadOnly } from "../mvcc/kv_applier"
 import type { MvccStore } from "../mvcc/kv_store"
 import * as pb from "../pb"
 import type { NodeId } from "../raft/types"
+import { applyV2, decodeV2Request } from "../v2store/apply"
+import type { V2Store } from "../v2store/store"
 import type { Alarms } from "./alarms"
 import type { Membership } from "./membership"
 import { type DecodedRequest, decodeMemberAttributes, RequestKind } from "./request"
@@ -25,6 +27,7 @@ export interface ApplierDeps {
   alarms: Alarms
   membership: Membership
   auth?: AuthStore
+  v2?: V2Store
   /** Applies an auth mutation (server/auth_apply.ts); undefined until auth is wired. */
   applyAuth?: (req: DecodedRequest) => unknown
   /** Counts for etcd's mvcc and lease metrics. */
@@ -101,6 +104,7 @@ export class Applier {
       case RequestKind.MemberAttributes: {
         const attrs = decodeMemberAttributes(req.body)
         d.membership.setAttributes(attrs.id, attrs.name, attrs.clientUrls)
+        d.v2?.recordMembershipWrites(1)
         return {}
       }
       case RequestKind.Auth:
@@ -108,6 +112,9 @@ export class Applier {
         return d.applyAuth(req)
       case RequestKind.Noop:
         return {}
+      case RequestKind.V2:
+        if (!d.v2) throw new TskvError("notCapable", "no v2 store")
+        return applyV2(d.v2, decodeV2Request(req.body))
     }
   }
 

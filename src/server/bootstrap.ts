@@ -32,6 +32,8 @@ import { Membership } from "./membership"
 import { forceNewClusterLog } from "./force_new_cluster"
 import { neverServed, removeHalfMade } from "./half_made"
 import { EtcdServer } from "./server"
+import { V2Store } from "../v2store/store"
+import { V2Table } from "../v2store/v2_table"
 
 export class BootstrapError extends Error {
   override readonly name = "BootstrapError"
@@ -118,6 +120,7 @@ export async function bootstrapServer(options: BootstrapOptions): Promise<EtcdSe
   const alarms = new Alarms(backend)
   const membership = new Membership(backend)
   const auth = new AuthStore({ backend, clock, bcryptCost: config.bcryptCost, authTokenTtlSeconds: config.authTokenTtlSeconds, authToken: authTokenSpec(config.authToken) })
+  const v2 = new V2Store(() => clock.wallNow(), new V2Table(backend))
 
   const storage = new MemoryStorage()
   // The WAL reports fsync timings to the member, which exists only once the WAL is open.
@@ -193,7 +196,7 @@ export async function bootstrapServer(options: BootstrapOptions): Promise<EtcdSe
     checkQuorum: true,
     applied: backend.consistentIndex().index,
   })
-  const server = new EtcdServer({ config, logger, clock, memberId, clusterId, backend, store, watchable, kv, lessor, alarms, membership, auth, node, storage, wal, snapshotter })
+  const server = new EtcdServer({ config, logger, clock, memberId, clusterId, backend, store, watchable, kv, lessor, alarms, membership, auth, v2, node, storage, wal, snapshotter })
   // Entries are applied in index order, one at a time: the entry being applied is the one after appliedIndex.
   server.setAuthApplier((req) => applyAuthRequest(auth, req, server.appliedIndex + 1))
   built = server

@@ -27,6 +27,8 @@ export enum RequestKind {
   Auth = 10,
   /** An empty request, to confirm the member can commit (endpoint health). */
   Noop = 11,
+  /** A v2 store request (CBOR V2Request, src/v2store/apply.ts). */
+  V2 = 12,
 }
 
 export interface MemberAttributes {
@@ -68,7 +70,7 @@ export function decodeRequest(data: Uint8Array): DecodedRequest {
   assert(data.length >= HEADER_BYTES, () => `raft entry too short for a request: ${data.length} bytes`)
   const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength)
   const kind = buf[0] as RequestKind
-  assert(kind >= RequestKind.Put && kind <= RequestKind.Noop, () => `unknown request kind ${kind}`)
+  assert(kind >= RequestKind.Put && kind <= RequestKind.V2, () => `unknown request kind ${kind}`)
   const userLen = buf.readUInt16BE(25)
   assert(data.length >= HEADER_BYTES + userLen, "raft entry truncated in the user name")
   return {

@@ -32,6 +32,8 @@ import { decodeCbor, decodeRequest, encodeCbor, encodeRequest, RequestKind } fro
 import { RequestIdGenerator, Waiters } from "./wait"
 import * as pb from "../pb"
 import type { AuthStore } from "../auth/store"
+import type { V2Store } from "../v2store/store"
+import { encodeV2Request, v2Request } from "../v2store/apply"
 
 /** etcd: proposals fail fast when apply lags commit by more than this. */
 const MAX_GAP_BETWEEN_APPLY_AND_COMMIT = 5000
@@ -85,6 +87,7 @@ export interface ServerParts {
   alarms: Alarms
   membership: Membership
   auth?: AuthStore
+  v2?: V2Store
   node: RaftNode
   storage: MemoryStorage
   wal: Wal
@@ -120,6 +123,7 @@ export class EtcdServer {
   readonly alarms: Alarms
   readonly membership: Membership
   readonly auth: AuthStore | undefined
+  readonly v2: V2Store | undefined
   readonly node: RaftNode
   private readonly storage: MemoryStorage
   private readonly wal: Wal
@@ -140,7 +144,7 @@ export class EtcdServer {
   private readonly leaderLostListeners = new Set<() => void>()
   private startCampaignDone = false
   /** When the current leader was learned (performance.now()). */
-  private leaderElectedAt = 0
+  leaderElectedAt = 0
   private applyWaiters: { index: number; resolve: () => void }[] = []
   private markReady: () => void = () => {}
   private readonly ready = new Promise<void>((resolve) => (this.markReady = resolve))
@@ -197,6 +201,7 @@ export class EtcdServer {
     this.alarms = parts.alarms
     this.membership = parts.membership
     this.auth = parts.auth
+    this.v2 = parts.v2
     this.node = parts.node
     this.storage = parts.storage
     this.wal = parts.wal
@@ -213,6 +218,7 @@ export class EtcdServer {
       membership: this.membership,
       counters: this.counters,
       ...(this.auth ? { auth: this.auth } : {}),
+      ...(this.v2 ? { v2: this.v2 } : {}),
     })
     this.appliedIndex = this.backend.consistentIndex().index
     this.reads = new ReadIndexer({
@@ -247,6 +253,7 @@ export class EtcdServer {
     this.timers.push(setInterval(() => this.backend.commit(), Math.max(1, c.backendBatchIntervalMs)))
     this.timers.push(setInterval(() => this.compactionStep(), Math.max(1, c.compactionSleepIntervalMs)))
     this.timers.push(setInterval(() => this.leaseDuties(), LEASE_CHECK_MS))
+    this.timers.push(setInterval(() => this.v2Sync(), LEASE_CHECK_MS))
     const compactor = new Compactor(c.autoCompaction, {
       clock: this.clock,
       currentRevision: () => this.store.currentRevision(),
@@ -729,22 +736,28 @@ export class EtcdServer {
         const existing = ms.get(cc.nodeId)
         if (existing) {
           // Promotion of a learner, or the bootstrap entries of a new cluster (already known).
-          if (existing.isLearner && cc.type === ConfChangeType.AddNode) ms.promote(cc.nodeId)
+          if (existing.isLearner && cc.type === ConfChangeType.AddNode) {
+            ms.promote(cc.nodeId)
+            this.v2?.recordMembershipWrites(1)
+          }
           return
         }
         const m = ctx?.member
         if (!m) return
         ms.add({ id: cc.nodeId, name: m.name, peerUrls: m.peerUrls, clientUrls: [], isLearner: cc.type === ConfChangeType.AddLearnerNode })
+        this.v2?.recordMembershipWrites(1)
         if (cc.nodeId !== this.memberId) this.peers?.addPeer?.(cc.nodeId, m.peerUrls)
         return
       }
       case ConfChangeType.RemoveNode:
         ms.remove(cc.nodeId)
+        this.v2?.recordMembershipWrites(2)
         if (cc.nodeId !== this.memberId) this.peers?.removePeer?.(cc.nodeId)
         return
       case ConfChangeType.UpdateNode:
         if (ctx?.peerUrls) {
           ms.updatePeerUrls(cc.nodeId, ctx.peerUrls)
+          this.v2?.recordMembershipWrites(1)
           if (cc.nodeId !== this.memberId) this.peers?.updatePeer?.(cc.nodeId, ctx.peerUrls)
         }
         return
@@ -777,6 +790,12 @@ export class EtcdServer {
     if (checkpoints.length > 0) {
       void this.proposeInternal(RequestKind.LeaseCheckpoint, { checkpoints: checkpoints.map((c) => ({ ID: c.ID, remaining_TTL: c.remainingTTL })) })
     }
+  }
+
+  /** etcd's v2 SYNC: while v2 keys have a TTL, the leader proposes its time; every member expires keys at it. */
+  private v2Sync(): void {
+    if (this.stopped || !this.isLeader() || this.v2?.hasTtlKeys() !== true) return
+    this.propose(RequestKind.V2, encodeV2Request(v2Request({ method: "SYNC", timeMs: this.clock.wallNow() }))).catch((e) => this.logger.warn("v2 sync failed", { error: e }))
   }
 
   /** Proposals the member makes by itself (lease expiry, checkpoints); failures are logged only. */
@@ -1027,6 +1046,7 @@ export class EtcdServer {
     this.store.reload()
     this.lessor.reload()
     this.auth?.reload()
+    this.v2?.reload()
     this.alarms.reload()
     const before = new Set(this.membership.list().map((m) => m.id))
     this.membership.reload()

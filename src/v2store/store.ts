@@ -233,6 +233,21 @@ export class V2Store {
     })
   }
 
+  /**
+   * etcd 3.4 also keeps the membership in its v2 store (under "/0", out of
+   * the clients' reach): each such write takes a store index and a place in
+   * the event history. tskv keeps members elsewhere and records only that.
+   */
+  recordMembershipWrites(count: number): void {
+    for (let i = 0; i < count; i++) {
+      this.index++
+      const e = newEvent("set", `\u0000/members`, this.index, this.index)
+      e.etcdIndex = this.index
+      this.hub.add(e)
+    }
+    this.table?.setIndex(this.index)
+  }
+
   /** Removes every node whose expiry is at or before `cutoffMs`, oldest first, one "expire" event each. */
   deleteExpired(cutoffMs: number): V2Event[] {
     const events: V2Event[] = []

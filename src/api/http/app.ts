@@ -10,6 +10,8 @@ import { silentLogger, type Logger } from "../../lib/logger"
 import { EXPOSITION_CONTENT_TYPE, type Counter, type Gauge, type Registry } from "../../lib/metrics"
 import type { GrpcServer } from "../grpc/transport/grpc_server"
 import { mountGateway } from "./gateway"
+import type { EtcdServer } from "../../server/server"
+import { mountV2 } from "./v2"
 
 /** What the HTTP endpoints need from the member; the server implements it. */
 export interface HttpDeps {
@@ -32,6 +34,8 @@ export interface HttpDeps {
    * service before calling createHttpApp). Leave out on --listen-metrics-urls.
    */
   gateway?: GrpcServer
+  /** Serves etcd's v2 API (--enable-v2) from this member. */
+  v2?: EtcdServer
 }
 
 type Check = () => Promise<void>
@@ -114,6 +118,7 @@ export function createHttpApp(deps: HttpDeps): Hono {
   }
 
   if (deps.gateway !== undefined) mountGateway(app, deps.gateway, { logger })
+  if (deps.v2 !== undefined) mountV2(app, deps.v2)
 
   app.notFound((c) => goError(c, "404 page not found", 404))
   app.onError((error, c) => {
