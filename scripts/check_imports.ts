@@ -13,6 +13,8 @@ export const allowed: Record<string, readonly string[]> = {
   wal: ["lib", "raft"],
   snap: ["lib", "raft"],
   backend: ["lib"],
+  // the bbolt file format and etcd's layout in it
+  bbolt: ["lib"],
   mvcc: ["lib", "backend"],
   lease: ["lib", "backend"],
   auth: ["lib", "backend", "pb"],
@@ -24,10 +26,11 @@ export const allowed: Record<string, readonly string[]> = {
   server: ["lib", "raft", "wal", "snap", "backend", "mvcc", "lease", "auth", "config", "pb", "v2store"],
   // The composition of a running member: server + listeners + peers + TLS.
   member: ["lib", "raft", "server", "api", "peer", "certs", "config", "pb"],
-  api: ["lib", "pb", "server", "mvcc", "auth", "lease", "config", "raft", "v2store"],
+  // snapshot: Maintenance.Snapshot streams the etcd-format db of snapshot/etcd_export.ts
+  api: ["lib", "pb", "server", "mvcc", "auth", "lease", "config", "raft", "v2store", "snapshot"],
   // backend: defrag --data-dir rewrites a stopped member's db itself, as etcdctl does
   ctl: ["lib", "pb", "client", "config", "certs", "backend"],
-  snapshot: ["lib", "pb", "client", "backend", "server", "raft", "wal", "snap", "config", "mvcc"],
+  snapshot: ["lib", "pb", "client", "backend", "server", "raft", "wal", "snap", "config", "mvcc", "lease", "auth", "bbolt"],
   main: ["*"],
 }
 

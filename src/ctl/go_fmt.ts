@@ -142,20 +142,7 @@ export function i64(id: bigint): string {
   return BigInt.asIntN(64, id).toString()
 }
 
-/** go-humanize Bytes (SI units). */
-export function humanizeBytes(n: number): string {
-  if (n < 10) return `${n} B`
-  const sizes = ["B", "kB", "MB", "GB", "TB", "PB", "EB"]
-  const e = Math.floor(Math.log(n) / Math.log(1000))
-  const suffix = sizes[e] ?? "EB"
-  const tenths = Math.floor((n / 1000 ** e) * 10 + 0.5)
-  if (tenths < 100) return `${Math.floor(tenths / 10)}.${tenths % 10} ${suffix}`
-  // %.0f of tenths/10: round half to even.
-  let q = Math.floor(tenths / 10)
-  const r = tenths % 10
-  if (r > 5 || (r === 5 && q % 2 === 1)) q++
-  return `${q} ${suffix}`
-}
+export { humanizeBytes } from "../lib/humanize"
 
 /** time.Duration.String of a duration in nanoseconds. */
 export function goDuration(ns: number): string {

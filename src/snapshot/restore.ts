@@ -1,5 +1,7 @@
 // `tskv snapshot restore`: a fresh data dir from a snapshot file, for a new
-// cluster (etcd's snapshot restore). The db keeps every key, revision, lease
+// cluster (etcd's snapshot restore). The file is an etcd-format bbolt db (a
+// snapshot from etcd 3.4/3.5 or tskv, or a stopped etcd member's
+// member/snap/db, converted by etcd_import.ts) or an older tskv SQLite one. The db keeps every key, revision, lease
 // and auth setting; the membership is replaced by --initial-cluster with a
 // new cluster id; the raft log starts over from a snapshot at index n (the
 // number of members), term 1, whose configuration is those members, and the
@@ -20,7 +22,9 @@ import { computeClusterId, computeMemberId } from "../server/ids"
 import { Membership } from "../server/membership"
 import { Snapshotter } from "../snap/snapshotter"
 import { Wal } from "../wal/wal"
-import { copyDb, inspectSnapshotFile, SnapshotFileError, verifySnapshotFile } from "./snapshot_file"
+import { BoltError } from "../bbolt/format"
+import { importEtcdDb } from "./etcd_import"
+import { copyDb, detectDbFormat, inspectSnapshotFile, SnapshotFileError, verifySnapshotFile } from "./snapshot_file"
 
 export interface RestoreOptions {
   snapshotPath: string
@@ -132,7 +136,19 @@ function rewriteDb(
   dbPath: string,
   target: { members: ClusterMember[]; clusterId: NodeId; index: number; term: number; bump: number; markCompacted: boolean },
 ): void {
-  copyDb(file, dbPath)
+  const format = detectDbFormat(file)
+  if (format === "bbolt") {
+    try {
+      importEtcdDb({ sourcePath: file.path, sourceBytes: file.dbBytes, targetPath: dbPath })
+    } catch (e) {
+      if (e instanceof BoltError) throw new SnapshotFileError(e.message)
+      throw e
+    }
+  } else if (format === "sqlite") {
+    copyDb(file, dbPath)
+  } else {
+    throw new SnapshotFileError("invalid database")
+  }
   let backend: Backend
   let revision = 0
   try {

@@ -1,8 +1,9 @@
 // A snapshot file as Maintenance.Snapshot streams it (and etcdctl snapshot
-// save writes it): the backend db, then the sha256 of the db (32 bytes). The
-// db is a SQLite file, a whole number of pages (≥ 512 bytes each), so a file
-// whose size is 32 more than a multiple of 512 carries the hash (etcd's
-// test: size % 512 == sha256.Size).
+// save writes it): the db, then the sha256 of the db (32 bytes). The db is an
+// etcd-format bbolt file (what tskv streams now, and etcd) or a SQLite file
+// (tskv snapshots before the bbolt format), either a whole number of pages
+// (≥ 512 bytes each), so a file whose size is 32 more than a multiple of 512
+// carries the hash (etcd's test: size % 512 == sha256.Size).
 
 import { createHash } from "node:crypto"
 import { closeSync, fsyncSync, openSync, readSync, statSync, writeSync } from "node:fs"
@@ -39,6 +40,22 @@ export function inspectSnapshotFile(path: string): SnapshotFile {
     closeSync(fd)
   }
   return { path, dbBytes: size - SHA256_BYTES, expectedSha256: trailer }
+}
+
+export type DbFormat = "bbolt" | "sqlite" | "unknown"
+
+/** What the db of the file is, from its first bytes (bbolt's meta magic at byte 16, SQLite's header). */
+export function detectDbFormat(file: SnapshotFile): DbFormat {
+  const head = new Uint8Array(32)
+  const fd = openSync(file.path, "r")
+  try {
+    if (readSync(fd, head, 0, head.length, 0) < head.length) return "unknown"
+  } finally {
+    closeSync(fd)
+  }
+  if (Buffer.from(head.subarray(0, 16)).toString("latin1") === "SQLite format 3\0") return "sqlite"
+  if (new DataView(head.buffer).getUint32(16, true) === 0xed0cdaed) return "bbolt"
+  return "unknown"
 }
 
 /**

@@ -1,15 +1,20 @@
-// `tskv snapshot status <file>`: the hash, revision, number of keys and size
-// of a snapshot's db, read from a private copy (the file is not touched).
-// Hash: crc32 over every table's name and rows in primary-key order (etcd
-// hashes its bbolt buckets the same way with crc32c, so the values differ
-// from etcd's but are stable for equal contents). Total keys: rows of every
-// table (etcd counts the keys of every bucket).
+// `tskv snapshot status <file>`: etcdctl 3.4's hash, revision, number of keys
+// and size. An etcd-format (bbolt) file, as Maintenance.Snapshot streams it and
+// etcd writes it, is read as etcdctl reads it (bbolt/status.ts). An older tskv
+// snapshot (a SQLite db) is first converted to the bbolt db that tskv would
+// stream for it today, in a private temp dir, so that both kinds print what
+// etcdctl prints for the etcd-format snapshot of the same state.
 
-import { Database } from "bun:sqlite"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { copyDb, inspectSnapshotFile, SnapshotFileError } from "./snapshot_file"
+import { BoltError } from "../bbolt/format"
+import { boltStatus } from "../bbolt/status"
+import { humanizeBytes } from "../lib/humanize"
+import { exportEtcdDb } from "./etcd_export"
+import { copyDb, detectDbFormat, inspectSnapshotFile, SnapshotFileError } from "./snapshot_file"
+
+export { humanizeBytes }
 
 export interface SnapshotStatus {
   hash: number
@@ -20,61 +25,32 @@ export interface SnapshotStatus {
 
 export function snapshotStatus(path: string): SnapshotStatus {
   const file = inspectSnapshotFile(path)
+  const format = detectDbFormat(file)
+  if (format === "bbolt") return boltStatusOrError(path, file.dbBytes)
+  if (format !== "sqlite") throw new SnapshotFileError("invalid database")
   const dir = mkdtempSync(join(tmpdir(), "tskv-snapshot-status-"))
   try {
     const dbPath = join(dir, "db")
     copyDb(file, dbPath)
-    let db: Database
+    const boltPath = join(dir, "bolt.db")
     try {
-      db = new Database(dbPath, { readonly: true, strict: true })
-      db.query("SELECT count(*) FROM sqlite_master").get()
+      exportEtcdDb({ sourcePath: dbPath, targetPath: boltPath })
     } catch {
       throw new SnapshotFileError("invalid database")
     }
-    try {
-      return statusOf(db, file.dbBytes)
-    } finally {
-      db.close()
-    }
+    return boltStatusOrError(boltPath, undefined)
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
 }
 
-function statusOf(db: Database, totalSize: number): SnapshotStatus {
-  const tables = db
-    .query<{ name: string }, []>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
-    .all()
-    .map((t) => t.name)
-  if (!tables.includes("mvcc_kv") || !tables.includes("meta")) throw new SnapshotFileError("invalid database")
-  let hash = 0
-  let totalKey = 0
-  const encoder = new TextEncoder()
-  for (const table of tables) {
-    hash = Bun.hash.crc32(encoder.encode(table), hash) >>> 0
-    const quoted = `"${table.replaceAll('"', '""')}"`
-    for (const row of db.query<unknown[], []>(`SELECT * FROM ${quoted} ORDER BY 1`).values()) {
-      totalKey++
-      for (const cell of row) {
-        const bytes = cell instanceof Uint8Array ? cell : encoder.encode(cell === null ? "\0" : String(cell))
-        hash = Bun.hash.crc32(bytes, hash) >>> 0
-      }
-    }
+function boltStatusOrError(path: string, bytes: number | undefined): SnapshotStatus {
+  try {
+    return boltStatus(path, bytes === undefined ? {} : { bytes })
+  } catch (e) {
+    if (e instanceof BoltError) throw new SnapshotFileError(e.message)
+    throw e
   }
-  const compactRaw = db.query<{ value: Uint8Array }, [string]>("SELECT value FROM meta WHERE key = ?").get("mvcc_compact_rev")
-  const compacted = compactRaw ? Number(Buffer.from(compactRaw.value).readBigInt64BE(0)) : 0
-  const last = db.query<{ main: number }, []>("SELECT max(main) AS main FROM mvcc_kv").get()
-  const revision = Math.max(1, compacted, last?.main ?? 0)
-  return { hash, revision, totalKey, totalSize }
-}
-
-/** go-humanize Bytes (SI units), as etcdctl prints sizes. */
-export function humanizeBytes(n: number): string {
-  if (n < 10) return `${n} B`
-  const units = ["B", "kB", "MB", "GB", "TB", "PB", "EB"]
-  const e = Math.floor(Math.log(n) / Math.log(1000))
-  const value = Math.floor((n / 1000 ** e) * 10 + 0.5) / 10
-  return `${value < 10 ? value.toFixed(1) : value.toFixed(0)} ${units[e]}`
 }
 
 /** etcdctl's output of `snapshot status` in the simple, json and table formats. */
@@ -90,7 +66,7 @@ export function formatStatus(s: SnapshotStatus, format: "simple" | "json" | "tab
   }
 }
 
-/** olekukonko/tablewriter as etcdctl uses it: centred headers, numbers right-aligned, text left. */
+/** olekukonko/tablewriter as etcdctl's DBStatus sets it: centred headers, every cell right-aligned (ALIGN_RIGHT). */
 function renderTable(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)))
   const line = `+${widths.map((w) => "-".repeat(w + 2)).join("+")}+\n`
@@ -99,7 +75,7 @@ function renderTable(header: string[], rows: string[][]): string {
     const left = Math.floor(gap / 2)
     return " ".repeat(left) + text + " ".repeat(gap - left)
   }
-  const cell = (text: string, w: number): string => (/^-?\d+\.?\d*$/.test(text) ? text.padStart(w) : text.padEnd(w))
+  const cell = (text: string, w: number): string => text.padStart(w)
   let out = line
   out += `|${header.map((h, i) => ` ${centre(h, widths[i]!)} `).join("|")}|\n`
   out += line

@@ -1,6 +1,6 @@
 // etcdserverpb.Maintenance: Status, Alarm, Defragment, Hash, HashKV,
-// Snapshot (the backend's consistent copy, streamed with a trailing sha256 as
-// etcd sends it), MoveLeader.
+// Snapshot (the member's state as the bbolt db etcd 3.4 would hold for it,
+// streamed with a trailing sha256 as etcd sends it), MoveLeader.
 
 import { createHash } from "node:crypto"
 import { closeSync, openSync, readSync, rmSync, statSync } from "node:fs"
@@ -11,6 +11,7 @@ import { TskvError } from "../../../lib/errors"
 import * as pb from "../../../pb"
 import { RequestKind } from "../../../server/request"
 import type { EtcdServer } from "../../../server/server"
+import { exportEtcdDbAsync } from "../../../snapshot/etcd_export"
 import type { GrpcServer } from "../transport/grpc_server"
 import { admit, maintenanceAuthCheck, requestAuth } from "./context"
 
@@ -62,7 +63,7 @@ export function registerMaintenanceService(grpc: GrpcServer, server: EtcdServer)
       call.end(e)
       return
     }
-    streamSnapshot(server, call)
+    void streamSnapshot(server, call)
   })
 
   grpc.addUnary(M.MoveLeader, async (req, call) => {
@@ -89,23 +90,33 @@ export function statusOf(server: EtcdServer): pb.StatusResponseInit {
   }
 }
 
-function streamSnapshot(server: EtcdServer, call: Parameters<Parameters<GrpcServer["addServerStream"]>[1]>[1]): void {
+async function streamSnapshot(server: EtcdServer, call: Parameters<Parameters<GrpcServer["addServerStream"]>[1]>[1]): Promise<void> {
   const path = join(tmpdir(), `tskv-snapshot-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}.db`)
   let fd = -1
+  const boltPath = `${path}.bolt`
   const cleanup = (): void => {
     if (fd >= 0) closeSync(fd)
     fd = -1
     rmSync(path, { force: true })
+    rmSync(boltPath, { force: true })
   }
+  let total = 0
   try {
+    // A consistent SQLite copy, then the etcd-format bbolt db of it (in slices, so the member keeps serving).
     server.copyBackend(path)
-    fd = openSync(path, "r")
+    await exportEtcdDbAsync({ sourcePath: path, targetPath: boltPath })
+    rmSync(path, { force: true })
+    if (call.ended || call.cancelled) {
+      cleanup()
+      return
+    }
+    fd = openSync(boltPath, "r")
+    total = statSync(boltPath).size
   } catch (e) {
     cleanup()
     call.end(e instanceof TskvError ? e : new Error(`snapshot failed: ${String(e)}`))
     return
   }
-  const total = statSync(path).size
   const hash = createHash("sha256")
   let sent = 0
   const header = server.header()
