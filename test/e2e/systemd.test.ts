@@ -4,10 +4,9 @@
 // /run/systemd/journal in a private mount namespace: the path is fixed).
 
 import { afterAll, expect, test } from "bun:test"
-import { spawn } from "bun"
-import { mkdirSync } from "node:fs"
 import { join } from "node:path"
 import { DatagramSink } from "../support/datagram_sink"
+import { FakeJournald } from "../support/fake_journald"
 import { parseJournalEntry } from "../support/journal_entry"
 import { freePorts } from "../support/ports"
 import { etcdctl, type MemberProcess, startMember, tskvBinary } from "../support/procs"
@@ -84,9 +83,8 @@ test("--log-outputs=systemd/journal without journald is refused as etcd refuses 
 
 test("--log-outputs=systemd/journal sends each log line to journald's native socket, with its priority", async () => {
   const dir = tempDir("journal-").path
-  const journalDir = join(dir, "journal")
-  mkdirSync(journalDir)
-  const sink = new DatagramSink(join(journalDir, "socket"))
+  const journald = new FakeJournald()
+  const sink = journald.sink
   const [clientPort, peerPort] = (await freePorts(2)) as [number, number]
   const clientUrl = `http://127.0.0.1:${clientPort}`
   const peerUrl = `http://127.0.0.1:${peerPort}`
@@ -100,9 +98,7 @@ test("--log-outputs=systemd/journal sends each log line to journald's native soc
     `--initial-cluster=j1=${peerUrl}`,
     "--log-outputs=systemd/journal",
   ]
-  // A private mount namespace in which journald's fixed path is our socket.
-  const script = `mount -t tmpfs tmpfs /run/systemd && mkdir /run/systemd/journal && mount --bind "$1" /run/systemd/journal && shift && exec "$@"`
-  const proc = spawn(["unshare", "--mount", "sh", "-c", script, "sh", journalDir, tskvBinary, ...args], { stdio: ["ignore", "pipe", "pipe"] })
+  const proc = journald.spawn([tskvBinary, ...args])
   try {
     const ready = await sink.waitFor((d) => parseJournalEntry(d.bytes).MESSAGE?.includes('"msg":"ready to serve client requests"') === true)
     const fields = parseJournalEntry(ready.bytes)
@@ -120,6 +116,6 @@ test("--log-outputs=systemd/journal sends each log line to journald's native soc
     for (const f of messages) expect(["7", "6", "4", "3", "2"]).toContain(f.PRIORITY ?? "")
   } finally {
     proc.kill("SIGKILL")
-    sink.close()
+    journald.close()
   }
 }, 30_000)

@@ -5,7 +5,7 @@
 
 import { spawn, spawnSync, type Subprocess } from "bun"
 import { readdirSync } from "node:fs"
-import { requireBinary, tskvBinary, waitHealthy } from "../support/procs"
+import { collectOutput, requireBinary, tskvBinary, waitHealthy } from "../support/procs"
 
 const live = new Set<Subprocess>()
 process.on("exit", () => {
@@ -49,17 +49,10 @@ export async function startRaw(opts: RawStart): Promise<RawMember> {
     ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
   })
   live.add(proc)
-  let out = ""
-  const collect = async (s: ReadableStream<Uint8Array>): Promise<void> => {
-    const d = new TextDecoder()
-    for await (const c of s) out += d.decode(c, { stream: true })
-  }
-  void collect(proc.stdout)
-  void collect(proc.stderr)
   const member: RawMember = {
     clientUrl: opts.clientUrl,
     proc,
-    output: () => out,
+    output: collectOutput(proc),
     stop: async (signal = "SIGTERM") => {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal)
       const timer = setTimeout(() => proc.kill("SIGKILL"), 10_000)

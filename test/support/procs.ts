@@ -82,13 +82,7 @@ export async function startMember(opts: StartOptions): Promise<MemberProcess> {
     env: { ...process.env, ETCD_UNSUPPORTED_ARCH: "", ...opts.env },
   })
   live.add(proc)
-  let out = ""
-  const collect = async (s: ReadableStream<Uint8Array>): Promise<void> => {
-    const d = new TextDecoder()
-    for await (const c of s) out += d.decode(c, { stream: true })
-  }
-  void collect(proc.stdout)
-  void collect(proc.stderr)
+  const output = collectOutput(proc)
   const member: MemberProcess = {
     name,
     clientUrl,
@@ -97,7 +91,7 @@ export async function startMember(opts: StartOptions): Promise<MemberProcess> {
     peerPort,
     dataDir: dir,
     proc,
-    output: () => out,
+    output,
     stop: async (signal = "SIGTERM") => {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal)
       const timer = setTimeout(() => proc.kill("SIGKILL"), 10_000)
@@ -109,6 +103,18 @@ export async function startMember(opts: StartOptions): Promise<MemberProcess> {
   }
   if (opts.waitReady !== false) await waitHealthy(member)
   return member
+}
+
+/** Collects a process's stdout and stderr as they come; returns what arrived so far. */
+export function collectOutput(proc: Subprocess<"ignore", "pipe", "pipe">): () => string {
+  let out = ""
+  const collect = async (s: ReadableStream<Uint8Array>): Promise<void> => {
+    const d = new TextDecoder()
+    for await (const c of s) out += d.decode(c, { stream: true })
+  }
+  void collect(proc.stdout)
+  void collect(proc.stderr)
+  return () => out
 }
 
 /** Waits until GET /health answers 200 on the client URL. */
