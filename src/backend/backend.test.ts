@@ -6,25 +6,36 @@ import { Database } from "bun:sqlite"
 import { Backend } from "./backend"
 import type { CheckpointReport } from "./checkpointer"
 
+/** A backend with row 'a' committed at index 7 and row 'b' in the open batch at index 8. */
+function openWithBatch(path: string): Backend {
+  const b = Backend.open({ path })
+  b.db.exec("CREATE TABLE t (k TEXT)")
+  b.begin()
+  b.db.query("INSERT INTO t VALUES ('a')").run()
+  b.setConsistentIndex(7, 2)
+  b.commit()
+  b.begin()
+  b.db.query("INSERT INTO t VALUES ('b')").run()
+  b.setConsistentIndex(8, 2)
+  return b
+}
+
+/** Reopened, the db has what openWithBatch() committed and nothing of its open batch. */
+function expectOnlyFirstBatch(path: string): void {
+  const reopened = Backend.open({ path })
+  expect(reopened.consistentIndex()).toEqual({ index: 7, term: 2 })
+  expect(reopened.db.query("SELECT count(*) AS n FROM t").get()).toEqual({ n: 1 })
+  reopened.close()
+}
+
 test("Backend.commit() writes the consistent index in the same transaction as the state", () => {
   const dir = mkdtempSync(join(tmpdir(), "tskv-backend-"))
   try {
     const path = join(dir, "db")
-    const b = Backend.open({ path })
-    b.db.exec("CREATE TABLE t (k TEXT)")
-    b.begin()
-    b.db.query("INSERT INTO t VALUES ('a')").run()
-    b.setConsistentIndex(7, 2)
-    b.commit()
-    b.begin()
-    b.db.query("INSERT INTO t VALUES ('b')").run()
-    b.setConsistentIndex(8, 2)
+    const b = openWithBatch(path)
     // Simulated crash: the batch is never committed.
     b.db.close()
-    const reopened = Backend.open({ path })
-    expect(reopened.consistentIndex()).toEqual({ index: 7, term: 2 })
-    expect(reopened.db.query("SELECT count(*) AS n FROM t").get()).toEqual({ n: 1 })
-    reopened.close()
+    expectOnlyFirstBatch(path)
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
@@ -218,6 +229,25 @@ test("commitDurablyAsync() commits at once and calls back after the -wal file's 
       }
       b.close()
     }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test("Backend.commit() after SQLite rolled the batch back (a write failed: disk full) throws and never writes the consistent index, close() neither", () => {
+  const dir = mkdtempSync(join(tmpdir(), "tskv-backend-"))
+  try {
+    const path = join(dir, "db")
+    const b = openWithBatch(path)
+    // What SQLite does by itself when a statement of the batch fails with SQLITE_FULL.
+    b.db.exec("ROLLBACK")
+    expect(() => b.commit()).toThrow("SQLite rolled back the batch")
+    expect(b.failed()?.message).toContain("rolled back")
+    // Refused from then on; closing does not commit either (the index would skip the lost batch).
+    expect(() => b.commit()).toThrow("SQLite rolled back the batch")
+    expect(() => b.begin()).toThrow("SQLite rolled back the batch")
+    b.close()
+    expectOnlyFirstBatch(path)
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }

@@ -126,6 +126,7 @@ export class Backend {
 
   /** Starts the batch transaction if none is open. Call before any write. */
   begin(): void {
+    if (this.failure !== undefined) throw this.failure
     if (this.inBatch) return
     this.db.exec("BEGIN IMMEDIATE")
     this.inBatch = true
@@ -156,19 +157,53 @@ export class Backend {
     return this.consistent
   }
 
+  /**
+   * Set once SQLite failed a write of the batch (SQLITE_FULL, SQLITE_IOERR,
+   * SQLITE_READONLY): SQLite may have rolled the batch back by itself, and the
+   * applied state it held is gone from the db. Nothing is committed after
+   * that: a consistent index written without the batch (in autocommit mode,
+   * the transaction gone) would skip the batch's entries at the next start's
+   * WAL replay, losing acknowledged writes. The member must stop and replay.
+   */
+  private failure: Error | undefined
+
+  /** The error that made the backend refuse to commit (undefined while it works). */
+  failed(): Error | undefined {
+    return this.failure
+  }
+
+  private fail(error: unknown): Error {
+    const e = error instanceof Error ? error : new Error(String(error))
+    this.failure ??= e
+    if (this.db.inTransaction) {
+      try {
+        this.db.exec("ROLLBACK")
+      } catch {}
+    }
+    this.inBatch = false
+    return this.failure
+  }
+
   /** Ends the batch: the state and its consistent index become one durable unit. */
   commit(): void {
+    if (this.failure !== undefined) throw this.failure
     // Entries that wrote nothing still move the consistent index; it must reach the disk too,
     // or a raft snapshot taken at the applied index would be ahead of the db after a restart.
     if (!this.inBatch && this.consistent.index !== this.persistedIndex) this.begin()
     if (!this.inBatch) return
+    // A statement of the batch failed and SQLite rolled the transaction back.
+    if (!this.db.inTransaction) throw this.fail(new Error("backend: SQLite rolled back the batch after a failed write; not committing without it"))
     const started = performance.now()
     const buf = new Uint8Array(16)
     const view = new DataView(buf.buffer)
     view.setBigUint64(0, BigInt(this.consistent.index))
     view.setBigUint64(8, BigInt(this.consistent.term))
-    this.setMetaStmt.run("consistent_index", buf)
-    this.db.exec("COMMIT")
+    try {
+      this.setMetaStmt.run("consistent_index", buf)
+      this.db.exec("COMMIT")
+    } catch (e) {
+      throw this.fail(e)
+    }
     this.sizeCache = -1
     this.persistedIndex = this.consistent.index
     this.inBatch = false
@@ -412,7 +447,7 @@ export class Backend {
   }
 
   close(): void {
-    this.commit()
+    if (this.failure === undefined) this.commit()
     if (this.walFd !== undefined) {
       closeSync(this.walFd)
       this.walFd = undefined
@@ -421,7 +456,7 @@ export class Backend {
       this.checkpointer.close()
       this.checkpointer = undefined
       // Leave an empty -wal file behind, as closing the last connection would.
-      this.checkpointFully("TRUNCATE")
+      if (this.failure === undefined) this.checkpointFully("TRUNCATE")
     }
     this.db.close()
   }
