@@ -31,6 +31,8 @@ export interface ClusterOptions {
   extraArgs?: string[]
   /** Time to wait for every member to be healthy (default 20 s). */
   readyTimeoutMs?: number
+  /** Called before a member's process starts (e.g. to mount a small file system on its data dir). */
+  prepareDataDir?: (member: ClusterMember) => void
 }
 
 export interface ClusterMember {
@@ -355,6 +357,7 @@ export class Cluster {
 
   private async spawn(m: ClusterMember, extraArgs: string[] = []): Promise<void> {
     const o = this.options
+    o.prepareDataDir?.(m)
     m.process = await startMember({
       kind: o.kind,
       name: m.name,
@@ -385,6 +388,9 @@ export class Cluster {
  * check), e.g. right after a start: retry that for a while.
  */
 async function reconfigure(endpoints: string[], args: string[]): Promise<CtlResult> {
+  // etcdctl's own retries turn "unhealthy cluster" into "context deadline exceeded" after its
+  // default 5 s command timeout: give them the time instead.
+  args = ["--command-timeout=20s", ...args]
   let ctl = etcdctl(endpoints, args)
   for (const deadline = Date.now() + 15_000; ctl.code !== 0 && ctl.stderr.includes("unhealthy cluster") && Date.now() < deadline; ) {
     await Bun.sleep(500)

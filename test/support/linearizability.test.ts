@@ -75,6 +75,38 @@ group("checkLinearizable()", () => {
     expect(checkLinearizable(bad).ok).toBe(false)
   })
 
+  test("a delete reports whether the key was there; a second delete of the same key deletes nothing", () => {
+    const del = (key: string): Op => ({ kind: "del", key })
+    const deleted = (n: number): Outcome => ({ kind: "del", deleted: n })
+    const good = [e(0, put("a", "1"), 0, 1, ok), e(0, del("a"), 2, 3, deleted(1)), e(1, del("a"), 4, 5, deleted(0)), e(1, get("a"), 6, 7, got(null))]
+    const twice = [e(0, put("a", "1"), 0, 1, ok), e(0, del("a"), 2, 3, deleted(1)), e(1, del("a"), 4, 5, deleted(1))]
+    const stale = [e(0, put("a", "1"), 0, 1, ok), e(0, del("a"), 2, 3, deleted(1)), e(1, get("a"), 4, 5, got("1"))]
+    expect(checkLinearizable(good).ok).toBe(true)
+    expect(checkLinearizable(twice).ok).toBe(false)
+    expect(checkLinearizable(stale).ok).toBe(false)
+  })
+
+  test("a one-key txn: compare on value, absence or presence; put or delete on success; the failure branch reads the value", () => {
+    const txn = (key: string, expected: string | null | { present: true }, value: string | null): Op => ({ kind: "txn", key, expected, value })
+    const res = (succeeded: boolean, read: string | null = null): Outcome => ({ kind: "txn", succeeded, read })
+    const good = [
+      e(0, txn("a", null, "1"), 0, 1, res(true)),
+      e(0, txn("a", { present: true }, null), 2, 3, res(true)),
+      e(1, txn("a", { present: true }, "x"), 4, 5, res(false, null)),
+      e(1, put("a", "2"), 6, 7, ok),
+      e(2, txn("a", "1", "3"), 8, 9, res(false, "2")),
+      e(2, txn("a", "2", "3"), 10, 11, res(true)),
+      e(0, get("a"), 12, 13, got("3")),
+    ]
+    expect(checkLinearizable(good).ok).toBe(true)
+    // The failure branch read a value the key did not have.
+    expect(checkLinearizable([e(0, put("a", "2"), 0, 1, ok), e(1, txn("a", "1", "3"), 2, 3, res(false, "1"))]).ok).toBe(false)
+    // A presence compare that succeeded on an absent key.
+    expect(checkLinearizable([e(0, txn("a", { present: true }, "x"), 0, 1, res(true))]).ok).toBe(false)
+    // A delete by txn that was not seen.
+    expect(checkLinearizable([e(0, put("a", "1"), 0, 1, ok), e(0, txn("a", "1", null), 2, 3, res(true)), e(1, get("a"), 4, 5, got("1"))]).ok).toBe(false)
+  })
+
   test("an unknown-outcome write may take effect late, or never", () => {
     const late = [e(0, put("a", "1"), 0, Infinity, undefined), e(1, get("a"), 5, 6, got(null)), e(1, get("a"), 7, 8, got("1"))]
     const never = [e(0, put("a", "1"), 0, Infinity, undefined), e(1, get("a"), 5, 6, got(null))]

@@ -1,5 +1,7 @@
-// Linearizability checking of a concurrent client history of puts, gets and
-// compare-and-swaps (a txn comparing one key's value) on a few keys.
+// Linearizability checking of a concurrent client history of puts, gets,
+// deletes, compare-and-swaps (a txn comparing one key's value) and one-key
+// txns (compare the value, the absence or the presence; put or delete on
+// success, read on failure) on a few keys.
 //
 // Recording: every operation has its invoke and complete time (ms, one
 // clock) and its outcome; an operation that timed out or failed has an
@@ -24,8 +26,21 @@ export type Op =
   | { kind: "get"; key: string }
   /** Sets `value` if the key's value is `expected` (null: the key does not exist). */
   | { kind: "cas"; key: string; expected: string | null; value: string }
+  /** Deletes the key; the outcome says whether there was one. */
+  | { kind: "del"; key: string }
+  /**
+   * A txn on one key: if the key's value is `expected` (null: absent;
+   * "present": any value) then put `value` (null: delete) else read the key.
+   */
+  | { kind: "txn"; key: string; expected: string | null | { present: true }; value: string | null }
 
-export type Outcome = { kind: "put" } | { kind: "get"; value: string | null } | { kind: "cas"; succeeded: boolean }
+export type Outcome =
+  | { kind: "put" }
+  | { kind: "get"; value: string | null }
+  | { kind: "cas"; succeeded: boolean }
+  | { kind: "del"; deleted: number }
+  /** `read`: what the failure branch's range returned. */
+  | { kind: "txn"; succeeded: boolean; read: string | null }
 
 export interface HistoryEntry {
   client: number
@@ -52,6 +67,17 @@ function step(state: string | null, op: Op, outcome: Outcome | undefined): { nex
     case "cas": {
       const matches = state === op.expected
       if (outcome !== undefined && (outcome.kind !== "cas" || outcome.succeeded !== matches)) return undefined
+      return { next: matches ? op.value : state }
+    }
+    case "del":
+      if (outcome !== undefined && (outcome.kind !== "del" || outcome.deleted !== (state === null ? 0 : 1))) return undefined
+      return { next: null }
+    case "txn": {
+      const matches = op.expected !== null && typeof op.expected === "object" ? state !== null : state === op.expected
+      if (outcome !== undefined) {
+        if (outcome.kind !== "txn" || outcome.succeeded !== matches) return undefined
+        if (!matches && outcome.read !== state) return undefined
+      }
       return { next: matches ? op.value : state }
     }
   }
@@ -170,23 +196,40 @@ export function checkLinearizable(history: readonly HistoryEntry[]): CheckResult
 /** One line per operation, for failure messages. */
 export function describe(entries: readonly HistoryEntry[]): string {
   const fmt = (e: HistoryEntry): string => {
-    const op =
-      e.op.kind === "put"
-        ? `put(${e.op.key}, ${e.op.value})`
-        : e.op.kind === "get"
-          ? `get(${e.op.key})`
-          : `cas(${e.op.key}, ${e.op.expected ?? "<absent>"} -> ${e.op.value})`
+    const op = describeOp(e.op)
+    const o = e.outcome
     const out =
-      e.outcome === undefined
+      o === undefined
         ? "?"
-        : e.outcome.kind === "get"
-          ? `${e.outcome.value ?? "<absent>"}`
-          : e.outcome.kind === "cas"
-            ? String(e.outcome.succeeded)
-            : "ok"
+        : o.kind === "get"
+          ? `${o.value ?? "<absent>"}`
+          : o.kind === "cas"
+            ? String(o.succeeded)
+            : o.kind === "del"
+              ? `deleted ${o.deleted}`
+              : o.kind === "txn"
+                ? `${o.succeeded}${o.succeeded ? "" : `, read ${o.read ?? "<absent>"}`}`
+                : "ok"
     return `c${e.client} [${e.invokeMs.toFixed(1)}, ${e.completeMs.toFixed(1)}] ${op} -> ${out}`
   }
   return entries.map(fmt).join("\n")
+}
+
+function describeOp(op: Op): string {
+  switch (op.kind) {
+    case "put":
+      return `put(${op.key}, ${op.value})`
+    case "get":
+      return `get(${op.key})`
+    case "cas":
+      return `cas(${op.key}, ${op.expected ?? "<absent>"} -> ${op.value})`
+    case "del":
+      return `del(${op.key})`
+    case "txn": {
+      const expected = op.expected === null ? "<absent>" : typeof op.expected === "object" ? "<present>" : op.expected
+      return `txn(${op.key} == ${expected} ? ${op.value === null ? "delete" : `put ${op.value}`} : get)`
+    }
+  }
 }
 
 /** Records operations with their times and outcomes. */
@@ -236,6 +279,23 @@ export async function runOp(client: EtcdClient, op: Op, timeoutMs: number): Prom
           : { key: utf8(op.key), target: Compare_CompareTarget.VALUE, result: Compare_CompareResult.EQUAL, value: utf8(op.expected) }
       const res = await client.kv.txn({ compare: [compare], success: [{ requestPut: { key: utf8(op.key), value: utf8(op.value) } }] }, opts)
       return { kind: "cas", succeeded: res.succeeded }
+    }
+    case "del": {
+      const res = await client.kv.deleteRange({ key: utf8(op.key) }, opts)
+      return { kind: "del", deleted: res.deleted }
+    }
+    case "txn": {
+      const key = utf8(op.key)
+      const compare =
+        op.expected === null
+          ? { key, target: Compare_CompareTarget.VERSION, result: Compare_CompareResult.EQUAL, version: 0 }
+          : typeof op.expected === "object"
+            ? { key, target: Compare_CompareTarget.VERSION, result: Compare_CompareResult.GREATER, version: 0 }
+            : { key, target: Compare_CompareTarget.VALUE, result: Compare_CompareResult.EQUAL, value: utf8(op.expected) }
+      const success = op.value === null ? [{ requestDeleteRange: { key } }] : [{ requestPut: { key, value: utf8(op.value) } }]
+      const res = await client.kv.txn({ compare: [compare], success, failure: [{ requestRange: { key } }] }, opts)
+      const kv = res.succeeded ? undefined : res.responses[0]?.responseRange?.kvs[0]
+      return { kind: "txn", succeeded: res.succeeded, read: kv === undefined ? null : fromUtf8(kv.value) }
     }
   }
 }
