@@ -57,7 +57,10 @@ export class V2Store {
     private readonly wallNow: () => number,
     private readonly table?: V2Table,
   ) {
-    if (table) this.load(table.load())
+    if (table) {
+      this.load(table.load())
+      this.hub.history.onAdd = (e) => table.addEvent(e)
+    }
   }
 
   currentIndex(): number {
@@ -75,7 +78,8 @@ export class V2Store {
     this.load(this.table.load())
   }
 
-  private load(persisted: { index: number; nodes: PersistedNode[] }): void {
+  private load(persisted: { index: number; nodes: PersistedNode[]; events: V2Event[] }): void {
+    this.hub.history.restore(persisted.events)
     this.root = newDir("/", 0, undefined, 0)
     this.ttlNodes.clear()
     this.index = persisted.index

@@ -4,6 +4,8 @@
 
 import type { Statement } from "bun:sqlite"
 import type { Backend } from "../backend/backend"
+import type { V2Event } from "./event"
+import { HISTORY_CAPACITY } from "./watcher_hub"
 
 export interface PersistedNode {
   path: string
@@ -24,10 +26,14 @@ interface Row {
 }
 
 const INDEX_KEY = "v2_index"
+const enc = new TextEncoder()
+const dec = new TextDecoder()
 
 export class V2Table {
   private readonly upsertStmt: Statement<unknown, [string, number, string, number, number, number]>
   private readonly deleteStmt: Statement<unknown, [string, string, string]>
+  private readonly addEventStmt: Statement<unknown, [number, string]>
+  private readonly trimEventsStmt: Statement<unknown, [number]>
 
   constructor(private readonly backend: Backend) {
     backend.db.exec(
@@ -38,14 +44,30 @@ export class V2Table {
     )
     // "/" + 1 sorts right after every "p/..." child: "0" is the character after "/".
     this.deleteStmt = backend.db.query("DELETE FROM v2_node WHERE path = ? OR (path >= ? AND path < ?)")
+    // The window of the last 1000 events, so that waitIndex answers the same after a restart or a snapshot (etcd's snapshot carries it too).
+    backend.db.exec("CREATE TABLE IF NOT EXISTS v2_event (idx INTEGER PRIMARY KEY, event TEXT NOT NULL)")
+    this.addEventStmt = backend.db.query("INSERT OR REPLACE INTO v2_event (idx, event) VALUES (?, ?)")
+    this.trimEventsStmt = backend.db.query("DELETE FROM v2_event WHERE idx <= ?")
   }
 
-  load(): { index: number; nodes: PersistedNode[] } {
+  addEvent(e: V2Event): void {
+    this.backend.begin()
+    const index = e.node.modifiedIndex
+    this.addEventStmt.run(index, JSON.stringify(e))
+    if (index > HISTORY_CAPACITY) this.trimEventsStmt.run(index - HISTORY_CAPACITY)
+  }
+
+  load(): { index: number; nodes: PersistedNode[]; events: V2Event[] } {
     const raw = this.backend.getMeta(INDEX_KEY)
-    const index = raw ? Number(new TextDecoder().decode(raw)) : 0
+    const index = raw ? Number(dec.decode(raw)) : 0
+    const events = this.backend.db
+      .query<{ event: string }, []>("SELECT event FROM v2_event ORDER BY idx")
+      .all()
+      .map((r) => JSON.parse(r.event) as V2Event)
     const rows = this.backend.db.query<Row, []>("SELECT path, dir, value, created, modified, expire_ms FROM v2_node").all()
     return {
       index,
+      events,
       nodes: rows.map((r) => ({ path: r.path, dir: r.dir === 1, value: r.value, createdIndex: r.created, modifiedIndex: r.modified, expireMs: r.expire_ms })),
     }
   }
@@ -63,6 +85,6 @@ export class V2Table {
 
   setIndex(storeIndex: number): void {
     this.backend.begin()
-    this.backend.setMeta(INDEX_KEY, new TextEncoder().encode(String(storeIndex)))
+    this.backend.setMeta(INDEX_KEY, enc.encode(String(storeIndex)))
   }
 }

@@ -12,11 +12,21 @@ export const HISTORY_CAPACITY = 1000
 export const WATCHER_BUFFER = 100
 
 export class EventHistory {
-  private readonly events: V2Event[] = []
+  private events: V2Event[] = []
   startIndex = 0
   lastIndex = 0
+  /** Called with each event added (the store keeps the window in the backend). */
+  onAdd: ((e: V2Event) => void) | undefined
+
+  /** Replaces the window (the store was loaded from the backend). */
+  restore(events: V2Event[]): void {
+    this.events = events.slice(-HISTORY_CAPACITY)
+    this.startIndex = this.events[0]?.node.modifiedIndex ?? 0
+    this.lastIndex = this.events.at(-1)?.node.modifiedIndex ?? 0
+  }
 
   add(e: V2Event): void {
+    this.onAdd?.(e)
     this.events.push(e)
     if (this.events.length > HISTORY_CAPACITY) this.events.shift()
     this.lastIndex = e.node.modifiedIndex

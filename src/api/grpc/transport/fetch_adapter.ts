@@ -23,6 +23,8 @@ export function serveHttp1(options: { fetch: FetchHandler; req: IncomingMessage;
       const request = new Request(url, { method: req.method ?? "GET", headers: toHeaders(req.headers), body: body ?? null, signal: abort.signal })
       const response = await options.fetch(request)
       res.writeHead(response.status, headersObject(response.headers))
+      // Long polls (v2 watches) get their headers before the first event, as Go flushes them.
+      res.flushHeaders()
       await pipeBody(response, (chunk) => res.write(chunk), () => new Promise((resolve) => res.once("drain", resolve)), abort.signal)
       res.end()
     } catch (e) {
