@@ -5,6 +5,7 @@ import { join } from "node:path"
 import { Backend } from "../backend/backend"
 import { nodeFsPort } from "../lib/fs_port"
 import { defragDataDir, OfflineDefragError } from "./offline_defrag"
+import { backendPathOf, snapDirOf, walDirOf } from "../lib/data_dir"
 
 const dirs: string[] = []
 afterEach(() => {
@@ -15,8 +16,8 @@ afterEach(() => {
 function dataDirWithGarbage(): string {
   const dataDir = mkdtempSync(join(tmpdir(), "tskv-offline-defrag-"))
   dirs.push(dataDir)
-  mkdirSync(join(dataDir, "member", "snap"), { recursive: true })
-  const backend = Backend.open({ path: join(dataDir, "member", "snap", "db") })
+  mkdirSync(snapDirOf(dataDir), { recursive: true })
+  const backend = Backend.open({ path: backendPathOf(dataDir) })
   backend.db.exec("CREATE TABLE filler (k INTEGER PRIMARY KEY, v BLOB)")
   const insert = backend.db.query("INSERT INTO filler (k, v) VALUES (?, ?)")
   backend.begin()
@@ -33,14 +34,14 @@ test("defragDataDir() rewrites a stopped member's db smaller and keeps it readab
   const { beforeBytes, afterBytes } = defragDataDir(dataDir)
   expect(beforeBytes).toBeGreaterThan(4 * 2 ** 20)
   expect(afterBytes).toBeLessThan(beforeBytes / 10)
-  const backend = Backend.open({ path: join(dataDir, "member", "snap", "db") })
+  const backend = Backend.open({ path: backendPathOf(dataDir) })
   expect(backend.db.query("SELECT count(*) AS n FROM filler").get()).toEqual({ n: 0 })
   backend.close()
 })
 
 test("defragDataDir() refuses while the newest WAL segment is locked by a running member", () => {
   const dataDir = dataDirWithGarbage()
-  const walDir = join(dataDir, "member", "wal")
+  const walDir = walDirOf(dataDir)
   mkdirSync(walDir)
   writeFileSync(join(walDir, "0000000000000000-0000000000000000.wal"), "")
   writeFileSync(join(walDir, "0000000000000001-0000000000000010.wal"), "")
@@ -58,5 +59,5 @@ test("defragDataDir() refuses while the newest WAL segment is locked by a runnin
 test("defragDataDir() does not create a db that is missing", () => {
   const dataDir = mkdtempSync(join(tmpdir(), "tskv-offline-defrag-"))
   dirs.push(dataDir)
-  expect(() => defragDataDir(dataDir)).toThrow(`open ${join(dataDir, "member", "snap", "db")}: no such file or directory`)
+  expect(() => defragDataDir(dataDir)).toThrow(`open ${backendPathOf(dataDir)}: no such file or directory`)
 })

@@ -6,6 +6,7 @@
 
 import { join } from "node:path"
 import type { Config } from "../config/config"
+import { snapDirOf } from "../lib/data_dir"
 import { isTskvError, TskvError } from "../lib/errors"
 import type { Logger } from "../lib/logger"
 import type { PeerTlsOptions } from "../peer/options"
@@ -76,7 +77,7 @@ export function createPeerTransport(server: EtcdServer, config: Config, logger: 
     listenUrls: config.listenPeerUrls.map((u) => u.text),
     ...(tls ? { tls } : {}),
     logger: logger.child({ room: "peer" }),
-    snapshotDir: join(config.dataDir, "member", "snap"),
+    snapshotDir: snapDirOf(config.dataDir),
     onMessages: (batch) => server.stepMessages(batch),
     onSnapshot: ({ message, dbPath }) => server.receiveSnapshot(message, dbPath),
     onUnreachable: (id) => server.reportUnreachable(id),

@@ -6,6 +6,7 @@ import type { Config } from "../config/config"
 import { etcdApiVersion, etcdClusterVersion } from "../config/version"
 import { peerTransportTls, setupMemberTls } from "../certs/member_tls"
 import { systemClock } from "../lib/clock"
+import { snapDirOf } from "../lib/data_dir"
 import type { Logger } from "../lib/logger"
 import { Registry, registerProcessMetrics } from "../lib/metrics"
 import { createHttpApp } from "../api/http/app"
@@ -30,7 +31,7 @@ export interface RunningMember {
 export async function runMember(config: Config, logger: Logger): Promise<RunningMember> {
   for (const w of config.warnings) logger.warn(w)
   for (const e of config.envUsed) logger.info("recognized and used environment variable", { variable: e })
-  const snapshotDir = join(config.dataDir, "member", "snap")
+  const snapshotDir = snapDirOf(config.dataDir)
   // Peer TLS (certificates, --peer-auto-tls, allowed CN/hostname, SAN check) with hot reload.
   const peerTls = await setupMemberTls({ config, side: "peer", logger })
   const peerTlsOptions = peerTls ? { tls: peerTransportTls(peerTls) } : {}

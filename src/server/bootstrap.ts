@@ -2,8 +2,9 @@
 // from the config: a new cluster from --initial-cluster, or a restart from the
 // WAL (the --initial-* flags are then ignored, as etcd ignores them).
 //
-//   <data-dir>/member/wal/     raft log segments (or --wal-dir)
-//   <data-dir>/member/snap/db  the backend (SQLite)
+//   <data-dir>/tskv/wal/     raft log segments (or --wal-dir)
+//   <data-dir>/tskv/snap/db  the backend (SQLite)
+// (lib/data_dir.ts; a data dir of an older tskv, under member/, is moved first)
 
 import { existsSync, mkdirSync, rmSync } from "node:fs"
 import { join } from "node:path"
@@ -11,6 +12,7 @@ import { AuthStore } from "../auth/store"
 import type { AuthTokenSpec } from "../auth/tokens"
 import { Backend } from "../backend/backend"
 import type { Config } from "../config/config"
+import { backendPathOf, DataDirError, memberDirOf, migrateDataDir, snapDirOf, walDirOf } from "../lib/data_dir"
 import { TskvError } from "../lib/errors"
 import type { Clock } from "../lib/clock"
 import { type FsPort, nodeFsPort } from "../lib/fs_port"
@@ -55,22 +57,28 @@ export interface BootstrapOptions {
 }
 
 export function memberDir(config: Config): string {
-  return join(config.dataDir, "member")
+  return memberDirOf(config.dataDir)
 }
 
 export function walDir(config: Config): string {
-  return config.walDir !== "" ? config.walDir : join(memberDir(config), "wal")
+  return walDirOf(config.dataDir, config.walDir)
 }
 
 export function backendPath(config: Config): string {
-  return join(memberDir(config), "snap", "db")
+  return backendPathOf(config.dataDir)
 }
 
 /** Builds the member. The caller starts it (server.start()) once listeners are up. */
 export async function bootstrapServer(options: BootstrapOptions): Promise<EtcdServer> {
   const { config, logger, clock } = options
   const fs = options.fs ?? nodeFsPort
-  const snapDir = join(memberDir(config), "snap")
+  try {
+    if (migrateDataDir(config.dataDir)) logger.info("moved the data dir to its new layout", { from: join(config.dataDir, "member"), to: memberDir(config) })
+  } catch (e) {
+    if (e instanceof DataDirError) throw new BootstrapError(e.message)
+    throw e
+  }
+  const snapDir = snapDirOf(config.dataDir)
   const dir = walDir(config)
   if (Wal.exists(fs, dir) && neverServed(fs, dir)) removeHalfMade({ memberDir: memberDir(config), walDir: dir }, logger)
   mkdirSync(snapDir, { recursive: true })

@@ -9,6 +9,7 @@ import type { Backend } from "../backend/backend"
 import type { Config } from "../config/config"
 import { assert } from "../lib/assert"
 import type { Clock } from "../lib/clock"
+import { snapDirOf } from "../lib/data_dir"
 import { isTskvError, TskvError } from "../lib/errors"
 import type { Logger } from "../lib/logger"
 import type { Lessor } from "../lease/lessor"
@@ -968,7 +969,7 @@ export class EtcdServer {
     }
     const index = this.appliedIndex
     const config = this.node.status().config
-    const dbPath = join(this.config.dataDir, "member", "snap", `send-${m.to.toString(16)}-${index.toString(16)}.db`)
+    const dbPath = join(snapDirOf(this.config.dataDir), `send-${m.to.toString(16)}-${index.toString(16)}.db`)
     try {
       this.copyBackend(dbPath)
     } catch (e) {

@@ -13,6 +13,7 @@ import { tempDir } from "../../test/support/tmp"
 import { parseInitialCluster, restoreSnapshot } from "./restore"
 import { inspectSnapshotFile, verifySnapshotFile } from "./snapshot_file"
 import { formatStatus, humanizeBytes, snapshotStatus } from "./status"
+import { backendPathOf, snapDirOf, walDirOf } from "../lib/data_dir"
 
 const dirs: { remove(): void }[] = []
 afterEach(() => {
@@ -122,7 +123,7 @@ test("restoreSnapshot() lays out a data dir: db with the new membership and cons
   const ids = [1, 2, 3].map((i) => computeMemberId([`http://127.0.0.1:${i}`], "tok"))
   expect(restored).toEqual({ memberId: ids[1]!, clusterId: computeClusterId(ids), index: 3 })
 
-  const backend = Backend.open({ path: join(dataDir, "member", "snap", "db") })
+  const backend = Backend.open({ path: backendPathOf(dataDir) })
   try {
     expect(backend.consistentIndex()).toEqual({ index: 3, term: 1 })
     const membership = new Membership(backend)
@@ -136,9 +137,9 @@ test("restoreSnapshot() lays out a data dir: db with the new membership and cons
   } finally {
     backend.close()
   }
-  const snap = new Snapshotter({ fs: nodeFsPort, dir: join(dataDir, "member", "snap") }).load()
+  const snap = new Snapshotter({ fs: nodeFsPort, dir: snapDirOf(dataDir) }).load()
   expect(snap?.metadata).toEqual({ index: 3, term: 1, confState: { voters: ids, learners: [] } })
-  const walDir = join(dataDir, "member", "wal")
+  const walDir = walDirOf(dataDir)
   expect(Wal.validSnapshots({ fs: nodeFsPort, dir: walDir })).toContainEqual({ index: 3, term: 1 })
   const opened = Wal.open({ fs: nodeFsPort, dir: walDir, snapshot: { index: 3, term: 1 } })
   try {
@@ -171,7 +172,7 @@ test("restoreSnapshot() with --bump-revision and --mark-compacted: the store con
   const base = { snapshotPath: file, name: "m1", initialCluster: "m1=http://127.0.0.1:1", initialClusterToken: "t", initialAdvertisePeerUrls: ["http://127.0.0.1:1"], skipHashCheck: false }
   expect(() => restoreSnapshot({ ...base, dataDir: join(dir, "no"), bumpRevision: 10 })).toThrow("--bump-revision needs --mark-compacted")
   restoreSnapshot({ ...base, dataDir: join(dir, "bumped"), bumpRevision: 1000, markCompacted: true })
-  const backend = Backend.open({ path: join(dir, "bumped", "member", "snap", "db") })
+  const backend = Backend.open({ path: backendPathOf(join(dir, "bumped")) })
   try {
     const store = MvccStore.open({ backend })
     expect(store.currentRevision()).toBe(1006)

@@ -15,6 +15,7 @@ import { Database } from "bun:sqlite"
 import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs"
 import { join } from "node:path"
 import { Backend } from "../backend/backend"
+import { snapDirOf, walDirOf } from "../lib/data_dir"
 import { nodeFsPort } from "../lib/fs_port"
 import { encodeNumber, MvccStore } from "../mvcc/kv_store"
 import { NONE, type NodeId } from "../raft/types"
@@ -99,14 +100,14 @@ export function restoreSnapshot(options: RestoreOptions): RestoredMember {
   if (existsSync(options.dataDir) && readdirSync(options.dataDir).length > 0) {
     throw new SnapshotFileError(`data-dir ${JSON.stringify(options.dataDir)} not empty or could not be read`)
   }
-  const walDir = options.walDir || join(options.dataDir, "member", "wal")
+  const walDir = walDirOf(options.dataDir, options.walDir ?? "")
   if (existsSync(walDir) && readdirSync(walDir).length > 0) {
     throw new SnapshotFileError(`wal-dir ${JSON.stringify(walDir)} not empty or could not be read`)
   }
   const clusterId = computeClusterId(members.map((m) => m.id))
   const index = members.length
   const term = 1
-  const snapDir = join(options.dataDir, "member", "snap")
+  const snapDir = snapDirOf(options.dataDir)
   mkdirSync(snapDir, { recursive: true, mode: 0o700 })
   try {
     rewriteDb(file, join(snapDir, "db"), { members, clusterId, index, term, bump, markCompacted: options.markCompacted ?? false })

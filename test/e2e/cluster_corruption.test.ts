@@ -9,6 +9,7 @@ import { join } from "node:path"
 import { utf8 } from "../../src/lib/bytes"
 import { Cluster, eventually, putMany } from "../support/cluster"
 import { etcdctl } from "../support/procs"
+import { backendPathOf } from "../../src/lib/data_dir"
 
 let cluster: Cluster | undefined
 afterEach(async () => {
@@ -18,7 +19,7 @@ afterEach(async () => {
 
 /** Changes one stored value of a stopped member behind raft's back. */
 function tamper(dataDir: string): void {
-  const db = new Database(join(dataDir, "member", "snap", "db"))
+  const db = new Database(backendPathOf(dataDir))
   const changed = db.query("UPDATE mvcc_kv SET value = ? WHERE id = (SELECT max(id) FROM mvcc_kv WHERE key LIKE 'k/%')").run(utf8("tampered"))
   db.close()
   expect(changed.changes).toBe(1)

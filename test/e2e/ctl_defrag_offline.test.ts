@@ -7,6 +7,7 @@ import { statSync } from "node:fs"
 import { join } from "node:path"
 import { etcdctl, startMember, tskvBinary, type CtlResult, type MemberProcess } from "../support/procs"
 import { tempDir } from "../support/tmp"
+import { backendPathOf, memberDirOf } from "../../src/lib/data_dir"
 
 setDefaultTimeout(60_000)
 
@@ -20,7 +21,7 @@ function tskvctl(args: string[]): CtlResult {
   return { code: r.exitCode ?? -1, stdout: r.stdout.toString(), stderr: r.stderr.toString() }
 }
 
-const dbBytes = (dataDir: string): number => statSync(join(dataDir, "member", "snap", "db")).size
+const dbBytes = (dataDir: string): number => statSync(backendPathOf(dataDir)).size
 
 async function start(kind: "tskv" | "etcd", dataDir?: string, ports?: MemberProcess): Promise<MemberProcess> {
   const m = await startMember({ kind, ...(dataDir === undefined ? {} : { dataDir }), ...(ports === undefined ? {} : { clientPort: ports.clientPort, peerPort: ports.peerPort }) })
@@ -78,8 +79,8 @@ test("defrag --data-dir prints what etcdctl prints for a stopped member (nothing
 test("defrag --data-dir on a dir without a db fails with exit 1 and creates nothing", () => {
   const dir = tempDir("tskv-defrag-missing-").path
   const r = tskvctl(["defrag", `--data-dir=${dir}`])
-  expect(r).toEqual({ code: 1, stdout: "", stderr: `Failed to defragment etcd data[${dir}] (open ${dir}/member/snap/db: no such file or directory)\n` })
-  expect(() => statSync(join(dir, "member"))).toThrow()
+  expect(r).toEqual({ code: 1, stdout: "", stderr: `Failed to defragment etcd data[${dir}] (open ${dir}/tskv/snap/db: no such file or directory)\n` })
+  expect(() => statSync(memberDirOf(dir))).toThrow()
 })
 
 test("defrag --data-dir without a value is a flag error, as in etcdctl", () => {

@@ -16,6 +16,7 @@ import { freePorts } from "../support/ports"
 import { etcdctl, type MemberProcess, startMember } from "../support/procs"
 import { tempDir } from "../support/tmp"
 import { runToExit } from "../integration/member_support"
+import { memberDirOf, walDirOf } from "../../src/lib/data_dir"
 
 const started: MemberProcess[] = []
 afterAll(async () => {
@@ -76,7 +77,7 @@ test("a listener that fails after the data dir was made removes the data dir aga
   const failed = runToExit([...memberArgs("a", dataDir, clientPort, peerPort), `--listen-metrics-urls=http://127.0.0.1:${clientPort}`])
   expect(failed.code).toBe(1)
   expect(failed.stderr).toContain("address already in use")
-  expect(existsSync(join(dataDir, "member"))).toBe(false)
+  expect(existsSync(memberDirOf(dataDir))).toBe(false)
 })
 
 test("a data dir left half-made by an earlier failed start (stale peer URL, no raft state) starts as a new member", async () => {
@@ -88,7 +89,7 @@ test("a data dir left half-made by an earlier failed start (stale peer URL, no r
   if (parsed.kind !== "config") throw new Error(`config: ${JSON.stringify(parsed)}`)
   const halfMade = await bootstrapServer({ config: parsed.config, logger: silentLogger, clock: systemClock })
   await halfMade.stop()
-  expect(existsSync(join(dataDir, "member", "wal"))).toBe(true)
+  expect(existsSync(walDirOf(dataDir))).toBe(true)
 
   const m = await startMember({ kind: "tskv", name: "a", dataDir, clientPort, peerPort })
   started.push(m)

@@ -17,6 +17,7 @@ import { EtcdClient } from "../../src/client"
 import { flagSpecs, type FlagSpec } from "../../src/config/flags"
 import { utf8 } from "../../src/lib/bytes"
 import { eventually, filesIn, type RawMember, runToExit, startRaw } from "../integration/member_support"
+import { backendPathOf, memberDirOf, snapDirOf, walDirOf } from "../../src/lib/data_dir"
 
 const members: (MemberProcess | RawMember)[] = []
 afterAll(async () => {
@@ -47,7 +48,7 @@ describe("storage flags", () => {
     const m = await member("waldir", [`--wal-dir=${walDir}`])
     ok(etcdctl(host(m), ["put", "k", "v"]))
     expect(filesIn(walDir, /^[0-9a-f]{16}-[0-9a-f]{16}\.wal$/).length).toBeGreaterThanOrEqual(1)
-    expect(filesIn(join(m.dataDir, "member", "wal"), /\.wal$/)).toEqual([])
+    expect(filesIn(walDirOf(m.dataDir), /\.wal$/)).toEqual([])
     expect(await m.stop()).toBe(0)
     const again = await startMember({ kind: "tskv", name: "waldir", dataDir: m.dataDir, extraArgs: [`--wal-dir=${walDir}`] })
     members.push(again)
@@ -61,8 +62,8 @@ describe("storage flags", () => {
       ok(etcdctl(host(few), ["put", `k${i}`, "v"]))
       ok(etcdctl(host(many), ["put", `k${i}`, "v"]))
     }
-    await eventually("a .snap file", () => filesIn(join(few.dataDir, "member", "snap"), /\.snap$/).length >= 1)
-    expect(filesIn(join(many.dataDir, "member", "snap"), /\.snap$/)).toEqual([])
+    await eventually("a .snap file", () => filesIn(snapDirOf(few.dataDir), /\.snap$/).length >= 1)
+    expect(filesIn(snapDirOf(many.dataDir), /\.snap$/)).toEqual([])
   }, 60_000)
 
   test("--max-snapshots and --max-wals bound the files kept; the default keeps them", async () => {
@@ -78,8 +79,8 @@ describe("storage flags", () => {
       for (let i = 0; i < 150; i++) await client.kv.put({ key: utf8(`big${i % 3}`), value: utf8(value) })
       client.close()
     }
-    const walOf = (m: MemberProcess): string[] => filesIn(join(m.dataDir, "member", "wal"), /\.wal$/)
-    const snapOf = (m: MemberProcess): string[] => filesIn(join(m.dataDir, "member", "snap"), /\.snap$/)
+    const walOf = (m: MemberProcess): string[] => filesIn(walDirOf(m.dataDir), /\.wal$/)
+    const snapOf = (m: MemberProcess): string[] => filesIn(snapDirOf(m.dataDir), /\.snap$/)
     expect(walOf(unbounded).length).toBeGreaterThanOrEqual(4)
     expect(snapOf(unbounded).length).toBeGreaterThan(2)
     await eventually("old segments released", () => walOf(bounded).length <= 2)
@@ -112,8 +113,8 @@ describe("storage flags", () => {
     })
     members.push(m)
     ok(etcdctl(host(m), ["put", "k", "v"]))
-    expect(statSync(join(cwd, "nodir.etcd", "member", "wal")).isDirectory()).toBe(true)
-    expect(filesIn(join(cwd, "nodir.etcd", "member", "wal"), /\.wal$/).length).toBeGreaterThanOrEqual(1)
+    expect(statSync(walDirOf(join(cwd, "nodir.etcd"))).isDirectory()).toBe(true)
+    expect(filesIn(walDirOf(join(cwd, "nodir.etcd")), /\.wal$/).length).toBeGreaterThanOrEqual(1)
   }, 30_000)
 })
 
@@ -291,7 +292,7 @@ describe("configuration sources", () => {
     expect(ok(etcdctl(host(m), ["member", "list"]))).toContain(`, started, fromenv, ${peerUrl}, ${clientUrl}, false`)
     expect(etcdctl(host(m), ["txn"], "\nput a 1\nput b 2\nput c 3\n\n\n").stderr).toEndWith("\nError: etcdserver: too many operations in txn request\n")
     expect(m.output()).toContain("ETCD_NAME=fromenv")
-    expect(statSync(join(dir, "data", "member")).isDirectory()).toBe(true)
+    expect(statSync(memberDirOf(join(dir, "data"))).isDirectory()).toBe(true)
   }, 30_000)
 
   test("a variable shadowed by a flag is etcd's conflict error, exit 2", () => {
@@ -331,7 +332,7 @@ describe("configuration sources", () => {
     expect(ok(etcdctl(host(m), ["member", "list"]))).toContain(", started, fromyaml, ")
     expect(etcdctl(host(m), ["txn"], "\nput a 1\nput b 2\nput c 3\n\n\n").stderr).toEndWith("\nError: etcdserver: too many operations in txn request\n")
     for (let i = 0; i < 15; i++) ok(etcdctl(host(m), ["put", `k${i}`, "v"]))
-    await eventually("a .snap file", () => filesIn(join(dir, "data", "member", "snap"), /\.snap$/).length >= 1)
+    await eventually("a .snap file", () => filesIn(snapDirOf(join(dir, "data")), /\.snap$/).length >= 1)
     expect(m.output()).toContain("other configuration command line flags and environment variables will be ignored")
     expect(m.output()).toContain("--name")
   }, 30_000)
@@ -574,7 +575,7 @@ describe("backend batching", () => {
   test("--backend-batch-interval and --backend-batch-limit decide when the SQLite db sees the writes", async () => {
     // Read through a second connection: it sees only committed backend transactions.
     const committedKeys = (m: MemberProcess): number => {
-      const db = new Database(join(m.dataDir, "member", "snap", "db"), { readonly: true })
+      const db = new Database(backendPathOf(m.dataDir), { readonly: true })
       try {
         return (db.query("SELECT COUNT(*) AS n FROM mvcc_kv WHERE key LIKE 'batch/%'").get() as { n: number }).n
       } finally {
