@@ -64,7 +64,7 @@ export interface Config {
   readonly name: string
   /** --data-dir, default "<name>.etcd" as etcd. */
   readonly dataDir: string
-  /** "" = <dataDir>/member/wal. */
+  /** "" = <dataDir>/tskv/wal (lib/data_dir.ts). */
   readonly walDir: string
   readonly snapshotCount: number
   readonly snapshotCatchupEntries: number

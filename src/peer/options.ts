@@ -69,7 +69,7 @@ export interface PeerTransportOptions {
   listenUrls: readonly string[]
   tls?: PeerTlsOptions
   logger: Logger
-  /** Where received snapshot db files are written (<data-dir>/member/snap). */
+  /** Where received snapshot db files are written (<data-dir>/tskv/snap). */
   snapshotDir: string
   /** A batch of raft messages from one peer, in the order it sent them. */
   onMessages: (batch: Message[]) => void

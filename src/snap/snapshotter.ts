@@ -1,4 +1,4 @@
-// Raft snapshot files in `<data-dir>/member/snap`: `<term>-<index>.snap`, 16
+// Raft snapshot files in `<data-dir>/tskv/snap`: `<term>-<index>.snap`, 16
 // hex digits each, holding the snapshot's metadata and its (small) data; the
 // backend's db file beside them is not ours and is never touched.
 //
@@ -24,7 +24,7 @@ export const DEFAULT_MAX_SNAPSHOTS = 5
 
 export interface SnapshotterOptions {
   fs: FsPort
-  /** `<data-dir>/member/snap`. */
+  /** `<data-dir>/tskv/snap`. */
   dir: string
   logger?: Logger
   /** --max-snapshots: files kept after a save (0: keep all). Default 5. */

@@ -7,9 +7,9 @@
 // number of members), term 1, whose configuration is those members, and the
 // db's consistent index is set to n so that the member applies nothing twice.
 //
-//   <data-dir>/member/snap/db                     the snapshot's db
-//   <data-dir>/member/snap/<term>-<index>.snap    raft snapshot metadata (voters)
-//   <data-dir>/member/wal/ (or --wal-dir)         WAL: metadata {member, cluster}, snapshot marker, hard state
+//   <data-dir>/tskv/snap/db                       the db (lib/data_dir.ts)
+//   <data-dir>/tskv/snap/<term>-<index>.snap      raft snapshot metadata (voters)
+//   <data-dir>/tskv/wal/ (or --wal-dir)           WAL: metadata {member, cluster}, snapshot marker, hard state
 
 import { Database } from "bun:sqlite"
 import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs"
@@ -35,7 +35,7 @@ export interface RestoreOptions {
   initialClusterToken: string
   initialAdvertisePeerUrls: string[]
   dataDir: string
-  /** Empty: <data-dir>/member/wal. */
+  /** Empty: <data-dir>/tskv/wal. */
   walDir?: string
   skipHashCheck: boolean
   /**

@@ -42,7 +42,7 @@ const SLOW_SYNC_MS = 1000
 
 export interface WalOptions {
   fs: FsPort
-  /** The WAL directory: `<data-dir>/member/wal` or --wal-dir. */
+  /** The WAL directory: `<data-dir>/tskv/wal` or --wal-dir. */
   dir: string
   logger?: Logger
   /** Cut a new segment once one grows past this (default 64 MB). */

@@ -144,7 +144,7 @@ test("the unit's Environment=, EnvironmentFile= and ExecStart= start a member th
     member.proc.kill("SIGTERM")
     expect(await member.proc.exited).toBe(0)
     await notify.waitFor((d) => d.text === "STOPPING=1")
-    expect(existsSync(join(dataDir, "member", "wal"))).toBe(true)
+    expect(existsSync(join(dataDir, "tskv", "wal"))).toBe(true)
   } finally {
     journald.close()
     notify.close()

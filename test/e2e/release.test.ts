@@ -72,5 +72,5 @@ test("npm run release: the archive and SHA256SUMS; extracted into an empty dir i
   expect(ok([...ctl, "get", "foo"], { cwd: machine })).toBe("foo\nbar\n")
   member.kill("SIGTERM")
   expect(await member.exited).toBe(0)
-  expect(readdirSync(join(machine, "n1.tskv", "member")).sort()).toContain("wal")
+  expect(readdirSync(join(machine, "n1.tskv", "tskv")).sort()).toContain("wal")
 }, 90_000)
