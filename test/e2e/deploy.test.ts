@@ -364,6 +364,6 @@ test("deploy/docker/Dockerfile: its commands build the image's tree from dist/ts
   member.proc.kill("SIGTERM")
   expect(await member.proc.exited).toBe(0)
   // The data dir is the image's volume, written by the non-root user.
-  const wal = spawnSync(["stat", "-c", "%u", join(rootfs, "var/lib/tskv/data/member/wal")]).stdout.toString().trim()
+  const wal = spawnSync(["stat", "-c", "%u", join(rootfs, "var/lib/tskv/data/tskv/wal")]).stdout.toString().trim()
   expect(wal).toBe("65532")
 }, 30_000)
