@@ -1,4 +1,4 @@
-// The etcdctl v2 verbs, mapped onto the v3 API (v2 has no store in tskv).
+// The etcdctl v2 verbs in v3 mode (without ETCDCTL_API=2; with it, v2api.ts speaks the v2 API), mapped onto the v3 API.
 //
 //   v2 key "foo" or "/foo"        -> v3 key "/foo" (a leading "/" is added, a trailing one dropped)
 //   directory "/d"                -> every key under "/d/"; mkdir writes the marker key "/d/" (empty value)
@@ -7,15 +7,10 @@
 //       --swap-with-index i       -> Txn(mod_revision(k) = i -> Put)
 //   mk k v [--ttl N]              -> Txn(create_revision(k) = 0 -> Put), else "105: Key already exists"
 //   mkdir d [--ttl N]             -> Txn(no key k and no key under k/ -> Put "d/" marker)
-//   get k                         -> Range k (linearizable); prints the value   [ETCDCTL_API=2 only;
-//                                    without it `get` is the v3 command]
 //   ls [d] [--recursive] [-p]     -> Range prefix "d/" keys-only; children computed by splitting on "/"
 //   rm k [--recursive|--dir]      -> DeleteRange k (recursive: also prefix "k/"); prints "PrevNode.Value: v"
 //   rmdir d                       -> DeleteRange of the marker when nothing else is under "d/"
 //   update k v [--ttl N]          -> Txn(version(k) > 0 -> Put), else "100: Key not found"
-//   watch k [--forever] [--recursive] [--after-index i]
-//                                 -> Watch k (recursive: prefix "k/"; after-index i: start revision i+1)
-//                                    [ETCDCTL_API=2 only; without it `watch` is the v3 command]
 //   exec-watch k -- cmd args      -> Watch, running cmd per event with ETCD_WATCH_ACTION/KEY/VALUE/MODIFIED_INDEX
 //   cluster-health                -> MemberList + a linearizable Range on every member's client URLs
 // v2 errors print as etcdctl v2 printed them ("Error:  100: Key not found (/k) [rev]") and exit 4.
@@ -126,17 +121,6 @@ export const v2Mkdir: Command = {
     if (s.isDir || s.value !== undefined) throw v2Error(105, "Key already exists", key, s.rev)
     const r = await putIf(ctx, `${key}/`, "", [{ key: bytes(key), target: Compare_CompareTarget.CREATE, result: Compare_CompareResult.EQUAL, createRevision: 0 }])
     if (!r.ok) throw v2Error(105, "Key already exists", key, r.rev)
-  },
-}
-
-export const v2Get: Command = {
-  async run(ctx) {
-    needKey(ctx, 1, "get")
-    const key = v2Key(ctx.args[0]!)
-    const s = await state(ctx.client(), key)
-    if (s.value !== undefined) return out.line(s.value)
-    if (s.isDir) throw new CtlExit(1, `${key}: is a directory`)
-    throw v2Error(100, "Key not found", key, s.rev)
   },
 }
 
@@ -256,17 +240,6 @@ async function watchV2(ctx: Ctx, onEvent: (action: string, key: string, value: s
   } finally {
     stream.close()
   }
-}
-
-export const v2Watch: Command = {
-  flags: WATCH_V2,
-  async run(ctx) {
-    await watchV2(ctx, (action, key, value) => {
-      if (ctx.bool("recursive")) out.line(`[${action}] ${key}`)
-      out.line(value)
-      return ctx.bool("forever")
-    })
-  },
 }
 
 export const v2ExecWatch: Command = {

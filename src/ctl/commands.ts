@@ -67,9 +67,3 @@ export const commands: Record<string, Command> = {
   "exec-watch": v2.v2ExecWatch,
   "cluster-health": v2.v2ClusterHealth,
 }
-
-/** With ETCDCTL_API=2, `get` and `watch` are the v2 verbs. */
-export const v2Commands: Record<string, Command> = {
-  get: v2.v2Get,
-  watch: v2.v2Watch,
-}

@@ -1,21 +1,23 @@
 // `tskv ctl` (or the binary invoked as `tskvctl`): an etcdctl 3.4-compatible
 // client. Same commands, flags, ETCDCTL_* variables, output formats and exit
-// codes as etcdctl; the old v2 verbs are mapped onto the v3 API (see cmd_v2.ts).
+// codes as etcdctl; the old v2 verbs are mapped onto the v3 API (see cmd_v2.ts),
+// and with ETCDCTL_API=2 (or --api 2) they speak the v2 API (v2api.ts).
 import type { EtcdClient } from "../client"
 import { TskvError } from "../lib/errors"
 import { LoggingClient } from "./logging_client"
-import { commands, v2Commands } from "./commands"
+import { commands } from "./commands"
 import { clientOptions, durationMs, type Command, type Ctx } from "./context"
 import { parseFormat, type Display } from "./display"
 import { GLOBAL_FLAGS, leadingWords, parseArgs, type FlagSpecs } from "./flags"
 import { CtlExit, ExitCode, errorText, out } from "./output"
 import { StdinLines } from "./stdin_lines"
+import { runCtlV2, wantsV2 } from "./v2api"
 
 /** Finds the command named by the longest run of leading words. */
 function findCommand(words: string[]): { name: string; command: Command } | undefined {
   for (let n = Math.min(words.length, 2); n >= 1; n--) {
     const name = words.slice(0, n).join(" ")
-    const command = (process.env.ETCDCTL_API === "2" ? v2Commands[name] : undefined) ?? commands[name]
+    const command = commands[name]
     if (command !== undefined) return { name, command }
   }
   return undefined
@@ -45,6 +47,7 @@ async function readStdin(): Promise<string> {
 }
 
 export async function runCtl(argv: string[]): Promise<number> {
+  if (wantsV2(argv, process.env)) return await runCtlV2(argv)
   let client: EtcdClient | undefined
   try {
     const words = leadingWords(argv, GLOBAL_FLAGS)
