@@ -22,8 +22,12 @@ export const ETCD_CLUSTER_VERSION = "3.4.0"
 const ROWS_PER_STEP = 20_000
 
 export interface ExportOptions {
-  /** The tskv SQLite db to read (a copy: it is opened read-only). */
-  sourcePath: string
+  /**
+   * The tskv SQLite db to read: a path (opened read-only), or an open
+   * connection inside a read transaction, whose snapshot of the db is what
+   * gets converted (a serving member's own file: no copy needed).
+   */
+  source: string | Database
   /** The bbolt file to create (must not exist). */
   targetPath: string
   /** Called after each slice with the key-bucket rows done so far. */
@@ -66,7 +70,8 @@ interface KvRow {
 
 /** The conversion as a generator: each yield is a point where the caller may pause. */
 export function* exportSteps(options: ExportOptions): Generator<void, ExportResult> {
-  const db = new Database(options.sourcePath, { readonly: true, strict: true })
+  const owned = typeof options.source === "string"
+  const db = typeof options.source === "string" ? new Database(options.source, { readonly: true, strict: true }) : options.source
   const writer = new BoltWriter(options.targetPath)
   let rows = 0
   try {
@@ -115,7 +120,25 @@ export function* exportSteps(options: ExportOptions): Generator<void, ExportResu
     rmSync(options.targetPath, { force: true })
     throw e
   } finally {
-    db.close()
+    if (owned) db.close()
+  }
+}
+
+/**
+ * A read-only connection to a live db file pinned at its last commit (a read
+ * transaction that has read once): the source of exportEtcdDbAsync() while the
+ * member goes on writing through its own connection. end() releases it.
+ */
+export function pinnedReader(path: string): { db: Database; end(): void } {
+  const db = new Database(path, { readonly: true, strict: true })
+  db.exec("BEGIN")
+  db.query("SELECT count(*) FROM sqlite_master").get()
+  return {
+    db,
+    end: () => {
+      db.exec("COMMIT")
+      db.close()
+    },
   }
 }
 

@@ -10,6 +10,7 @@ import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test"
 import { spawnSync } from "bun"
 import { existsSync, readdirSync, statSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
+import { EtcdClient } from "../../src/client"
 import { freePorts } from "../support/ports"
 import { etcdctl, type MemberProcess, startMember, tskvBinary } from "../support/procs"
 import { tempDir } from "../support/tmp"
@@ -213,4 +214,55 @@ describe("etcd-format snapshots", () => {
     expect(existsSync(target)).toBe(false)
     expect(readdirSync(dir).sort()).toEqual(["damaged.db", "truncated.db"])
   })
+})
+
+test("tskv ctl snapshot save on a terminal draws a progress bar up to 100%; the file is an etcd snapshot", async () => {
+  const m = await startMember({ kind: "tskv", name: "bar" })
+  started.push(m)
+  const client = etcdctl(m.clientUrl, ["put", "seed", "x"])
+  expect(client.code).toBe(0)
+  const value = "v".repeat(30_000)
+  for (let i = 0; i < 30; i++) expect(etcdctl(m.clientUrl, ["put", `bar/${i}`, value]).code).toBe(0)
+  const file = join(scratch(), "bar.db")
+  // script(1) gives the command a pseudo-terminal, as a user's shell would.
+  const r = run(["script", "-qec", `${tskvBinary} ctl --endpoints=${m.clientUrl} snapshot save ${file}`, "/dev/null"])
+  expect(r.code).toBe(0)
+  const frames = r.stdout.split("\r").filter((f) => f.startsWith("["))
+  expect(frames.length).toBeGreaterThan(2)
+  expect(frames.at(-1)).toMatch(/^\[={20}\] 100% [\d.]+ [kM]B \/ [\d.]+ [kM]B/)
+  expect(r.stdout).toContain(`Snapshot saved at ${file}`)
+  const status = JSON.parse(ok(run(["etcdctl", "snapshot", "status", file, "-w", "json"]))) as { revision: number; totalKey: number }
+  expect(status.revision).toBe(32)
+})
+
+test("a snapshot taken while writes go on is the state at one revision: restored, it serves what the source served at that revision", async () => {
+  const m = await startMember({ kind: "tskv", name: "busy" })
+  started.push(m)
+  const client = new EtcdClient({ endpoints: [m.clientUrl] })
+  try {
+    const value = new Uint8Array(200).fill(120)
+    let stop = false
+    const writers = Array.from({ length: 4 }, async (_, w) => {
+      for (let i = 0; !stop && i < 100_000; i++) await client.kv.put({ key: new TextEncoder().encode(`busy/${w}/${i % 500}`), value })
+    })
+    await Bun.sleep(300)
+    const file = join(scratch(), "busy.db")
+    // Spawned without blocking this process: the writers go on while etcdctl downloads.
+    const saving = Bun.spawn(["etcdctl", `--endpoints=${m.clientUrl}`, "snapshot", "save", file], { stdout: "ignore", stderr: "ignore", env: { ...process.env, ETCDCTL_API: "3" } })
+    expect(await saving.exited).toBe(0)
+    await Bun.sleep(100)
+    stop = true
+    await Promise.all(writers)
+    const status = JSON.parse(ok(run(["etcdctl", "snapshot", "status", file, "-w", "json"]))) as { revision: number }
+    const atSnapshot = JSON.parse(ctl(m, ["get", "busy/", "--prefix", "-w", "json", `--rev=${status.revision}`])) as { header: { revision: number }; kvs: unknown[] }
+    // Writes went on during and after the save.
+    expect(status.revision).toBeGreaterThan(5)
+    expect(atSnapshot.header.revision).toBeGreaterThan(status.revision)
+    const restored = await restoreAndStart("tskv", file)
+    const now = JSON.parse(ctl(restored, ["get", "busy/", "--prefix", "-w", "json"])) as { header: { revision: number }; kvs: unknown[] }
+    expect(now.header.revision).toBe(status.revision)
+    expect(now.kvs).toEqual(atSnapshot.kvs)
+  } finally {
+    client.close()
+  }
 })

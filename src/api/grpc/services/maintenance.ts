@@ -11,7 +11,7 @@ import { TskvError } from "../../../lib/errors"
 import * as pb from "../../../pb"
 import { RequestKind } from "../../../server/request"
 import type { EtcdServer } from "../../../server/server"
-import { exportEtcdDbAsync } from "../../../snapshot/etcd_export"
+import { exportEtcdDbAsync, pinnedReader } from "../../../snapshot/etcd_export"
 import type { GrpcServer } from "../transport/grpc_server"
 import { admit, maintenanceAuthCheck, requestAuth } from "./context"
 
@@ -90,22 +90,45 @@ export function statusOf(server: EtcdServer): pb.StatusResponseInit {
   }
 }
 
+/**
+ * The etcd-format bbolt db of the member's state at its last commit, written
+ * to `boltPath` in slices (the member keeps serving). A file-backed member is
+ * read through a second connection pinned at that commit, with no copy; an
+ * in-memory one (tests) through a consistent copy.
+ */
+async function writeEtcdDb(server: EtcdServer, boltPath: string): Promise<void> {
+  const started = performance.now()
+  if (server.backend.path === ":memory:") {
+    const copy = `${boltPath}.sqlite`
+    try {
+      server.copyBackend(copy)
+      await exportEtcdDbAsync({ source: copy, targetPath: boltPath })
+    } finally {
+      rmSync(copy, { force: true })
+    }
+    return
+  }
+  server.backend.commit()
+  const reader = pinnedReader(server.backend.path)
+  try {
+    await exportEtcdDbAsync({ source: reader.db, targetPath: boltPath })
+  } finally {
+    reader.end()
+  }
+  server.onBackendSnapshot?.(performance.now() - started)
+}
+
 async function streamSnapshot(server: EtcdServer, call: Parameters<Parameters<GrpcServer["addServerStream"]>[1]>[1]): Promise<void> {
-  const path = join(tmpdir(), `tskv-snapshot-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}.db`)
+  const boltPath = join(tmpdir(), `tskv-snapshot-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}.db`)
   let fd = -1
-  const boltPath = `${path}.bolt`
   const cleanup = (): void => {
     if (fd >= 0) closeSync(fd)
     fd = -1
-    rmSync(path, { force: true })
     rmSync(boltPath, { force: true })
   }
   let total = 0
   try {
-    // A consistent SQLite copy, then the etcd-format bbolt db of it (in slices, so the member keeps serving).
-    server.copyBackend(path)
-    await exportEtcdDbAsync({ sourcePath: path, targetPath: boltPath })
-    rmSync(path, { force: true })
+    await writeEtcdDb(server, boltPath)
     if (call.ended || call.cancelled) {
       cleanup()
       return
