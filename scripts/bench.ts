@@ -2,7 +2,7 @@
 //
 //   scripts/bench [--duration 10] [--clients 256] [--members 1|3] [--only put256,get-lin,...]
 //                 [--keys 1000000] [--space 100000] [--conns 8] [--watchers 1000] [--watch-rate 0]
-//                 [--rounds 3] [--quick] [--json FILE]
+//                 [--rounds 3] [--kube-clients 64] [--kube-objects 5000] [--quick] [--json FILE]
 //
 // Starts a cluster of each (dist/tskv and /usr/bin/etcd, through test/support/cluster.ts: the
 // same flags for both, loopback, temp dirs), then runs every case against both in --rounds
@@ -14,15 +14,19 @@
 // Cases: put1 (1 in flight), put256 (--clients in flight), get-lin, get-ser, txn (compare-and-swap:
 // if value(k) != "sentinel" then put(k) else get(k)), watch (1 writer, --watchers watchers of one
 // key, events/s and put-to-event latency), restart (load --keys keys, SIGTERM, start: time from
-// spawn until a linearizable Range succeeds).
+// spawn until a linearizable Range succeeds), kube (kube-apiserver's storage workload with etcd's
+// own Go client, test/go/clientv3_check -mode bench: a load phase of --kube-objects create txns,
+// then a mixed phase of guarded updates, creates, gets, list pages, counts and leased events under
+// prefix watches; two rows, kube-load and kube-mixed, --kube-clients workers over 4 connections).
 import { spawn, spawnSync } from "bun"
 import { createHash } from "node:crypto"
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { Cluster } from "../test/support/cluster"
+import { buildGoClient } from "../test/support/go_client"
 
-const CASES = ["put1", "put256", "get-lin", "get-ser", "txn", "watch", "restart"] as const
+const CASES = ["put1", "put256", "get-lin", "get-ser", "txn", "watch", "restart", "kube"] as const
 type CaseName = (typeof CASES)[number]
 type Kind = "etcd" | "tskv"
 
@@ -38,6 +42,8 @@ interface Options {
   watchers: number
   watchRate: number
   rounds: number
+  kubeClients: number
+  kubeObjects: number
   quick: boolean
   json: string | undefined
 }
@@ -46,7 +52,8 @@ function usage(msg: string): never {
   console.error(`scripts/bench: ${msg}`)
   console.error(
     "usage: scripts/bench [--duration S] [--clients N] [--members N] [--only case,...] [--keys N] [--space N]\n" +
-      "                     [--conns N] [--watchers N] [--watch-rate R] [--rounds N] [--quick] [--json FILE]\n" +
+      "                     [--conns N] [--watchers N] [--watch-rate R] [--rounds N] [--kube-clients N] [--kube-objects N]\n" +
+      "                     [--quick] [--json FILE]\n" +
       `cases: ${CASES.join(", ")}`,
   )
   process.exit(2)
@@ -65,6 +72,8 @@ export function parseOptions(argv: string[]): Options {
     watchers: 1000,
     watchRate: 0,
     rounds: 3,
+    kubeClients: 64,
+    kubeObjects: 5000,
     quick: false,
     json: undefined,
   }
@@ -96,6 +105,8 @@ export function parseOptions(argv: string[]): Options {
       case "--watchers": o.watchers = Math.max(1, Math.floor(num())); break
       case "--watch-rate": o.watchRate = num(); break
       case "--rounds": o.rounds = Math.max(1, Math.floor(num())); break
+      case "--kube-clients": o.kubeClients = Math.max(1, Math.floor(num())); break
+      case "--kube-objects": o.kubeObjects = Math.max(1, Math.floor(num())); break
       case "--json": o.json = value(); break
       case "--quick": o.quick = true; break
       case "--only": {
@@ -116,6 +127,8 @@ export function parseOptions(argv: string[]): Options {
     if (!explicit.has("--clients")) o.clients = 32
     if (!explicit.has("--watchers")) o.watchers = 50
     if (!explicit.has("--rounds")) o.rounds = 1
+    if (!explicit.has("--kube-clients")) o.kubeClients = 16
+    if (!explicit.has("--kube-objects")) o.kubeObjects = 300
   }
   return o
 }
@@ -294,7 +307,7 @@ export function merge(slices: Slice[]): Measure {
 
 let sliceCounter = 0
 
-async function runSlice(name: Exclude<CaseName, "restart">, t: Target, o: Options, bin: string, duration: number): Promise<Slice> {
+async function runSlice(name: Exclude<CaseName, "restart" | "kube">, t: Target, o: Options, bin: string, duration: number): Promise<Slice> {
   const latFile = join(tmpdir(), `tskv-bench-lat-${process.pid}-${sliceCounter++}`)
   const common = [
     "--endpoints", t.endpoints, "--conns", String(o.conns), "--duration", String(duration), "--warmup", String(o.warmup),
@@ -341,6 +354,53 @@ async function runSlice(name: Exclude<CaseName, "restart">, t: Target, o: Option
   return { gen: r, serverCpu, check, latencies: readLatencies(latFile) }
 }
 
+interface KubePhase {
+  phase: string
+  ops: number
+  seconds: number
+  errors: number
+}
+
+/** One run of the apiserver workload (Go, clientv3) against one target: a load slice and a mixed slice. */
+async function runKubeSlice(t: Target, o: Options, goBin: string, duration: number): Promise<{ load: Slice; mixed: Slice }> {
+  const latFile = join(tmpdir(), `tskv-bench-kube-${process.pid}-${sliceCounter++}`)
+  const args = [
+    "-mode", "bench", "-endpoint", t.first, "-duration", `${duration}s`, "-clients", String(o.kubeClients), "-conns", "4",
+    "-objects", String(o.kubeObjects), "-run", `s${sliceCounter}-`, "-lat-out", latFile,
+  ]
+  // Server CPU per phase: a mark when each phase's line arrives.
+  let mark = cpuSeconds(t.pids())
+  const cpuOf = new Map<string, number>()
+  const phases: KubePhase[] = []
+  const proc = spawn([goBin, ...args], { stdout: "pipe", stderr: "pipe" })
+  const errText = new Response(proc.stderr).text()
+  let out = ""
+  const decoder = new TextDecoder()
+  for await (const chunk of proc.stdout) {
+    out += decoder.decode(chunk, { stream: true })
+    let nl: number
+    while ((nl = out.indexOf("\n")) >= 0) {
+      const line = out.slice(0, nl).trim()
+      out = out.slice(nl + 1)
+      if (line === "") continue
+      const p = JSON.parse(line) as KubePhase
+      const now = cpuSeconds(t.pids())
+      cpuOf.set(p.phase, now - mark)
+      mark = now
+      phases.push(p)
+    }
+  }
+  if ((await proc.exited) !== 0) throw new Error(`clientv3_check ${args.join(" ")} exited with ${proc.exitCode}:\n${await errText}${out}`)
+  const slice = (name: string): Slice => {
+    const p = phases.find((x) => x.phase === name)
+    if (p === undefined) throw new Error(`clientv3_check printed no ${name} phase:\n${JSON.stringify(phases)}`)
+    const gen: GenResult = { op: `kube-${name}`, seconds: p.seconds, ok: p.ops, recorded: p.ops, errors: p.errors }
+    const serverCpu = cpuOf.get(name) ?? 0
+    return { gen, serverCpu, check: p.errors === 0 ? "ok" : `${p.errors} errors`, latencies: readLatencies(`${latFile}.${name}`) }
+  }
+  return { load: slice("load"), mixed: slice("mixed") }
+}
+
 async function fill(t: Target, bin: string, prefix: string, keys: number): Promise<GenResult> {
   return await runLoadgen(bin, [
     "--endpoints", t.endpoints, "--op", "put", "--seq", "--requests", String(keys), "--keys", String(keys),
@@ -372,6 +432,7 @@ const METRIC: Record<CaseName, string> = {
   txn: "txn compare-and-swap",
   watch: "watch fan-out (events/s)",
   restart: "restart to ready",
+  kube: "kube-apiserver workload (Go clientv3)",
 }
 
 function fmtRate(n: number): string {
@@ -412,7 +473,9 @@ export function renderTable(rows: Row[], o: Options): string {
     .filter((s) => s !== "")
   return (
     `members ${o.members}, N = ${o.clients} in flight over ${o.conns} connections, ${o.duration} s per case in ${o.rounds} alternating slices (each after ${o.warmup} s warm-up), ` +
-    `key space ${o.space}, watchers ${o.watchers}, restart with ${o.keys} keys\n` +
+    `key space ${o.space}, watchers ${o.watchers}, restart with ${o.keys} keys` +
+    (rows.some((r) => r.case.startsWith("kube-")) ? `, kube: ${o.kubeClients} workers over 4 connections, ${o.kubeObjects} objects of 1 KiB, 4 prefix watchers` : "") +
+    "\n" +
     out.join("\n") +
     (notes.length ? `\n${notes.join("\n")}` : "")
   )
@@ -435,6 +498,28 @@ export async function runBench(o: Options, log: (s: string) => void = (s) => con
     for (const name of CASES) {
       if (!o.only.includes(name)) continue
       const row: Row = { case: name === "put256" ? `put${o.clients}` : name === "restart" ? `restart ${o.keys} keys` : name, metric: METRIC[name], etcd: undefined, tskv: undefined }
+      if (name === "kube") {
+        // Two rows (load, mixed) from the same alternating slices.
+        const goBin = buildGoClient()
+        const slices: Record<Kind, { load: Slice[]; mixed: Slice[] }> = { etcd: { load: [], mixed: [] }, tskv: { load: [], mixed: [] } }
+        for (let round = 0; round < o.rounds; round++) {
+          const order = round % 2 === 0 ? targets : [...targets].reverse()
+          for (const t of order) {
+            const s = await runKubeSlice(t, o, goBin, o.duration / o.rounds)
+            slices[t.kind].load.push(s.load)
+            slices[t.kind].mixed.push(s.mixed)
+          }
+        }
+        for (const phase of ["load", "mixed"] as const) {
+          const r: Row = { case: `kube-${phase}`, metric: METRIC.kube, etcd: merge(slices.etcd[phase]), tskv: merge(slices.tskv[phase]) }
+          for (const t of targets) {
+            const m = r[t.kind]!
+            log(`kube-${phase} ${t.kind}: ${fmtRate(m.rate)}/s p50 ${fmtMs(m.p50)} ms p99 ${fmtMs(m.p99)} ms (${m.check})`)
+          }
+          rows.push(r)
+        }
+        continue
+      }
       if (name === "restart") {
         for (const t of targets) row[t.kind] = await runRestart(t, o, bin, log)
       } else {

@@ -11,7 +11,7 @@ test(
     const o = full ? parseOptions([]) : parseOptions(["--quick", "--duration", "0.5", "--keys", "1000", "--watchers", "20"])
     const { rows, table } = await runBench(o, () => {})
     console.log(table)
-    expect(rows.map((r) => r.case)).toEqual(["put1", `put${o.clients}`, "get-lin", "get-ser", "txn", "watch", `restart ${o.keys} keys`])
+    expect(rows.map((r) => r.case)).toEqual(["put1", `put${o.clients}`, "get-lin", "get-ser", "txn", "watch", `restart ${o.keys} keys`, "kube-load", "kube-mixed"])
     for (const row of rows) {
       for (const kind of ["etcd", "tskv"] as const) {
         const m = row[kind]
