@@ -131,7 +131,7 @@ async function serve(argv: string[]): Promise<number> {
     process.stderr.write(message.startsWith("can't find journal") ? `tskv: error verifying flags, ${message}\n` : `tskv: cannot open --log-outputs: ${message}\n`)
     return 1
   }
-  const logger = createLogger({ level, write, fields: { name: config.name } })
+  const logger = createLogger({ level, write, fields: { name: config.name }, format: config.logFormat })
   let member: Awaited<ReturnType<typeof runMember>>
   try {
     member = await runMember(config, logger)

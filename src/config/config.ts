@@ -125,6 +125,7 @@ export interface Config {
   readonly enableV2: boolean
   readonly logger: "zap"
   readonly logOutputs: readonly string[]
+  readonly logFormat: "json" | "console"
   readonly logLevel: "debug" | "info" | "warn" | "error" | "panic" | "fatal"
 
   readonly features: FeatureConfig

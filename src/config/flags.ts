@@ -131,7 +131,7 @@ export const flagSpecs: readonly FlagSpec[] = [
   { name: "logger", kind: "enum", values: ["zap", "capnslog"], default: "zap", group: "Logging", help: "Logger: 'zap' (structured JSON). 'capnslog' is accepted and logs as zap." },
   { name: "log-outputs", kind: "list", default: "default", group: "Logging", help: "'default', 'stderr', 'stdout' or file paths, comma-separated." },
   { name: "log-level", kind: "enum", values: ["debug", "info", "warn", "error", "panic", "fatal"], default: "info", group: "Logging", help: "Log level: debug, info, warn, error, panic, or fatal." },
-  { name: "log-format", kind: "enum", values: ["json", "console"], default: "json", group: "Logging", help: "Log encoding: json ('console' is not supported yet)." },
+  { name: "log-format", kind: "enum", values: ["json", "console"], default: "json", group: "Logging", help: "Log encoding: json or console (zap's: time, level, message, then the fields as JSON, tab-separated)." },
   { name: "enable-log-rotation", kind: "bool", default: "false", group: "Logging", unsupported: true, help: "Rotate a single log-outputs file target." },
   { name: "log-rotation-config-json", kind: "string", default: "", group: "Logging", unsupported: true, help: "Log rotation settings as JSON." },
   { name: "debug", kind: "bool", default: "false", group: "Logging", hidden: true, help: "Deprecated: same as --log-level=debug." },

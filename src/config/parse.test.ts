@@ -89,7 +89,8 @@ const rows: [flag: string, text: string, get: (c: Config) => unknown, expected: 
   ["log-outputs", "stderr,/var/log/tskv.log", (c) => c.logOutputs, ["stderr", "/var/log/tskv.log"]],
   ["log-outputs", "systemd/journal", (c) => c.logOutputs, ["systemd/journal"]],
   ["log-level", "warn", (c) => c.logLevel, "warn"],
-  ["log-format", "json", (c) => c.logLevel, "info"],
+  ["log-format", "json", (c) => c.logFormat, "json"],
+  ["log-format", "console", (c) => c.logFormat, "console"],
   ["debug", "true", (c) => c.logLevel, "debug"],
   ["feature-gates", "InitialCorruptCheck=true,LeaseCheckpoint=true,TxnModeWriteWithSharedBuffer=false", (c) => [c.features.initialCorruptCheck, c.features.leaseCheckpoint, c.features.txnModeWriteWithSharedBuffer], [true, true, false]],
   ["experimental-initial-corrupt-check", "true", (c) => c.features.initialCorruptCheck, true],
@@ -489,7 +490,6 @@ describe("parseConfig() bad input", () => {
     [["--cert-file=a"], "--cert-file and --key-file must be given together"],
     [["--listen-client-urls=https://127.0.0.1:2379", "--advertise-client-urls=https://127.0.0.1:2379"], "--cert-file and --key-file (or --auto-tls) must be given for the https URL https://127.0.0.1:2379 in --listen-client-urls"],
     [["--listen-peer-urls=https://127.0.0.1:2380"], "--peer-cert-file and --peer-key-file (or --peer-auto-tls) must be given for the https URL https://127.0.0.1:2380 in --listen-peer-urls"],
-    [["--log-format=console"], "--log-format=console is not supported yet"],
     [["--log-outputs=systemd/journal,stderr"], `running with systemd/journal but other '--log-outputs' values (["stderr" "systemd/journal"]) are configured with 'default'; override 'default' value with something else`],
     [["--max-request-bytes=99999999999"], 'invalid value "99999999999" for flag --max-request-bytes: expected an integer between 0 and 4294967295'],
   ]

@@ -205,8 +205,7 @@ function buildConfig(input: BuildInput, fail: Fail): Config {
     if (!mapped.ok) fail("cipher-suites", `invalid value "${cipherSuites.join(",")}" for flag --cipher-suites: ${mapped.message}`)
   }
 
-  const logFormat = str("log-format")
-  if (logFormat === "console") fail("log-format", "--log-format=console is not supported yet")
+  const logFormat = str("log-format") === "console" ? "console" : "json"
   const logOutputs = list("log-outputs")
   if (logOutputs.includes("systemd/journal") && logOutputs.length > 1) {
     const quoted = [...logOutputs].sort().map((o) => JSON.stringify(o)).join(" ")
@@ -269,6 +268,7 @@ function buildConfig(input: BuildInput, fail: Fail): Config {
     enableV2: bool("enable-v2"),
     logger: "zap",
     logOutputs,
+    logFormat,
     logLevel: bool("debug") ? "debug" : (str("log-level") as Config["logLevel"]),
     features: features({ values, explicit }, fail),
     corruptCheckTimeMs: num("corrupt-check-time"),

@@ -17,6 +17,10 @@ test("journalEntry() sends the JSON line as MESSAGE with the syslog priority of 
   expect(priorities).toEqual(["7", "6", "3", "2"])
 })
 
+test("journalEntry() reads the level of a --log-format=console line", () => {
+  expect(parseJournalEntry(journalEntry("2026-01-01T00:00:00.000Z\terror\tboom\n", "tskv")).PRIORITY).toBe("3")
+})
+
 test("journalEntry() uses the length-prefixed form for a value with a newline", () => {
   const line = JSON.stringify({ level: "info", msg: "a" }).replace('"a"', '"a\nb"')
   const bytes = journalEntry(line, "tskv")

@@ -25,7 +25,8 @@ function field(key: string, value: string): Uint8Array {
 /** The datagram for one log line (the JSON record is the MESSAGE). */
 export function journalEntry(line: string, identifier: string): Uint8Array {
   const message = line.endsWith("\n") ? line.slice(0, -1) : line
-  let level = "info"
+  // A JSON line's "level", or the second field of a console line.
+  let level = message.split("\t")[1] ?? "info"
   try {
     const parsed: unknown = JSON.parse(message)
     if (typeof parsed === "object" && parsed !== null && "level" in parsed && typeof parsed.level === "string") level = parsed.level

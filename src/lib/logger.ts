@@ -18,6 +18,8 @@ export interface LoggerOptions {
   level?: LogLevel
   write?: (line: string) => void
   fields?: LogFields
+  /** json (default): one JSON object a line; console: zap's console encoding, ts<TAB>level<TAB>msg<TAB>{fields}. */
+  format?: "json" | "console"
 }
 
 export function createLogger(options: LoggerOptions = {}): Logger {
@@ -26,7 +28,14 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const base = options.fields ?? {}
   const emit = (level: LogLevel, msg: string, fields?: LogFields): void => {
     if (rank[level] < min) return
-    const record = { level, ts: new Date().toISOString(), msg, ...base, ...fields }
+    const ts = new Date().toISOString()
+    if (options.format === "console") {
+      const rest = { ...base, ...fields }
+      const tail = Object.keys(rest).length > 0 ? `\t${JSON.stringify(rest, jsonReplacer)}` : ""
+      write(`${ts}\t${level}\t${msg}${tail}\n`)
+      return
+    }
+    const record = { level, ts, msg, ...base, ...fields }
     write(JSON.stringify(record, jsonReplacer) + "\n")
   }
   return {

@@ -119,3 +119,12 @@ test("--log-outputs=systemd/journal sends each log line to journald's native soc
     journald.close()
   }
 }, 30_000)
+
+test("--log-format=console: the member logs zap's console lines (ts, level, msg, fields)", async () => {
+  const m = await startMember({ kind: "tskv", name: "c1", extraArgs: ["--log-format=console"] })
+  started.push(m)
+  const deadline = Date.now() + 10_000
+  while (!m.output().includes("ready to serve client requests") && Date.now() < deadline) await Bun.sleep(50)
+  expect(m.output()).toMatch(/\n?\d{4}-\d\d-\d\dT[\d:.]+Z\tinfo\tready to serve client requests\t\{"name":"c1","member-id":"[0-9a-f]+"\}\n/)
+  expect(m.output()).not.toContain('{"level"')
+})
