@@ -6,14 +6,13 @@
 import { spawn } from "node:child_process"
 import { durationMs } from "./context"
 import { out } from "./output"
+import { authCommands } from "./v2api_auth"
 import { V2Client, V2ClientError, V2ClusterUnavailable, type V2Node, type V2Response } from "./v2api_client"
+import { Exit, Exited, type Spec, type V2Command, type V2Ctx } from "./v2api_types"
 
-/** etcdctl v2's exit codes. */
-const Exit = { success: 0, badArgs: 1, badConnection: 2, badAuth: 3, serverError: 4, clusterNotHealthy: 5 } as const
 
 const VERSION = "3.4.23"
 
-type Spec = Record<string, { bool?: true; def: string; alias?: string }>
 
 const GLOBALS: Spec = {
   debug: { bool: true, def: "false" },
@@ -36,11 +35,6 @@ const GLOBALS: Spec = {
   api: { def: "2" },
 }
 
-class Exited extends Error {
-  constructor(readonly code: number) {
-    super(`exit ${code}`)
-  }
-}
 
 interface Parsed {
   flags: Map<string, string>
@@ -75,27 +69,22 @@ function parseFlags(argv: string[], spec: Spec, stopAtPositional: boolean): Pars
       out.err(`Incorrect Usage: flag provided but not defined: -${eq >= 0 ? body.slice(0, eq) : body}\n\n`)
       throw new Exited(Exit.badArgs)
     }
-    if (eq >= 0) flags.set(name, body.slice(eq + 1))
-    else if (s.bool) flags.set(name, "true")
+    let value: string
+    if (eq >= 0) value = body.slice(eq + 1)
+    else if (s.bool) value = "true"
     else {
       const v = argv[++i]
       if (v === undefined) {
         out.err(`Incorrect Usage: flag needs an argument: -${name}\n\n`)
         throw new Exited(Exit.badArgs)
       }
-      flags.set(name, v)
+      value = v
     }
+    flags.set(name, s.multi && flags.has(name) ? `${flags.get(name)}\u0000${value}` : value)
   }
   return { flags, args, rest: argv.slice(i) }
 }
 
-interface V2Ctx {
-  client: V2Client
-  output: string
-  args: string[]
-  flag(name: string): string
-  bool(name: string): boolean
-}
 
 /** etcdctl's handleError: "Error: ", the error, and the exit code (in every output format). */
 function fail(_ctx: { output: string }, code: number, e: unknown): never {
@@ -179,11 +168,10 @@ function ttlForm(ctx: V2Ctx): Record<string, string> {
   return ttl > 0 ? { ttl: String(ttl) } : {}
 }
 
-type Run = (ctx: V2Ctx) => Promise<number | void>
-
 const TTL: Spec = { ttl: { def: "0" } }
 
-const commands: Record<string, { flags: Spec; run: Run }> = {
+const commands: Record<string, V2Command> = {
+  ...authCommands,
   set: {
     flags: { ...TTL, "swap-with-value": { def: "" }, "swap-with-index": { def: "0" } },
     async run(ctx) {
@@ -460,6 +448,7 @@ export async function runCtlV2(argv: string[]): Promise<number> {
       output: g("output"),
       args: parsed.args,
       flag: (f) => parsed.flags.get(f) ?? command.flags[f]?.def ?? "",
+      flags: (f) => (parsed.flags.get(f) ?? "").split("\u0000").filter((v) => v !== ""),
       bool: (f) => (parsed.flags.get(f) ?? command.flags[f]?.def) === "true",
     }
     return (await command.run(ctx)) ?? Exit.success

@@ -104,7 +104,7 @@ export class Applier {
       case RequestKind.MemberAttributes: {
         const attrs = decodeMemberAttributes(req.body)
         d.membership.setAttributes(attrs.id, attrs.name, attrs.clientUrls)
-        d.v2?.recordMembershipWrites(1)
+        d.v2?.recordInternalWrites(1)
         return {}
       }
       case RequestKind.Auth:

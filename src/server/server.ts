@@ -739,26 +739,26 @@ export class EtcdServer {
           // Promotion of a learner, or the bootstrap entries of a new cluster (already known).
           if (existing.isLearner && cc.type === ConfChangeType.AddNode) {
             ms.promote(cc.nodeId)
-            this.v2?.recordMembershipWrites(1)
+            this.v2?.recordInternalWrites(1)
           }
           return
         }
         const m = ctx?.member
         if (!m) return
         ms.add({ id: cc.nodeId, name: m.name, peerUrls: m.peerUrls, clientUrls: [], isLearner: cc.type === ConfChangeType.AddLearnerNode })
-        this.v2?.recordMembershipWrites(1)
+        this.v2?.recordInternalWrites(1)
         if (cc.nodeId !== this.memberId) this.peers?.addPeer?.(cc.nodeId, m.peerUrls)
         return
       }
       case ConfChangeType.RemoveNode:
         ms.remove(cc.nodeId)
-        this.v2?.recordMembershipWrites(2)
+        this.v2?.recordInternalWrites(2)
         if (cc.nodeId !== this.memberId) this.peers?.removePeer?.(cc.nodeId)
         return
       case ConfChangeType.UpdateNode:
         if (ctx?.peerUrls) {
           ms.updatePeerUrls(cc.nodeId, ctx.peerUrls)
-          this.v2?.recordMembershipWrites(1)
+          this.v2?.recordInternalWrites(1)
           if (cc.nodeId !== this.memberId) this.peers?.updatePeer?.(cc.nodeId, ctx.peerUrls)
         }
         return

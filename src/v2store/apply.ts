@@ -5,11 +5,12 @@
 
 import { decode as cborDecode, encode as cborEncode } from "cbor-x"
 import { assert } from "../lib/assert"
+import type { V2AuthError, V2AuthOp } from "./auth"
 import { V2Error, type V2ErrorJson } from "./errors"
 import type { V2Event } from "./event"
 import type { TtlOptions, V2Store } from "./store"
 
-export type V2Method = "PUT" | "POST" | "DELETE" | "QGET" | "SYNC"
+export type V2Method = "PUT" | "POST" | "DELETE" | "QGET" | "SYNC" | "AUTH"
 
 export interface V2Request {
   method: V2Method
@@ -41,7 +42,7 @@ export function decodeV2Request(bytes: Uint8Array): V2Request {
   const a = cborDecode(bytes) as unknown[]
   assert(Array.isArray(a) && a.length === 12, "v2 request: not an array of 12")
   const [method, path, val, dir, prevValue, prevIndex, prevExist, recursive, sorted, refresh, expireMs, timeMs] = a
-  assert(typeof method === "string" && ["PUT", "POST", "DELETE", "QGET", "SYNC"].includes(method), "v2 request: method")
+  assert(typeof method === "string" && ["PUT", "POST", "DELETE", "QGET", "SYNC", "AUTH"].includes(method), "v2 request: method")
   assert(typeof path === "string" && typeof val === "string" && typeof prevValue === "string", "v2 request: strings")
   assert(typeof dir === "boolean" && typeof recursive === "boolean" && typeof sorted === "boolean" && typeof refresh === "boolean", "v2 request: flags")
   assert(typeof prevIndex === "number" && typeof expireMs === "number" && typeof timeMs === "number", "v2 request: numbers")
@@ -50,7 +51,7 @@ export function decodeV2Request(bytes: Uint8Array): V2Request {
 }
 
 /** What applying gives back to the proposer: the event, or etcd's error (an answer, not a failure). */
-export type V2Result = { event: V2Event } | { error: V2ErrorJson } | { expired: number }
+export type V2Result = { event: V2Event } | { error: V2ErrorJson } | { expired: number } | { authError: V2AuthError | null }
 
 export function applyV2(store: V2Store, r: V2Request): V2Result {
   try {
@@ -86,5 +87,12 @@ function run(store: V2Store, r: V2Request): V2Result {
       return { event: store.get(r.path, r.recursive, r.sorted) }
     case "SYNC":
       return { expired: store.deleteExpired(r.timeMs).length }
+    case "AUTH": {
+      // r.val: the JSON op, passwords already hashed by the proposer.
+      const result = store.auth.apply(JSON.parse(r.val) as V2AuthOp)
+      if (typeof result !== "number") return { authError: result }
+      store.recordInternalWrites(result)
+      return { authError: null }
+    }
   }
 }

@@ -9,6 +9,7 @@
 // The tree is kept in the backend (V2Table) when one is given, so that it
 // survives restarts and travels in raft snapshots with the rest of the db.
 
+import { V2Auth } from "./auth"
 import { V2Error, V2ErrorCode } from "./errors"
 import { newEvent, type NodeExtern, newNodeExtern, type V2Event } from "./event"
 import { V2Stats } from "./stats"
@@ -52,11 +53,13 @@ export class V2Store {
   private readonly ttlNodes = new Set<V2Node>()
   readonly hub = new WatcherHub()
   readonly stats = new V2Stats()
+  readonly auth: V2Auth
 
   constructor(
     private readonly wallNow: () => number,
     private readonly table?: V2Table,
   ) {
+    this.auth = new V2Auth(table?.backend)
     if (table) {
       this.load(table.load())
       this.hub.history.onAdd = (e) => table.addEvent(e)
@@ -75,6 +78,7 @@ export class V2Store {
   reload(): void {
     if (!this.table) return
     this.hub.clear()
+    this.auth.reload()
     this.load(this.table.load())
   }
 
@@ -238,11 +242,12 @@ export class V2Store {
   }
 
   /**
-   * etcd 3.4 also keeps the membership in its v2 store (under "/0", out of
-   * the clients' reach): each such write takes a store index and a place in
-   * the event history. tskv keeps members elsewhere and records only that.
+   * etcd 3.4 also keeps the membership (under "/0") and v2 auth (under "/2")
+   * in its v2 store, out of the clients' reach: each such write takes a store
+   * index and a place in the event history. tskv keeps them elsewhere and
+   * records only that.
    */
-  recordMembershipWrites(count: number): void {
+  recordInternalWrites(count: number): void {
     for (let i = 0; i < count; i++) {
       this.index++
       const e = newEvent("set", `\u0000/members`, this.index, this.index)

@@ -35,7 +35,7 @@ export class V2Table {
   private readonly addEventStmt: Statement<unknown, [number, string]>
   private readonly trimEventsStmt: Statement<unknown, [number]>
 
-  constructor(private readonly backend: Backend) {
+  constructor(readonly backend: Backend) {
     backend.db.exec(
       "CREATE TABLE IF NOT EXISTS v2_node (path TEXT PRIMARY KEY, dir INTEGER NOT NULL, value TEXT NOT NULL, created INTEGER NOT NULL, modified INTEGER NOT NULL, expire_ms INTEGER NOT NULL) WITHOUT ROWID",
     )

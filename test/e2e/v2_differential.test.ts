@@ -57,14 +57,24 @@ const req = (name: string, method: string, path: string | ((ctx: Ctx) => string)
   name,
   run: (ctx) => http(ctx, method, typeof path === "function" ? path(ctx) : path, form),
 })
+const reqAs = (name: string, user: string, method: string, path: string, form?: Record<string, string>): Step => ({
+  name,
+  run: (ctx) => http(ctx, method, path, form, { headers: { authorization: `Basic ${Buffer.from(user).toString("base64")}`, ...(form ? { "content-type": "application/x-www-form-urlencoded" } : {}) } }),
+})
 const sleep = (ms: number): Step => ({ name: `sleep ${ms}`, run: async () => (await Bun.sleep(ms), "") })
+
+/** The store index now (the watches below start right after it, so that a slow start misses nothing). */
+async function storeIndex(ctx: Ctx): Promise<number> {
+  return Number((await fetch(`${ctx.m.clientUrl}/v2/keys/`)).headers.get("x-etcd-index"))
+}
 
 /** A watch in the background (etcdctl or HTTP); its output is compared at watchEnd. */
 function watchCtl(id: string, args: string[], events: number): Step {
   return {
     name: `watch ${id}: etcdctl ${args.join(" ")}`,
     run: async (ctx) => {
-      const p = spawn(["etcdctl", `--endpoints=${ctx.m.clientUrl}`, ...args], { env: { ...process.env, ETCDCTL_API: "2" }, stdout: "pipe", stderr: "pipe" })
+      const after = ["--after-index", String(await storeIndex(ctx))]
+      const p = spawn(["etcdctl", `--endpoints=${ctx.m.clientUrl}`, args[0]!, ...after, ...args.slice(1)], { env: { ...process.env, ETCDCTL_API: "2" }, stdout: "pipe", stderr: "pipe" })
       let out = ""
       const reading = (async () => {
         for await (const c of p.stdout) {
@@ -89,8 +99,9 @@ function watchHttp(id: string, path: (ctx: Ctx) => string, events: number): Step
     name: `watch ${id}: GET ${id}`,
     run: async (ctx) => {
       const abort = new AbortController()
+      const since = (await storeIndex(ctx)) + 1
       const done = (async () => {
-        const res = await fetch(`${ctx.m.clientUrl}${path(ctx)}`, { signal: abort.signal })
+        const res = await fetch(`${ctx.m.clientUrl}${path(ctx)}&waitIndex=${since}`, { signal: abort.signal })
         let out = `${res.status}\n${describeHeaders(res)}`
         const reader = res.body!.getReader()
         const deadline = Date.now() + 8000
@@ -251,6 +262,54 @@ const steps: Step[] = [
     },
   },
   req("waitIndex before the window", "GET", (c) => `/v2/keys/hist/k?wait=true&waitIndex=${c.base + 10}`),
+  // v2 auth (last: etcd counts these writes in its store index too)
+  req("auth enabled?", "GET", "/v2/auth/enable"),
+  req("users (none)", "GET", "/v2/auth/users"),
+  req("roles (root)", "GET", "/v2/auth/roles"),
+  req("enable without root", "PUT", "/v2/auth/enable"),
+  ctl("auth enable without root", ["auth", "enable"]),
+  ctl("user add root", ["user", "add", "root:pw"]),
+  ctl("user add root again", ["user", "add", "root:pw"]),
+  ctl("role add reader", ["role", "add", "reader"]),
+  ctl("role add reader again", ["role", "add", "reader"]),
+  ctl("role grant", ["role", "grant", "reader", "-path", "/app/*", "-read"]),
+  ctl("role grant write", ["role", "grant", "reader", "-path", "/app/w/*", "-write"]),
+  ctl("role revoke write", ["role", "revoke", "reader", "-path", "/app/w/*", "-write"]),
+  ctl("user add alice", ["user", "add", "alice:pw2"]),
+  ctl("user grant", ["user", "grant", "alice", "-roles", "reader"]),
+  ctl("user grant missing role", ["user", "grant", "alice", "-roles", "nosuch"]),
+  ctl("user get", ["user", "get", "alice"]),
+  ctl("user get missing", ["user", "get", "bob"]),
+  ctl("user list", ["user", "list"]),
+  ctl("role list", ["role", "list"]),
+  ctl("role get", ["role", "get", "reader"]),
+  ctl("role get root", ["role", "get", "root"]),
+  req("GET user", "GET", "/v2/auth/users/alice"),
+  req("GET role", "GET", "/v2/auth/roles/reader"),
+  ctl("auth enable", ["auth", "enable"]),
+  req("enabled", "GET", "/v2/auth/enable"),
+  req("roles without credentials", "GET", "/v2/auth/roles"),
+  reqAs("roles as root", "root:pw", "GET", "/v2/auth/roles"),
+  req("guest write", "PUT", "/v2/keys/guestkey", { value: "1" }),
+  reqAs("alice writes where she may only read", "alice:pw2", "PUT", "/v2/keys/app/x", { value: "1" }),
+  reqAs("alice reads", "alice:pw2", "GET", "/v2/keys/app/x"),
+  reqAs("root writes", "root:pw", "PUT", "/v2/keys/app/x", { value: "1" }),
+  reqAs("alice reads again", "alice:pw2", "GET", "/v2/keys/app/x"),
+  reqAs("alice recursive", "alice:pw2", "GET", "/v2/keys/app?recursive=true"),
+  reqAs("alice outside her paths", "alice:pw2", "GET", "/v2/keys/guestkey"),
+  reqAs("bad password", "alice:nope", "GET", "/v2/keys/app/x"),
+  ctl("user list without credentials", ["user", "list"]),
+  ctl("user list as root", ["-u", "root:pw", "user", "list"]),
+  ctl("user remove root while enabled", ["-u", "root:pw", "user", "remove", "root"]),
+  ctl("auth disable", ["-u", "root:pw", "auth", "disable"]),
+  ctl("user revoke", ["user", "revoke", "alice", "-roles", "reader"]),
+  ctl("user revoke again", ["user", "revoke", "alice", "-roles", "reader"]),
+  ctl("role remove", ["role", "remove", "reader"]),
+  ctl("role remove missing", ["role", "remove", "reader"]),
+  ctl("user remove", ["user", "remove", "alice"]),
+  req("roles after", "GET", "/v2/auth/roles"),
+  req("users after", "GET", "/v2/auth/users"),
+  req("keys index after auth writes", "GET", "/v2/keys/guestkey"),
 ]
 
 async function runAll(kind: "etcd" | "tskv"): Promise<string[]> {

@@ -12,7 +12,8 @@ import { encodeV2Request, v2Request, type V2Result } from "../../v2store/apply"
 import { V2Error, V2ErrorCode } from "../../v2store/errors"
 import { eventToJson, isCreated, type V2Event } from "../../v2store/event"
 import type { V2Store } from "../../v2store/store"
-import type { Watcher } from "../../v2store/watcher_hub"
+import { WATCHER_BUFFER, type Watcher } from "../../v2store/watcher_hub"
+import { keyAccessError } from "./v2_auth"
 import { goJson, type KeyRequest, parseForm, parseKeyRequest } from "./v2_form"
 
 const KEYS_PREFIX = "/v2/keys"
@@ -30,7 +31,10 @@ export function mountV2Keys(app: Hono, server: EtcdServer, store: V2Store): void
     const cluster = { "X-Etcd-Cluster-ID": server.clusterId.toString(16) }
     try {
       const url = new URL(c.req.url)
-      const r = parseKeyRequest(method, decodeURIComponent(url.pathname.slice(KEYS_PREFIX.length)), await parseForm(c.req.raw))
+      const keyPath = decodeURIComponent(url.pathname.slice(KEYS_PREFIX.length))
+      const r = parseKeyRequest(method, keyPath, await parseForm(c.req.raw))
+      const denied = keyAccessError(c.req.raw, store.auth, keyPath, r.recursive)
+      if (denied) return errorResponse(denied, cluster)
       if (method === "GET" && r.wait) return watch(c.req.raw, server, store, r, cluster)
       if ((method === "GET" || method === "HEAD") && !r.quorum) return eventResponse(server, store.get(r.path, r.recursive && method === "GET", r.sorted && method === "GET"), cluster, r, method)
       const result = (await server.propose(RequestKind.V2, encodeV2Request(toV2Request(r, server)))) as V2Result
@@ -89,7 +93,8 @@ function watch(req: Request, server: EtcdServer, store: V2Store, r: KeyRequest, 
         if (closed) return
         if (e === undefined) return end()
         controller.enqueue(enc.encode(`${goJson(eventToJson(e))}\n`))
-        if (!r.stream) end()
+        // etcd drops a watcher that is 100 events behind (its channel is full): the stream ends.
+        if (!r.stream || (controller.desiredSize ?? 1) <= 0) end()
       }
       for (const e of w.pending.splice(0)) send(e)
       if (!closed) w.onEvent = send
@@ -102,7 +107,7 @@ function watch(req: Request, server: EtcdServer, store: V2Store, r: KeyRequest, 
       closed = true
       w.remove()
     },
-  })
+  }, new CountQueuingStrategy({ highWaterMark: WATCHER_BUFFER }))
   const headers = { ...cluster, "content-type": JSON_TYPE, "X-Etcd-Index": String(w.startIndex), ...raftHeaders(server) }
   return new Response(body, { status: 200, headers })
 }
