@@ -6,7 +6,8 @@
 // 100 (16 in flight), then `etcdctl snapshot save` timed with the member's peak RSS sampled during
 // the save (and that of `tskv ctl snapshot save`), `etcdctl snapshot status` of the file, then
 // restore into a new data dir (`tskv snapshot restore` / `etcdctl snapshot restore`) timed, and a
-// member started on it answering a count of the keys. Not part of npm test.
+// member started on it answering a count of the keys. BENCH_TIMELINE=1 also prints the member's
+// RSS every 0.5 s of each save. Not part of npm test.
 
 import { spawn, spawnSync } from "bun"
 import { readFileSync, statSync } from "node:fs"
@@ -42,11 +43,15 @@ async function timed(cmd: string[], pids: number[]): Promise<{ ms: number; peak:
   const started = performance.now()
   const proc = spawn(cmd, { stdout: "pipe", stderr: "pipe", env: { ...process.env, ETCDCTL_API: "3" } })
   const peak = new Array<number>(pids.length + 1).fill(0)
+  const timeline: string[] = []
+  let ticks = 0
   const sampler = setInterval(() => {
     ;[...pids, proc.pid].forEach((pid, i) => (peak[i] = Math.max(peak[i]!, rssBytes(pid))))
+    if (process.env.BENCH_TIMELINE && pids[0] !== undefined && ticks++ % 25 === 0) timeline.push(humanizeBytes(rssBytes(pids[0])))
   }, 20)
   const code = await proc.exited
   clearInterval(sampler)
+  if (timeline.length > 0) console.log(`  member RSS every 0.5 s: ${timeline.join(" ")}`)
   const out = (await new Response(proc.stdout).text()) + (await new Response(proc.stderr).text())
   if (code !== 0) throw new Error(`${cmd.join(" ")}: exit ${code}\n${out}`)
   return { ms: performance.now() - started, peak, out }

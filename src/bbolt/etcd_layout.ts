@@ -27,9 +27,12 @@ export interface Revision {
 export function encodeRevision(main: number, sub: number, tombstone = false): Uint8Array {
   const buf = new Uint8Array(tombstone ? REVISION_BYTES + 1 : REVISION_BYTES)
   const view = new DataView(buf.buffer)
-  view.setBigUint64(0, BigInt(main))
+  // Two 32-bit halves each (revisions are safe integers): no BigInt per row of a 1M-key export.
+  view.setUint32(0, Math.floor(main / 2 ** 32))
+  view.setUint32(4, main >>> 0)
   buf[8] = 0x5f // '_'
-  view.setBigUint64(9, BigInt(sub))
+  view.setUint32(9, Math.floor(sub / 2 ** 32))
+  view.setUint32(13, sub >>> 0)
   if (tombstone) buf[REVISION_BYTES] = TOMBSTONE_MARK
   return buf
 }
