@@ -16,18 +16,23 @@ import { notifySystemdReady, notifySystemdStopping } from "./member/systemd_noti
 
 async function main(argv: string[]): Promise<number> {
   const invokedAs = basename(process.argv0 || argv[0] || "tskv")
-  if (invokedAs === "tskvctl") return await runCtl(argv)
+  if (invokedAs === "tskvctl") return await runCtl(argv, "tskvctl")
   const [first, ...rest] = argv
   switch (first) {
     case "ctl":
-      return await runCtl(rest)
+      return await runCtl(rest, "tskv ctl")
     case "certs": {
       const { runCertsCommand } = await import("./certs/certs_command")
       return await runCertsCommand(rest)
     }
     case "snapshot": {
-      const { runSnapshotCommand } = await import("./snapshot/snapshot_command")
-      return await runSnapshotCommand(rest)
+      const { runSnapshotHelp, runSnapshotCommand } = await import("./subcommand_help")
+      return (await runSnapshotHelp(rest)) ?? (await runSnapshotCommand(rest))
+    }
+    case "help": {
+      if (rest[0] === undefined || rest[0] === "serve") return await serve(["--help"])
+      const { runHelp } = await import("./subcommand_help")
+      return await runHelp(rest)
     }
     case "version":
       process.stdout.write(versionText())
@@ -39,13 +44,9 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-async function runCtl(argv: string[]): Promise<number> {
-  const ctl = await import("./ctl/main").catch(() => undefined)
-  if (!ctl) {
-    process.stderr.write("tskv ctl is not built into this binary yet\n")
-    return 1
-  }
-  return await ctl.runCtl(argv)
+async function runCtl(argv: string[], program: string): Promise<number> {
+  const { runCtl, snapshotCommands } = await import("./subcommand_help")
+  return await runCtl(argv, { program, external: snapshotCommands })
 }
 
 /**

@@ -32,6 +32,9 @@ const usage = `Usage:
   tskv certs ...        make a PKI: init-ca, issue, cluster
   tskv snapshot ...     save, restore, status
 
+  tskv help <command>   the help of a command: ctl [command], snapshot [save|restore|status], certs, serve, version
+  tskv <command> --help the same
+
 Every flag may also be set as ETCD_<FLAG> or TSKV_<FLAG> (e.g. ETCD_DATA_DIR);
 a flag given on the command line wins and the same setting in the environment is an error.
 Flags marked (not supported yet) are accepted only with their default value.

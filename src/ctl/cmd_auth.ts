@@ -124,11 +124,6 @@ async function passwordOf(ctx: Ctx, user: string): Promise<string> {
 }
 
 export const userAdd: Command = {
-  flags: {
-    interactive: { kind: "bool", def: "true" },
-    "no-password": { kind: "bool", def: "false" },
-    "new-user-password": { kind: "string", def: "" },
-  },
   async run(ctx) {
     needArgs(ctx, 1, "user add command requires user name as its argument")
     const arg = ctx.args[0]!
@@ -161,7 +156,6 @@ export const userDelete: Command = {
 }
 
 export const userGet: Command = {
-  flags: { detail: { kind: "bool", def: "false" } },
   async run(ctx) {
     needArgs(ctx, 1, "user get command requires user name as its argument")
     const name = ctx.args[0]!
@@ -198,7 +192,6 @@ export const userList: Command = {
 }
 
 export const userPasswd: Command = {
-  flags: { interactive: { kind: "bool", def: "true" } },
   async run(ctx) {
     needArgs(ctx, 1, "user passwd command requires user name as its argument")
     const name = ctx.args[0]!
@@ -274,10 +267,7 @@ function permRange(ctx: Ctx, args: string[]): { key: Uint8Array; rangeEnd: Uint8
   return { key, rangeEnd: new Uint8Array() }
 }
 
-const RANGE_FLAGS = { prefix: { kind: "bool", def: "false" }, "from-key": { kind: "bool", def: "false" } } as const
-
 export const roleGrantPermission: Command = {
-  flags: RANGE_FLAGS,
   async run(ctx) {
     if (ctx.args.length < 3) {
       throw new CtlExit(ExitCode.badArgs, "role grant command requires role name, permission type, and key [endkey] as its argument")
@@ -292,7 +282,6 @@ export const roleGrantPermission: Command = {
 }
 
 export const roleRevokePermission: Command = {
-  flags: RANGE_FLAGS,
   async run(ctx) {
     if (ctx.args.length < 2) {
       throw new CtlExit(ExitCode.badArgs, "role revoke-permission command requires role name and key [endkey] as its argument")

@@ -9,7 +9,6 @@ import type { EtcdClient } from "../client"
 import type { PutRequestInit } from "../pb"
 import { prefixEnd } from "./cmd_kv"
 import type { Command, Ctx } from "./context"
-import type { FlagSpecs } from "./flags"
 import { goQuote } from "./go_fmt"
 import { DATASCALE_LOADS, loadModel, PERF_LOADS, perfVerdict, randomKey, runLoad } from "./load_check"
 import { CtlExit, ExitCode, errorText, out } from "./output"
@@ -18,15 +17,6 @@ import { ProgressBar } from "./progress_bar"
 const enc = new TextEncoder()
 /** etcdctl's timeout for the delete, compaction and defragmentation after a check. */
 const CLEANUP_TIMEOUT_MS = 30_000
-
-function checkFlags(prefix: string): FlagSpecs {
-  return {
-    load: { kind: "string", def: "s" },
-    prefix: { kind: "string", def: prefix },
-    "auto-compact": { kind: "bool", def: "false" },
-    "auto-defrag": { kind: "bool", def: "false" },
-  }
-}
 
 function modelOf(ctx: Ctx): string {
   const model = loadModel(ctx.flag("load"))
@@ -88,7 +78,6 @@ async function withClients<T>(ctx: Ctx, count: number, body: (clients: EtcdClien
 const putVia = (c: EtcdClient) => (req: PutRequestInit) => c.kv.put(req, { timeoutMs: 2 ** 31 - 1 })
 
 export const checkPerf: Command = {
-  flags: checkFlags("/etcdctl-check-perf/"),
   async run(ctx) {
     const load = PERF_LOADS[modelOf(ctx)]!
     const prefix = ctx.flag("prefix")
@@ -146,7 +135,6 @@ async function memorySample(endpoint: string, when: "before" | "after"): Promise
 }
 
 export const checkDatascale: Command = {
-  flags: checkFlags("/etcdctl-check-datascale/"),
   async run(ctx) {
     const load = DATASCALE_LOADS[modelOf(ctx)]!
     const prefix = ctx.flag("prefix")

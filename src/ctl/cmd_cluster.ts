@@ -74,7 +74,6 @@ function membersJson(r: { header?: ResponseHeader; members: Member[] }, member?:
 }
 
 export const memberAdd: Command = {
-  flags: { "peer-urls": { kind: "string", def: "" }, learner: { kind: "bool", def: "false" } },
   async run(ctx) {
     if (ctx.args.length < 1) throw new CtlExit(ExitCode.badArgs, "member name not provided")
     if (ctx.args.length > 1) {
@@ -119,7 +118,6 @@ export const memberAdd: Command = {
 
 function memberChange(verb: "removed from" | "updated in" | "promoted in", call: (ctx: Ctx, id: bigint) => Promise<{ header?: ResponseHeader; members: Member[] }>): Command {
   return {
-    flags: verb === "updated in" ? { "peer-urls": { kind: "string", def: "" } } : {},
     async run(ctx) {
       if (ctx.args.length !== 1) throw new CtlExit(ExitCode.badArgs, "member ID is not provided")
       const id = parseHexId(ctx.args[0]!, "member")
@@ -172,8 +170,6 @@ async function eachEndpoint<T>(ctx: Ctx, eps: string[], f: (c: EtcdClient, ep: s
   )
 }
 
-const CLUSTER_FLAG = { cluster: { kind: "bool", def: "false" } } as const
-
 interface Health {
   ep: string
   health: boolean
@@ -182,7 +178,6 @@ interface Health {
 }
 
 export const endpointHealth: Command = {
-  flags: CLUSTER_FLAG,
   async run(ctx) {
     const eps = await targetEndpoints(ctx)
     const results = await eachEndpoint(ctx, eps, async (c, ep): Promise<Health> => {
@@ -246,7 +241,6 @@ export const endpointHealth: Command = {
 }
 
 export const endpointStatus: Command = {
-  flags: CLUSTER_FLAG,
   async run(ctx) {
     const eps = await targetEndpoints(ctx)
     const results = await eachEndpoint(ctx, eps, (c) => c.maintenance.status({}))
@@ -310,7 +304,6 @@ export const endpointStatus: Command = {
 }
 
 export const endpointHashKV: Command = {
-  flags: { ...CLUSTER_FLAG, rev: { kind: "int", def: "0" } },
   async run(ctx) {
     const eps = await targetEndpoints(ctx)
     const revision = Number(ctx.flag("rev"))
@@ -391,7 +384,6 @@ export const alarmDisarm: Command = {
 }
 
 export const defrag: Command = {
-  flags: { ...CLUSTER_FLAG, "data-dir": { kind: "string", def: "" } },
   async run(ctx) {
     const dataDir = ctx.flag("data-dir")
     if (dataDir !== "") {

@@ -4,7 +4,7 @@
 import { spawnSync } from "node:child_process"
 import type { EtcdClient } from "../client"
 import type { KeyValue, ResponseHeader } from "../pb"
-import type { Command } from "./context"
+import type { Command, Ctx } from "./context"
 import { showGet } from "./display"
 import { CtlExit, ExitCode, errorText, out } from "./output"
 
@@ -57,11 +57,10 @@ function showKv(ctx: Parameters<Command["run"]>[0], header: ResponseHeader | und
 }
 
 export const lockCommand: Command = {
-  flags: { ttl: { kind: "int", def: "10" } },
   async run(ctx) {
     if (ctx.args.length === 0) throw new CtlExit(ExitCode.badArgs, "lock takes a lock name argument and an optional command to execute")
     const client = ctx.client()
-    const session = await openSession(client, Number(ctx.flag("ttl")))
+    const session = await openSession(client, ttlOf(ctx))
     try {
       const signalled = untilSignal()
       const locked = await client.lock.lock({ name: enc.encode(ctx.args[0]!), lease: session.lease }, { timeoutMs: 2 ** 31 - 1 })
@@ -86,8 +85,15 @@ export const lockCommand: Command = {
   },
 }
 
+/** lock --ttl; elect has no such flag in etcdctl 3.4 and takes concurrency's default session TTL. */
+function ttlOf(ctx: Ctx): number {
+  return ctx.flag("ttl") !== "" ? Number(ctx.flag("ttl")) : SESSION_TTL_SECONDS
+}
+
+/** clientv3/concurrency's defaultSessionTTL. */
+const SESSION_TTL_SECONDS = 60
+
 export const electCommand: Command = {
-  flags: { listen: { kind: "bool", short: "l", def: "false" }, ttl: { kind: "int", def: "10" } },
   async run(ctx) {
     if (ctx.args.length !== 1 && ctx.args.length !== 2) {
       throw new CtlExit(ExitCode.badArgs, "elect takes one election name argument and an optional proposal argument")
@@ -107,7 +113,7 @@ export const electCommand: Command = {
       return
     }
     if (ctx.args.length !== 2) throw new CtlExit(ExitCode.error, "no proposal argument but -l not set")
-    const session = await openSession(client, Number(ctx.flag("ttl")))
+    const session = await openSession(client, ttlOf(ctx))
     try {
       const signalled = untilSignal()
       const r = await client.election.campaign({ name, lease: session.lease, value: enc.encode(ctx.args[1]!) }, { timeoutMs: 2 ** 31 - 1 })

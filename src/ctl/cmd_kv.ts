@@ -12,7 +12,7 @@ import {
 } from "../pb"
 import type { Command } from "./context"
 import { showDel, showGet, showPut, showTxn } from "./display"
-import type { FlagSpecs } from "./flags"
+import { COMMAND_SPECS } from "./help_table"
 import { parseArgs } from "./flags"
 import { goQuote } from "./go_fmt"
 import { CtlExit, ExitCode, errorText, out } from "./output"
@@ -44,19 +44,6 @@ export function parseGoInt(s: string, base: 10 | 16): { value: bigint } | { erro
     return { error: `strconv.ParseInt: parsing ${JSON.stringify(s)}: value out of range` }
   }
   return { value: v }
-}
-
-const GET_FLAGS: FlagSpecs = {
-  consistency: { kind: "string", def: "l" },
-  order: { kind: "string", def: "" },
-  "sort-by": { kind: "string", def: "" },
-  limit: { kind: "int", def: "0" },
-  prefix: { kind: "bool", def: "false" },
-  "from-key": { kind: "bool", def: "false" },
-  rev: { kind: "int", def: "0" },
-  "keys-only": { kind: "bool", def: "false" },
-  "count-only": { kind: "bool", def: "false" },
-  "print-value-only": { kind: "bool", def: "false" },
 }
 
 /** etcdctl's getGetOp. */
@@ -117,7 +104,6 @@ function getOp(args: string[], flag: (n: string) => string): RangeRequestInit {
 }
 
 export const getCommand: Command = {
-  flags: GET_FLAGS,
   async run(ctx) {
     const req = getOp(ctx.args, ctx.flag)
     if (ctx.bool("count-only") && ctx.display.format !== "fields") {
@@ -126,13 +112,6 @@ export const getCommand: Command = {
     if (ctx.bool("print-value-only")) ctx.display.valueOnly = true
     showGet(ctx.display, await ctx.client().kv.range(req))
   },
-}
-
-const PUT_FLAGS: FlagSpecs = {
-  lease: { kind: "string", def: "0" },
-  "prev-kv": { kind: "bool", def: "false" },
-  "ignore-value": { kind: "bool", def: "false" },
-  "ignore-lease": { kind: "bool", def: "false" },
 }
 
 /** etcdctl's getPutOp; `stdinValue` is read only when needed. */
@@ -158,18 +137,11 @@ function putOp(args: string[], flag: (n: string) => string, stdinValue: string |
 }
 
 export const putCommand: Command = {
-  flags: PUT_FLAGS,
   async run(ctx) {
     const needStdin = ctx.args.length === 1 && !ctx.bool("ignore-value")
     const req = putOp(ctx.args, ctx.flag, needStdin ? await ctx.stdin() : undefined)
     showPut(ctx.display, await ctx.client().kv.put(req))
   },
-}
-
-const DEL_FLAGS: FlagSpecs = {
-  prefix: { kind: "bool", def: "false" },
-  "prev-kv": { kind: "bool", def: "false" },
-  "from-key": { kind: "bool", def: "false" },
 }
 
 function delOp(args: string[], flag: (n: string) => string): DeleteRangeRequestInit {
@@ -203,14 +175,12 @@ function delOp(args: string[], flag: (n: string) => string): DeleteRangeRequestI
 }
 
 export const delCommand: Command = {
-  flags: DEL_FLAGS,
   async run(ctx) {
     showDel(ctx.display, await ctx.client().kv.deleteRange(delOp(ctx.args, ctx.flag)))
   },
 }
 
 export const compactionCommand: Command = {
-  flags: { physical: { kind: "bool", def: "false" } },
   async run(ctx) {
     if (ctx.args.length !== 1) throw new CtlExit(ExitCode.badArgs, "compaction command needs 1 argument")
     const rev = parseGoInt(ctx.args[0]!, 10)
@@ -317,16 +287,16 @@ export function parseRequestOp(line: string): RequestOpInit {
   try {
     switch (verb) {
       case "get": {
-        const p = parseArgs(rest, GET_FLAGS)
+        const p = parseArgs(rest, COMMAND_SPECS.get!.flags)
         return { requestRange: getOp(p.positionals, (n) => p.values.get(n) ?? "") }
       }
       case "put": {
-        const p = parseArgs(rest, PUT_FLAGS)
+        const p = parseArgs(rest, COMMAND_SPECS.put!.flags)
         return { requestPut: putOp(p.positionals, (n) => p.values.get(n) ?? "", undefined) }
       }
       case "del":
       case "delete": {
-        const p = parseArgs(rest, DEL_FLAGS)
+        const p = parseArgs(rest, COMMAND_SPECS.del!.flags)
         return { requestDeleteRange: delOp(p.positionals, (n) => p.values.get(n) ?? "") }
       }
       default:
@@ -353,7 +323,6 @@ async function readSection<T>(lines: StdinLines, parse: (line: string) => T): Pr
 }
 
 export const txnCommand: Command = {
-  flags: { interactive: { kind: "bool", short: "i", def: "false" } },
   async run(ctx) {
     if (ctx.args.length !== 0) throw new CtlExit(ExitCode.badArgs, "txn command does not accept argument")
     const interactive = ctx.bool("interactive")

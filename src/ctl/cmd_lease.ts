@@ -83,7 +83,6 @@ export const leaseRevoke: Command = {
 }
 
 export const leaseTimeToLive: Command = {
-  flags: { keys: { kind: "bool", def: "false" } },
   async run(ctx) {
     if (ctx.args.length !== 1) throw new CtlExit(ExitCode.badArgs, "lease timetolive command needs lease ID as argument")
     const id = leaseArg(ctx.args[0]!)
@@ -146,7 +145,6 @@ export const leaseList: Command = {
 }
 
 export const leaseKeepAlive: Command = {
-  flags: { once: { kind: "bool", def: "false" } },
   async run(ctx) {
     if (ctx.args.length !== 1) throw new CtlExit(ExitCode.badArgs, "lease keep-alive command needs lease ID as argument")
     const id = leaseArg(ctx.args[0]!)

@@ -12,16 +12,6 @@ import { LoggingClient } from "./logging_client"
 import { CtlExit, ExitCode, errorText, out } from "./output"
 import { TskvError } from "../lib/errors"
 
-const MIRROR_FLAGS = {
-  prefix: { kind: "string", def: "" },
-  "dest-prefix": { kind: "string", def: "" },
-  "no-dest-prefix": { kind: "bool", def: "false" },
-  "dest-cert": { kind: "string", def: "" },
-  "dest-key": { kind: "string", def: "" },
-  "dest-cacert": { kind: "string", def: "" },
-  "dest-insecure-transport": { kind: "bool", def: "true" },
-} as const
-
 /** clientv3/mirror's batchLimit: keys per range request of the initial sync. */
 const SYNC_PAGE_KEYS = 1000
 const REPORT_INTERVAL_MS = 30_000
@@ -119,7 +109,6 @@ class Mirror {
 }
 
 export const makeMirror: Command = {
-  flags: MIRROR_FLAGS,
   async run(ctx) {
     if (ctx.args.length !== 1) throw new CtlExit(ExitCode.badArgs, "make-mirror takes one destination argument")
     const target = destinationClient(ctx, ctx.args[0]!)

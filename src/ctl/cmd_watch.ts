@@ -4,6 +4,7 @@ import { spawnSync } from "node:child_process"
 import type { EtcdClient, WatchStream } from "../client"
 import type { WatchCreateRequestInit, WatchResponse } from "../pb"
 import { parseArgs } from "./flags"
+import { COMMAND_SPECS } from "./help_table"
 import { argify, prefixEnd } from "./cmd_kv"
 import type { Command, Ctx } from "./context"
 import { showWatch } from "./display"
@@ -12,14 +13,6 @@ import { CtlExit, ExitCode, errorText, out } from "./output"
 import { codeOfMessage, TskvError } from "../lib/errors"
 
 const enc = new TextEncoder()
-
-const WATCH_FLAGS = {
-  interactive: { kind: "bool", short: "i", def: "false" },
-  prefix: { kind: "bool", def: "false" },
-  rev: { kind: "int", def: "0" },
-  "prev-kv": { kind: "bool", def: "false" },
-  "progress-notify": { kind: "bool", def: "false" },
-} as const
 
 interface WatchArgs {
   key: string
@@ -111,7 +104,7 @@ function interactiveWatch(args: string[]): { req: WatchCreateRequestInit; execAr
   if (dash >= 0 && dash === args.length - 1) throw new CtlExit(ExitCode.badArgs, `${errBadArgsNum} (found separator --, but no commands)`)
   let p
   try {
-    p = parseArgs(args, WATCH_FLAGS)
+    p = parseArgs(args, COMMAND_SPECS.watch!.flags)
   } catch (e) {
     throw new CtlExit(ExitCode.badArgs, errorText(e))
   }
@@ -167,7 +160,6 @@ async function watchInteractive(ctx: Ctx, client: EtcdClient): Promise<never> {
 }
 
 export const watchCommand: Command = {
-  flags: WATCH_FLAGS,
   keepDash: true,
   async run(ctx) {
     if ((process.env.ETCDCTL_WATCH_KEY ?? "") === "" && (process.env.ETCDCTL_WATCH_RANGE_END ?? "") !== "") {

@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs"
 import { EtcdClient, type ClientOptions } from "../client"
 import type { Display } from "./display"
-import type { FlagSpecs } from "./flags"
+import type { ParseSpecs } from "./flags"
 import { parseGoDuration } from "./go_fmt"
 import { CtlExit, ExitCode } from "./output"
 import type { StdinLines } from "./stdin_lines"
@@ -29,7 +29,8 @@ export interface Ctx {
 }
 
 export interface Command {
-  flags?: FlagSpecs
+  /** Only for commands outside help_table.ts (the v2 verbs): the others take their flags from the table. */
+  flags?: ParseSpecs
   /** Keeps the arguments after `--` apart instead of merging them into args. */
   keepDash?: boolean
   run(ctx: Ctx): Promise<number | void>

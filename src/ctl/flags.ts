@@ -1,18 +1,12 @@
 // Command-line parsing as cobra/pflag do it for etcdctl: flags anywhere among
 // the arguments, `--name=value`, `--name value`, `-w json`, `-wjson`, bool
 // flags with an optional `=true|false`, and `--` ending the flags.
+import type { FlagSpec } from "./help_table"
 import { CtlExit } from "./output"
 
-export type FlagKind = "bool" | "string" | "int" | "duration" | "strings"
-
-export interface FlagSpec {
-  kind: FlagKind
-  short?: string
-  /** Default as the text pflag would parse. */
-  def: string
-}
-
-export type FlagSpecs = Record<string, FlagSpec>
+/** What the parser needs of a flag (help_table.ts's FlagSpec has these and its description). */
+export type ParseSpec = Pick<FlagSpec, "kind" | "short" | "def">
+export type ParseSpecs = Record<string, ParseSpec>
 
 export interface ParsedArgs {
   positionals: string[]
@@ -23,40 +17,18 @@ export interface ParsedArgs {
   changed: Set<string>
 }
 
-export const GLOBAL_FLAGS: FlagSpecs = {
-  endpoints: { kind: "strings", def: "127.0.0.1:2379" },
-  debug: { kind: "bool", def: "false" },
-  "write-out": { kind: "string", short: "w", def: "simple" },
-  hex: { kind: "bool", def: "false" },
-  "dial-timeout": { kind: "duration", def: "2s" },
-  "command-timeout": { kind: "duration", def: "5s" },
-  "keepalive-time": { kind: "duration", def: "2s" },
-  "keepalive-timeout": { kind: "duration", def: "6s" },
-  "insecure-transport": { kind: "bool", def: "true" },
-  "insecure-discovery": { kind: "bool", def: "true" },
-  "insecure-skip-tls-verify": { kind: "bool", def: "false" },
-  cert: { kind: "string", def: "" },
-  key: { kind: "string", def: "" },
-  cacert: { kind: "string", def: "" },
-  user: { kind: "string", def: "" },
-  password: { kind: "string", def: "" },
-  "discovery-srv": { kind: "string", short: "d", def: "" },
-  "discovery-srv-name": { kind: "string", def: "" },
-  help: { kind: "bool", short: "h", def: "false" },
-}
-
-function findSpec(specs: FlagSpecs, token: string): [string, FlagSpec] | undefined {
+function findSpec(specs: ParseSpecs, token: string): [string, ParseSpec] | undefined {
   const s = specs[token]
   return s === undefined ? undefined : [token, s]
 }
 
-function findShort(specs: FlagSpecs, c: string): [string, FlagSpec] | undefined {
+function findShort(specs: ParseSpecs, c: string): [string, ParseSpec] | undefined {
   for (const [name, s] of Object.entries(specs)) if (s.short === c) return [name, s]
   return undefined
 }
 
 /** The positional words before flags are parsed (to find the command). */
-export function leadingWords(argv: string[], specs: FlagSpecs): string[] {
+export function leadingWords(argv: string[], specs: ParseSpecs): string[] {
   const words: string[] = []
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!
@@ -76,9 +48,9 @@ export function leadingWords(argv: string[], specs: FlagSpecs): string[] {
   return words
 }
 
-export function parseArgs(argv: string[], specs: FlagSpecs): ParsedArgs {
+export function parseArgs(argv: string[], specs: ParseSpecs): ParsedArgs {
   const out: ParsedArgs = { positionals: [], afterDash: undefined, values: new Map(), changed: new Set() }
-  const set = (name: string, spec: FlagSpec, value: string, display: string): void => {
+  const set = (name: string, spec: ParseSpec, value: string, display: string): void => {
     if (spec.kind === "bool" && value !== "true" && value !== "false") {
       const v = value.toLowerCase()
       if (["1", "t", "true"].includes(v)) value = "true"

@@ -18,6 +18,11 @@ const usage = `Usage:
   tskv snapshot status <filename> [-w simple|json|table]
 `
 
+/** Every flag `tskv snapshot` parses, for the test that holds the help to it. */
+export function snapshotFlagNames(): string[] {
+  return [...booleanFlags, ...valueFlags]
+}
+
 const booleanFlags = new Set(["skip-hash-check", "mark-compacted", "help"])
 const valueFlags = new Set([
   "endpoints", "cacert", "cert", "key", "write-out", "w", "name", "data-dir", "wal-dir",
