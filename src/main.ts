@@ -62,7 +62,6 @@ const notBuilt = [
   "raft-write-timeout",
   "cors",
   "host-whitelist",
-  "metrics",
   "compact-hash-check-time",
   "warning-unary-request-duration",
   "experimental-compact-hash-check-enabled",

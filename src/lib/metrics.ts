@@ -133,6 +133,8 @@ abstract class Family<C extends Child> {
   }
 
   expose(out: string[]): void {
+    // as client_golang: a labelled family without children writes nothing at all
+    if (this.children.size === 0) return
     out.push(`# HELP ${this.name} ${escapeHelp(this.help)}\n# TYPE ${this.name} ${this.type}\n`)
     const keys = [...this.children.keys()].sort()
     for (const key of keys) this.exposeChild(out, key, this.children.get(key)!)
@@ -279,6 +281,7 @@ export function registerProcessMetrics(registry: Registry, options: { startTimeS
   registry.gauge({ name: "process_open_fds", help: "Number of open file descriptors.", collect: () => openFds() })
   registry.gauge({ name: "process_max_fds", help: "Maximum number of open file descriptors.", collect: () => maxFds() })
   registry.gauge({ name: "process_start_time_seconds", help: "Start time of the process since unix epoch in seconds.", collect: () => startTimeSeconds })
+  registry.gauge({ name: "process_virtual_memory_max_bytes", help: "Maximum amount of virtual memory available in bytes.", collect: () => limitOf("Max address space") })
 }
 
 function cpuSeconds(): number {
@@ -295,11 +298,17 @@ function openFds(): number {
 }
 
 function maxFds(): number {
+  return limitOf("Max open files")
+}
+
+/** The soft limit of one /proc/self/limits line; "unlimited" is 2^64 (Go's RLIM_INFINITY as a float, as client_golang reports it). */
+function limitOf(name: string): number {
   try {
     const limits = readFileSync("/proc/self/limits", "utf8")
-    const line = limits.split("\n").find((l) => l.startsWith("Max open files"))
-    const soft = line?.slice("Max open files".length).trim().split(/\s+/)[0]
-    return soft === undefined || soft === "unlimited" ? Number.POSITIVE_INFINITY : Number(soft)
+    const line = limits.split("\n").find((l) => l.startsWith(name))
+    const soft = line?.slice(name.length).trim().split(/\s+/)[0]
+    if (soft === "unlimited") return 2 ** 64
+    return soft === undefined ? Number.NaN : Number(soft)
   } catch {
     return Number.NaN
   }

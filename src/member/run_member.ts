@@ -81,7 +81,12 @@ export async function runMember(config: Config, logger: Logger): Promise<Running
   registerProcessMetrics(registry)
   registerPeerMetrics(registry, peers, server.memberId)
   registerServerMetrics(registry, server)
-  const grpc = new GrpcServer({ maxReceiveMessageBytes: config.maxRequestBytes + 512 * 1024, registry, logger })
+  const grpc = new GrpcServer({
+    maxReceiveMessageBytes: config.maxRequestBytes + 512 * 1024,
+    registry,
+    logger,
+    handlingTimeHistogram: config.metrics === "extensive",
+  })
   const health = new HealthService(ServingStatus.SERVING)
   health.register(grpc)
   registerServices(grpc, server)

@@ -104,6 +104,16 @@ const META_COMPACT_REV = "mvcc_compact_rev"
 const META_COMPACT_CURSOR = "mvcc_compact_cursor"
 const KV_COLUMNS = "k.key AS key, k.main AS main, k.create_rev AS cr, k.version AS ver, CAST(k.lease AS TEXT) AS lease"
 
+/** What etcd's mvcc metrics observe (durations in ms). */
+export interface MvccObserver {
+  hash(ms: number): void
+  hashKV(ms: number): void
+  /** compact(): the revision is recorded (etcd's index compaction pause). */
+  compactIndex(ms: number): void
+  /** One batch of row deletions; totalMs when it was the last one. */
+  compactStep(step: { deleted: number; ms: number; totalMs: number | undefined }): void
+}
+
 export class MvccStore {
   readonly backend: Backend
   private currentRev: number
@@ -116,6 +126,9 @@ export class MvccStore {
   private readonly leaseListeners: LeaseListener[] = []
   /** Longest single compactStep() in milliseconds (the longest write stall compaction caused). */
   compactionStepMsMax = 0
+  /** Timings and counts for etcd's mvcc metrics (set by the server's metrics). */
+  observer: MvccObserver | undefined
+  private compactionStartedMs = 0
 
   private readonly stmt: {
     getLatest: Statement<LatestRow, [Uint8Array]>
@@ -251,11 +264,14 @@ export class MvccStore {
   compact(revision: number): void {
     if (revision <= this.compactRev) throw new TskvError("compacted", `compact ${revision} <= ${this.compactRev}`)
     if (revision > this.currentRev) throw new TskvError("futureRev", `compact ${revision} > ${this.currentRev}`)
+    const started = performance.now()
     this.backend.begin()
     this.compactRev = revision
     this.compactCursor = 0
     this.backend.setMeta(META_COMPACT_REV, encodeNumber(revision))
     this.backend.setMeta(META_COMPACT_CURSOR, encodeNumber(0))
+    this.compactionStartedMs = started
+    this.observer?.compactIndex(performance.now() - started)
   }
 
   /**
@@ -286,6 +302,7 @@ export class MvccStore {
     this.backend.setMeta(META_COMPACT_CURSOR, encodeNumber(this.compactCursor))
     // The step's own duration; a batch commit that noteWrites() may trigger is the backend's pause, not compaction's.
     this.compactionStepMsMax = Math.max(this.compactionStepMsMax, performance.now() - started)
+    this.observer?.compactStep({ deleted, ms: performance.now() - started, totalMs: done ? performance.now() - this.compactionStartedMs : undefined })
     this.backend.noteWrites(deleted)
     return !done
   }
@@ -306,14 +323,20 @@ export class MvccStore {
     const rev = revision <= 0 ? this.currentRev : revision
     if (rev > this.currentRev) throw new TskvError("futureRev")
     if (rev < this.compactRev) throw new TskvError("compacted")
+    const started = performance.now()
     this.finishCompaction()
-    return { hash: this.crcRows(rev), compactRevision: this.compactRev, hashRevision: rev }
+    const result = { hash: this.crcRows(rev), compactRevision: this.compactRev, hashRevision: rev }
+    this.observer?.hashKV(performance.now() - started)
+    return result
   }
 
   /** Hash of the whole mvcc state (Maintenance.Hash): every row plus the compacted revision. */
   hash(): number {
+    const started = performance.now()
     this.finishCompaction()
-    return Bun.hash.crc32(encodeNumber(this.compactRev), this.crcRows(Number.MAX_SAFE_INTEGER))
+    const result = Bun.hash.crc32(encodeNumber(this.compactRev), this.crcRows(Number.MAX_SAFE_INTEGER))
+    this.observer?.hash(performance.now() - started)
+    return result
   }
 
   /** Calls `visit` for every live key that has a lease (the lessor rebuilds lease -> keys on open). */

@@ -103,6 +103,8 @@ export class WatchableStore {
   private readonly roundEventsMax: number
   private readonly scanRowsMax: number
   readonly fragmentBytesMax: number
+  /** Events handed to watch streams (etcd_debugging_mvcc_events_total). */
+  eventsSent = 0
   private readonly syncedByKey = new Map<string, Set<Watcher>>()
   private readonly syncedRanges = new Set<Watcher>()
   /** syncedRanges sorted by start key, rebuilt after a change (undefined: stale). */
@@ -516,6 +518,7 @@ export class WatchStream {
   /** @internal Sends the events of a watcher, all of them in one response unless it asked for fragments. */
   sendEvents(w: Watcher, events: Event[], revision: number): void {
     w.sentSinceProgress = true
+    this.owner.eventsSent += events.length
     if (!w.options.fragment) {
       this.push({ ...emptyResponse(w.id, revision), events })
       return

@@ -31,7 +31,9 @@ export interface ApplierDeps {
   /** Applies an auth mutation (server/auth_apply.ts); undefined until auth is wired. */
   applyAuth?: (req: DecodedRequest) => unknown
   /** Counts for etcd's mvcc and lease metrics. */
-  counters?: { mvccPut: number; mvccDelete: number; mvccRange: number; mvccTxn: number; leaseGranted: number; leaseRevoked: number }
+  counters?: { mvccPut: number; mvccDelete: number; mvccRange: number; mvccTxn: number; leaseGranted: number; leaseRevoked: number; mvccPutBytes: number }
+  /** Each granted lease's TTL in seconds (etcd_debugging_lease_ttl_total). */
+  onLeaseGrant?: (ttlSeconds: number) => void
   /** Called when NOSPACE or another alarm changes, to update metrics and health. */
   onAlarmChange?: () => void
 }
@@ -125,6 +127,7 @@ export class Applier {
     switch (req.kind) {
       case RequestKind.Put:
         c.mvccPut++
+        c.mvccPutBytes += req.body.length
         return
       case RequestKind.DeleteRange:
         c.mvccDelete++
@@ -134,6 +137,7 @@ export class Applier {
         return
       case RequestKind.LeaseGrant:
         c.leaseGranted++
+        this.deps.onLeaseGrant?.(Number((response as { TTL?: number | bigint }).TTL ?? 0))
         return
       case RequestKind.LeaseRevoke:
         c.leaseRevoked++

@@ -52,7 +52,9 @@ export function registerServerMetrics(registry: Registry, server: EtcdServer): v
   g("etcd_debugging_mvcc_watch_stream_total", "Total number of watch streams.", () => server.watchable.streamCount())
   // Events never wait in memory here: a stream that cannot take more is parked and re-reads history later.
   g("etcd_debugging_mvcc_pending_events_total", "Total number of pending events to be sent.", () => 0)
-  c("etcd_disk_wal_write_bytes_total", "Total number of bytes written in WAL.", () => server.walBytesWritten())
+  // a gauge in etcd 3.4 (Set from the WAL's counter), so a gauge here too
+  g("etcd_disk_wal_write_bytes_total", "Total number of bytes written in WAL.", () => server.walBytesWritten())
+  registerEtcd34Debugging(registry, server)
   const diskBuckets = ETCD_DISK_BUCKETS
   const walFsync = registry.histogram({ name: "etcd_disk_wal_fsync_duration_seconds", help: "The latency distributions of fsync called by WAL.", buckets: diskBuckets }).labels()
   const commit = registry.histogram({ name: "etcd_disk_backend_commit_duration_seconds", help: "The latency distributions of commit called by backend.", buckets: diskBuckets }).labels()
@@ -90,5 +92,50 @@ function fdLimit(): number {
     return Number(line?.split(/\s+/)[3] ?? 0)
   } catch {
     return 0
+  }
+}
+
+/** etcd 3.4's etcd_debugging_* and the other families the dashboards and `etcd --metrics` users read. */
+function registerEtcd34Debugging(registry: Registry, server: EtcdServer): void {
+  const n = server.counters
+  const c = (name: string, help: string, collect: () => number): void => {
+    registry.counter({ name, help, collect })
+  }
+  const g = (name: string, help: string, collect: () => number): void => {
+    registry.gauge({ name, help, collect })
+  }
+  // the same counts as etcd_mvcc_*: etcd 3.4 keeps both names
+  c("etcd_debugging_mvcc_put_total", "Total number of puts seen by this member.", () => n.mvccPut)
+  c("etcd_debugging_mvcc_delete_total", "Total number of deletes seen by this member.", () => n.mvccDelete)
+  c("etcd_debugging_mvcc_range_total", "Total number of ranges seen by this member.", () => n.mvccRange)
+  c("etcd_debugging_mvcc_txn_total", "Total number of txns seen by this member.", () => n.mvccTxn)
+  g("etcd_debugging_mvcc_db_total_size_in_bytes", "Total size of the underlying database physically allocated in bytes.", () => server.backend.sizeBytes())
+  g("etcd_debugging_mvcc_total_put_size_in_bytes", "The total size of put kv pairs seen by this member.", () => n.mvccPutBytes)
+  c("etcd_debugging_mvcc_events_total", "Total number of events sent by this member.", () => server.watchable.eventsSent)
+  g("etcd_debugging_auth_revision", "The current revision of auth store.", () => server.auth?.revision() ?? 0)
+  g("etcd_disk_defrag_inflight", "Whether or not defrag is active on the member. 1 means active, 0 means not.", () => n.defragInflight)
+  c("etcd_server_learner_promote_successes", "The total number of successful learner promotions while this member is leader.", () => n.learnerPromotes)
+  registry
+    .gauge({ name: "etcd_server_go_version", help: "Which Go version server is running with. 1 for 'server_go_version' label with current version.", labelNames: ["server_go_version"] })
+    .labels(`bun${Bun.version}`)
+    .set(1)
+  const histogram = (name: string, help: string, buckets: readonly number[]) => registry.histogram({ name, help, buckets }).labels()
+  const leaseTtl = histogram("etcd_debugging_lease_ttl_total", "Bucketed histogram of lease TTLs.", exponentialBuckets(1, 2, 24))
+  server.onLeaseGrant = (ttl) => leaseTtl.observe(ttl)
+  const hash = histogram("etcd_mvcc_hash_duration_seconds", "The latency distribution of storage hash operation.", exponentialBuckets(0.01, 2, 15))
+  const hashRev = histogram("etcd_mvcc_hash_rev_duration_seconds", "The latency distribution of storage hash by revision operation.", exponentialBuckets(0.01, 2, 15))
+  const compactedKeys = registry.counter({ name: "etcd_debugging_mvcc_db_compaction_keys_total", help: "Total number of db keys compacted." })
+  const pause = histogram("etcd_debugging_mvcc_db_compaction_pause_duration_milliseconds", "Bucketed histogram of db compaction pause duration.", exponentialBuckets(1, 2, 13))
+  const total = histogram("etcd_debugging_mvcc_db_compaction_total_duration_milliseconds", "Bucketed histogram of db compaction total duration.", exponentialBuckets(100, 2, 14))
+  const index = histogram("etcd_debugging_mvcc_index_compaction_pause_duration_milliseconds", "Bucketed histogram of index compaction pause duration.", exponentialBuckets(0.5, 2, 14))
+  server.store.observer = {
+    hash: (ms) => hash.observe(ms / 1000),
+    hashKV: (ms) => hashRev.observe(ms / 1000),
+    compactIndex: (ms) => index.observe(ms),
+    compactStep: (step) => {
+      compactedKeys.inc(step.deleted)
+      pause.observe(step.ms)
+      if (step.totalMs !== undefined) total.observe(step.totalMs)
+    },
   }
 }

@@ -72,6 +72,10 @@ export interface ServerCounters {
   leaseRenewed: number
   leaseRevoked: number
   leaseExpired: number
+  /** Bytes of the applied PutRequests (etcd_debugging_mvcc_total_put_size_in_bytes). */
+  mvccPutBytes: number
+  learnerPromotes: number
+  defragInflight: number
 }
 
 export interface ServerParts {
@@ -171,6 +175,9 @@ export class EtcdServer {
     mvccRange: 0,
     mvccTxn: 0,
     leaseGranted: 0,
+    mvccPutBytes: 0,
+    learnerPromotes: 0,
+    defragInflight: 0,
     leaseRenewed: 0,
     leaseRevoked: 0,
     leaseExpired: 0,
@@ -179,6 +186,7 @@ export class EtcdServer {
   onWalSync: ((ms: number) => void) | undefined
   onDefrag: ((ms: number) => void) | undefined
   onBackendSnapshot: ((ms: number) => void) | undefined
+  onLeaseGrant: ((ttlSeconds: number) => void) | undefined
   /** Called when the member stops by itself (removed, fatal error). */
   onFatal: ((error: unknown) => void) | undefined
   /** Forwards MemberPromote to the leader (set by the peer wiring). */
@@ -218,6 +226,7 @@ export class EtcdServer {
       alarms: this.alarms,
       membership: this.membership,
       counters: this.counters,
+      onLeaseGrant: (ttl) => this.onLeaseGrant?.(ttl),
       ...(this.auth ? { auth: this.auth } : {}),
       ...(this.v2 ? { v2: this.v2 } : {}),
     })
@@ -739,6 +748,7 @@ export class EtcdServer {
           // Promotion of a learner, or the bootstrap entries of a new cluster (already known).
           if (existing.isLearner && cc.type === ConfChangeType.AddNode) {
             ms.promote(cc.nodeId)
+            if (this.isLeader()) this.counters.learnerPromotes++
             this.v2?.recordInternalWrites(1)
           }
           return
@@ -1081,8 +1091,13 @@ export class EtcdServer {
   /** Reclaims free space in the backend (Maintenance.Defragment). */
   defragment(): void {
     const started = performance.now()
-    this.backend.commit()
-    this.backend.db.exec("VACUUM")
+    this.counters.defragInflight = 1
+    try {
+      this.backend.commit()
+      this.backend.db.exec("VACUUM")
+    } finally {
+      this.counters.defragInflight = 0
+    }
     this.onDefrag?.(performance.now() - started)
   }
 

@@ -7,7 +7,7 @@
 
 import { Hono, type Context } from "hono"
 import { silentLogger, type Logger } from "../../lib/logger"
-import { EXPOSITION_CONTENT_TYPE, type Counter, type Gauge, type Registry } from "../../lib/metrics"
+import { EXPOSITION_CONTENT_TYPE, type Counter, type CounterChild, type Gauge, type Registry } from "../../lib/metrics"
 import type { GrpcServer } from "../grpc/transport/grpc_server"
 import { mountGateway } from "./gateway"
 import type { EtcdServer } from "../../server/server"
@@ -107,7 +107,16 @@ export function createHttpApp(deps: HttpDeps): Hono {
     return c.body(JSON.stringify({ etcdserver: server, etcdcluster: cluster }), 200, { "content-type": "application/json" })
   })
 
-  app.get("/metrics", (c) => c.body(deps.registry.expose(), 200, { "content-type": EXPOSITION_CONTENT_TYPE }))
+  const scrapes = scrapeMetrics(deps.registry)
+  app.get("/metrics", (c) => {
+    scrapes.inFlight.inc()
+    try {
+      return c.body(deps.registry.expose(), 200, { "content-type": EXPOSITION_CONTENT_TYPE })
+    } finally {
+      scrapes.inFlight.dec()
+      scrapes.ok.inc()
+    }
+  })
 
   const getOnly = ["/health", "/livez", "/livez/*", "/readyz", "/readyz/*", "/version", "/metrics"]
   for (const path of getOnly) {
@@ -207,4 +216,16 @@ function withTimeout(promise: Promise<void>, ms: number): Promise<void> {
 
 function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e)
+}
+
+/** client_golang's promhttp handler metrics (shared by the client and the --listen-metrics-urls apps). */
+function scrapeMetrics(registry: Registry): { inFlight: Gauge; ok: CounterChild } {
+  const inFlight =
+    (registry.get("promhttp_metric_handler_requests_in_flight") as Gauge | undefined) ??
+    registry.gauge({ name: "promhttp_metric_handler_requests_in_flight", help: "Current number of scrapes being served." })
+  const total =
+    (registry.get("promhttp_metric_handler_requests_total") as Counter | undefined) ??
+    registry.counter({ name: "promhttp_metric_handler_requests_total", help: "Total number of scrapes by HTTP status code.", labelNames: ["code"] })
+  for (const code of ["500", "503"]) total.labels(code)
+  return { inFlight, ok: total.labels("200") }
 }

@@ -6,7 +6,7 @@
 // Handler errors become statuses through src/api/grpc/errors.ts, once.
 
 import { silentLogger, type Logger } from "../../../lib/logger"
-import { CounterChild, Registry, type Counter } from "../../../lib/metrics"
+import { CounterChild, DEFAULT_BUCKETS, Registry, type Counter, type Histogram, type HistogramChild } from "../../../lib/metrics"
 import { TskvError } from "../../../lib/errors"
 import { statusOfError } from "../errors"
 import { decompressorFor, encodeGrpcMessage, frameMessage, MessageReader, messagePrefix, parseGrpcTimeoutMs } from "./framing"
@@ -69,6 +69,8 @@ export interface GrpcServerOptions {
   maxSendMessageBytes?: number
   registry?: Registry
   logger?: Logger
+  /** --metrics=extensive: grpc_server_handling_seconds, as go-grpc-prometheus' EnableHandlingTimeHistogram. */
+  handlingTimeHistogram?: boolean
 }
 
 export const DEFAULT_MAX_RECEIVE_BYTES = 1_572_864 + 512 * 1024
@@ -95,6 +97,8 @@ interface Route {
   readonly sent: CounterChild
   /** grpc_server_handled_total children by status code, made on first use. */
   readonly handled: (CounterChild | undefined)[]
+  /** grpc_server_handling_seconds (with --metrics=extensive). */
+  readonly handling: HistogramChild | undefined
   readonly service: string
   readonly name: string
 }
@@ -118,6 +122,7 @@ export class GrpcServer {
   readonly logger: Logger
   private readonly startedTotal: Counter
   private readonly handledTotal: Counter
+  private readonly handlingSeconds: Histogram | undefined
   private readonly receivedTotal: Counter
   private readonly sentTotal: Counter
   private readonly clientRequestsTotal: Counter
@@ -130,6 +135,10 @@ export class GrpcServer {
     this.logger = options.logger ?? silentLogger
     const labelNames = ["grpc_type", "grpc_service", "grpc_method"]
     this.startedTotal = this.registry.counter({ name: "grpc_server_started_total", help: "Total number of RPCs started on the server.", labelNames })
+    if (options.handlingTimeHistogram === true) {
+      const help = "Histogram of response latency (seconds) of gRPC that had been application-level handled by the server."
+      this.handlingSeconds = this.registry.histogram({ name: "grpc_server_handling_seconds", help, labelNames, buckets: DEFAULT_BUCKETS })
+    }
     this.handledTotal = this.registry.counter({
       name: "grpc_server_handled_total",
       help: "Total number of RPCs completed on the server, regardless of success or failure.",
@@ -206,7 +215,7 @@ export class GrpcServer {
     } catch (e) {
       stream.listen(ignoringListener)
       const status = statusOfError(e)
-      this.countHandled(route, status.code)
+      this.countHandled(route, status.code, performance.now())
       trailersOnly(stream, status.code, status.message)
       return
     }
@@ -233,7 +242,8 @@ export class GrpcServer {
   }
 
   /** @internal */
-  countHandled(route: Route, code: GrpcStatusCode): void {
+  countHandled(route: Route, code: GrpcStatusCode, startedMs: number): void {
+    route.handling?.observe((performance.now() - startedMs) / 1000)
     let child = route.handled[code]
     if (child === undefined) {
       child = this.handledTotal.labels(route.kind, route.service, route.name, grpcCodeNames[code]!)
@@ -301,6 +311,7 @@ export class GrpcServer {
       received: this.receivedTotal.labels(kind, service, name),
       sent: this.sentTotal.labels(kind, service, name),
       handled: [],
+      handling: this.handlingSeconds?.labels(kind, service, name),
     })
   }
 }
@@ -323,6 +334,7 @@ class Call implements BidiCall<unknown, unknown> {
   private halfCloseListener: (() => void) | undefined
   private pending: unknown[] | undefined
   private halfClosed = false
+  private readonly startedMs: number
 
   constructor(
     private readonly server: GrpcServer,
@@ -330,6 +342,7 @@ class Call implements BidiCall<unknown, unknown> {
     private readonly stream: ServerStream,
     private readonly reader: MessageReader,
   ) {
+    this.startedMs = performance.now()
     const metadata = stream.headers
     const timeoutMs = parseGrpcTimeoutMs(metadata["grpc-timeout"] as string | undefined)
     this.deadline = timeoutMs === undefined ? undefined : performance.now() + timeoutMs
@@ -473,7 +486,7 @@ class Call implements BidiCall<unknown, unknown> {
     if (this.route.kind !== "unary") this.server.forget(this)
     if (this.ended) return
     this.ended = true
-    this.server.countHandled(this.route, GrpcStatus.CANCELLED)
+    this.server.countHandled(this.route, GrpcStatus.CANCELLED, this.startedMs)
     this.cancel()
   }
 
@@ -527,7 +540,7 @@ class Call implements BidiCall<unknown, unknown> {
     if (frame === undefined) return
     this.ended = true
     this.route.sent.inc()
-    this.server.countHandled(this.route, GrpcStatus.OK)
+    this.server.countHandled(this.route, GrpcStatus.OK, this.startedMs)
     if (this.deadline !== undefined) this.server.unwatchDeadline(this)
     const stream = this.stream
     if (stream.destroyed) return
@@ -581,7 +594,7 @@ class Call implements BidiCall<unknown, unknown> {
     this.ended = true
     if (this.deadline !== undefined) this.server.unwatchDeadline(this)
     if (this.route.kind !== "unary") this.server.forget(this)
-    this.server.countHandled(this.route, code)
+    this.server.countHandled(this.route, code, this.startedMs)
     const stream = this.stream
     if (stream.destroyed) return
     if (!this.headersSent) {
