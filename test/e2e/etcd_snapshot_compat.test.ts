@@ -128,6 +128,8 @@ describe("etcd-format snapshots", () => {
     expect(status.tskv).toBe(status.etcd)
     for (const format of ["simple", "table"]) {
       expect(ok(run([tskvBinary, "snapshot", "status", etcdSnapshot, "-w", format]))).toBe(ok(run(["etcdctl", "snapshot", "status", etcdSnapshot, "-w", format])))
+      // etcdctl's own spelling, through tskv ctl (global flags before the command too).
+      expect(ok(run([tskvBinary, "ctl", "-w", format, "snapshot", "status", etcdSnapshot]))).toBe(ok(run(["etcdctl", "-w", format, "snapshot", "status", etcdSnapshot])))
     }
 
     const tskv = await restoreAndStart("tskv", etcdSnapshot)
@@ -187,6 +189,9 @@ describe("etcd-format snapshots", () => {
     const db = join(etcd.dataDir, "member", "snap", "db")
     const withoutHash = run([tskvBinary, "snapshot", "restore", db, `--data-dir=${join(scratch(), "x")}`])
     expect(withoutHash.stderr).toBe("Error: snapshot missing hash but --skip-hash-check=false\n")
+    // tskv ctl snapshot restore is tskv snapshot restore (etcdctl 3.4 has the command too).
+    const viaCtl = run([tskvBinary, "ctl", "snapshot", "restore", db, `--data-dir=${join(scratch(), "via-ctl")}`])
+    expect(viaCtl.stderr).toBe("Error: snapshot missing hash but --skip-hash-check=false\n")
     const tskv = await restoreAndStart("tskv", db, ["--skip-hash-check"])
     expect(observe(tskv, 5)).toEqual(state)
     expect(ok(run([tskvBinary, "snapshot", "status", db]))).toBe(ok(run(["etcdctl", "snapshot", "status", db])))
