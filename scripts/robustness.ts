@@ -5,7 +5,8 @@
 //   scripts/robustness --seed 7 --rounds 500          # the long run
 //   scripts/robustness --seed 7 --round 42            # replay one round
 //   scripts/robustness --seed 7 --rounds 20 --faults kill-leader,disk-full --sizes 3
-//   --json report.json writes the tally; exit 1 when a round failed.
+//   --json report.json writes the tally; --max-minutes N starts no round after N
+//   minutes; --fail-fast stops at the first failing round; exit 1 when a round failed.
 import { parseArgs } from "node:util"
 import { writeFileSync } from "node:fs"
 import { runCampaign, summarize } from "../test/robustness/campaign"
@@ -13,23 +14,31 @@ import { FAULT_KINDS, type FaultKind } from "../test/robustness/plan"
 import { killAllMembers, requireBinary } from "../test/support/procs"
 import { removeAllTempDirs } from "../test/support/tmp"
 
-const { values } = parseArgs({
-  options: {
-    seed: { type: "string", default: "1" },
-    rounds: { type: "string", default: "20" },
-    round: { type: "string", multiple: true },
-    sizes: { type: "string" },
-    faults: { type: "string" },
-    json: { type: "string" },
-    "fail-fast": { type: "boolean", default: false },
-  },
-})
-
 function fail(message: string): never {
   console.error(`robustness: ${message}`)
   process.exit(2)
 }
 
+function parse() {
+  try {
+    return parseArgs({
+      options: {
+        seed: { type: "string", default: "1" },
+        rounds: { type: "string", default: "20" },
+        round: { type: "string", multiple: true },
+        sizes: { type: "string" },
+        faults: { type: "string" },
+        json: { type: "string" },
+        "fail-fast": { type: "boolean", default: false },
+        "max-minutes": { type: "string" },
+      },
+    }).values
+  } catch (e) {
+    fail((e as Error).message)
+  }
+}
+
+const values = parse()
 const seed = Number(values.seed)
 const rounds = Number(values.rounds)
 if (!Number.isInteger(seed) || seed < 0) fail(`--seed must be a non-negative integer, not ${values.seed}`)
@@ -47,12 +56,14 @@ const faults = values.faults?.split(",").map((f) => {
   if (!(FAULT_KINDS as readonly string[]).includes(f)) fail(`--faults: unknown fault ${f} (${FAULT_KINDS.join(", ")})`)
   return f as FaultKind
 })
+const maxMinutes = values["max-minutes"] === undefined ? undefined : Number(values["max-minutes"])
+if (maxMinutes !== undefined && !(maxMinutes > 0)) fail(`--max-minutes must be a positive number, not ${values["max-minutes"]}`)
 requireBinary()
 if (process.getuid?.() !== 0) fail("must run as root (disk-full rounds mount a tmpfs)")
 
 let report
 try {
-  report = await runCampaign({ seed, rounds, ...(only ? { only } : {}), ...(sizes ? { sizes } : {}), ...(faults ? { faults } : {}), failFast: values["fail-fast"] })
+  report = await runCampaign({ seed, rounds, ...(only ? { only } : {}), ...(sizes ? { sizes } : {}), ...(faults ? { faults } : {}), failFast: values["fail-fast"], ...(maxMinutes === undefined ? {} : { maxMinutes }) })
 } finally {
   await killAllMembers()
   removeAllTempDirs()

@@ -12,6 +12,8 @@ export interface CampaignOptions extends PlanOptions {
   only?: number[]
   /** Stop at the first failing round. */
   failFast?: boolean
+  /** Start no new round after this many minutes. */
+  maxMinutes?: number
   log?: (line: string) => void
 }
 
@@ -56,6 +58,10 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRep
   const planOptions: PlanOptions = { ...(options.sizes ? { sizes: options.sizes } : {}), ...(options.faults ? { faults: options.faults } : {}) }
   const rounds = options.only ?? Array.from({ length: options.rounds }, (_, i) => i)
   for (const round of rounds) {
+    if (options.maxMinutes !== undefined && performance.now() - began > options.maxMinutes * 60_000) {
+      log(`stopping before round ${round}: --max-minutes ${options.maxMinutes} passed`)
+      break
+    }
     const plan = planRound(options.seed, round, planOptions)
     log(describePlan(plan))
     const r = await runRound(plan)
