@@ -121,9 +121,9 @@ export function planRound(seed: number, round: number, options: PlanOptions = {}
   const fitting = sizes.filter((s) => s > 1 || SINGLE_MEMBER_FAULTS.has(fault))
   if (fitting.length === 0) throw new Error(`fault ${fault} needs a cluster of 3 or 5, sizes are ${sizes.join(",")}`)
   const size = pick(rng, fitting)
-  const trafficMs = between(rng, 3_500, 4_500)
-  const faultAtMs = between(rng, 600, 1_400)
-  const faultHoldMs = between(rng, 1_500, 2_200)
+  const trafficMs = between(rng, 2_800, 3_600)
+  const faultAtMs = between(rng, 400, 1_000)
+  const faultHoldMs = between(rng, 1_300, 2_000)
   // A snapshot-restart needs the leader to cut its log while the follower is away.
   const snapshotCount = fault === "snapshot-restart" ? pick(rng, [20, 40]) : pick(rng, [20, 50, 100, 10_000])
   const weight = (): number => rng.int(5) + 1
