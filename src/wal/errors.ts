@@ -13,3 +13,18 @@ export class WalError extends Error {
     super(file === undefined ? `wal: ${message}` : `wal: ${message} (file ${file}${offset === undefined ? "" : `, offset ${offset}`})`)
   }
 }
+
+/**
+ * A write the file system refused before anything of it counted (no space,
+ * read-only file system): the WAL is unchanged and usable, the same save may
+ * be tried again later.
+ */
+export class WalWriteRefused extends Error {
+  override readonly name = "WalWriteRefused"
+  constructor(readonly fsError: Error & { code: string }) {
+    super(`wal: write refused: ${fsError.message}`)
+  }
+}
+
+/** Errno names of writes that may succeed later without anything being lost. */
+export const REFUSED_WRITE_CODES: ReadonlySet<string> = new Set(["ENOSPC", "EDQUOT", "EROFS"])

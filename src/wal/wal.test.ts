@@ -6,7 +6,7 @@ import { createLogger } from "../lib/logger"
 import type { Entry, HardState } from "../raft/types"
 import { EntryType } from "../raft/types"
 import { FaultFs } from "../../test/sim/fault_fs"
-import { WalError } from "./errors"
+import { WalError, WalWriteRefused } from "./errors"
 import { Wal } from "./wal"
 
 const dir = "/data/member/wal"
@@ -342,4 +342,40 @@ describe("Wal", () => {
 const cleanup: string[] = []
 afterEach(() => {
   for (const d of cleanup.splice(0)) rmSync(d, { recursive: true, force: true })
+})
+
+describe("Wal: a write the file system refuses", () => {
+  for (const code of ["ENOSPC"] as const) {
+    test(`${code} on the append (part of the record written): saveAsync() throws WalWriteRefused, the WAL stays usable, the same save goes through later`, () => {
+      const fs = newFs()
+      const wal = Wal.create({ fs, dir, metadata })
+      wal.save(hs(1, 0), entries(1, 3))
+      fs.rules.push({ op: "write", path: /\.wal/, error: code, writeBytes: 7 })
+      let done = 0
+      expect(() => wal.saveAsync(hs(1, 3), entries(4, 6), () => done++)).toThrow(WalWriteRefused)
+      expect(done).toBe(0)
+      expect(wal.lastIndex()).toBe(3)
+      // Space is back: the same save again, then more.
+      wal.saveAsync(hs(1, 3), entries(4, 6), (error) => {
+        expect(error).toBeNull()
+        done++
+      })
+      wal.save(hs(1, 6), entries(7, 8))
+      wal.close()
+      const opened = Wal.open({ fs, dir })
+      expect(done).toBe(1)
+      expect(opened.entries).toEqual(entries(1, 8))
+      expect(opened.hardState).toEqual(hs(1, 6))
+      opened.wal.close()
+    })
+  }
+
+  test("EIO on the append: the WAL refuses every later write (it must be reopened)", () => {
+    const fs = newFs()
+    const wal = Wal.create({ fs, dir, metadata })
+    wal.save(hs(1, 0), entries(1, 3))
+    fs.rules.push({ op: "write", path: /\.wal/, error: "EIO" })
+    expect(() => wal.saveAsync(hs(1, 3), entries(4, 6), () => {})).toThrow("EIO")
+    expect(() => wal.saveAsync(hs(1, 3), entries(4, 6), () => {})).toThrow("an earlier write failed")
+  })
 })

@@ -18,14 +18,14 @@
 
 import { assert, assertIndex } from "../lib/assert"
 import type { FileHandle, FsPort } from "../lib/fs_port"
-import { mkdirDurable } from "../lib/fs_port"
+import { isFsError, mkdirDurable } from "../lib/fs_port"
 import type { Logger } from "../lib/logger"
 import { silentLogger } from "../lib/logger"
 import type { Entry, HardState } from "../raft/types"
 import { EMPTY_HARD_STATE } from "../raft/types"
 import type { WalMetadata, WalSnapshot } from "./codec"
 import { batchBytesMax, decodeValue, encodeValue, parseBatch, parseBatchHardState, parseSegmentHeader, parseSnapshot, segmentWire, ShapeError, writeBatch } from "./codec"
-import { WalError } from "./errors"
+import { REFUSED_WRITE_CODES, WalError, WalWriteRefused } from "./errors"
 import type { RecordHeader } from "./frame"
 import { endOfData, FLAG_SYNCED, HEADER_BYTES, MAX_PAYLOAD_BYTES, readHeader, readRecord, RecordType, sealRecord } from "./frame"
 import type { SegmentName } from "./segment_name"
@@ -263,11 +263,17 @@ export class Wal {
     checkEntries(entries, this.last)
     const mustSync = entries.length > 0 || (hardState !== undefined && (hardState.term !== prev.term || hardState.vote !== prev.vote))
     const sync = mustSync && !this.noFsync
-    this.guard(() => {
+    try {
       this.appendBatch(hardState, entries, sync ? FLAG_SYNCED : 0)
-      if (hardState !== undefined) this.hardState = { term: hardState.term, vote: hardState.vote, commit: hardState.commit }
-      if (entries.length > 0) this.last = entries[entries.length - 1]!.index
-    })
+    } catch (e) {
+      // appendBatch() moves nothing before its pwrite succeeded: a full or read-only file system
+      // leaves the WAL as it was (bytes written past the tail are overwritten by the next save).
+      if (isFsError(e) && REFUSED_WRITE_CODES.has(e.code)) throw new WalWriteRefused(e)
+      this.failure = e
+      throw e
+    }
+    if (hardState !== undefined) this.hardState = { term: hardState.term, vote: hardState.vote, commit: hardState.commit }
+    if (entries.length > 0) this.last = entries[entries.length - 1]!.index
     const finish = (): void => {
       this.guard(() => {
         if (this.writer.tail >= this.segmentBytes) this.cut()
