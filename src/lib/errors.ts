@@ -30,6 +30,8 @@ export const etcdMessages = {
   clusterIdMismatch: "etcdserver: cluster ID mismatch",
   requestTooLarge: "etcdserver: request is too large",
   tooManyRequests: "etcdserver: too many requests",
+  /** tskv's: the member's data dir is full or read-only (server/storage_guard.ts); etcd 3.4 stops instead. */
+  storageUnavailable: "etcdserver: the data dir cannot take writes (disk full or read-only)",
   rootUserNotExist: "etcdserver: root user does not exist",
   rootRoleNotExist: "etcdserver: root user does not have root role",
   userAlreadyExist: "etcdserver: user name already exists",

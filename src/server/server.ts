@@ -3,6 +3,8 @@
 // proposal waiters, linearizable reads, lease expiry, compaction steps and
 // backend commits, and offers the request API that api/grpc calls.
 
+import { WalWriteRefused } from "../wal/errors"
+import { dataDirProbe, STORAGE_CHECK_MS, StorageGuard } from "./storage_guard"
 import { rmSync } from "node:fs"
 import { join } from "node:path"
 import type { Backend } from "../backend/backend"
@@ -141,6 +143,7 @@ export class EtcdServer {
   private readonly ids: RequestIdGenerator
   private readonly reads: ReadIndexer
   private readonly timers: ReturnType<typeof setInterval>[] = []
+  private storageGuard: StorageGuard | undefined
   private pendingProposals: Uint8Array[] = []
   private scheduled = false
   private processing = false
@@ -260,10 +263,12 @@ export class EtcdServer {
   start(): void {
     const c = this.config
     this.timers.push(setInterval(() => this.tick(), c.heartbeatMs))
-    this.timers.push(setInterval(() => this.backend.commit(), Math.max(1, c.backendBatchIntervalMs)))
+    this.timers.push(setInterval(() => this.commitBatch(), Math.max(1, c.backendBatchIntervalMs)))
     this.timers.push(setInterval(() => this.compactionStep(), Math.max(1, c.compactionSleepIntervalMs)))
     this.timers.push(setInterval(() => this.leaseDuties(), LEASE_CHECK_MS))
     this.timers.push(setInterval(() => this.v2Sync(), LEASE_CHECK_MS))
+    this.storageGuard = new StorageGuard(dataDirProbe(c.dataDir))
+    this.timers.push(setInterval(() => this.checkStorage(), STORAGE_CHECK_MS))
     const compactor = new Compactor(c.autoCompaction, {
       clock: this.clock,
       currentRevision: () => this.store.currentRevision(),
@@ -329,6 +334,8 @@ export class EtcdServer {
    */
   async propose(kind: RequestKind, body: Uint8Array, auth?: RequestAuth): Promise<unknown> {
     if (this.stopped) throw new TskvError("stopped")
+    const storageProblem = this.storageGuard?.problem()
+    if (storageProblem !== undefined) throw new TskvError("storageUnavailable", storageProblem)
     if (this.committedIndex - this.appliedIndex > MAX_GAP_BETWEEN_APPLY_AND_COMMIT) throw new TskvError("tooManyRequests")
     const seq = this.ids.take()
     const data = encodeRequest({ kind, origin: this.memberId, seq, authRevision: auth?.revision ?? 0, user: auth?.user ?? "" }, body)
@@ -484,7 +491,7 @@ export class EtcdServer {
   }
 
   private runReadyLoop(): void {
-    if (this.processing || this.stopped) return
+    if (this.processing || this.stopped || this.storagePaused()) return
     this.processing = true
     try {
       this.finishSnapshot()
@@ -546,30 +553,67 @@ export class EtcdServer {
     if (early.length > 0) this.peers?.send(early)
     this.lateMessages = late
     if (rd.snapshot) this.persistReceivedSnapshot(rd.snapshot)
+    return this.saveReady(rd)
+  }
+
+  /** Set while the WAL refuses writes (disk full, read-only): the Ready is saved again until it goes through. */
+  private walRefused = false
+
+  /**
+   * The WAL save of a Ready, then its apply; true when that completes later
+   * (in the fdatasync callback, or in retrySave() after a refused write).
+   */
+  private saveReady(rd: Ready): boolean {
     let inline = true
     let completedInline = false
-    this.wal.saveAsync(rd.hardState, rd.entries, (error) => {
-      if (inline) {
-        completedInline = true
-        if (error !== null) throw error
-        return
-      }
-      if (this.stopped) return
-      if (error !== null) return this.fatal(error)
-      try {
-        this.handleReadyFinish(rd)
-        this.flushProposals()
-      } catch (e) {
-        this.fatal(e)
-        return
-      }
-      this.processing = false
-      this.runReadyLoop()
-    })
+    try {
+      this.wal.saveAsync(rd.hardState, rd.entries, (error) => {
+        if (inline) {
+          completedInline = true
+          if (error !== null) throw error
+          return
+        }
+        if (this.stopped) return
+        if (error !== null) return this.fatal(error)
+        this.finishSavedReady(rd)
+      })
+    } catch (e) {
+      if (!(e instanceof WalWriteRefused)) throw e
+      if (!this.walRefused) this.logger.warn("the WAL refuses writes; this member waits, saving the same entries again until they go through", { error: e.fsError.message })
+      this.walRefused = true
+      setTimeout(() => this.retrySave(rd), STORAGE_CHECK_MS)
+      return true
+    }
+    if (this.walRefused) this.logger.info("the WAL takes writes again")
+    this.walRefused = false
     inline = false
     if (completedInline) return false
     this.applyPersistedWhileSyncing(rd)
     return true
+  }
+
+  private retrySave(rd: Ready): void {
+    if (this.stopped) return
+    try {
+      if (this.saveReady(rd)) return
+    } catch (e) {
+      this.fatal(e)
+      return
+    }
+    this.finishSavedReady(rd)
+  }
+
+  /** After a save that completed later: apply, then the Ready loop goes on. */
+  private finishSavedReady(rd: Ready): void {
+    try {
+      this.handleReadyFinish(rd)
+      this.flushProposals()
+    } catch (e) {
+      this.fatal(e)
+      return
+    }
+    this.processing = false
+    this.runReadyLoop()
   }
 
   /** Committed entries of `rd` already applied by applyPersistedWhileSyncing() (handleReadyFinish skips them). */
@@ -810,6 +854,41 @@ export class EtcdServer {
   }
 
   /** Proposals the member makes by itself (lease expiry, checkpoints); failures are logged only. */
+  /**
+   * The data dir cannot take writes (storage_guard.ts): a follower persists
+   * and applies nothing until it can; a leader goes on (handing over its
+   * leadership, or alone: serving linearizable reads, proposals refused).
+   */
+  private storagePaused(): boolean {
+    return this.storageGuard?.problem() !== undefined && !this.isLeader()
+  }
+
+  /**
+   * The backend's periodic commit. While the data dir cannot take writes the
+   * batch stays open (a COMMIT that fails makes SQLite drop it, and the member
+   * would have to stop and replay); a failure stops the member cleanly.
+   */
+  private commitBatch(): void {
+    if (this.stopped || this.storageGuard?.problem() !== undefined) return
+    try {
+      this.backend.commit()
+    } catch (e) {
+      this.fatal(e)
+    }
+  }
+
+  private checkStorage(): void {
+    if (this.stopped || this.storageGuard === undefined || !this.storageGuard.check()) return
+    const problem = this.storageGuard.problem()
+    if (problem === undefined) {
+      this.logger.info("the data dir takes writes again; catching up")
+      this.kick()
+      return
+    }
+    this.logger.warn("the data dir cannot take writes: refusing proposals, handing leadership over, pausing the raft log", { problem })
+    void this.transferLeadershipForShutdown()
+  }
+
   private async proposeInternal(kind: RequestKind, body: unknown): Promise<void> {
     let bytes: Uint8Array
     if (kind === RequestKind.LeaseRevoke) bytes = pb.encodeLeaseRevokeRequest(body as pb.LeaseRevokeRequestInit)
@@ -818,7 +897,7 @@ export class EtcdServer {
     try {
       await this.propose(kind, bytes)
     } catch (e) {
-      if (!isTskvError(e, "leaseNotFound")) this.logger.warn("internal proposal failed", { kind: RequestKind[kind], error: e })
+      if (!isTskvError(e, "leaseNotFound") && !isTskvError(e, "storageUnavailable")) this.logger.warn("internal proposal failed", { kind: RequestKind[kind], error: e })
     }
   }
 

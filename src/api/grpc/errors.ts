@@ -36,6 +36,8 @@ export const grpcCodeOf = {
   clusterIdMismatch: S.FAILED_PRECONDITION,
   requestTooLarge: S.INVALID_ARGUMENT,
   tooManyRequests: S.RESOURCE_EXHAUSTED,
+  // Unavailable: clients try another member, whose disk is fine.
+  storageUnavailable: S.UNAVAILABLE,
   rootUserNotExist: S.FAILED_PRECONDITION,
   rootRoleNotExist: S.FAILED_PRECONDITION,
   userAlreadyExist: S.FAILED_PRECONDITION,
