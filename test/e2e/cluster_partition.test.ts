@@ -17,9 +17,8 @@
 
 import { afterEach, describe, expect, test } from "bun:test"
 import { status } from "@grpc/grpc-js"
-import { GrpcError, grpcCodeOf } from "../../src/client"
 import { utf8 } from "../../src/lib/bytes"
-import { Cluster, clusterKinds, eventually } from "../support/cluster"
+import { Cluster, clusterKinds, eventually, failureOf } from "../support/cluster"
 import { checkLinearizable, describe as describeOps, History, runWorkload } from "../support/linearizability"
 
 let cluster: Cluster | undefined
@@ -36,15 +35,6 @@ const MINORITY_ERRORS = {
   serializable: "ok",
 }
 
-/** How a call failed, as the client saw it (gRPC code and etcd's text), or "ok". */
-async function failureOf(call: () => Promise<unknown>): Promise<{ code: number | undefined; message: string } | "ok"> {
-  try {
-    await call()
-    return "ok"
-  } catch (e) {
-    return { code: grpcCodeOf(e), message: e instanceof GrpcError ? e.details : (e as Error).message }
-  }
-}
 
 describe("cluster partition", () => {
   for (const [kind, role] of clusterKinds().flatMap((k) => [[k, "follower"] as const, [k, "leader"] as const])) {

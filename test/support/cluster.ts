@@ -13,7 +13,7 @@
 // --initial-advertise-peer-urls), which is the URL its peers dial.
 
 import { join } from "node:path"
-import { EtcdClient } from "../../src/client"
+import { EtcdClient, GrpcError, grpcCodeOf } from "../../src/client"
 import type { StatusResponse } from "../../src/pb"
 import { FaultProxy } from "./fault_proxy"
 import { freePorts } from "./ports"
@@ -453,4 +453,14 @@ export async function putMany(options: { client: EtcdClient; count: number; pref
     }),
   )
   return revision
+}
+
+/** How a call failed, as the client saw it (gRPC code and etcd's text), or "ok". */
+export async function failureOf(call: () => Promise<unknown>): Promise<{ code: number | undefined; message: string } | "ok"> {
+  try {
+    await call()
+    return "ok"
+  } catch (e) {
+    return { code: grpcCodeOf(e), message: e instanceof GrpcError ? e.details : (e as Error).message }
+  }
 }
