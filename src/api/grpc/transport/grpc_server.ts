@@ -310,7 +310,8 @@ export class GrpcServer {
       started: this.startedTotal.labels(kind, service, name),
       received: this.receivedTotal.labels(kind, service, name),
       sent: this.sentTotal.labels(kind, service, name),
-      handled: [],
+      // every code from the start, as go-grpc-prometheus' InitializeMetrics (dashboards see 0, not "no data")
+      handled: grpcCodeNames.map((code) => this.handledTotal.labels(kind, service, name, code)),
       handling: this.handlingSeconds?.labels(kind, service, name),
     })
   }
