@@ -76,19 +76,23 @@ export function mkdirDurable(fs: FsPort, dir: string): void {
   }
 }
 
-/** Writes `data` to a new file durably: temp file, fsync, rename, directory fsync. */
-export function writeFileAtomic(fs: FsPort, path: string, data: Uint8Array): void {
+/** Writes `data` to a new file durably: temp file, fsync, rename, directory fsync. Returns the file's fsync time in ms. */
+export function writeFileAtomic(fs: FsPort, path: string, data: Uint8Array): number {
   const temp = `${path}.tmp`
   if (fs.exists(temp)) fs.unlink(temp)
   const file = fs.open(temp, "create")
+  let fsyncMs: number
   try {
     file.write(data, 0)
+    const started = performance.now()
     file.fsync()
+    fsyncMs = performance.now() - started
   } finally {
     file.close()
   }
   fs.rename(temp, path)
   fs.fsyncDir(nodePath.dirname(path))
+  return fsyncMs
 }
 
 // ---------------------------------------------------------------------------

@@ -128,6 +128,15 @@ function registerEtcd34Debugging(registry: Registry, server: EtcdServer): void {
   const pause = histogram("etcd_debugging_mvcc_db_compaction_pause_duration_milliseconds", "Bucketed histogram of db compaction pause duration.", exponentialBuckets(1, 2, 13))
   const total = histogram("etcd_debugging_mvcc_db_compaction_total_duration_milliseconds", "Bucketed histogram of db compaction total duration.", exponentialBuckets(100, 2, 14))
   const index = histogram("etcd_debugging_mvcc_index_compaction_pause_duration_milliseconds", "Bucketed histogram of index compaction pause duration.", exponentialBuckets(0.5, 2, 14))
+  const snapBuckets = exponentialBuckets(0.001, 2, 14)
+  const snapFsync = histogram("etcd_snap_fsync_duration_seconds", "The latency distributions of fsync called by snap.", snapBuckets)
+  const snapMarshal = histogram("etcd_debugging_snap_save_marshalling_duration_seconds", "The marshalling cost distributions of save called by snapshot.", snapBuckets)
+  const snapTotal = histogram("etcd_debugging_snap_save_total_duration_seconds", "The total latency distributions of save called by snapshot.", snapBuckets)
+  server.snapshotter.onSave = (t) => {
+    snapMarshal.observe(t.marshallingMs / 1000)
+    snapFsync.observe(t.fsyncMs / 1000)
+    snapTotal.observe(t.totalMs / 1000)
+  }
   server.store.observer = {
     hash: (ms) => hash.observe(ms / 1000),
     hashKV: (ms) => hashRev.observe(ms / 1000),

@@ -134,7 +134,7 @@ export class EtcdServer {
   readonly node: RaftNode
   private readonly storage: MemoryStorage
   private readonly wal: Wal
-  private readonly snapshotter: Snapshotter
+  readonly snapshotter: Snapshotter
   /** Index of the newest raft snapshot (the log before it is released). */
   private snapshotIndex: number
   private peers: PeerSender | undefined

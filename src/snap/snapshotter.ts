@@ -72,13 +72,19 @@ export class Snapshotter {
     assertIndex(index, "snapshot index")
     assertIndex(term, "snapshot term")
     if (index === 0) return
+    const started = performance.now()
     const bytes = encodeSnapshot(snapshot)
+    const marshallingMs = performance.now() - started
     const name = Snapshotter.fileName({ index, term })
     // Check the bytes on this side of the boundary too.
     assert(decodeSnapshot(bytes, name).metadata.index === index, "snapshot does not round-trip")
-    writeFileAtomic(this.fs, `${this.dir}/${name}`, bytes)
+    const fsyncMs = writeFileAtomic(this.fs, `${this.dir}/${name}`, bytes)
+    this.onSave?.({ marshallingMs, fsyncMs, totalMs: performance.now() - started })
     this.purge()
   }
+
+  /** Timings of each save (etcd_snap_fsync_duration_seconds, etcd_debugging_snap_save_*). */
+  onSave: ((timing: { marshallingMs: number; fsyncMs: number; totalMs: number }) => void) | undefined
 
   /** The newest snapshot that checks out, or undefined when there is none. */
   load(): Snapshot | undefined {

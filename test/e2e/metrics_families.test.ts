@@ -45,8 +45,8 @@ async function scrape(member: MemberProcess): Promise<string> {
 
 beforeAll(async () => {
   ;[tskv, etcd] = await Promise.all([
-    startMember({ kind: "tskv", name: "families", extraArgs: ["--metrics=extensive"] }),
-    startMember({ kind: "etcd", name: "families", extraArgs: ["--metrics=extensive"] }),
+    startMember({ kind: "tskv", name: "families", extraArgs: ["--metrics=extensive", "--snapshot-count=5"] }),
+    startMember({ kind: "etcd", name: "families", extraArgs: ["--metrics=extensive", "--snapshot-count=5"] }),
   ])
   for (const [who, member] of [["tskv", tskv], ["etcd", etcd]] as const) {
     workload(member)
@@ -121,6 +121,9 @@ test("the families the workload drives have values that moved in tskv", () => {
     "process_virtual_memory_max_bytes",
     "promhttp_metric_handler_requests_total",
     "etcd_server_go_version",
+    "etcd_snap_fsync_duration_seconds_count",
+    "etcd_debugging_snap_save_marshalling_duration_seconds_count",
+    "etcd_debugging_snap_save_total_duration_seconds_count",
   ]
   expect(positive.filter((name) => !(sum(name) > 0))).toEqual([])
   expect(sum("etcd_debugging_lease_ttl_total_sum")).toBe(60)
