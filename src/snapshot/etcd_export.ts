@@ -88,7 +88,9 @@ export function* exportSteps(options: ExportOptions): Generator<void, ExportResu
     const keys = writer.openBucket("key", { fillPercent: 0.9 })
     if (has("mvcc_kv")) {
       const scan = db.query<KvRow, []>(
-        "SELECT key, main, sub, create_rev AS cr, version AS ver, CAST(lease AS TEXT) AS lease, value FROM mvcc_kv ORDER BY main, sub",
+        // Row ids are in revision order (kv_store.ts), so no sort: ORDER BY main, sub made SQLite
+        // build a temp B-tree of every row first. put() asserts the order all the same.
+        "SELECT key, main, sub, create_rev AS cr, version AS ver, CAST(lease AS TEXT) AS lease, value FROM mvcc_kv ORDER BY id",
       )
       for (const row of scan.iterate()) {
         if (row.ver === 0) {
