@@ -82,6 +82,8 @@ export interface CheckSummary {
   events: number
   /** Whether the prefix watchers saw every revision from 2 to the final one (then the log was replayed). */
   completeLog: boolean
+  /** Every value a put event carried (with completeLog: every value that was ever written). */
+  committedValues: Set<string>
 }
 
 export function checkRound(r: RoundRecording): CheckSummary {
@@ -234,5 +236,7 @@ export function checkRound(r: RoundRecording): CheckSummary {
       }
     }
   }
-  return { violations: v, events, completeLog }
+  const committedValues = new Set<string>()
+  for (const atRev of log.values()) for (const e of atRev.values()) if (e.type === "put") committedValues.add(e.kv.value)
+  return { violations: v, events, completeLog, committedValues }
 }
