@@ -25,8 +25,8 @@ test("robustness campaign (small): every check holds on 1, 3 and 5 members under
     lines.push(summarize(report))
     rounds += report.rounds
     expect({ violations: report.violations, log: report.violations === 0 ? "" : lines.join("\n") }).toEqual({ violations: 0, log: "" })
-    expect(report.operations).toBeGreaterThan(100)
-    expect(report.events).toBeGreaterThan(100)
+    expect(report.operations).toBeGreaterThan(20) // (fewer on a loaded machine: the traffic runs for a fixed time)
+    expect(report.events).toBeGreaterThan(20)
   }
   expect(rounds).toBe(5)
 }, 240_000)
