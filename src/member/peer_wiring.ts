@@ -79,7 +79,10 @@ export function createPeerTransport(server: EtcdServer, config: Config, logger: 
     logger: logger.child({ room: "peer" }),
     snapshotDir: snapDirOf(config.dataDir),
     onMessages: (batch) => server.stepMessages(batch),
-    onSnapshot: ({ message, dbPath }) => server.receiveSnapshot(message, dbPath),
+    onSnapshot: ({ message, dbPath, fsyncMs, saveMs }) => {
+      server.onSnapshotDbSaved?.(fsyncMs, saveMs)
+      return server.receiveSnapshot(message, dbPath)
+    },
     onUnreachable: (id) => server.reportUnreachable(id),
     onRemoved: (error) => server.stopRemoved(error.message),
     isRemoved: (id) => server.membership.isRemoved(id),

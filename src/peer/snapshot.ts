@@ -22,6 +22,9 @@ export interface ReceivedSnapshot {
   message: Message
   /** The verified, fsynced db file; the server owns it once onSnapshot resolves (it is deleted if onSnapshot throws). */
   dbPath: string
+  /** The db file's fsync, and the whole receive up to the renamed, fsynced file (etcd_snap_db_*). */
+  fsyncMs: number
+  saveMs: number
 }
 
 export interface SnapshotReceiveContext {
@@ -58,6 +61,7 @@ export async function receiveSnapshot(
   try {
     const file = await fs.open(tempPath, "w", 0o600)
     const hash = createHash("sha256")
+    let fsyncMs = 0
     try {
       let remaining = sizeBytes
       while (remaining > 0) {
@@ -74,14 +78,16 @@ export async function receiveSnapshot(
       if (!digest.equals(trailer.sha256)) throw new SnapshotTransferError("snapshot checksum mismatch")
       const { size } = await file.stat()
       if (size !== sizeBytes) throw new SnapshotTransferError(`snapshot file has ${size} bytes, expected ${sizeBytes}`)
+      const syncStarted = performance.now()
       await file.sync()
+      fsyncMs = performance.now() - syncStarted
     } finally {
       await file.close()
     }
     await fs.rename(tempPath, finalPath)
     await syncDir(ctx.dir)
     ctx.logger.info("received and saved database snapshot", { ...fields, "took-ms": Math.round(performance.now() - started) })
-    await ctx.onSnapshot({ message, dbPath: finalPath })
+    await ctx.onSnapshot({ message, dbPath: finalPath, fsyncMs, saveMs: performance.now() - started })
     reply(socket, { kind: FrameKind.SnapshotResult, ok: true, message: "" }, from, ctx)
   } catch (e) {
     const error = e as Error

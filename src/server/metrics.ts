@@ -137,6 +137,12 @@ function registerEtcd34Debugging(registry: Registry, server: EtcdServer): void {
     snapFsync.observe(t.fsyncMs / 1000)
     snapTotal.observe(t.totalMs / 1000)
   }
+  const dbFsync = histogram("etcd_snap_db_fsync_duration_seconds", "The latency distributions of fsyncing .snap.db file", snapBuckets)
+  const dbSave = histogram("etcd_snap_db_save_total_duration_seconds", "The total latency distributions of v3 snapshot save", exponentialBuckets(0.1, 2, 10))
+  server.onSnapshotDbSaved = (fsyncMs, saveMs) => {
+    dbFsync.observe(fsyncMs / 1000)
+    dbSave.observe(saveMs / 1000)
+  }
   server.store.observer = {
     hash: (ms) => hash.observe(ms / 1000),
     hashKV: (ms) => hashRev.observe(ms / 1000),

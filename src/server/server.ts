@@ -190,6 +190,8 @@ export class EtcdServer {
   onDefrag: ((ms: number) => void) | undefined
   onBackendSnapshot: ((ms: number) => void) | undefined
   onLeaseGrant: ((ttlSeconds: number) => void) | undefined
+  /** A db snapshot from the leader was received and saved (fsync and total ms), before it is applied. */
+  onSnapshotDbSaved: ((fsyncMs: number, saveMs: number) => void) | undefined
   /** Called when the member stops by itself (removed, fatal error). */
   onFatal: ((error: unknown) => void) | undefined
   /** Forwards MemberPromote to the leader (set by the peer wiring). */

@@ -24,6 +24,7 @@ describe("cluster snapshot catch-up", () => {
         const leader = await c.leader()
         const follower = c.members.find((m) => m.name !== leader.name)!
         const receivedBefore = await metricSum(follower.clientUrl, "etcd_network_snapshot_receive_success")
+        const savedBefore = await metricSum(follower.clientUrl, "etcd_snap_db_save_total_duration_seconds_count")
         c.pause(follower.name)
         const startedAt = performance.now()
         const revision = await putMany({ client: c.client(leader.name), count: ENTRIES, prefix: "snap/", concurrency: 100 })
@@ -51,6 +52,9 @@ describe("cluster snapshot catch-up", () => {
         await c.waitConverged(10_000)
         // By snapshot, not by replaying the log: the leader no longer had the entries.
         expect(await metricSum(follower.clientUrl, "etcd_network_snapshot_receive_success")).toBeGreaterThan(receivedBefore)
+        // etcd_snap_db_* time the received .snap.db on both
+        expect(await metricSum(follower.clientUrl, "etcd_snap_db_save_total_duration_seconds_count")).toBeGreaterThan(savedBefore)
+        expect(await metricSum(follower.clientUrl, "etcd_snap_db_fsync_duration_seconds_count")).toBeGreaterThan(0)
       } catch (e) {
         console.error(c.logs())
         throw e

@@ -36,8 +36,6 @@ export const ABSENT_FAMILIES: Record<string, string> = {
   etcd_debugging_disk_backend_commit_rebalance_duration_seconds: "bbolt's B+tree rebalance phase; SQLite commits have no such phase",
   etcd_debugging_disk_backend_commit_spill_duration_seconds: "bbolt's spill phase; SQLite commits have no such phase",
   etcd_debugging_disk_backend_commit_write_duration_seconds: "bbolt's page write phase; the whole SQLite commit is etcd_disk_backend_commit_duration_seconds",
-  etcd_snap_db_fsync_duration_seconds: "not timed yet (a follower receiving a db snapshot)",
-  etcd_snap_db_save_total_duration_seconds: "not timed yet (a follower receiving a db snapshot)",
   etcd_debugging_store_expires_total: "etcd's v2 store counters; tskv's v2 store (--enable-v2) does not count them",
   etcd_debugging_store_reads_total: "etcd's v2 store counters; tskv's v2 store (--enable-v2) does not count them",
   etcd_debugging_store_watch_requests_total: "etcd's v2 store counters; tskv's v2 store (--enable-v2) does not count them",
