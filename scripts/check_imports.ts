@@ -23,11 +23,13 @@ export const allowed: Record<string, readonly string[]> = {
   certs: ["lib", "config"],
   peer: ["lib", "raft"],
   client: ["lib", "pb"],
+  // HTTP/2 + gRPC server transport: a library that knows nothing of etcd
+  h2grpc: ["lib"],
   server: ["lib", "raft", "wal", "snap", "backend", "mvcc", "lease", "auth", "config", "pb", "v2store"],
   // The composition of a running member: server + listeners + peers + TLS.
-  member: ["lib", "raft", "server", "api", "peer", "certs", "config", "pb"],
+  member: ["lib", "raft", "server", "api", "h2grpc", "peer", "certs", "config", "pb"],
   // snapshot: Maintenance.Snapshot streams the etcd-format db of snapshot/etcd_export.ts
-  api: ["lib", "pb", "server", "mvcc", "auth", "lease", "config", "raft", "v2store", "snapshot"],
+  api: ["lib", "pb", "h2grpc", "server", "mvcc", "auth", "lease", "config", "raft", "v2store", "snapshot"],
   // backend: defrag --data-dir rewrites a stopped member's db itself, as etcdctl does
   ctl: ["lib", "pb", "client", "config", "certs", "backend"],
   snapshot: ["lib", "pb", "client", "backend", "server", "raft", "wal", "snap", "config", "mvcc", "lease", "auth", "bbolt"],

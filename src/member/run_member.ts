@@ -10,9 +10,9 @@ import { snapDirOf } from "../lib/data_dir"
 import type { Logger } from "../lib/logger"
 import { Registry, registerProcessMetrics } from "../lib/metrics"
 import { createHttpApp } from "../api/http/app"
-import { GrpcServer } from "../api/grpc/transport/grpc_server"
-import { HealthService, ServingStatus } from "../api/grpc/transport/health"
-import { ClientListener, parseHttp2Engine } from "../api/grpc/transport/listener"
+import { ClientListener, GrpcServer } from "../h2grpc"
+import { etcdGrpcErrors } from "../api/grpc/errors"
+import { HealthService, ServingStatus } from "../api/grpc/services/health"
 import { registerServices } from "../api/grpc/services/register"
 import { join } from "node:path"
 import { bootstrapServer, memberDir, walDir } from "../server/bootstrap"
@@ -86,6 +86,7 @@ export async function runMember(config: Config, logger: Logger): Promise<Running
     registry,
     logger,
     handlingTimeHistogram: config.metrics === "extensive",
+    ...etcdGrpcErrors,
   })
   const health = new HealthService(ServingStatus.SERVING)
   health.register(grpc)
@@ -112,9 +113,7 @@ export async function runMember(config: Config, logger: Logger): Promise<Running
 
   const tlsListen = clientTls ? { tls: clientTls.server.serverOptions(), checkTlsConnection: clientTls.connectionRefusal } : undefined
   const secure = (scheme: string): boolean => scheme === "https" || scheme === "unixs"
-  // TSKV_HTTP2_ENGINE=tskv|bun picks the HTTP/2 implementation (to bisect or benchmark one against the other)
-  const engine = parseHttp2Engine(process.env.TSKV_HTTP2_ENGINE)
-  const http2 = { maxConcurrentStreams: config.maxConcurrentStreams, keepaliveMinTimeMs: config.grpcKeepaliveMinTimeMs, ...(engine === undefined ? {} : { engine }) }
+  const http2 = { maxConcurrentStreams: config.maxConcurrentStreams, keepaliveMinTimeMs: config.grpcKeepaliveMinTimeMs }
   const listeners: ClientListener[] = []
   try {
     for (const url of config.listenClientUrls) {

@@ -6,7 +6,7 @@
 // in 3.6), we keep 3.4's Unavailable.
 
 import { TskvError, type TskvErrorCode } from "../../lib/errors"
-import { GrpcError, GrpcStatus, type GrpcStatusCode } from "./transport/status"
+import { GrpcStatus, statusOfGrpcError, type GrpcServerOptions, type GrpcStatusCode, type StatusOf } from "../../h2grpc"
 
 const S = GrpcStatus
 
@@ -81,17 +81,16 @@ export const grpcCodeOf = {
   proposalNoLeader: S.UNKNOWN,
 } as const satisfies Record<TskvErrorCode, GrpcStatusCode>
 
-export interface StatusOf {
-  code: GrpcStatusCode
-  message: string
-  /** True when the error is not one we expected (the transport logs it). */
-  unexpected: boolean
-}
+export type { StatusOf }
 
 /** The gRPC status a call ends with when its handler throws `error`. */
 export function statusOfError(error: unknown): StatusOf {
   if (error instanceof TskvError) return { code: grpcCodeOf[error.code], message: error.message, unexpected: false }
-  if (error instanceof GrpcError) return { code: error.code, message: error.message, unexpected: false }
-  const message = error instanceof Error ? error.message : String(error)
-  return { code: S.UNKNOWN, message, unexpected: true }
+  return statusOfGrpcError(error)
 }
+
+/** What a GrpcServer serving etcd's API needs: etcd's codes and texts for thrown errors and for shutdown. */
+export const etcdGrpcErrors = {
+  statusOf: statusOfError,
+  stoppedMessage: new TskvError("stopped").message,
+} as const satisfies GrpcServerOptions

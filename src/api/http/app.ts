@@ -8,7 +8,7 @@
 import { Hono, type Context } from "hono"
 import { silentLogger, type Logger } from "../../lib/logger"
 import { EXPOSITION_CONTENT_TYPE, type Counter, type CounterChild, type Gauge, type Registry } from "../../lib/metrics"
-import type { GrpcServer } from "../grpc/transport/grpc_server"
+import type { GrpcServer } from "../../h2grpc"
 import { mountGateway } from "./gateway"
 import type { EtcdServer } from "../../server/server"
 import { mountV2 } from "./v2"

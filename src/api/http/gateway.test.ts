@@ -2,8 +2,8 @@ import { afterAll, beforeAll, expect, test } from "bun:test"
 import { TskvError } from "../../lib/errors"
 import { Registry } from "../../lib/metrics"
 import { KVService, WatchService, type KeyValue } from "../../pb"
-import { GrpcServer } from "../grpc/transport/grpc_server"
-import { ClientListener } from "../grpc/transport/listener"
+import { ClientListener, GrpcServer } from "../../h2grpc"
+import { etcdGrpcErrors } from "../grpc/errors"
 import { createHttpApp } from "./app"
 
 const header = { clusterId: 13977979343546664504n, memberId: 3632325562372070109n, revision: 20, raftTerm: 2 }
@@ -13,7 +13,7 @@ let listener: ClientListener
 let base: string
 
 beforeAll(async () => {
-  const server = new GrpcServer()
+  const server = new GrpcServer(etcdGrpcErrors)
   server.addUnary(KVService.Put, (request, call) => {
     tokens.push(call.header("token"))
     if (request.key.length === 0) throw new TskvError("emptyKey")

@@ -12,8 +12,7 @@ import type { IncomingHttpHeaders } from "node:http2"
 import { silentLogger, type Logger } from "../../lib/logger"
 import { fromJson, PbJsonError, toJson } from "../../pb"
 import { statusOfError } from "../grpc/errors"
-import type { BidiCall, GrpcServer, RegisteredMethod } from "../grpc/transport/grpc_server"
-import { GrpcStatus, type GrpcStatusCode } from "../grpc/transport/status"
+import { type BidiCall, type GrpcServer, type RegisteredMethod, GrpcStatus, type GrpcStatusCode } from "../../h2grpc"
 
 interface GatewayMethod {
   readonly gatewayPaths: readonly string[]

@@ -16,8 +16,7 @@ import * as pb from "../../../pb"
 import { type AuthApplyResult, type AuthOp, encodeAuthOp } from "../../../server/auth_apply"
 import { RequestKind } from "../../../server/request"
 import type { EtcdServer } from "../../../server/server"
-import type { CallContext, GrpcServer } from "../transport/grpc_server"
-import { GrpcError, GrpcStatus } from "../transport/status"
+import { type CallContext, type GrpcServer, GrpcError, GrpcStatus } from "../../../h2grpc"
 import { admit, requestAuth } from "./context"
 
 /** etcd retries Authenticate while the auth store changes under it; tskv gives up after this many tries. */

@@ -5,7 +5,7 @@
 import * as pb from "../../../pb"
 import type { Member } from "../../../server/membership"
 import type { EtcdServer } from "../../../server/server"
-import type { GrpcServer } from "../transport/grpc_server"
+import type { GrpcServer } from "../../../h2grpc"
 import { admit } from "./context"
 
 export function toPbMember(m: Member): pb.MemberInit {

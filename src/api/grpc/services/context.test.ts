@@ -4,7 +4,7 @@ import { newAuthSecret } from "../../../auth/tokens"
 import { Backend } from "../../../backend/backend"
 import { FakeClock } from "../../../lib/clock"
 import type { EtcdServer } from "../../../server/server"
-import type { CallContext, GrpcServer, UnaryHandler } from "../transport/grpc_server"
+import type { CallContext, GrpcServer, UnaryHandler } from "../../../h2grpc"
 import { pendingTokenIndex, waitingForSimpleTokens } from "./context"
 
 const backends: Backend[] = []

@@ -6,8 +6,7 @@ import { simpleTokenIndex } from "../../../auth/tokens"
 import type { AuthInfo } from "../../../auth/types"
 import { isTskvError, TskvError } from "../../../lib/errors"
 import type { EtcdServer, RequestAuth } from "../../../server/server"
-import type { CallContext, GrpcServer } from "../transport/grpc_server"
-import { GrpcError, GrpcStatus } from "../transport/status"
+import { type CallContext, type GrpcServer, GrpcError, GrpcStatus } from "../../../h2grpc"
 
 export interface RequestOptions {
   /** Learners serve only Status and serializable Range (etcd). */

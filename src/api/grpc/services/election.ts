@@ -12,7 +12,7 @@ import { TskvError } from "../../../lib/errors"
 import { concatBytes, prefixEnd, toHex, utf8 } from "../../../lib/bytes"
 import * as pb from "../../../pb"
 import type { EtcdServer } from "../../../server/server"
-import type { GrpcServer } from "../transport/grpc_server"
+import type { GrpcServer } from "../../../h2grpc"
 import { admit } from "./context"
 import { Recipe } from "./lock"
 

@@ -8,7 +8,7 @@ import * as pb from "../../../pb"
 import { countTxnOps } from "../../../server/applier"
 import { RequestKind } from "../../../server/request"
 import type { EtcdServer } from "../../../server/server"
-import type { GrpcServer } from "../transport/grpc_server"
+import type { GrpcServer } from "../../../h2grpc"
 import { admit, requestAuth } from "./context"
 
 export function registerKvService(grpc: GrpcServer, server: EtcdServer): void {

@@ -8,7 +8,7 @@ import { MAX_LEASE_TTL_SECONDS, newLeaseId } from "../../../lease/lessor"
 import * as pb from "../../../pb"
 import { RequestKind } from "../../../server/request"
 import type { EtcdServer } from "../../../server/server"
-import type { GrpcServer } from "../transport/grpc_server"
+import type { GrpcServer } from "../../../h2grpc"
 import { admit, requestAuth } from "./context"
 
 export function registerLeaseService(grpc: GrpcServer, server: EtcdServer): void {

@@ -19,8 +19,7 @@ import * as pb from "../../../pb"
 import { RequestKind } from "../../../server/request"
 import type { EtcdServer } from "../../../server/server"
 import type { AuthInfo } from "../../../auth/types"
-import type { CallContext, GrpcServer } from "../transport/grpc_server"
-import { GrpcError, GrpcStatus } from "../transport/status"
+import { type CallContext, type GrpcServer, GrpcError, GrpcStatus } from "../../../h2grpc"
 import { admit, requestAuth } from "./context"
 
 /** etcd's concurrency.defaultSessionTTL. */

@@ -12,7 +12,7 @@ import * as pb from "../../../pb"
 import { RequestKind } from "../../../server/request"
 import type { EtcdServer } from "../../../server/server"
 import { exportEtcdDbAsync, pinnedReader } from "../../../snapshot/etcd_export"
-import type { GrpcServer } from "../transport/grpc_server"
+import type { GrpcServer } from "../../../h2grpc"
 import { admit, maintenanceAuthCheck, requestAuth } from "./context"
 
 const SNAPSHOT_CHUNK_BYTES = 32 * 1024

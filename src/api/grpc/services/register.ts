@@ -1,7 +1,7 @@
 // Every etcd service the client port serves, registered on one GrpcServer.
 
 import type { EtcdServer } from "../../../server/server"
-import type { GrpcServer } from "../transport/grpc_server"
+import type { GrpcServer } from "../../../h2grpc"
 import { registerAuthService } from "./auth"
 import { registerClusterService } from "./cluster"
 import { registerElectionService } from "./election"

@@ -10,8 +10,7 @@ import type { WatchResponse as MvccWatchResponse } from "../../../mvcc/watchable
 import * as pb from "../../../pb"
 import type { EtcdServer } from "../../../server/server"
 import { statusOfError } from "../errors"
-import type { GrpcServer } from "../transport/grpc_server"
-import { grpcCodeNames } from "../transport/status"
+import { type GrpcServer, grpcCodeNames } from "../../../h2grpc"
 import { admit, callerAuth } from "./context"
 
 export function registerWatchService(grpc: GrpcServer, server: EtcdServer): void {

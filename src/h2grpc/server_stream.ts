@@ -1,7 +1,6 @@
 // The server side of one HTTP/2 stream as grpc_server.ts and fetch_adapter.ts
-// use it. Two engines provide it: our own (h2/stream.ts) and Bun's node:http2
-// (bun_server_stream.ts), chosen per listener (Http2Tuning.engine), so that a
-// regression in one can be bisected and benchmarked against the other.
+// use it, as our HTTP/2 engine provides it (h2/stream.ts): the seam between
+// HTTP/2 and what runs on its streams.
 
 import type { TLSSocket } from "node:tls"
 import type { HeaderMap } from "./h2/hpack_decoder"

@@ -6,16 +6,16 @@ import * as grpc from "@grpc/grpc-js"
 import * as http2 from "node:http2"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
-import { tempDir } from "../../../../test/support/tmp"
-import { compareBytes, equalBytes, fromUtf8, isZeroByte } from "../../../lib/bytes"
-import { Registry } from "../../../lib/metrics"
-import { HealthService as HealthMethods, KVService, type KeyValue, type RangeRequest } from "../../../pb"
-import { createHttpApp } from "../../http/app"
-import { EtcdClient } from "../../../client"
-import { TskvError } from "../../../lib/errors"
-import { GrpcServer } from "./grpc_server"
-import { HealthService, ServingStatus } from "./health"
-import { ClientListener } from "./listener"
+import { tempDir } from "../../../test/support/tmp"
+import { compareBytes, equalBytes, fromUtf8, isZeroByte } from "../../lib/bytes"
+import { Registry } from "../../lib/metrics"
+import { HealthService as HealthMethods, KVService, type KeyValue, type RangeRequest } from "../../pb"
+import { createHttpApp } from "../http/app"
+import { EtcdClient } from "../../client"
+import { TskvError } from "../../lib/errors"
+import { ClientListener, GrpcServer } from "../../h2grpc"
+import { etcdGrpcErrors } from "./errors"
+import { HealthService, ServingStatus } from "./services/health"
 
 /** A minimal in-memory KV (Range and Put) over src/pb's codecs. */
 class MemoryKv {
@@ -109,7 +109,7 @@ interface Member {
 
 async function startMember(url: string, pki?: Pki): Promise<Member> {
   const registry = new Registry()
-  const server = new GrpcServer({ registry })
+  const server = new GrpcServer({ registry, ...etcdGrpcErrors })
   const kv = new MemoryKv()
   kv.register(server)
   const health = new HealthService()
@@ -325,8 +325,7 @@ describe("TLS client port with client certificate auth", () => {
 })
 
 describe("unix socket client port", () => {
-  // etcdctl 3.4 (grpc-go) sends the socket path as :authority, which Bun's
-  // HTTP/2 refuses (PROTOCOL_ERROR); grpc-js sends "localhost".
+  // grpc-js sends "localhost" as :authority (etcdctl's socket path: h2grpc/authority.test.ts).
   test("grpc-js and HTTP/1.1 over unix://", async () => {
     const dir = tempDir("tskv-transport-unix-")
     const path = join(dir.path, "client.sock")

@@ -5,17 +5,17 @@
 // CPU time per call is reported (the machine is shared: CPU per call is the
 // steadier number). h2load counts gRPC errors as successes, so every run checks
 // the handler's own count. "bare-http2-floor" is node:http2 answering with a
-// canned reply: what Bun's HTTP/2 costs before any gRPC work. Our server runs
-// on both HTTP/2 engines: "tskv-h2" (h2/) and "tskv-bun" (Bun's node:http2).
+// canned reply: what Bun's own HTTP/2 costs before any gRPC work. "tskv-h2" is
+// our GrpcServer on our HTTP/2 engine (h2/).
 
 import { expect, test } from "bun:test"
 import * as grpc from "@grpc/grpc-js"
 import * as http2 from "node:http2"
 import { existsSync } from "node:fs"
 import { join } from "node:path"
-import { tempDir } from "../../../../test/support/tmp"
+import { tempDir } from "../../test/support/tmp"
 import { GrpcServer, type MethodDescriptor } from "./grpc_server"
-import { ClientListener, type Http2Engine } from "./listener"
+import { ClientListener } from "./listener"
 import { frameMessage } from "./framing"
 
 const full = process.env.TSKV_BENCH === "1"
@@ -36,14 +36,14 @@ interface Target {
   stop(): Promise<void>
 }
 
-async function startOurs(engine: Http2Engine): Promise<Target> {
+async function startOurs(): Promise<Target> {
   const server = new GrpcServer()
   let handled = 0
   server.addUnary(Echo, (request) => {
     handled++
     return request
   })
-  const listener = await ClientListener.listen({ url: "http://127.0.0.1:0", grpc: server, http2: { engine } })
+  const listener = await ClientListener.listen({ url: "http://127.0.0.1:0", grpc: server })
   return { port: listener.port, handled: () => handled, stop: () => listener.close(200) }
 }
 
@@ -160,13 +160,12 @@ async function measure(target: Target, run: () => Promise<unknown>, expected: nu
   return { requests, seconds, rps: Math.round(requests / seconds), cpuMicrosPerCall: Math.round(((used.user + used.system) / requests) * 10) / 10 }
 }
 
-test("benchmark: unary echo, our gRPC server on both HTTP/2 engines vs @grpc/grpc-js Server", { timeout: 300_000 }, async () => {
+test("benchmark: unary echo, our gRPC server vs @grpc/grpc-js Server and a bare node:http2 floor", { timeout: 300_000 }, async () => {
   const useH2load = full && existsSync(h2loadPath)
   const requests = full ? 200_000 : 300
   const results: Record<string, Result> = {}
   const targets = [
-    ["tskv-h2", () => startOurs("tskv")],
-    ["tskv-bun", () => startOurs("bun")],
+    ["tskv-h2", startOurs],
     ["grpc-js", startGrpcJs],
     ["bare-http2-floor", startBareHttp2],
   ] as const
@@ -187,5 +186,4 @@ test("benchmark: unary echo, our gRPC server on both HTTP/2 engines vs @grpc/grp
   }
   console.log(JSON.stringify({ benchmark: "grpc unary echo", load: useH2load ? "h2load -c 4 -m 64" : "grpc-js client, 32 in flight", results }))
   expect(results["tskv-h2"]!.requests).toBe(requests)
-  expect(results["tskv-bun"]!.requests).toBe(requests)
 })

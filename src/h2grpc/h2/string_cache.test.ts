@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test"
-import { huffmanEncode } from "../hpack_huffman"
+import { huffmanEncode } from "./hpack_huffman"
 import { HpackDecoder } from "./hpack_decoder"
 import { StringCache } from "./string_cache"
 

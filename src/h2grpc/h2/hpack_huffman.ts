@@ -1,6 +1,5 @@
 // The static Huffman code of HPACK (RFC 7541 Appendix B): decode and encode
-// header strings: our HPACK decoder (h2/hpack_decoder.ts) and the authority
-// rewriter of Bun's engine (to read an :authority value sent Huffman-coded).
+// header strings for our HPACK decoder (hpack_decoder.ts).
 
 /** Code of each symbol 0..255, right-aligned (RFC 7541 Appendix B). EOS (256) is 30 one-bits. */
 const CODES: readonly number[] = [

@@ -1,10 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test"
 import * as grpc from "@grpc/grpc-js"
-import { TskvError } from "../../../lib/errors"
-import { Registry } from "../../../lib/metrics"
+import { Registry } from "../lib/metrics"
 import { GrpcServer, type CallContext, type MethodDescriptor } from "./grpc_server"
-import { ClientListener, HTTP2_ENGINES } from "./listener"
-import { GrpcError, GrpcStatus } from "./status"
+import { ClientListener } from "./listener"
+import { GrpcError, GrpcStatus, statusOfGrpcError, type StatusOf } from "./status"
 import * as net from "node:net"
 import { frameMessage } from "./framing"
 import { CLIENT_PREFACE, Flag, frame, FrameType, Setting, settingsFrame, windowUpdateFrame } from "./h2/frames"
@@ -26,10 +25,14 @@ const Meta = bytesMethod("/test.Echo/Meta", false, false)
 const Count = bytesMethod("/test.Echo/Count", false, true)
 const Chat = bytesMethod("/test.Echo/Chat", true, true)
 
-// Every test runs on both HTTP/2 engines.
-for (const engine of HTTP2_ENGINES) describe(`[${engine}]`, () => {
+/** An error of the application's own, which its statusOf policy maps (as api/grpc/errors.ts maps TskvError). */
+class CompactedError extends Error {}
+const statusOfTestError = (error: unknown): StatusOf =>
+  error instanceof CompactedError ? { code: GrpcStatus.OUT_OF_RANGE, message: "etcdserver: mvcc: required revision has been compacted", unexpected: false } : statusOfGrpcError(error)
+
+describe("GrpcServer on a ClientListener", () => {
   const registry = new Registry()
-  const server = new GrpcServer({ registry, maxReceiveMessageBytes: 4 * 1024 * 1024 })
+  const server = new GrpcServer({ registry, maxReceiveMessageBytes: 4 * 1024 * 1024, statusOf: statusOfTestError })
   let listener: ClientListener
   let client: grpc.Client
   const cancelledCalls: string[] = []
@@ -38,7 +41,7 @@ for (const engine of HTTP2_ENGINES) describe(`[${engine}]`, () => {
     server.addUnary(Echo, (request) => request)
     server.addUnary(Fail, (request) => {
       const what = Buffer.from(request).toString()
-      if (what === "compacted") throw new TskvError("compacted")
+      if (what === "compacted") throw new CompactedError("compacted")
       if (what === "grpc") throw new GrpcError(GrpcStatus.ALREADY_EXISTS, "it is there")
       throw new Error(`boom: ${what} 100% \u00e9`)
     })
@@ -82,7 +85,7 @@ for (const engine of HTTP2_ENGINES) describe(`[${engine}]`, () => {
         call.end()
       })
     })
-    listener = await ClientListener.listen({ url: "http://127.0.0.1:0", grpc: server, http2: { engine } })
+    listener = await ClientListener.listen({ url: "http://127.0.0.1:0", grpc: server })
     client = new grpc.Client(`127.0.0.1:${listener.port}`, grpc.credentials.createInsecure(), {
       "grpc.max_receive_message_length": 64 * 1024 * 1024,
       "grpc.max_send_message_length": 64 * 1024 * 1024,
@@ -147,7 +150,7 @@ for (const engine of HTTP2_ENGINES) describe(`[${engine}]`, () => {
     expect(service).toEqual({ code: grpc.status.UNIMPLEMENTED, details: "unknown service test.Nope" })
   })
 
-  test("GrpcServer maps a TskvError to etcd's code and exact message", async () => {
+  test("GrpcServer maps a handler's error through options.statusOf", async () => {
     const status = await statusOf(unary(Fail.path, Buffer.from("compacted")))
     expect(status).toEqual({ code: grpc.status.OUT_OF_RANGE, details: "etcdserver: mvcc: required revision has been compacted" })
   })
@@ -234,8 +237,8 @@ for (const engine of HTTP2_ENGINES) describe(`[${engine}]`, () => {
     }
   })
 
-  test("GrpcServer.shutdown() ends streams UNAVAILABLE, lets unary calls in flight finish, refuses new calls", async () => {
-    const own = new GrpcServer()
+  test("GrpcServer.shutdown() ends streams UNAVAILABLE (options.stoppedMessage), lets unary calls in flight finish, refuses new calls", async () => {
+    const own = new GrpcServer({ stoppedMessage: "etcdserver: server stopped" })
     own.addUnary(Hang, async (request) => {
       await Bun.sleep(150)
       return request
@@ -289,7 +292,7 @@ for (const engine of HTTP2_ENGINES) describe(`[${engine}]`, () => {
   })
 })
 
-for (const engine of HTTP2_ENGINES) test(`[${engine}] a server stream to a client that stops granting window: write() turns false within bounded bytes, onDrain fires once it reads again`, async () => {
+test(`a server stream to a client that stops granting window: write() turns false within bounded bytes, onDrain fires once it reads again`, async () => {
   const server = new GrpcServer()
   const log = { acceptedBytes: 0, refused: false, drained: false }
   const chunk = Buffer.alloc(1024, 1)
@@ -305,7 +308,7 @@ for (const engine of HTTP2_ENGINES) test(`[${engine}] a server stream to a clien
       call.end()
     })
   })
-  const listener = await ClientListener.listen({ url: "http://127.0.0.1:0", grpc: server, http2: { engine } })
+  const listener = await ClientListener.listen({ url: "http://127.0.0.1:0", grpc: server })
   const socket = net.connect(listener.port, "127.0.0.1")
   socket.on("error", () => {})
   let received = 0

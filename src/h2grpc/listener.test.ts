@@ -1,10 +1,10 @@
 import { expect, test } from "bun:test"
 import * as grpc from "@grpc/grpc-js"
 import * as http2 from "node:http2"
-import { HealthService as HealthMethods, type HealthCheckResponse } from "../../../pb"
+import { HealthService as HealthMethods, type HealthCheckResponse } from "../pb"
 import { GrpcServer } from "./grpc_server"
-import { HealthService, ServingStatus } from "./health"
-import { ClientListener, HTTP2_ENGINES, parseHttp2Engine, parseListenUrl } from "./listener"
+import { HealthService, ServingStatus } from "../api/grpc/services/health"
+import { ClientListener, parseListenUrl } from "./listener"
 
 test("parseListenUrl() reads http, https, IPv6 and unix URLs", () => {
   expect(parseListenUrl("http://127.0.0.1:2379")).toEqual({ secure: false, host: "127.0.0.1", port: 2379, path: undefined })
@@ -23,8 +23,8 @@ test("ClientListener without a GrpcServer (--listen-metrics-urls) serves HTTP on
   }
 })
 
-for (const engine of HTTP2_ENGINES) test(`[${engine}] ClientListener sends GOAWAY to a client that pings far more often than the keepalive minimum`, async () => {
-  const listener = await ClientListener.listen({ url: "http://127.0.0.1:0", grpc: new GrpcServer(), http2: { keepaliveMinTimeMs: 10_000, engine } })
+test(`ClientListener sends GOAWAY to a client that pings far more often than the keepalive minimum`, async () => {
+  const listener = await ClientListener.listen({ url: "http://127.0.0.1:0", grpc: new GrpcServer(), http2: { keepaliveMinTimeMs: 10_000 } })
   const session = http2.connect(`http://127.0.0.1:${listener.port}`)
   try {
     const goaway = new Promise<number>((resolve) => session.on("goaway", (code) => resolve(code)))
@@ -67,10 +67,10 @@ test("grpc.health.v1.Health Watch sends the current status, then every change", 
   }
 })
 
-for (const engine of HTTP2_ENGINES) test(`[${engine}] ClientListener does not count pings while a stream is open (grpc-go BDP pings)`, async () => {
+test(`ClientListener does not count pings while a stream is open (grpc-go BDP pings)`, async () => {
   const server = new GrpcServer()
   new HealthService().register(server)
-  const listener = await ClientListener.listen({ url: "http://127.0.0.1:0", grpc: server, http2: { keepaliveMinTimeMs: 10_000, engine } })
+  const listener = await ClientListener.listen({ url: "http://127.0.0.1:0", grpc: server, http2: { keepaliveMinTimeMs: 10_000 } })
   const session = http2.connect(`http://127.0.0.1:${listener.port}`)
   try {
     session.on("error", () => {})
@@ -106,11 +106,10 @@ test("ClientListener.close() lets an HTTP/1.1 request in flight finish", async (
   await closing
 })
 
-for (const engine of HTTP2_ENGINES) test(`[${engine}] ClientListener advertises --max-concurrent-streams and a large stream window`, async () => {
-  const listener = await ClientListener.listen({ url: "http://127.0.0.1:0", grpc: new GrpcServer(), http2: { maxConcurrentStreams: 100, windowBytes: 4 * 1024 * 1024, engine } })
+test(`ClientListener advertises --max-concurrent-streams and a large stream window`, async () => {
+  const listener = await ClientListener.listen({ url: "http://127.0.0.1:0", grpc: new GrpcServer(), http2: { maxConcurrentStreams: 100, windowBytes: 4 * 1024 * 1024 } })
   const session = http2.connect(`http://127.0.0.1:${listener.port}`)
   try {
-    // on Bun's engine a client that waits gets an empty SETTINGS frame first (authority_rewriter.ts handOffHttp2), then Bun's
     const settings = await new Promise<http2.Settings>((resolve) => {
       const timer = setTimeout(() => resolve({}), 2000)
       session.on("remoteSettings", (s) => {
@@ -125,14 +124,6 @@ for (const engine of HTTP2_ENGINES) test(`[${engine}] ClientListener advertises 
     session.destroy()
     await listener.close(100)
   }
-})
-
-test("parseHttp2Engine() reads TSKV_HTTP2_ENGINE: tskv, bun, unset; anything else is an error", () => {
-  expect(parseHttp2Engine("tskv")).toBe("tskv")
-  expect(parseHttp2Engine("bun")).toBe("bun")
-  expect(parseHttp2Engine(undefined)).toBeUndefined()
-  expect(parseHttp2Engine("")).toBeUndefined()
-  expect(() => parseHttp2Engine("nghttp2")).toThrow("TSKV_HTTP2_ENGINE=nghttp2: expected one of tskv, bun")
 })
 
 /** One HTTP/2 request on a fresh session: status and body text. */
@@ -152,14 +143,13 @@ async function http2Request(port: number, headers: http2.OutgoingHttpHeaders, bo
   }
 }
 
-for (const engine of HTTP2_ENGINES) test(`[${engine}] ClientListener serves non-gRPC HTTP/2 requests (with a body) from the fetch handler, and 404 without one`, async () => {
+test(`ClientListener serves non-gRPC HTTP/2 requests (with a body) from the fetch handler, and 404 without one`, async () => {
   const withFetch = await ClientListener.listen({
     url: "http://127.0.0.1:0",
     grpc: new GrpcServer(),
     fetch: async (request) => new Response(`${request.method} ${new URL(request.url).pathname} ${await request.text()}`, { status: 201 }),
-    http2: { engine },
   })
-  const grpcOnly = await ClientListener.listen({ url: "http://127.0.0.1:0", grpc: new GrpcServer(), http2: { engine } })
+  const grpcOnly = await ClientListener.listen({ url: "http://127.0.0.1:0", grpc: new GrpcServer() })
   try {
     expect(await http2Request(withFetch.port, { ":method": "POST", ":path": "/v3/kv/range" }, "x".repeat(100_000))).toEqual({ status: 201, text: `POST /v3/kv/range ${"x".repeat(100_000)}` })
     expect(await http2Request(withFetch.port, { ":method": "GET", ":path": "/health" })).toEqual({ status: 201, text: "GET /health " })
@@ -170,14 +160,13 @@ for (const engine of HTTP2_ENGINES) test(`[${engine}] ClientListener serves non-
   }
 })
 
-for (const engine of HTTP2_ENGINES) test(`[${engine}] ClientListener.close() sends GOAWAY and lets an HTTP/2 request in flight finish`, async () => {
+test(`ClientListener.close() sends GOAWAY and lets an HTTP/2 request in flight finish`, async () => {
   const listener = await ClientListener.listen({
     url: "http://127.0.0.1:0",
     fetch: async () => {
       await Bun.sleep(200)
       return new Response("late but whole")
     },
-    http2: { engine },
   })
   const session = http2.connect(`http://127.0.0.1:${listener.port}`)
   session.on("error", () => {})

@@ -3,7 +3,7 @@
 // COMPRESSION_ERROR for the whole connection (RFC 9113 §4.3): the table is
 // then out of step and cannot be trusted.
 
-import { huffmanDecodedLengthMax, huffmanDecodeInto } from "../hpack_huffman"
+import { huffmanDecodedLengthMax, huffmanDecodeInto } from "./hpack_huffman"
 import { ErrorCode, H2ConnectionError } from "./frames"
 import { DynamicTable, STATIC_TABLE, type HeaderField } from "./hpack_table"
 import { StringCache } from "./string_cache"

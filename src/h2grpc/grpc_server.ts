@@ -1,17 +1,15 @@
 // Our gRPC server on HTTP/2 streams (gRPC over HTTP/2: PROTOCOL-HTTP2.md).
 // Listeners (listener.ts) own sockets and HTTP/2 connections and hand every
 // stream whose content-type is application/grpc to handleStream(), as a
-// ServerStream of either HTTP/2 engine (server_stream.ts). Services
-// register method descriptors with unary, server-streaming or bidi handlers.
-// Handler errors become statuses through src/api/grpc/errors.ts, once.
+// ServerStream (server_stream.ts). Services register method descriptors with
+// unary, server-streaming or bidi handlers. Handler errors become statuses
+// through GrpcServerOptions.statusOf (etcd's mapping: src/api/grpc/errors.ts).
 
-import { silentLogger, type Logger } from "../../../lib/logger"
-import { CounterChild, DEFAULT_BUCKETS, Registry, type Counter, type Histogram, type HistogramChild } from "../../../lib/metrics"
-import { TskvError } from "../../../lib/errors"
-import { statusOfError } from "../errors"
+import { silentLogger, type Logger } from "../lib/logger"
+import { CounterChild, DEFAULT_BUCKETS, Registry, type Counter, type Histogram, type HistogramChild } from "../lib/metrics"
 import { decompressorFor, encodeGrpcMessage, frameMessage, MessageReader, messagePrefix, parseGrpcTimeoutMs } from "./framing"
 import { ignoringListener, type HeaderMap, type ServerStream, type StreamListener } from "./server_stream"
-import { GrpcError, GrpcStatus, grpcCodeNames, type GrpcStatusCode } from "./status"
+import { GrpcError, GrpcStatus, grpcCodeNames, statusOfGrpcError, type GrpcStatusCode, type StatusOf } from "./status"
 
 /**
  * How one RPC is named and (de)serialised. src/pb's PbMethod (KVService.Range
@@ -71,6 +69,10 @@ export interface GrpcServerOptions {
   logger?: Logger
   /** --metrics=extensive: grpc_server_handling_seconds, as go-grpc-prometheus' EnableHandlingTimeHistogram. */
   handlingTimeHistogram?: boolean
+  /** The status a call ends with when its handler throws (default: a GrpcError's own, else UNKNOWN). */
+  statusOf?: (error: unknown) => StatusOf
+  /** The UNAVAILABLE message of calls refused or ended by shutdown() (default: grpc-go's ErrServerStopped). */
+  stoppedMessage?: string
 }
 
 export const DEFAULT_MAX_RECEIVE_BYTES = 1_572_864 + 512 * 1024
@@ -103,7 +105,7 @@ interface Route {
   readonly name: string
 }
 
-// frozen: the tskv engine encodes frozen header objects once (h2/hpack_encoder.ts)
+// frozen: our HPACK encoder encodes frozen header objects once (h2/hpack_encoder.ts)
 const RESPONSE_HEADERS = Object.freeze({ ":status": 200, "content-type": "application/grpc" } as const)
 const OK_TRAILERS = Object.freeze({ "grpc-status": "0" } as const)
 const WITH_TRAILERS = { trailers: true } as const
@@ -120,6 +122,9 @@ export class GrpcServer {
   readonly maxSendBytes: number
   readonly registry: Registry
   readonly logger: Logger
+  /** @internal */
+  readonly statusOf: (error: unknown) => StatusOf
+  private readonly stoppedMessage: string
   private readonly startedTotal: Counter
   private readonly handledTotal: Counter
   private readonly handlingSeconds: Histogram | undefined
@@ -133,6 +138,8 @@ export class GrpcServer {
     this.maxSendBytes = options.maxSendMessageBytes ?? 2 ** 31 - 1
     this.registry = options.registry ?? new Registry()
     this.logger = options.logger ?? silentLogger
+    this.statusOf = options.statusOf ?? statusOfGrpcError
+    this.stoppedMessage = options.stoppedMessage ?? "grpc: the server has been stopped"
     const labelNames = ["grpc_type", "grpc_service", "grpc_method"]
     this.startedTotal = this.registry.counter({ name: "grpc_server_started_total", help: "Total number of RPCs started on the server.", labelNames })
     if (options.handlingTimeHistogram === true) {
@@ -189,7 +196,7 @@ export class GrpcServer {
    */
   shutdown(): void {
     this.closing = true
-    for (const call of [...this.streams]) call.end(new TskvError("stopped"))
+    for (const call of [...this.streams]) call.end(new GrpcError(GrpcStatus.UNAVAILABLE, this.stoppedMessage))
   }
 
   /** Serves one HTTP/2 stream whose content-type is application/grpc. */
@@ -204,7 +211,7 @@ export class GrpcServer {
     }
     if (this.closing) {
       stream.listen(ignoringListener)
-      trailersOnly(stream, GrpcStatus.UNAVAILABLE, new TskvError("stopped").message)
+      trailersOnly(stream, GrpcStatus.UNAVAILABLE, this.stoppedMessage)
       return
     }
     route.started.inc()
@@ -214,7 +221,7 @@ export class GrpcServer {
       decompress = decompressorFor(headers["grpc-encoding"] as string | undefined)
     } catch (e) {
       stream.listen(ignoringListener)
-      const status = statusOfError(e)
+      const status = this.statusOf(e)
       this.countHandled(route, status.code, performance.now())
       trailersOnly(stream, status.code, status.message)
       return
@@ -583,7 +590,7 @@ class Call implements BidiCall<unknown, unknown> {
 
   private fail(error: unknown): void {
     if (this.ended) return
-    const status = statusOfError(error)
+    const status = this.server.statusOf(error)
     if (status.unexpected) {
       this.server.logger.warn("grpc handler failed", { method: this.route.method.path, error: status.message, stack: error instanceof Error ? error.stack : undefined })
     }

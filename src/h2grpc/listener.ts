@@ -6,36 +6,19 @@
 //   unix://path, unixs://path   the same over a unix socket
 // HTTP/2 streams with content-type application/grpc go to the GrpcServer;
 // every other request (HTTP/1.1 or HTTP/2) goes to the fetch handler.
-// HTTP/2 runs on one of two engines (Http2Tuning.engine): our own (h2/) or
-// Bun's node:http2 behind the :authority rewriter.
+// HTTP/2 runs on our own engine (h2/), which accepts any :authority.
 
 import * as http from "node:http"
-import * as http2 from "node:http2"
 import * as net from "node:net"
 import * as tls from "node:tls"
 import { unlinkSync } from "node:fs"
-import { silentLogger, type Logger } from "../../../lib/logger"
-import { handOffHttp2 } from "./authority_rewriter"
-import { BunServerStream } from "./bun_server_stream"
+import { silentLogger, type Logger } from "../lib/logger"
 import { serveHttp1, serveHttp2, type FetchHandler } from "./fetch_adapter"
 import type { GrpcServer } from "./grpc_server"
 import { H2Connection } from "./h2/connection"
 import { ErrorCode } from "./h2/frames"
 import { PingStrikes } from "./keepalive_policy"
 import { ignoringListener, type ServerStream } from "./server_stream"
-
-export type Http2Engine = "tskv" | "bun"
-export const HTTP2_ENGINES: readonly Http2Engine[] = ["tskv", "bun"]
-/** The engine of listeners that do not choose one. */
-export const DEFAULT_HTTP2_ENGINE: Http2Engine = "tskv"
-
-/** TSKV_HTTP2_ENGINE's value: an engine, or undefined (the default) when unset or empty. */
-export function parseHttp2Engine(value: string | undefined): Http2Engine | undefined {
-  if (value === undefined || value === "") return undefined
-  const engine = HTTP2_ENGINES.find((e) => e === value)
-  if (engine === undefined) throw new Error(`TSKV_HTTP2_ENGINE=${value}: expected one of ${HTTP2_ENGINES.join(", ")}`)
-  return engine
-}
 
 export interface Http2Tuning {
   /** SETTINGS_MAX_CONCURRENT_STREAMS per connection (etcd --max-concurrent-streams; Go's default is unlimited). */
@@ -44,8 +27,6 @@ export interface Http2Tuning {
   windowBytes?: number
   /** Pings closer together than this (without streams) count as abuse (etcd --grpc-keepalive-min-time). */
   keepaliveMinTimeMs?: number
-  /** Which HTTP/2 implementation serves the connections (DEFAULT_HTTP2_ENGINE when absent). */
-  engine?: Http2Engine
 }
 
 export interface ClientListenerOptions {
@@ -98,14 +79,10 @@ export class ClientListener {
   private readonly logger: Logger
   private readonly parsed: ParsedUrl
   private readonly outer: net.Server | tls.Server
-  private readonly engine: Http2Engine
   private readonly scheme: string
   private readonly maxConcurrentStreams: number
   private readonly windowBytes: number
-  /** Bun's HTTP/2 server (engine "bun" only). */
-  private readonly h2: http2.Http2Server | undefined
   private readonly h1: http.Server
-  private readonly sessions = new Set<http2.ServerHttp2Session>()
   private readonly connections = new Set<H2Connection>()
   private readonly h1Sockets = new Set<net.Socket>()
   private readonly keepaliveMinTimeMs: number
@@ -115,24 +92,10 @@ export class ClientListener {
     this.logger = options.logger ?? silentLogger
     this.parsed = parseListenUrl(options.url)
     this.keepaliveMinTimeMs = options.http2?.keepaliveMinTimeMs ?? 5000
-    this.engine = options.http2?.engine ?? DEFAULT_HTTP2_ENGINE
     this.windowBytes = options.http2?.windowBytes ?? DEFAULT_WINDOW_BYTES
     this.maxConcurrentStreams = options.http2?.maxConcurrentStreams ?? MAX_STREAMS_UNLIMITED
     const scheme = this.parsed.secure ? "https" : "http"
     this.scheme = scheme
-    if (this.engine === "bun") {
-      const h2 = http2.createServer({
-        settings: {
-          maxConcurrentStreams: this.maxConcurrentStreams,
-          initialWindowSize: Math.min(this.windowBytes, 2 ** 31 - 1),
-          maxFrameSize: 16_384,
-        },
-        maxSessionMemory: 64,
-      })
-      h2.on("session", (session) => this.onSession(session, this.windowBytes))
-      h2.on("stream", (stream, headers) => this.onBunStream(stream as http2.ServerHttp2Stream, headers))
-      this.h2 = h2
-    }
     this.h1 = http.createServer((req, res) => {
       // while closing, a keep-alive connection ends after its response
       res.once("finish", () => {
@@ -198,12 +161,10 @@ export class ClientListener {
     if (this.closed) return
     this.closed = true
     const stopped = new Promise<void>((resolve) => this.outer.close(() => resolve()))
-    for (const session of this.sessions) session.close()
     for (const connection of this.connections) connection.close()
     for (const socket of this.h1Sockets) if (!socketBusy(socket)) socket.end()
     const deadline = Date.now() + graceMs
-    while ((this.sessions.size > 0 || this.connections.size > 0 || this.h1Sockets.size > 0) && Date.now() < deadline) await sleep(10)
-    for (const session of this.sessions) session.destroy()
+    while ((this.connections.size > 0 || this.h1Sockets.size > 0) && Date.now() < deadline) await sleep(10)
     for (const connection of [...this.connections]) connection.destroy()
     for (const socket of this.h1Sockets) socket.destroy()
     if (this.parsed.path !== undefined) removeSocketFile(this.parsed.path)
@@ -260,31 +221,8 @@ export class ClientListener {
     socket.on("data", onData)
   }
 
-  /**
-   * An HTTP/2 connection; `seen` holds the bytes already read from it. Bun's
-   * engine gets it through the :authority rewriter when the client's first
-   * request needs it (authority_rewriter.ts); ours accepts any :authority.
-   */
+  /** An HTTP/2 connection; `seen` holds the bytes already read from it. */
   private serveHttp2(socket: net.Socket, seen: Buffer | undefined): void {
-    const h2 = this.h2
-    if (h2 === undefined) {
-      this.serveTskvHttp2(socket, seen)
-      return
-    }
-    if (seen !== undefined) {
-      socket.pause()
-      socket.unshift(seen)
-    }
-    handOffHttp2({
-      socket,
-      onReady: (ready) => {
-        if (this.closed) socket.destroy()
-        else h2.emit("connection", ready)
-      },
-    })
-  }
-
-  private serveTskvHttp2(socket: net.Socket, seen: Buffer | undefined): void {
     const strikes = this.keepaliveMinTimeMs > 0 ? new PingStrikes(this.keepaliveMinTimeMs) : undefined
     const connection: H2Connection = new H2Connection({
       socket,
@@ -306,41 +244,6 @@ export class ClientListener {
     if (this.closed) connection.close()
   }
 
-  private onSession(session: http2.ServerHttp2Session, windowBytes: number): void {
-    this.sessions.add(session)
-    session.once("close", () => this.sessions.delete(session))
-    session.on("error", (e) => this.logger.debug("http2 session error", { error: e.message }))
-    try {
-      session.setLocalWindowSize(windowBytes)
-    } catch {
-      // not supported: the initial window setting still applies to streams
-    }
-    this.policeKeepalive(session)
-    if (this.closed) session.close()
-  }
-
-  /** Keepalive policing for Bun's engine (keepalive_policy.ts). */
-  private policeKeepalive(session: http2.ServerHttp2Session): void {
-    if (this.keepaliveMinTimeMs <= 0) return
-    const strikes = new PingStrikes(this.keepaliveMinTimeMs)
-    session.on("ping", () => {
-      if (strikes.abusive(openStreams.get(session) ?? 0, performance.now())) {
-        this.logger.warn("closing connection: too many pings", { remote: session.socket?.remoteAddress })
-        session.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM, 0, Buffer.from("too_many_pings"))
-        session.close()
-      }
-    })
-  }
-
-  private onBunStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
-    const session = stream.session
-    if (session !== undefined && this.keepaliveMinTimeMs > 0) {
-      openStreams.set(session, (openStreams.get(session) ?? 0) + 1)
-      stream.once("close", () => openStreams.set(session, (openStreams.get(session) ?? 1) - 1))
-    }
-    this.onStream(new BunServerStream(stream, headers))
-  }
-
   private onStream(stream: ServerStream): void {
     const contentType = stream.headers["content-type"]
     if (this.options.grpc !== undefined && typeof contentType === "string" && contentType.startsWith("application/grpc")) {
@@ -355,9 +258,6 @@ export class ClientListener {
     serveHttp2({ fetch: this.options.fetch, stream, scheme: this.scheme, logger: this.logger })
   }
 }
-
-/** Streams open per Bun session (for keepalive policing). */
-const openStreams = new WeakMap<http2.Http2Session, number>()
 
 function socketBusy(socket: net.Socket): boolean {
   // node:http marks a socket with a response in progress; without that, treat as idle.

@@ -4,8 +4,7 @@
 // every change after it.
 
 import { HealthCheckResponse_ServingStatus as ServingStatus, HealthService as HealthMethods, type HealthCheckResponseInit } from "../../../pb"
-import type { GrpcServer, WritableCall } from "./grpc_server"
-import { GrpcError, GrpcStatus } from "./status"
+import { type GrpcServer, type WritableCall, GrpcError, GrpcStatus } from "../../../h2grpc"
 
 export { ServingStatus }
 

@@ -4,7 +4,7 @@
 
 import type { IncomingMessage, ServerResponse } from "node:http"
 import type { IncomingHttpHeaders } from "node:http2"
-import type { Logger } from "../../../lib/logger"
+import type { Logger } from "../lib/logger"
 import type { HeaderMap, ServerStream } from "./server_stream"
 
 export type FetchHandler = (request: Request) => Response | Promise<Response>

@@ -44,6 +44,14 @@ export const grpcCodeNames: readonly string[] = [
   "Unauthenticated",
 ]
 
+/** A call's final status, from whatever its handler threw. */
+export interface StatusOf {
+  code: GrpcStatusCode
+  message: string
+  /** True when the error is not one we expected (the transport logs it). */
+  unexpected: boolean
+}
+
 /** An error a handler (or the transport) ends a call with: a code and a message. */
 export class GrpcError extends Error {
   override readonly name = "GrpcError"
@@ -53,4 +61,11 @@ export class GrpcError extends Error {
   ) {
     super(message)
   }
+}
+
+/** The default GrpcServerOptions.statusOf: a GrpcError's code and message; anything else is UNKNOWN and logged. */
+export function statusOfGrpcError(error: unknown): StatusOf {
+  if (error instanceof GrpcError) return { code: error.code, message: error.message, unexpected: false }
+  const message = error instanceof Error ? error.message : String(error)
+  return { code: GrpcStatus.UNKNOWN, message, unexpected: true }
 }

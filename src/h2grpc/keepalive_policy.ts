@@ -1,4 +1,4 @@
-// Loose --grpc-keepalive-min-time, for either HTTP/2 engine: on a connection
+// Loose --grpc-keepalive-min-time: on an HTTP/2 connection
 // with no stream open, a run of pings each closer than half the minimum to
 // the previous one earns a GOAWAY (ENHANCE_YOUR_CALM, "too_many_pings", which
 // grpc-go clients answer by slowing down). Pings while streams are open are
