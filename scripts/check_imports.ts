@@ -69,6 +69,11 @@ export function checkImports(root: string): Violation[] {
       if (!spec || !spec.startsWith(".")) continue
       const target = resolve(file, "..", spec)
       const rel = relative(src, target)
+      // product code never leans on test support (test/): what a test needs lives with the tests
+      if (relative(resolve(root, "test"), target).split("/")[0] !== "..") {
+        violations.push({ file: relative(root, file), imported: spec, from, to: "test" })
+        continue
+      }
       if (rel.startsWith("..")) continue
       const isDir = (() => {
         try {

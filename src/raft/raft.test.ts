@@ -6,7 +6,7 @@ import { seededPrng } from "../lib/prng"
 import { ProposalDroppedError, ReadIndexDroppedError } from "./errors"
 import { MemoryStorage } from "./storage"
 import { RaftNode } from "./raft_node"
-import { TestCluster } from "./test_cluster"
+import { TestCluster } from "../../test/sim/raft_test_cluster"
 import type { Entry, Message } from "./types"
 import { ConfChangeType, EntryType, MessageType, NONE, StateType } from "./types"
 

@@ -1,10 +1,10 @@
-// Runs every script in src/raft/testdata. TSKV_REWRITE=1 rewrites the
+// Runs every script in src/raft/testdata (the runner is test support: test/sim/raft_scenario.ts). TSKV_REWRITE=1 rewrites the
 // expected output in place (review the diff before committing it).
 
 import { expect, test } from "bun:test"
 import { readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { parseScenario, ScenarioRunner } from "./scenario"
+import { parseScenario, ScenarioRunner } from "../../test/sim/raft_scenario"
 
 const dir = join(import.meta.dir, "testdata")
 const files = readdirSync(dir).filter((f) => f.endsWith(".txt")).sort()

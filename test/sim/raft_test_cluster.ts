@@ -3,14 +3,14 @@
 // Ready into its MemoryStorage (the "disk"), applies committed entries to a
 // list, and advances. Used by raft.test.ts and the scenario scripts.
 
-import { assert } from "../lib/assert"
-import { seededPrng } from "../lib/prng"
-import { decodeConfChange } from "./conf_change_codec"
-import type { RaftNodeOptions, Ready } from "./raft_node"
-import { RaftNode } from "./raft_node"
-import { MemoryStorage } from "./storage"
-import type { ConfState, Message, NodeId } from "./types"
-import { EntryType, MessageType } from "./types"
+import { assert } from "../../src/lib/assert"
+import { seededPrng } from "../../src/lib/prng"
+import { decodeConfChange } from "../../src/raft/conf_change_codec"
+import type { RaftNodeOptions, Ready } from "../../src/raft/raft_node"
+import { RaftNode } from "../../src/raft/raft_node"
+import { MemoryStorage } from "../../src/raft/storage"
+import type { ConfState, Message, NodeId } from "../../src/raft/types"
+import { EntryType, MessageType } from "../../src/raft/types"
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()

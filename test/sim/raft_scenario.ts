@@ -22,11 +22,11 @@
 //   status | log <id> | applied <id> | read-states <id>
 // Every command prints its output; errors print "error: <message>".
 
-import { assert } from "../lib/assert"
-import { decodeConfChange } from "./conf_change_codec"
-import { describeMessage, TestCluster } from "./test_cluster"
-import type { Message, NodeId } from "./types"
-import { ConfChangeType, EntryType, MessageType, StateType } from "./types"
+import { assert } from "../../src/lib/assert"
+import { decodeConfChange } from "../../src/raft/conf_change_codec"
+import { describeMessage, TestCluster } from "./raft_test_cluster"
+import type { Message, NodeId } from "../../src/raft/types"
+import { ConfChangeType, EntryType, MessageType, StateType } from "../../src/raft/types"
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s)
 const dec = (b: Uint8Array): string => new TextDecoder().decode(b)
