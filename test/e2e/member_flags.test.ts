@@ -377,7 +377,6 @@ describe("flags nothing honours yet are refused, not ignored", () => {
     ["raft-write-timeout", "1s", "5s"],
     ["cors", "http://example.com", "*"],
     ["host-whitelist", "example.com", "*"],
-    ["metrics", "extensive", "basic"],
     ["compact-hash-check-time", "2m", "1m"],
     ["warning-unary-request-duration", "1s", "300ms"],
     ["experimental-compact-hash-check-enabled", "true", "false"],
