@@ -2,6 +2,7 @@
 // outputs: the server's message on an error (exit 1), "User x created" etc.
 
 import { out } from "./output"
+import { StdinLines } from "./stdin_lines"
 import type { V2ClusterUnavailable } from "./v2api_client"
 import { Exit, Exited, type V2Command, type V2Ctx } from "./v2api_types"
 
@@ -32,6 +33,15 @@ async function authCall(ctx: V2Ctx, method: string, path: string, json?: unknown
     die(message)
   }
   return text === "" ? undefined : (JSON.parse(text) as unknown)
+}
+
+/** speakeasy.Ask as etcdctl uses it: the prompt and a newline on stdout, one line read from stdin. */
+async function askPassword(): Promise<string> {
+  out.write("New password: ")
+  const line = await new StdinLines(process.stdin as AsyncIterable<Uint8Array>).next()
+  out.write("\n")
+  if (line === undefined || line === "") die("auth: User not updated. Use grant/revoke/password to update the user.")
+  return line
 }
 
 function oneName(ctx: V2Ctx, what: string): string {
@@ -95,10 +105,17 @@ export const authCommands: Record<string, V2Command> = {
         case "add": {
           const arg = oneName(sub, "username")
           const colon = arg.indexOf(":")
-          if (colon < 0) die("Error reading password: tskv ctl takes the password as user:password")
-          const user = arg.slice(0, colon)
-          await authCall(sub, "PUT", `/users/${encodeURIComponent(user)}`, { user, password: arg.slice(colon + 1) })
+          const user = colon < 0 ? arg : arg.slice(0, colon)
+          const password = colon < 0 ? await askPassword() : arg.slice(colon + 1)
+          await authCall(sub, "PUT", `/users/${encodeURIComponent(user)}`, { user, password })
           out.line(`User ${user} created`)
+          return
+        }
+        case "passwd": {
+          const user = oneName(sub, "username")
+          const password = await askPassword()
+          await authCall(sub, "PUT", `/users/${encodeURIComponent(user)}`, { user, password })
+          out.line("Password updated")
           return
         }
         case "remove": {
@@ -125,7 +142,7 @@ export const authCommands: Record<string, V2Command> = {
         case "revoke":
           return await userGrantRevoke(sub, false)
         default:
-          die("user subcommands: add, remove, get, list, grant, revoke")
+          die("user subcommands: add, remove, get, list, grant, revoke, passwd")
       }
     },
   },
