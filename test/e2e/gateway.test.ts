@@ -264,13 +264,71 @@ describe.if(hasEtcd())("/v3 gateway: tskv answers as etcd 3.4", () => {
     await same("/v3/lock/lock", { lease: "1" })
   }, 15_000)
 
-  test("malformed JSON and unknown fields", async () => {
-    // Status and code as etcd; the message is Go's encoding/json text, which tskv does not copy.
-    const bad = await both("/v3/kv/range", "{not json")
-    expect(bad.tskv.status).toBe(bad.etcd.status)
-    expect((bad.tskv.body as { code: number }).code).toBe((bad.etcd.body as { code: number }).code)
-    const badBytes = await both("/v3/kv/put", { key: b64("foo"), value: "***" })
-    expect(badBytes.tskv.status).toBe(badBytes.etcd.status)
-    expect((badBytes.tskv.body as { code: number }).code).toBe((badBytes.etcd.body as { code: number }).code)
+  test("lease keepalive answers each request in the body with {\"result\": ...}, the unknown id too; ids as JSON numbers are exact", async () => {
+    const ids: Record<string, string> = {}
+    for (const [name, m] of [["etcd", etcd], ["tskv", tskv]] as const) {
+      const grant = (await post(m, "/v3/lease/grant", { TTL: "60" })).body as { ID: string }
+      ids[name] = grant.ID
+      mask({ ID: grant.ID }, name === "etcd" ? etcdLeases : tskvLeases)
+    }
+    const run = async (m: MemberProcess, id: string, leases: Map<string, string>): Promise<unknown> => {
+      // the id unquoted: a number past 2^53, as Python's json and etcd3gw send it
+      const keepalive = await fetch(`${m.clientUrl}/v3/lease/keepalive`, { method: "POST", body: `{"ID":${id}}{"ID":"${id}"}\n{"ID":"12345"}`, signal: AbortSignal.timeout(10_000) })
+      const lines = (await keepalive.text()).trim().split("\n").map((line) => mask(JSON.parse(line), leases))
+      const put = await post(m, "/v3/kv/put", `{"key":"${b64("ka")}","value":"${b64("v")}","lease":${id}}`)
+      const ttl = await post(m, "/v3/lease/timetolive", `{"ID":${id},"keys":true}`)
+      const revoke = await post(m, "/v3/lease/revoke", `{"ID":${id}}`)
+      const ttlText = JSON.stringify(mask(ttl.body, leases)).replace(/"TTL":"(59|60)"/, '"TTL":"<ttl>"')
+      return { status: keepalive.status, type: keepalive.headers.get("content-type"), lines, put: mask(put, leases), ttl: ttlText, revoke: mask(revoke, leases) }
+    }
+    const e = await run(etcd, ids.etcd!, etcdLeases)
+    const t = await run(tskv, ids.tskv!, tskvLeases)
+    expect(t).toEqual(e)
+    expect((e as { lines: unknown[] }).lines).toHaveLength(3)
+  })
+
+  test("bad JSON, wrong types, unknown fields: etcd's status, code and Go's message, word for word", async () => {
+    const bodies = [
+      "{not json",
+      "{",
+      "[]",
+      '"str"',
+      "null",
+      "",
+      '{"key":"Zm9v",}',
+      '{"key":5}',
+      '{"key":"Zm9v_-"}',
+      '{"key":"Zm9"}',
+      '{"key":"Zm9v","limit":1.5}',
+      '{"key":"Zm9v","limit":"abc"}',
+      '{"key":"Zm9v","limit":"7"}',
+      '{"key":"Zm9v","limit":99999999999999999999}',
+      '{"key":"Zm9v","keys_only":"true"}',
+      '{"key":"Zm9v","sort_order":"BOGUS"}',
+      '{"key":"Zm9v","sort_order":true}',
+      '{"key":"Zm9v","sortOrder":"DESCEND","sort_target":"MOD"}',
+      '{"key":"Zm9v","nope":{"deep":[1]}}',
+      '{"key":[102,111,111]}',
+    ]
+    for (const body of bodies) {
+      const r = await both("/v3/kv/range", body)
+      expect({ request: body, ...r.tskv }).toEqual({ request: body, ...r.etcd })
+    }
+    for (const [path, body] of [
+      ["/v3/kv/put", '{"key":"Zm9v","value":"***"}'],
+      ["/v3/kv/put", '{"key":"Zm9v","value":"YQ==","lease":"-1"}'],
+      ["/v3/kv/txn", '{"compare":{}}'],
+      ["/v3/kv/txn", '{"success":[{"request_put":"x"}]}'],
+      ["/v3/lease/keepalive", '{"ID":"x"}'],
+      ["/v3/watch", '{"create_request":{"key":"Zm9v","filters":["BOGUS"]}}'],
+      ["/v3/maintenance/alarm", '{"action":"BOGUS"}'],
+      ["/v3/maintenance/alarm", '{"action":"GET"}'],
+      ["/v3/auth/user/get", '{"name":1}'],
+      ["/v3/kv/nothing", "{}"],
+      ["/v3/auth/status", "{}"],
+    ] as const) {
+      const r = await both(path, body)
+      expect({ path, request: body, ...r.tskv }).toEqual({ path, request: body, ...r.etcd })
+    }
   })
 })

@@ -10,9 +10,10 @@
 import type { Hono } from "hono"
 import type { IncomingHttpHeaders } from "node:http2"
 import { silentLogger, type Logger } from "../../lib/logger"
-import { fromJson, PbJsonError, toJson } from "../../pb"
+import { toJson } from "../../pb"
 import { statusOfError } from "../grpc/errors"
 import { type BidiCall, type GrpcServer, type RegisteredMethod, GrpcStatus, type GrpcStatusCode } from "../../h2grpc"
+import { BodyDecoder, decodeRequest } from "./gateway_json"
 
 interface GatewayMethod {
   readonly gatewayPaths: readonly string[]
@@ -27,6 +28,9 @@ function isGatewayMethod(method: object): method is GatewayMethod {
 /** grpc-gateway's runtime.HTTPStatusFromCode. */
 const httpStatusOfCode: readonly number[] = [200, 499, 500, 400, 504, 404, 409, 403, 429, 400, 409, 400, 501, 500, 503, 500, 401]
 
+/** RPCs of etcd 3.5 that tskv serves over gRPC but etcd 3.4's gateway has no path for. */
+const NOT_IN_ETCD_34 = new Set(["/v3/auth/status", "/v3/maintenance/downgrade"])
+
 interface GatewayRoute {
   registered: RegisteredMethod
   method: GatewayMethod
@@ -38,72 +42,83 @@ export function mountGateway(app: Hono, grpc: GrpcServer, options: { logger?: Lo
   for (const registered of grpc.registered()) {
     const method = registered.method
     if (!isGatewayMethod(method)) continue
-    for (const path of method.gatewayPaths) routes.set(path, { registered, method })
+    for (const path of method.gatewayPaths) if (!NOT_IN_ETCD_34.has(path)) routes.set(path, { registered, method })
   }
   const serve = async (path: string, request: Request): Promise<Response> => {
     const route = routes.get(path)
-    if (route === undefined) return errorResponse(GrpcStatus.UNIMPLEMENTED, "Not Found", 404)
-    let bodies: unknown[]
-    try {
-      bodies = parseBodies(await request.text())
-    } catch (e) {
-      return errorResponse(GrpcStatus.INVALID_ARGUMENT, e instanceof Error ? e.message : String(e))
+    if (route === undefined) return goError("Not Found", 404)
+    const { registered, method } = route
+    const decoder = new BodyDecoder(await request.text())
+    const context = new GatewayCall(request, method.responseType, logger)
+    if (registered.kind === "bidi_stream") {
+      // grpc-gateway decodes the first message before it answers (an error there is the
+      // answer: code Unknown); a later undecodable one ends the client's side of the stream
+      let requests: unknown[]
+      try {
+        requests = decodeStream(decoder, method.requestType)
+      } catch (e) {
+        return errorResponse(GrpcStatus.UNKNOWN, errorText(e))
+      }
+      void Promise.resolve()
+        .then(() => registered.handler(context))
+        .then(() => context.deliver(requests))
+        .catch((e: unknown) => context.end(e))
+      return context.response(requests.length > 0)
     }
-    const context = new GatewayCall(request, route.method.responseType, logger)
+    let message: unknown
     try {
-      const requests = bodies.map((body) => fromJson(route.method.requestType, body))
-      const { registered } = route
-      if (registered.kind === "unary") {
-        const response = await registered.handler(requests[0] ?? fromJson(route.method.requestType, {}), context)
-        return new Response(JSON.stringify(toJson(route.method.responseType, response as object)), { headers: { "content-type": "application/json" } })
-      }
-      if (registered.kind === "server_stream") {
-        void Promise.resolve()
-          .then(() => registered.handler(requests[0] ?? fromJson(route.method.requestType, {}), context))
-          .catch((e: unknown) => context.end(e))
-      } else {
-        void Promise.resolve()
-          .then(() => registered.handler(context))
-          .then(() => context.deliver(requests))
-          .catch((e: unknown) => context.end(e))
-      }
-      return context.response()
+      message = decodeRequest(method.requestType, decoder.next())
     } catch (e) {
-      const status = e instanceof PbJsonError ? { code: GrpcStatus.INVALID_ARGUMENT, message: e.message, unexpected: false } : statusOfError(e)
+      return errorResponse(GrpcStatus.INVALID_ARGUMENT, errorText(e))
+    }
+    if (registered.kind === "server_stream") {
+      void Promise.resolve()
+        .then(() => registered.handler(message, context))
+        .catch((e: unknown) => context.end(e))
+      return context.response(true)
+    }
+    try {
+      const response = await registered.handler(message, context)
+      return new Response(JSON.stringify(toJson(method.responseType, response as object)), { headers: { "content-type": "application/json", ...GRPC_METADATA } })
+    } catch (e) {
+      const status = statusOfError(e)
       if (status.unexpected) logger.warn("gateway handler failed", { path, error: status.message })
       return errorResponse(status.code, status.message)
     }
   }
   app.post("/v3/*", (c) => serve(c.req.path, c.req.raw))
   app.post("/v3beta/*", (c) => serve(`/v3/${c.req.path.slice("/v3beta/".length)}`, c.req.raw))
+  app.on(["GET", "PUT", "DELETE", "PATCH"], ["/v3/*", "/v3beta/*"], (c) => {
+    const path = c.req.path.startsWith("/v3beta/") ? `/v3/${c.req.path.slice("/v3beta/".length)}` : c.req.path
+    return routes.has(path) ? goError("Method Not Allowed", 405) : goError("Not Found", 404)
+  })
 }
 
-/** One JSON object, or (for client streams) several concatenated or newline-separated ones. */
-function parseBodies(text: string): unknown[] {
-  const trimmed = text.trim()
-  if (trimmed === "") return [{}]
-  const out: unknown[] = []
-  let depth = 0
-  let start = -1
-  let inString = false
-  for (let i = 0; i < trimmed.length; i++) {
-    const c = trimmed[i]
-    if (inString) {
-      if (c === "\\") i++
-      else if (c === '"') inString = false
-      continue
-    }
-    if (c === '"') inString = true
-    else if (c === "{") {
-      if (depth++ === 0) start = i
-    } else if (c === "}") {
-      if (--depth === 0) out.push(JSON.parse(trimmed.slice(start, i + 1)))
-    } else if (depth === 0 && !/\s/.test(c!)) {
-      throw new Error(`invalid character '${c}' looking for beginning of value`)
+/** The header grpc-gateway copies from the gRPC response metadata. */
+const GRPC_METADATA = { "grpc-metadata-content-type": "application/grpc" }
+
+/** The messages of a client stream, up to the end of the body or the first that does not decode. */
+function decodeStream(decoder: BodyDecoder, requestType: string): unknown[] {
+  const requests: unknown[] = []
+  for (;;) {
+    try {
+      const node = decoder.next()
+      if (node === undefined) return requests
+      requests.push(decodeRequest(requestType, node))
+    } catch (e) {
+      if (requests.length === 0) throw e
+      return requests
     }
   }
-  if (depth !== 0 || out.length === 0) throw new Error("unexpected EOF")
-  return out
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e)
+}
+
+/** Go's http.Error, as grpc-gateway's mux answers a path or method it does not serve. */
+function goError(text: string, status: 404 | 405): Response {
+  return new Response(`${text}\n`, { status, headers: { "content-type": "text/plain; charset=utf-8", "x-content-type-options": "nosniff" } })
 }
 
 function errorResponse(code: GrpcStatusCode, message: string, httpStatus = httpStatusOfCode[code] ?? 500): Response {
@@ -190,7 +205,8 @@ class GatewayCall implements BidiCall<unknown, unknown> {
     if (this.controller !== undefined) this.controller.close()
   }
 
-  response(): Response {
+  /** withMetadata: the gRPC call answered headers before the first message (not for an empty client stream). */
+  response(withMetadata: boolean): Response {
     const body = new ReadableStream<Uint8Array>({
       start: (controller) => {
         this.controller = controller
@@ -200,7 +216,7 @@ class GatewayCall implements BidiCall<unknown, unknown> {
       },
       cancel: () => this.cancel(),
     })
-    return new Response(body, { headers: { "content-type": "application/json" } })
+    return new Response(body, { headers: { "content-type": "application/json", ...(withMetadata ? GRPC_METADATA : {}) } })
   }
 
   private push(line: string): void {

@@ -53,15 +53,20 @@ export function registerLeaseService(grpc: GrpcServer, server: EtcdServer): void
       call.end(e)
       return
     }
+    // one renewal at a time, answered in order, as etcd's loop does; the end of the
+    // client's stream ends ours after the last answer (the gateway's keepalive)
+    let pending = Promise.resolve()
     call.onMessage((req) => {
-      void renew(server, req.ID).then(
-        (TTL) => {
-          if (!call.ended) call.write({ header: server.header(), ID: req.ID, TTL })
-        },
-        (e) => call.end(e),
+      pending = pending.then(() =>
+        renew(server, req.ID).then(
+          (TTL) => {
+            if (!call.ended) call.write({ header: server.header(), ID: req.ID, TTL })
+          },
+          (e: unknown) => call.end(e),
+        ),
       )
     })
-    call.onHalfClose(() => call.end())
+    call.onHalfClose(() => void pending.then(() => call.end()))
   })
 }
 

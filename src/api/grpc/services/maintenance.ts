@@ -30,13 +30,13 @@ export function registerMaintenanceService(grpc: GrpcServer, server: EtcdServer)
 
   grpc.addUnary(M.Alarm, async (req, call) => {
     const info = admit(server, call)
+    // etcd 3.4 answers alarms without a response header (3.5 added it)
     if (req.action === pb.AlarmRequest_AlarmAction.GET) {
-      return { header: server.header(), alarms: server.alarms.list(req.alarm) }
+      return { alarms: server.alarms.list(req.alarm) }
     }
     adminOnly(info)
     const res = (await server.propose(RequestKind.Alarm, pb.encodeAlarmRequest(req), requestAuth(info))) as pb.AlarmResponse
-    res.header = server.header(res.header?.revision)
-    return res
+    return { alarms: res.alarms }
   })
 
   grpc.addUnary(M.Defragment, (_req, call) => {
