@@ -56,8 +56,6 @@ async function runCtl(argv: string[], program: string): Promise<number> {
  */
 const notBuilt = [
   "initial-election-tick-advance",
-  "grpc-keepalive-interval",
-  "grpc-keepalive-timeout",
   "raft-read-timeout",
   "raft-write-timeout",
   "cors",

@@ -20,14 +20,16 @@
 //   passes etcd's codes and messages.
 // - fetch_adapter.ts: non-gRPC requests (HTTP/1.1, or HTTP/2 without
 //   application/grpc) go to a fetch handler (hono: /health, /metrics, /v3).
-// - keepalive_policy.ts: --grpc-keepalive-min-time policing of idle pings.
+// - keepalive_policy.ts: keepalive as grpc-go's server (--grpc-keepalive-*):
+//   ping strikes, GOAWAY on the third; server pings, close when unanswered.
 //
 // What it refuses (and how)
 // - Floods: PINGs or SETTINGS while the client does not read its replies
 //   (CVE-2019-9512/9515), streams reset as fast as they are opened (rapid
 //   reset, CVE-2023-44487), header blocks over 1 MiB: GOAWAY ENHANCE_YOUR_CALM.
-// - Pings closer together than the keepalive minimum with no stream open:
-//   GOAWAY ENHANCE_YOUR_CALM "too_many_pings", as grpc-go's server does.
+// - Pings sooner than the keepalive minimum (2 h with no stream open) with
+//   nothing sent since the previous one, three times: GOAWAY
+//   ENHANCE_YOUR_CALM "too_many_pings", as grpc-go's server does.
 // - Protocol errors (bad preface, a first frame that is not SETTINGS, even or
 //   decreasing stream ids, PUSH_PROMISE from a client, windows past 2^31-1,
 //   malformed HPACK): GOAWAY with the RFC's error code; stream-level ones get

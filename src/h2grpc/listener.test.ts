@@ -23,21 +23,34 @@ test("ClientListener without a GrpcServer (--listen-metrics-urls) serves HTTP on
   }
 })
 
-test(`ClientListener sends GOAWAY to a client that pings far more often than the keepalive minimum`, async () => {
-  const listener = await ClientListener.listen({ url: "http://127.0.0.1:0", grpc: new GrpcServer(), http2: { keepaliveMinTimeMs: 10_000 } })
+/** Pings once (after the previous ACK); false when the session went away instead. */
+async function pingOnce(session: http2.ClientHttp2Session): Promise<boolean> {
+  if (session.closed || session.destroyed) return false
+  return await new Promise<boolean>((resolve) => {
+    try {
+      if (!session.ping((err) => resolve(err === null))) resolve(false)
+    } catch {
+      resolve(false)
+    }
+  })
+}
+
+test(`ClientListener: with no stream open, the 4th ping in a row (the third strike) gets GOAWAY ENHANCE_YOUR_CALM, as grpc-go`, async () => {
+  // Even with a 1 ms minimum: without a stream grpc-go allows no keepalive at all (2 h).
+  const listener = await ClientListener.listen({ url: "http://127.0.0.1:0", grpc: new GrpcServer(), http2: { keepaliveMinTimeMs: 1 } })
   const session = http2.connect(`http://127.0.0.1:${listener.port}`)
   try {
-    const goaway = new Promise<number>((resolve) => session.on("goaway", (code) => resolve(code)))
+    let goaway: number | undefined
+    let acked = 0
+    session.on("goaway", (code) => (goaway ??= code))
     session.on("error", () => {})
     await new Promise<void>((resolve) => session.once("connect", () => resolve()))
-    for (let i = 0; i < 30 && !session.closed && !session.destroyed; i++) {
-      try {
-        await new Promise<void>((resolve) => session.ping(() => resolve()))
-      } catch {
-        break // the server closed the session
-      }
+    for (let i = 0; i < 10 && goaway === undefined; i++) {
+      if (!(await pingOnce(session))) break
+      acked++
+      await Bun.sleep(20)
     }
-    expect(await goaway).toBe(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM)
+    expect({ acked, goaway }).toEqual({ acked: 4, goaway: http2.constants.NGHTTP2_ENHANCE_YOUR_CALM })
   } finally {
     session.destroy()
     await listener.close(100)
@@ -67,26 +80,75 @@ test("grpc.health.v1.Health Watch sends the current status, then every change", 
   }
 })
 
-test(`ClientListener does not count pings while a stream is open (grpc-go BDP pings)`, async () => {
+test(`ClientListener: a ping after the server sent something is never a strike; with nothing sent, the third strike gets GOAWAY`, async () => {
   const server = new GrpcServer()
-  new HealthService().register(server)
+  const health = new HealthService(ServingStatus.SERVING)
+  health.register(server)
   const listener = await ClientListener.listen({ url: "http://127.0.0.1:0", grpc: server, http2: { keepaliveMinTimeMs: 10_000 } })
   const session = http2.connect(`http://127.0.0.1:${listener.port}`)
   try {
     session.on("error", () => {})
-    let goaway = false
-    session.on("goaway", () => (goaway = true))
+    let goaway: number | undefined
+    session.on("goaway", (code) => (goaway ??= code))
     const stream = session.request({ ":method": "POST", ":path": HealthMethods.Watch.path, "content-type": "application/grpc", te: "trailers" })
-    stream.on("data", () => {})
+    let messages = 0
+    stream.on("data", () => messages++)
     stream.on("error", () => {})
     stream.write(Buffer.from([0, 0, 0, 0, 0]))
     await new Promise<void>((resolve) => stream.once("response", () => resolve()))
-    for (let i = 0; i < 40; i++) await new Promise<void>((resolve) => session.ping(() => resolve()))
-    expect(goaway).toBe(false)
+    // A status change (DATA) before every ping: 40 pings well within the minimum, no GOAWAY.
+    for (let i = 0; i < 40; i++) {
+      const before = messages
+      health.setStatus(i % 2 === 0 ? ServingStatus.NOT_SERVING : ServingStatus.SERVING)
+      for (let j = 0; j < 100 && messages === before; j++) await Bun.sleep(5)
+      expect(await pingOnce(session)).toBe(true)
+    }
+    expect(goaway).toBeUndefined()
+    // Nothing sent any more: the last ping of the loop cleared the strikes; the next three are strikes.
+    let acked = 0
+    for (let i = 0; i < 10 && goaway === undefined; i++) {
+      if (!(await pingOnce(session))) break
+      acked++
+      await Bun.sleep(20)
+    }
+    expect({ acked, goaway }).toEqual({ acked: 3, goaway: http2.constants.NGHTTP2_ENHANCE_YOUR_CALM })
     stream.close()
   } finally {
     session.destroy()
     server.shutdown()
+    await listener.close(100)
+  }
+})
+
+test(`ClientListener pings a connection after the keepalive interval without a read, and closes it when the timeout passes unanswered`, async () => {
+  const listener = await ClientListener.listen({ url: "http://127.0.0.1:0", grpc: new GrpcServer(), http2: { keepaliveIntervalMs: 200, keepaliveTimeoutMs: 200 } })
+  const net = await import("node:net")
+  try {
+    // A raw client: the preface and an empty SETTINGS, then silence (it never answers a PING).
+    const socket = net.connect(listener.port, "127.0.0.1")
+    const pingFrames: number[] = []
+    socket.on("data", (b: Buffer) => {
+      for (let at = 0; at + 9 <= b.length; at += 9 + b.readUIntBE(at, 3)) if (b[at + 3] === 6 && (b[at + 4]! & 1) === 0) pingFrames.push(at)
+    })
+    socket.on("error", () => {})
+    const started = performance.now()
+    socket.write(Buffer.concat([Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0])]))
+    await new Promise<void>((resolve) => socket.once("close", () => resolve()))
+    const closedAfterMs = performance.now() - started
+    expect(pingFrames.length).toBe(1)
+    expect(closedAfterMs).toBeGreaterThanOrEqual(350)
+    expect(closedAfterMs).toBeLessThan(3000)
+
+    // node:http2 answers pings: the connection stays.
+    const session = http2.connect(`http://127.0.0.1:${listener.port}`)
+    session.on("error", () => {})
+    let closed = false
+    session.on("close", () => (closed = true))
+    await new Promise<void>((resolve) => session.once("connect", () => resolve()))
+    await Bun.sleep(1200)
+    expect(closed).toBe(false)
+    session.destroy()
+  } finally {
     await listener.close(100)
   }
 })

@@ -17,7 +17,7 @@ import { serveHttp1, serveHttp2, type FetchHandler } from "./fetch_adapter"
 import type { GrpcServer } from "./grpc_server"
 import { H2Connection } from "./h2/connection"
 import { ErrorCode } from "./h2/frames"
-import { PingStrikes } from "./keepalive_policy"
+import { effectiveKeepalive, type KeepaliveFlags, PingEnforcer, ServerPinger } from "./keepalive_policy"
 import { ignoringListener, type ServerStream } from "./server_stream"
 
 export interface Http2Tuning {
@@ -25,8 +25,12 @@ export interface Http2Tuning {
   maxConcurrentStreams?: number
   /** Connection and stream receive windows. */
   windowBytes?: number
-  /** Pings closer together than this (without streams) count as abuse (etcd --grpc-keepalive-min-time). */
+  /** The client's pings with a stream open may come this often (etcd --grpc-keepalive-min-time, default 5 s). */
   keepaliveMinTimeMs?: number
+  /** The server pings a connection after this long without a read (etcd --grpc-keepalive-interval, default 2 h). */
+  keepaliveIntervalMs?: number
+  /** ... and closes it when nothing is read within this long after (etcd --grpc-keepalive-timeout, default 20 s). */
+  keepaliveTimeoutMs?: number
 }
 
 export interface ClientListenerOptions {
@@ -85,13 +89,17 @@ export class ClientListener {
   private readonly h1: http.Server
   private readonly connections = new Set<H2Connection>()
   private readonly h1Sockets = new Set<net.Socket>()
-  private readonly keepaliveMinTimeMs: number
+  private readonly keepalive: KeepaliveFlags
   private closed = false
 
   private constructor(private readonly options: ClientListenerOptions) {
     this.logger = options.logger ?? silentLogger
     this.parsed = parseListenUrl(options.url)
-    this.keepaliveMinTimeMs = options.http2?.keepaliveMinTimeMs ?? 5000
+    this.keepalive = effectiveKeepalive({
+      minTimeMs: options.http2?.keepaliveMinTimeMs ?? 5000,
+      intervalMs: options.http2?.keepaliveIntervalMs ?? 7_200_000,
+      timeoutMs: options.http2?.keepaliveTimeoutMs ?? 20_000,
+    })
     this.windowBytes = options.http2?.windowBytes ?? DEFAULT_WINDOW_BYTES
     this.maxConcurrentStreams = options.http2?.maxConcurrentStreams ?? MAX_STREAMS_UNLIMITED
     const scheme = this.parsed.secure ? "https" : "http"
@@ -223,7 +231,8 @@ export class ClientListener {
 
   /** An HTTP/2 connection; `seen` holds the bytes already read from it. */
   private serveHttp2(socket: net.Socket, seen: Buffer | undefined): void {
-    const strikes = this.keepaliveMinTimeMs > 0 ? new PingStrikes(this.keepaliveMinTimeMs) : undefined
+    const pings = new PingEnforcer(this.keepalive.minTimeMs)
+    let pinger: NodeJS.Timeout | undefined
     const connection: H2Connection = new H2Connection({
       socket,
       ...(seen === undefined ? {} : { initialBytes: seen }),
@@ -231,17 +240,40 @@ export class ClientListener {
       windowBytes: this.windowBytes,
       onStream: (stream) => this.onStream(stream),
       onPing: () => {
-        if (strikes?.abusive(connection.openStreams, performance.now()) === true) {
+        if (pings.onPing(performance.now(), connection.openStreams, connection.headersAndDataWritten)) {
           this.logger.warn("closing connection: too many pings", { remote: connection.remoteAddress })
           connection.close(ErrorCode.ENHANCE_YOUR_CALM, "too_many_pings")
         }
       },
-      onClose: () => this.connections.delete(connection),
+      onClose: () => {
+        clearTimeout(pinger)
+        this.connections.delete(connection)
+      },
       onInternalError: (e) => this.logger.error("http2 connection failed", { error: e instanceof Error ? e.message : String(e), stack: e instanceof Error ? e.stack : undefined }),
     })
     this.connections.add(connection)
     connection.start()
-    if (this.closed) connection.close()
+    if (this.closed) {
+      connection.close()
+      return
+    }
+    // The server's keepalive pings (keepalive_policy.ts).
+    const keeper = new ServerPinger(this.keepalive.intervalMs, this.keepalive.timeoutMs, performance.now())
+    const arm = (atMs: number): void => {
+      pinger = setTimeout(tick, Math.max(0, atMs - performance.now()))
+      pinger.unref()
+    }
+    const tick = (): void => {
+      const step = keeper.step(performance.now(), connection.lastReadMs)
+      if (step.action === "close") {
+        this.logger.info("closing connection: keepalive ping not answered", { remote: connection.remoteAddress })
+        connection.destroy()
+        return
+      }
+      if (step.action === "ping") connection.ping()
+      arm(step.nextMs)
+    }
+    arm(keeper.firstAtMs())
   }
 
   private onStream(stream: ServerStream): void {

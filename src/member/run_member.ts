@@ -113,7 +113,12 @@ export async function runMember(config: Config, logger: Logger): Promise<Running
 
   const tlsListen = clientTls ? { tls: clientTls.server.serverOptions(), checkTlsConnection: clientTls.connectionRefusal } : undefined
   const secure = (scheme: string): boolean => scheme === "https" || scheme === "unixs"
-  const http2 = { maxConcurrentStreams: config.maxConcurrentStreams, keepaliveMinTimeMs: config.grpcKeepaliveMinTimeMs }
+  const http2 = {
+    maxConcurrentStreams: config.maxConcurrentStreams,
+    keepaliveMinTimeMs: config.grpcKeepaliveMinTimeMs,
+    keepaliveIntervalMs: config.grpcKeepaliveIntervalMs,
+    keepaliveTimeoutMs: config.grpcKeepaliveTimeoutMs,
+  }
   const listeners: ClientListener[] = []
   try {
     for (const url of config.listenClientUrls) {

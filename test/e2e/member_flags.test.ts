@@ -371,8 +371,6 @@ describe("configuration sources", () => {
 describe("flags nothing honours yet are refused, not ignored", () => {
   const refused: [flag: string, value: string, defaultValue: string][] = [
     ["initial-election-tick-advance", "false", "true"],
-    ["grpc-keepalive-interval", "30s", "2h"],
-    ["grpc-keepalive-timeout", "5s", "20s"],
     ["raft-read-timeout", "1s", "5s"],
     ["raft-write-timeout", "1s", "5s"],
     ["cors", "http://example.com", "*"],
@@ -419,7 +417,7 @@ describe("flags nothing honours yet are refused, not ignored", () => {
     if (!hasEtcd()) throw new Error("etcd 3.4 is required for this comparison")
     const r = Bun.spawnSync(["/usr/bin/etcd", "--help"])
     const help = r.stdout.toString() + r.stderr.toString()
-    const names34 = ["initial-election-tick-advance", "grpc-keepalive-interval", "grpc-keepalive-timeout", "cors", "host-whitelist", "metrics", "force-new-cluster"]
+    const names34 = ["initial-election-tick-advance", "cors", "host-whitelist", "metrics", "force-new-cluster"]
     for (const flag of names34) expect(help).toContain(`--${flag} `)
   })
 
@@ -640,35 +638,7 @@ describe("--strict-reconfig-check", () => {
   }, 60_000)
 })
 
-describe("--grpc-keepalive-min-time", () => {
-  /** Pings 40 times, 10 ms apart, on an idle HTTP/2 connection; returns the GOAWAY code received (or null). */
-  async function pingFlood(m: MemberProcess): Promise<number | null> {
-    const http2 = await import("node:http2")
-    const session = http2.connect(m.clientUrl)
-    let goaway: number | null = null
-    session.on("goaway", (code) => (goaway = code))
-    session.on("error", () => {})
-    await new Promise<void>((resolve) => session.once("connect", () => resolve()))
-    for (let i = 0; i < 40 && goaway === null && !session.closed; i++) {
-      await new Promise<void>((resolve) => {
-        if (!session.ping(() => resolve())) resolve()
-      })
-      await Bun.sleep(10)
-    }
-    await Bun.sleep(100)
-    session.destroy()
-    return goaway
-  }
-
-  test("pings closer than the minimum get GOAWAY ENHANCE_YOUR_CALM; a 1ms minimum lets them be", async () => {
-    const strict = await member("pingstrict", [])
-    const lax = await member("pinglax", ["--grpc-keepalive-min-time=1ms"])
-    expect(await pingFlood(strict)).toBe(11)
-    expect(strict.output()).toContain("too many pings")
-    expect(await pingFlood(lax)).toBeNull()
-    expect(ok(etcdctl(host(strict), ["put", "k", "v"]))).toBe("OK\n")
-  }, 30_000)
-})
+// --grpc-keepalive-min-time, -interval and -timeout: test/e2e/grpc_keepalive.test.ts (against etcd with the same flags).
 
 describe("kubeadm's static pod flags", () => {
   test("the flag set kubeadm passes (without TLS) starts a member", async () => {

@@ -39,7 +39,7 @@ export interface H2ConnectionOptions {
   /** Our receive windows, connection and per stream. */
   windowBytes: number
   onStream(stream: H2Stream): void
-  /** A PING (not an ACK) arrived. */
+  /** A PING (not an ACK) arrived (its ACK is queued already). */
   onPing?(): void
   /** The socket closed; every stream is closed too. */
   onClose?(): void
@@ -110,8 +110,11 @@ export class H2Connection implements StreamOwner {
   private draining = false
   private closed = false
   private peerName: string | null | undefined
+  private writes = 0
+  private readAtMs: number
 
   constructor(private readonly options: H2ConnectionOptions) {
+    this.readAtMs = performance.now()
     this.socket = options.socket
     this.output = new FrameOutput(options.socket, { beforeFlush: () => this.resetEndedLocally(), afterFlush: () => this.checkDrain() })
     this.remoteAddress = options.socket.remoteAddress
@@ -137,6 +140,24 @@ export class H2Connection implements StreamOwner {
 
   get openStreams(): number {
     return this.streams.size
+  }
+
+  /** HEADERS and DATA frames queued so far (keepalive enforcement: a write clears the ping strikes). */
+  get headersAndDataWritten(): number {
+    return this.writes
+  }
+
+  /** performance.now() of the last bytes read from the client (server keepalive). */
+  get lastReadMs(): number {
+    return this.readAtMs
+  }
+
+  /** Sends a PING (the server's keepalive); the client's ACK shows as a read. */
+  ping(): void {
+    if (this.closed) return
+    const frame = Buffer.alloc(FRAME_HEADER_BYTES + 8)
+    writeFrameHeader(frame, 0, { length: 8, type: FrameType.PING, flags: 0, streamId: 0 })
+    this.output.push(frame)
   }
 
   get peerCommonName(): string | undefined {
@@ -170,6 +191,7 @@ export class H2Connection implements StreamOwner {
   // --- StreamOwner
 
   sendHeaders(stream: H2Stream, headers: OutgoingHeaders, endStream: boolean): void {
+    this.writes++
     this.output.pushHeaders({ streamId: stream.id, block: encodeHeaders(headers), endStream, maxFrameBytes: this.peerMaxFrameBytes })
     if (endStream) {
       stream.endRequested = true
@@ -187,6 +209,7 @@ export class H2Connection implements StreamOwner {
         return
       }
       const last = n === head.length && pending.length === 1 && stream.endRequested && stream.trailers === undefined
+      this.writes++
       this.output.pushData(stream.id, n === head.length ? head : head.subarray(0, n), last)
       if (n === head.length) pending.shift()
       else pending[0] = head.subarray(n)
@@ -201,6 +224,7 @@ export class H2Connection implements StreamOwner {
     }
     this.blocked.delete(stream)
     if (stream.endRequested && !stream.localEnded) {
+      this.writes++
       if (stream.trailers !== undefined) this.output.pushHeaders({ streamId: stream.id, block: encodeHeaders(stream.trailers), endStream: true, maxFrameBytes: this.peerMaxFrameBytes })
       else this.output.pushData(stream.id, EMPTY, true)
       this.endedLocal(stream)
@@ -215,6 +239,7 @@ export class H2Connection implements StreamOwner {
 
   private onBytes(chunk: Buffer): void {
     if (this.closed) return
+    this.readAtMs = performance.now()
     try {
       let data = chunk
       if (this.prefaceBytesSeen < CLIENT_PREFACE.length) {

@@ -117,6 +117,7 @@ func runBench(endpoint string, o benchOptions) error {
 	var watchEvents int64
 	var watchWG sync.WaitGroup
 	wctx, stopWatch := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer stopWatch()
 	for i := 0; i < o.watchers; i++ {
 		wch := clients[i%len(clients)].Watch(wctx, "/registry/", clientv3.WithPrefix(), clientv3.WithPrevKV(), clientv3.WithProgressNotify())
 		watchWG.Add(1)
@@ -184,12 +185,11 @@ func runBench(endpoint string, o benchOptions) error {
 				switch {
 				case p < 30: // GuaranteedUpdate: read, then a txn guarded by that ModRevision
 					key := o.objectKey(rng.Intn(o.objects))
-					get, err := cli.Get(ctx, key)
-					if err != nil || len(get.Kvs) != 1 {
+					get, ok := getObject(ctx, cli, key, lat, t)
+					if !ok {
 						bad()
 						continue
 					}
-					lat.add("get", time.Since(t))
 					t = time.Now()
 					resp, err := cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", get.Kvs[0].ModRevision)).
 						Then(clientv3.OpPut(key, value)).Else(clientv3.OpGet(key)).Commit()
@@ -211,13 +211,9 @@ func runBench(endpoint string, o benchOptions) error {
 					}
 					lat.add("create", time.Since(t))
 				case p < 70: // get (a cache miss or a quorum read)
-					key := o.objectKey(rng.Intn(o.objects))
-					get, err := cli.Get(ctx, key)
-					if err != nil || len(get.Kvs) != 1 {
+					if _, ok := getObject(ctx, cli, o.objectKey(rng.Intn(o.objects)), lat, t); !ok {
 						bad()
-						continue
 					}
-					lat.add("get", time.Since(t))
 				case p < 80: // a list page of one namespace, then the next page at its revision
 					prefix := fmt.Sprintf("/registry/configmaps/%sns-%d/", o.run, rng.Intn(benchNamespaces))
 					end := clientv3.GetPrefixRangeEnd(prefix)
@@ -267,6 +263,16 @@ func runBench(endpoint string, o benchOptions) error {
 	stopWatch()
 	watchWG.Wait()
 	return nil
+}
+
+// getObject reads one object that must exist, and records the latency since t.
+func getObject(ctx context.Context, cli *clientv3.Client, key string, lat *latencies, t time.Time) (*clientv3.GetResponse, bool) {
+	get, err := cli.Get(ctx, key)
+	if err != nil || len(get.Kvs) != 1 {
+		return nil, false
+	}
+	lat.add("get", time.Since(t))
+	return get, true
 }
 
 func printJSON(v map[string]any) {

@@ -133,6 +133,14 @@ func (r *rawConn) awaitPingAck(n uint64) (goaway string, err error) {
 	}
 }
 
+// pingAndWait sends ping n and waits for its ACK; a GOAWAY first is returned as goaway.
+func (r *rawConn) pingAndWait(n uint64) (goaway string, err error) {
+	if err := r.ping(n); err != nil {
+		return "", err
+	}
+	return r.awaitPingAck(n)
+}
+
 func (r *rawConn) ping(n uint64) error {
 	var data [8]byte
 	binary.BigEndian.PutUint64(data[:], n)
@@ -189,10 +197,7 @@ func (r *rawConn) unaryRange(id uint32) error {
 // earns the GOAWAY, then sends the GOAWAY).
 func (r *rawConn) pingsUntilGoAway(max int) (acked int, goaway string, err error) {
 	for n := 1; n <= max; n++ {
-		if err := r.ping(uint64(n)); err != nil {
-			return acked, "", err
-		}
-		g, err := r.awaitPingAck(uint64(n))
+		g, err := r.pingAndWait(uint64(n))
 		if err != nil {
 			return acked, "", err
 		}
@@ -264,11 +269,7 @@ func rawPingChecks(addr string) []Result {
 				return nil, false, err
 			}
 			for j := 0; j < 2; j++ { // two strikes' worth, then the next response clears them
-				n := uint64(100*i + j)
-				if err := r.ping(n); err != nil {
-					return nil, false, err
-				}
-				g, err := r.awaitPingAck(n)
+				g, err := r.pingAndWait(uint64(100*i + j))
 				if err != nil {
 					return nil, false, err
 				}
@@ -321,10 +322,7 @@ func keepaliveChecks(addr string, spacing time.Duration) []Result {
 	spaced := func(r *rawConn) (map[string]any, bool, error) {
 		acked := 0
 		for n := uint64(1); n <= 6; n++ {
-			if err := r.ping(n); err != nil {
-				return nil, false, err
-			}
-			g, err := r.awaitPingAck(n)
+			g, err := r.pingAndWait(n)
 			if err != nil {
 				return nil, false, err
 			}
