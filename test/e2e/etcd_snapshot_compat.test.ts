@@ -247,21 +247,30 @@ test("a snapshot taken while writes go on is the state at one revision: restored
   try {
     const value = new Uint8Array(200).fill(120)
     let stop = false
+    let puts = 0
     const writers = Array.from({ length: 4 }, async (_, w) => {
-      for (let i = 0; !stop && i < 100_000; i++) await client.kv.put({ key: new TextEncoder().encode(`busy/${w}/${i % 500}`), value })
+      for (let i = 0; !stop && i < 100_000; i++) {
+        await client.kv.put({ key: new TextEncoder().encode(`busy/${w}/${i % 500}`), value })
+        puts++
+      }
     })
-    await Bun.sleep(300)
+    // Counted, not timed: a loaded machine may need seconds for the first puts.
+    const waitPuts = async (n: number): Promise<void> => {
+      for (const deadline = Date.now() + 20_000; puts < n && Date.now() < deadline; ) await Bun.sleep(10)
+    }
+    await waitPuts(20)
     const file = join(scratch(), "busy.db")
     // Spawned without blocking this process: the writers go on while etcdctl downloads.
     const saving = Bun.spawn(["etcdctl", `--endpoints=${m.clientUrl}`, "snapshot", "save", file], { stdout: "ignore", stderr: "ignore", env: { ...process.env, ETCDCTL_API: "3" } })
     expect(await saving.exited).toBe(0)
-    await Bun.sleep(100)
+    const afterSave = puts
+    await waitPuts(afterSave + 5)
     stop = true
     await Promise.all(writers)
     const status = JSON.parse(ok(run(["etcdctl", "snapshot", "status", file, "-w", "json"]))) as { revision: number }
     const atSnapshot = JSON.parse(ctl(m, ["get", "busy/", "--prefix", "-w", "json", `--rev=${status.revision}`])) as { header: { revision: number }; kvs: unknown[] }
     // Writes went on during and after the save.
-    expect(status.revision).toBeGreaterThan(5)
+    expect(status.revision).toBeGreaterThan(20)
     expect(atSnapshot.header.revision).toBeGreaterThan(status.revision)
     const restored = await restoreAndStart("tskv", file)
     const now = JSON.parse(ctl(restored, ["get", "busy/", "--prefix", "-w", "json"])) as { header: { revision: number }; kvs: unknown[] }
