@@ -199,7 +199,8 @@ const steps: Step[] = [
   watchCtl("w1", ["watch", "/w/k"], 1),
   watchHttp("w2", () => "/v2/keys/w?wait=true&recursive=true&stream=true", 3),
   watchCtl("w3", ["exec-watch", "--recursive", "/w", "--", "sh", "-c", "echo $ETCD_WATCH_ACTION $ETCD_WATCH_KEY $ETCD_WATCH_VALUE"], 3),
-  watchCtl("w4", ["watch", "--forever", "--recursive", "/w"], 3),
+  // two lines per event (recursive): set, update, delete
+  watchCtl("w4", ["watch", "--forever", "--recursive", "/w"], 6),
   ctl("set watched", ["set", "/w/k", "1"]),
   ctl("hidden under watched dir", ["set", "/w/_h", "1"]),
   ctl("update watched", ["update", "/w/k", "2"]),
