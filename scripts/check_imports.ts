@@ -15,7 +15,7 @@ export const allowed: Record<string, readonly string[]> = {
   backend: ["lib"],
   // the bbolt file format and etcd's layout in it
   bbolt: ["lib"],
-  mvcc: ["lib", "backend"],
+  mvcc: ["lib", "backend", "pb"],
   lease: ["lib", "backend"],
   auth: ["lib", "backend", "pb"],
   v2store: ["lib", "backend"],

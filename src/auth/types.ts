@@ -1,20 +1,11 @@
 // Shapes of the auth requests and responses (authpb / etcdserverpb, per the
 // shared pb convention: camelCase fields, bytes as Uint8Array), declared here
-// structurally until src/pb lands, so that a decoded request passes straight
-// down. Responses omit the header; the server adds it.
+// structurally so that a decoded request passes straight down; Permission,
+// its type and UserAddOptions are src/pb's own. Responses omit the header; the
+// server adds it.
 
-/** authpb.Permission.Type */
-export enum PermissionType {
-  READ = 0,
-  WRITE = 1,
-  READWRITE = 2,
-}
-
-export interface Permission {
-  permType: number
-  key: Uint8Array
-  rangeEnd: Uint8Array
-}
+export { Permission_Type as PermissionType, type Permission, type UserAddOptions } from "../pb/authpb"
+import type { Permission, UserAddOptions } from "../pb/authpb"
 
 /** Who a request comes from, as etcd's auth.AuthInfo. */
 export interface AuthInfo {
@@ -26,10 +17,6 @@ export interface AuthInfo {
 export interface AuthStatus {
   enabled: boolean
   authRevision: number
-}
-
-export interface UserAddOptions {
-  noPassword: boolean
 }
 
 export interface AuthUserAddRequest {

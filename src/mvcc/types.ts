@@ -1,49 +1,21 @@
-// Structural copies of the etcd protobuf shapes mvcc reads and produces
-// (etcdserverpb / mvccpb), following the shared convention: camelCase field
-// names, bytes as Uint8Array, revisions as number, lease ids as bigint. When
-// src/pb lands, its decoded messages are assignable to these, so the API layer
-// passes requests straight down.
+// The etcd protobuf shapes mvcc reads and produces. Messages that mvcc returns
+// whole (KeyValue, Event, ResponseHeader) and every enum are src/pb's own
+// declarations; the requests are declared here with optional fields, so that a
+// decoded pb request and a partial one built by the server both pass.
 
-export interface KeyValue {
-  key: Uint8Array
-  createRevision: number
-  modRevision: number
-  version: number
-  value: Uint8Array
-  lease: bigint
-}
+import type { KeyValue } from "../pb/mvccpb"
+import type { ResponseHeader } from "../pb/etcdserverpb"
 
-export enum EventType {
-  PUT = 0,
-  DELETE = 1,
-}
-
-export interface Event {
-  type: EventType
-  kv?: KeyValue
-  prevKv?: KeyValue
-}
-
-export interface ResponseHeader {
-  clusterId: bigint
-  memberId: bigint
-  revision: number
-  raftTerm: number
-}
-
-export enum SortOrder {
-  NONE = 0,
-  ASCEND = 1,
-  DESCEND = 2,
-}
-
-export enum SortTarget {
-  KEY = 0,
-  VERSION = 1,
-  CREATE = 2,
-  MOD = 3,
-  VALUE = 4,
-}
+export type { KeyValue, Event } from "../pb/mvccpb"
+export type { ResponseHeader }
+export { Event_EventType as EventType } from "../pb/mvccpb"
+export {
+  RangeRequest_SortOrder as SortOrder,
+  RangeRequest_SortTarget as SortTarget,
+  Compare_CompareResult as CompareResult,
+  Compare_CompareTarget as CompareTarget,
+  WatchCreateRequest_FilterType as WatchFilterType,
+} from "../pb/etcdserverpb"
 
 export interface RangeRequest {
   key: Uint8Array
@@ -94,21 +66,6 @@ export interface DeleteRangeResponse {
   prevKvs: KeyValue[]
 }
 
-export enum CompareResult {
-  EQUAL = 0,
-  GREATER = 1,
-  LESS = 2,
-  NOT_EQUAL = 3,
-}
-
-export enum CompareTarget {
-  VERSION = 0,
-  CREATE = 1,
-  MOD = 2,
-  VALUE = 3,
-  LEASE = 4,
-}
-
 export interface Compare {
   result: number
   target: number
@@ -145,11 +102,6 @@ export interface TxnResponse {
   header?: ResponseHeader
   succeeded: boolean
   responses: ResponseOp[]
-}
-
-export enum WatchFilterType {
-  NOPUT = 0,
-  NODELETE = 1,
 }
 
 /** Builds a header carrying only a revision; the server fills in the rest. */
