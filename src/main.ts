@@ -58,7 +58,6 @@ const notBuilt = [
   "initial-election-tick-advance",
   "raft-read-timeout",
   "raft-write-timeout",
-  "cors",
   "host-whitelist",
   "compact-hash-check-time",
   "warning-unary-request-duration",

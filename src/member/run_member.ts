@@ -108,7 +108,7 @@ export async function runMember(config: Config, logger: Logger): Promise<Running
     readTimeoutMs: server.requestTimeoutMs(),
   }
   // The client port also serves the /v3 JSON gateway (--enable-grpc-gateway); metrics URLs do not.
-  const app = createHttpApp({ ...httpDeps, ...(config.enableGrpcGateway ? { gateway: grpc } : {}), ...(config.enableV2 ? { v2: server } : {}) })
+  const app = createHttpApp({ ...httpDeps, cors: config.cors, ...(config.enableGrpcGateway ? { gateway: grpc } : {}), ...(config.enableV2 ? { v2: server } : {}) })
   const metricsApp = createHttpApp(httpDeps)
 
   const tlsListen = clientTls ? { tls: clientTls.server.serverOptions(), checkTlsConnection: clientTls.connectionRefusal } : undefined

@@ -373,7 +373,6 @@ describe("flags nothing honours yet are refused, not ignored", () => {
     ["initial-election-tick-advance", "false", "true"],
     ["raft-read-timeout", "1s", "5s"],
     ["raft-write-timeout", "1s", "5s"],
-    ["cors", "http://example.com", "*"],
     ["host-whitelist", "example.com", "*"],
     ["compact-hash-check-time", "2m", "1m"],
     ["warning-unary-request-duration", "1s", "300ms"],

@@ -34,6 +34,8 @@ export interface HttpDeps {
    * service before calling createHttpApp). Leave out on --listen-metrics-urls.
    */
   gateway?: GrpcServer
+  /** --cors: allowed origins; "*" or empty allows all (the default). */
+  cors?: readonly string[]
   /** Serves etcd's v2 API (--enable-v2) from this member. */
   v2?: EtcdServer
 }
@@ -57,14 +59,22 @@ export function createHttpApp(deps: HttpDeps): Hono {
 
   const app = new Hono()
 
-  // --cors=* (etcd's default, the only value built): every answer allows every origin, and a
-  // preflight OPTIONS is answered empty, as etcd's CORS handler does.
+  // --cors: etcd's access controller. With "*" (the default) every answer allows every
+  // origin; with a list, only an Origin on the list is echoed back. A preflight OPTIONS is
+  // answered 200 empty either way.
+  const corsAll = deps.cors === undefined || deps.cors.length === 0 || deps.cors.includes("*")
+  const allowed = new Set(deps.cors ?? [])
+  const corsHeaders = (origin: string | undefined): Record<string, string> => {
+    if (corsAll) return CORS_HEADERS
+    return origin !== undefined && allowed.has(origin) ? { ...CORS_HEADERS, "Access-Control-Allow-Origin": origin } : {}
+  }
   app.use("*", async (c, next) => {
+    const headers = corsHeaders(c.req.header("origin"))
     if (c.req.method === "OPTIONS") {
-      return c.body(null, 200, CORS_HEADERS)
+      return c.body(null, 200, headers)
     }
     await next()
-    for (const [name, value] of Object.entries(CORS_HEADERS)) c.res.headers.set(name, value)
+    for (const [name, value] of Object.entries(headers)) c.res.headers.set(name, value)
   })
 
   app.get("/health", async (c) => {
