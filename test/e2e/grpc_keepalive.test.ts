@@ -51,16 +51,16 @@ function resultOf(kind: Kind, setup: Setup, check: string): GoCheck["result"] {
 const expected: Record<Setup, Record<string, unknown>> = {
   defaults: {
     // 300 ms apart: within 2 h (no stream) and within 5 s (a stream open): the third strike, on the 4th ping.
-    spaced_pings_idle: { acked: 4, goaway: "ENHANCE_YOUR_CALM too_many_pings" },
-    spaced_pings_open_stream: { acked: 4, goaway: "ENHANCE_YOUR_CALM too_many_pings" },
+    spaced_pings_idle: { pings: 4, goaway: "ENHANCE_YOUR_CALM too_many_pings" },
+    spaced_pings_open_stream: { pings: 4, goaway: "ENHANCE_YOUR_CALM too_many_pings" },
     // The server pings every 2 h: not within the 8 s the check waits.
     server_ping_unanswered: { pinged: false, closed: false },
     server_ping_answered: { pinged: false, closed: false },
   },
   short: {
     // The 100 ms minimum lets a stream's pings be; without a stream none is allowed, whatever the flag.
-    spaced_pings_idle: { acked: 4, goaway: "ENHANCE_YOUR_CALM too_many_pings" },
-    spaced_pings_open_stream: { acked: 6, goaway: "" },
+    spaced_pings_idle: { pings: 4, goaway: "ENHANCE_YOUR_CALM too_many_pings" },
+    spaced_pings_open_stream: { pings: 6, goaway: "" },
     // A ping after 1 s without a read; nothing read within 1 s more closes the connection.
     server_ping_unanswered: { pinged: true, closed: true },
     server_ping_answered: { pinged: true, closed: false },

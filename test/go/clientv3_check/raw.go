@@ -126,6 +126,10 @@ func (r *rawConn) awaitPingAck(n uint64) (goaway string, err error) {
 				return f.text, nil
 			}
 		case <-r.closed:
+			// Both may be ready and select picks at random: frames read before the close come first.
+			if g := r.pendingGoAway(); g != "" {
+				return g, nil
+			}
 			return "", errors.New("connection closed without GOAWAY")
 		case <-deadline:
 			return "", fmt.Errorf("no ack for ping %d", n)
@@ -193,23 +197,37 @@ func (r *rawConn) unaryRange(id uint32) error {
 }
 
 // pingsUntilGoAway sends up to max pings, each after the previous one's ACK
-// and a short pause in which a GOAWAY would show (grpc-go acks the ping that
-// earns the GOAWAY, then sends the GOAWAY).
-func (r *rawConn) pingsUntilGoAway(max int) (acked int, goaway string, err error) {
+// and a short pause in which a GOAWAY would show; it returns how many pings
+// were sent when the GOAWAY came (grpc-go acks the ping that earns it, then
+// sends the GOAWAY; the ACK may not make it before the connection closes).
+func (r *rawConn) pingsUntilGoAway(max int) (sent int, goaway string, err error) {
 	for n := 1; n <= max; n++ {
 		g, err := r.pingAndWait(uint64(n))
 		if err != nil {
-			return acked, "", err
+			return n, "", err
+		}
+		if g == "" {
+			g = r.goAwayWithin(100 * time.Millisecond)
 		}
 		if g != "" {
-			return acked, g, nil
-		}
-		acked++
-		if g := r.goAwayWithin(100 * time.Millisecond); g != "" {
-			return acked, g, nil
+			return n, g, nil
 		}
 	}
-	return acked, "", nil
+	return max, "", nil
+}
+
+// pendingGoAway returns a GOAWAY among the frames already read (after the connection closed).
+func (r *rawConn) pendingGoAway() string {
+	for {
+		select {
+		case f := <-r.frames:
+			if g, ok := f.(goAwaySeen); ok {
+				return g.text
+			}
+		default:
+			return ""
+		}
+	}
 }
 
 func (r *rawConn) goAwayWithin(d time.Duration) string {
@@ -220,6 +238,8 @@ func (r *rawConn) goAwayWithin(d time.Duration) string {
 			if g, ok := f.(goAwaySeen); ok {
 				return g.text
 			}
+		case <-r.closed:
+			return r.pendingGoAway()
 		case <-deadline:
 			return ""
 		}
@@ -241,12 +261,12 @@ func rawPingChecks(addr string) []Result {
 	// No stream open: grpc-go allows no keepalive at all without streams
 	// (PermitWithoutStream false), so every ping after the first is a strike.
 	out = append(out, rawCheck("ping_flood_idle", addr, func(r *rawConn) (map[string]any, bool, error) {
-		acked, g, err := r.pingsUntilGoAway(8)
+		sent, g, err := r.pingsUntilGoAway(8)
 		if err != nil {
 			return nil, false, err
 		}
 		closed := g != "" && r.closedWithin(3*time.Second)
-		return map[string]any{"acked_before_goaway": acked, "goaway": g, "closed": closed}, g == "ENHANCE_YOUR_CALM too_many_pings" && closed, nil
+		return map[string]any{"pings_until_goaway": sent, "goaway": g, "closed": closed}, g == "ENHANCE_YOUR_CALM too_many_pings" && closed, nil
 	}))
 	// A stream open (a Watch call, no message yet): pings closer than the
 	// minimum time are strikes too.
@@ -254,11 +274,11 @@ func rawPingChecks(addr string) []Result {
 		if err := r.openStream(1, "/etcdserverpb.Watch/Watch"); err != nil {
 			return nil, false, err
 		}
-		acked, g, err := r.pingsUntilGoAway(8)
+		sent, g, err := r.pingsUntilGoAway(8)
 		if err != nil {
 			return nil, false, err
 		}
-		return map[string]any{"acked_before_goaway": acked, "goaway": g}, g == "ENHANCE_YOUR_CALM too_many_pings", nil
+		return map[string]any{"pings_until_goaway": sent, "goaway": g}, g == "ENHANCE_YOUR_CALM too_many_pings", nil
 	}))
 	// A ping right after each response (what grpc-go's BDP estimator does):
 	// the write resets the strikes, so no GOAWAY however many.
@@ -320,21 +340,19 @@ func rawCheck(name, addr string, f func(*rawConn) (map[string]any, bool, error))
 // answers them and to one that does not.
 func keepaliveChecks(addr string, spacing time.Duration) []Result {
 	spaced := func(r *rawConn) (map[string]any, bool, error) {
-		acked := 0
 		for n := uint64(1); n <= 6; n++ {
 			g, err := r.pingAndWait(n)
 			if err != nil {
 				return nil, false, err
 			}
-			if g != "" {
-				return map[string]any{"acked": acked, "goaway": g}, true, nil
+			if g == "" {
+				g = r.goAwayWithin(spacing)
 			}
-			acked++
-			if g := r.goAwayWithin(spacing); g != "" {
-				return map[string]any{"acked": acked, "goaway": g}, true, nil
+			if g != "" {
+				return map[string]any{"pings": n, "goaway": g}, true, nil
 			}
 		}
-		return map[string]any{"acked": acked, "goaway": ""}, true, nil
+		return map[string]any{"pings": 6, "goaway": ""}, true, nil
 	}
 	var out []Result
 	out = append(out, rawCheck("spaced_pings_idle", addr, spaced))
