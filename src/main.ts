@@ -77,14 +77,26 @@ function unbuiltFeature(config: Config): string | undefined {
   return on ? `--feature-gates=${on[0]}=true is not supported yet` : undefined
 }
 
-/** --log-outputs: 'default' and 'stderr' are stderr, 'stdout', journald ('systemd/journal', alone), or files appended to. */
-function logWriter(outputs: readonly string[]): (line: string) => void {
+/** Where log lines go, and why not where they were asked to go (logged once the logger exists). */
+interface LogWriter {
+  write: (line: string) => void
+  warning?: { msg: string; error: string }
+}
+
+/**
+ * --log-outputs: 'default' and 'stderr' are stderr, 'stdout', journald ('systemd/journal', alone), or
+ * files appended to. Without a journald socket, etcd 3.4 refuses to start ("can't find journal");
+ * tskv logs to stderr instead and says so: a member that cannot log where it was told should still
+ * serve, and under systemd stderr reaches the journal anyway.
+ */
+function logWriter(outputs: readonly string[]): LogWriter {
   if (outputs.includes("systemd/journal")) {
     const stderr = (line: string): void => void writeSync(2, line)
     try {
-      return openJournalWriter({ identifier: basename(process.execPath), fallback: stderr })
+      return { write: openJournalWriter({ identifier: basename(process.execPath), fallback: stderr }) }
     } catch (e) {
-      throw new Error(`can't find journal (${e instanceof Error ? e.message : String(e)})`)
+      const error = `can't find journal (${e instanceof Error ? e.message : String(e)})`
+      return { write: stderr, warning: { msg: "--log-outputs=systemd/journal: no journald socket, logging to standard error", error } }
     }
   }
   const fds = [...new Set(outputs.length === 0 ? ["default"] : outputs)].map((o) =>
@@ -93,8 +105,10 @@ function logWriter(outputs: readonly string[]): (line: string) => void {
   process.on("exit", () => {
     for (const fd of fds) if (fd > 2) closeSync(fd)
   })
-  return (line) => {
-    for (const fd of fds) writeSync(fd, line)
+  return {
+    write: (line) => {
+      for (const fd of fds) writeSync(fd, line)
+    },
   }
 }
 
@@ -120,15 +134,15 @@ async function serve(argv: string[]): Promise<number> {
     return 2
   }
   const level: LogLevel = config.logLevel === "panic" ? "fatal" : config.logLevel
-  let write: (line: string) => void
+  let output: LogWriter
   try {
-    write = logWriter(config.logOutputs)
+    output = logWriter(config.logOutputs)
   } catch (e) {
-    const message = e instanceof Error ? e.message : String(e)
-    process.stderr.write(message.startsWith("can't find journal") ? `tskv: error verifying flags, ${message}\n` : `tskv: cannot open --log-outputs: ${message}\n`)
+    process.stderr.write(`tskv: cannot open --log-outputs: ${e instanceof Error ? e.message : String(e)}\n`)
     return 1
   }
-  const logger = createLogger({ level, write, fields: { name: config.name }, format: config.logFormat })
+  const logger = createLogger({ level, write: output.write, fields: { name: config.name }, format: config.logFormat })
+  if (output.warning !== undefined) logger.warn(output.warning.msg, { error: output.warning.error })
   let member: Awaited<ReturnType<typeof runMember>>
   try {
     member = await runMember(config, logger)
