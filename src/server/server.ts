@@ -21,18 +21,15 @@ import type { WatchableStore } from "../mvcc/watchable_store"
 import { decodeConfChange } from "../raft/conf_change_codec"
 import { ProposalDroppedError } from "../raft/errors"
 import { type RaftNode, type Ready, sendableBeforePersist } from "../raft/raft_node"
-import type { MemoryStorage } from "../raft/storage"
 import { type ConfChange, ConfChangeType, type ConfState, type Entry, EntryType, type Message, MessageType, type NodeId, NONE, type Snapshot, StateType } from "../raft/types"
 import type { Snapshotter } from "../snap/snapshotter"
-import type { Wal } from "../wal/wal"
 import type { Alarms } from "./alarms"
+import { type PeerSender, type RequestAuth, type ServerCounters, ServerCore, type ServerHooks, type ServerParts } from "./core"
 import { Applier, type ApplyResult } from "./applier"
 import { Compactor } from "./compactor"
 import { computeMemberId } from "./ids"
 import type { Member, Membership } from "./membership"
-import { ReadIndexer } from "./read_index"
 import { decodeCbor, decodeRequest, encodeCbor, encodeRequest, RequestKind } from "./request"
-import { RequestIdGenerator, Waiters } from "./wait"
 import * as pb from "../pb"
 import type { AuthStore } from "../auth/store"
 import type { V2Store } from "../v2store/store"
@@ -43,70 +40,7 @@ const MAX_GAP_BETWEEN_APPLY_AND_COMMIT = 5000
 /** etcd: the leader checks for expired leases every 500 ms. */
 const LEASE_CHECK_MS = 500
 
-/** What the member needs of the peer transport (src/peer), passed in by the composition root. */
-export interface PeerSender {
-  send(messages: Message[]): void
-  /** Streams a db file with a snapshot message; resolves when the receiver installed it. */
-  sendSnapshot(message: Message, dbPath: string): Promise<void>
-  addPeer(id: NodeId, urls: readonly string[]): void
-  removePeer(id: NodeId): void
-  updatePeer(id: NodeId, urls: readonly string[]): void
-  /** performance.now() since when the link to `id` is up; 0 when down. */
-  activeSince(id: NodeId): number
-  call(peerId: NodeId, method: string, payload: Uint8Array, timeoutMs: number): Promise<Uint8Array>
-}
-
-/** Counts behind etcd's metrics; numbers only, read at scrape time. */
-export interface ServerCounters {
-  proposalsFailed: number
-  leaderChanges: number
-  slowApplies: number
-  proposalsPending: number
-  heartbeatSendFailures: number
-  slowReadIndexes: number
-  readIndexesFailed: number
-  snapshotApplyInProgress: number
-  mvccPut: number
-  mvccDelete: number
-  mvccRange: number
-  mvccTxn: number
-  leaseGranted: number
-  leaseRenewed: number
-  leaseRevoked: number
-  leaseExpired: number
-  /** Bytes of the applied PutRequests (etcd_debugging_mvcc_total_put_size_in_bytes). */
-  mvccPutBytes: number
-  learnerPromotes: number
-  defragInflight: number
-}
-
-export interface ServerParts {
-  config: Config
-  logger: Logger
-  clock: Clock
-  memberId: NodeId
-  clusterId: NodeId
-  backend: Backend
-  store: MvccStore
-  watchable: WatchableStore
-  kv: KvApplier
-  lessor: Lessor
-  alarms: Alarms
-  membership: Membership
-  auth?: AuthStore
-  v2?: V2Store
-  node: RaftNode
-  storage: MemoryStorage
-  wal: Wal
-  snapshotter: Snapshotter
-  peers?: PeerSender
-}
-
-/** Who a request runs as (auth), recorded in the raft entry. */
-export interface RequestAuth {
-  user: string
-  revision: number
-}
+export type { PeerSender, RequestAuth, ServerCounters, ServerParts } from "./core"
 
 /** A conf change proposal carries who proposed it, so apply can answer the waiter. */
 interface ConfChangeContext {
@@ -116,7 +50,7 @@ interface ConfChangeContext {
   peerUrls?: string[]
 }
 
-export class EtcdServer {
+export class EtcdServer implements ServerHooks {
   readonly config: Config
   readonly logger: Logger
   readonly clock: Clock
@@ -132,97 +66,70 @@ export class EtcdServer {
   readonly auth: AuthStore | undefined
   readonly v2: V2Store | undefined
   readonly node: RaftNode
-  private readonly storage: MemoryStorage
-  private readonly wal: Wal
   readonly snapshotter: Snapshotter
-  /** Index of the newest raft snapshot (the log before it is released). */
-  private snapshotIndex: number
-  private peers: PeerSender | undefined
+  /** Metrics the HTTP room reads. */
+  readonly counters: ServerCounters
+  private readonly core: ServerCore
   private readonly applier: Applier
-  private readonly waiters = new Waiters<ApplyResult>()
-  private readonly ids: RequestIdGenerator
-  private readonly reads: ReadIndexer
-  private readonly timers: ReturnType<typeof setInterval>[] = []
-  private storageGuard: StorageGuard | undefined
   private pendingProposals: Uint8Array[] = []
-  private scheduled = false
   private processing = false
-  private stopped = false
-  private leaderWaiters: (() => void)[] = []
-  private readonly leaderLostListeners = new Set<() => void>()
   private startCampaignDone = false
-  /** When the current leader was learned (performance.now()). */
-  leaderElectedAt = 0
   private applyWaiters: { index: number; resolve: () => void }[] = []
   private markReady: () => void = () => {}
   private readonly ready = new Promise<void>((resolve) => (this.markReady = resolve))
 
-  /** Raft state as of the last Ready. */
-  lead: NodeId = NONE
-  raftState: StateType = StateType.Follower
-  term = 0
-  appliedIndex = 0
-  committedIndex = 0
-  /** Metrics the HTTP room reads. */
-  readonly counters: ServerCounters = {
-    proposalsFailed: 0,
-    leaderChanges: 0,
-    slowApplies: 0,
-    proposalsPending: 0,
-    heartbeatSendFailures: 0,
-    slowReadIndexes: 0,
-    readIndexesFailed: 0,
-    snapshotApplyInProgress: 0,
-    mvccPut: 0,
-    mvccDelete: 0,
-    mvccRange: 0,
-    mvccTxn: 0,
-    leaseGranted: 0,
-    mvccPutBytes: 0,
-    learnerPromotes: 0,
-    defragInflight: 0,
-    leaseRenewed: 0,
-    leaseRevoked: 0,
-    leaseExpired: 0,
-  }
-  /** Timings for the disk histograms (set by the metrics wiring). */
   onWalSync: ((ms: number) => void) | undefined
   onDefrag: ((ms: number) => void) | undefined
   onBackendSnapshot: ((ms: number) => void) | undefined
   onLeaseGrant: ((ttlSeconds: number) => void) | undefined
-  /** A db snapshot from the leader was received and saved (fsync and total ms), before it is applied. */
   onSnapshotDbSaved: ((fsyncMs: number, saveMs: number) => void) | undefined
-  /** Called when the member stops by itself (removed, fatal error). */
   onFatal: ((error: unknown) => void) | undefined
-  /** Forwards MemberPromote to the leader (set by the peer wiring). */
   forwardMemberPromote: ((id: bigint) => Promise<void>) | undefined
-  /** Forwards a lease keepalive to the leader (set by the peer wiring); undefined on a lone member. */
   forwardLeaseRenew: ((id: bigint) => Promise<number>) | undefined
-  /** Called whenever the leader changes (health, metrics, watch streams requiring a leader). */
   onLeaderChange: ((lead: NodeId) => void) | undefined
 
+  /** Raft state as of the last Ready. */
+  get lead(): NodeId {
+    return this.core.lead
+  }
+  get raftState(): StateType {
+    return this.core.raftState
+  }
+  get term(): number {
+    return this.core.term
+  }
+  get appliedIndex(): number {
+    return this.core.appliedIndex
+  }
+  get committedIndex(): number {
+    return this.core.committedIndex
+  }
+  /** When the current leader was learned (performance.now()). */
+  get leaderElectedAt(): number {
+    return this.core.leaderElectedAt
+  }
+
   constructor(parts: ServerParts) {
-    this.config = parts.config
-    this.logger = parts.logger
-    this.clock = parts.clock
-    this.memberId = parts.memberId
-    this.clusterId = parts.clusterId
-    this.backend = parts.backend
-    this.store = parts.store
-    this.watchable = parts.watchable
-    this.kv = parts.kv
-    this.lessor = parts.lessor
-    this.alarms = parts.alarms
-    this.membership = parts.membership
-    this.auth = parts.auth
-    this.v2 = parts.v2
-    this.node = parts.node
-    this.storage = parts.storage
-    this.wal = parts.wal
-    this.snapshotter = parts.snapshotter
-    this.snapshotIndex = parts.storage.snapshot().metadata.index
-    this.peers = parts.peers
-    this.ids = new RequestIdGenerator(Date.now())
+    const core = new ServerCore(parts, this)
+    this.core = core
+    this.config = core.config
+    this.logger = core.logger
+    this.clock = core.clock
+    this.memberId = core.memberId
+    this.clusterId = core.clusterId
+    this.backend = core.backend
+    this.store = core.store
+    this.watchable = core.watchable
+    this.kv = core.kv
+    this.lessor = core.lessor
+    this.alarms = core.alarms
+    this.membership = core.membership
+    this.auth = core.auth
+    this.v2 = core.v2
+    this.node = core.node
+    this.snapshotter = core.snapshotter
+    this.counters = core.counters
+    core.runReadyLoop = () => this.runReadyLoop()
     this.applier = new Applier({
       backend: this.backend,
       store: this.store,
@@ -235,26 +142,17 @@ export class EtcdServer {
       ...(this.auth ? { auth: this.auth } : {}),
       ...(this.v2 ? { v2: this.v2 } : {}),
     })
-    this.appliedIndex = this.backend.consistentIndex().index
-    this.reads = new ReadIndexer({
-      request: (ctx) => this.node.readIndex(ctx),
-      applied: () => this.appliedIndex,
-      retryMs: 500,
-      onRetry: () => this.counters.slowReadIndexes++,
-    })
   }
 
   /** Connects the peer transport and tells it about every other member. */
   setPeers(peers: PeerSender): void {
-    this.peers = peers
+    this.core.peers = peers
     for (const m of this.membership.list()) if (m.id !== this.memberId) peers.addPeer(m.id, m.peerUrls)
   }
 
   /** The members this member can reach now (and itself): etcd's "started" members for --strict-reconfig-check. */
   isReachable(id: NodeId): boolean {
-    if (id === this.memberId) return true
-    const since = this.peers?.activeSince(id) ?? 0
-    return since > 0
+    return this.core.isReachable(id)
   }
 
   setAuthApplier(applyAuth: (req: ReturnType<typeof decodeRequest>) => unknown): void {
@@ -264,13 +162,13 @@ export class EtcdServer {
   /** Starts ticking and serving. */
   start(): void {
     const c = this.config
-    this.timers.push(setInterval(() => this.tick(), c.heartbeatMs))
-    this.timers.push(setInterval(() => this.commitBatch(), Math.max(1, c.backendBatchIntervalMs)))
-    this.timers.push(setInterval(() => this.compactionStep(), Math.max(1, c.compactionSleepIntervalMs)))
-    this.timers.push(setInterval(() => this.leaseDuties(), LEASE_CHECK_MS))
-    this.timers.push(setInterval(() => this.v2Sync(), LEASE_CHECK_MS))
-    this.storageGuard = new StorageGuard(dataDirProbe(c.dataDir))
-    this.timers.push(setInterval(() => this.checkStorage(), STORAGE_CHECK_MS))
+    this.core.timers.push(setInterval(() => this.tick(), c.heartbeatMs))
+    this.core.timers.push(setInterval(() => this.commitBatch(), Math.max(1, c.backendBatchIntervalMs)))
+    this.core.timers.push(setInterval(() => this.compactionStep(), Math.max(1, c.compactionSleepIntervalMs)))
+    this.core.timers.push(setInterval(() => this.leaseDuties(), LEASE_CHECK_MS))
+    this.core.timers.push(setInterval(() => this.v2Sync(), LEASE_CHECK_MS))
+    this.core.storageGuard = new StorageGuard(dataDirProbe(c.dataDir))
+    this.core.timers.push(setInterval(() => this.checkStorage(), STORAGE_CHECK_MS))
     const compactor = new Compactor(c.autoCompaction, {
       clock: this.clock,
       currentRevision: () => this.store.currentRevision(),
@@ -285,34 +183,25 @@ export class EtcdServer {
         }
       },
     })
-    if (compactor.enabled()) this.timers.push(setInterval(() => void compactor.tick(), compactor.tickIntervalMs()))
+    if (compactor.enabled()) this.core.timers.push(setInterval(() => void compactor.tick(), compactor.tickIntervalMs()))
     if (c.watchProgressNotifyIntervalMs > 0) {
-      this.timers.push(setInterval(() => this.watchable.notifyProgress(), c.watchProgressNotifyIntervalMs))
+      this.core.timers.push(setInterval(() => this.watchable.notifyProgress(), c.watchProgressNotifyIntervalMs))
     }
     this.kick()
     void this.publishAttributes()
   }
 
   /** Stops timers, fails waiters, flushes the backend and closes the WAL. */
-  async stop(): Promise<void> {
-    if (this.stopped) return
-    this.stopped = true
-    for (const t of this.timers) clearInterval(t)
-    const err = new TskvError("stopped")
-    this.waiters.failAll(err)
-    this.reads.failAll(err)
-    for (const w of this.leaderWaiters) w()
-    this.leaderWaiters = []
-    this.backend.close()
-    this.wal.close()
+  stop(): Promise<void> {
+    return this.core.stop()
   }
 
   isStopped(): boolean {
-    return this.stopped
+    return this.core.stopped
   }
 
   isLeader(): boolean {
-    return this.raftState === StateType.Leader
+    return this.core.isLeader()
   }
 
   isLearner(): boolean {
@@ -320,12 +209,12 @@ export class EtcdServer {
   }
 
   hasLeader(): boolean {
-    return this.lead !== NONE
+    return this.core.hasLeader()
   }
 
   /** The header every response carries. */
   header(revision = this.store.currentRevision()): pb.ResponseHeader {
-    return { clusterId: this.clusterId, memberId: this.memberId, revision, raftTerm: this.term }
+    return { clusterId: this.clusterId, memberId: this.memberId, revision, raftTerm: this.core.term }
   }
 
   // ---- requests
@@ -335,22 +224,22 @@ export class EtcdServer {
    * it on this member. Errors: TskvError (etcd's) only.
    */
   async propose(kind: RequestKind, body: Uint8Array, auth?: RequestAuth): Promise<unknown> {
-    if (this.stopped) throw new TskvError("stopped")
-    const storageProblem = this.storageGuard?.problem()
+    if (this.core.stopped) throw new TskvError("stopped")
+    const storageProblem = this.core.storageGuard?.problem()
     if (storageProblem !== undefined) throw new TskvError("storageUnavailable", storageProblem)
-    if (this.committedIndex - this.appliedIndex > MAX_GAP_BETWEEN_APPLY_AND_COMMIT) throw new TskvError("tooManyRequests")
-    const seq = this.ids.take()
+    if (this.core.committedIndex - this.core.appliedIndex > MAX_GAP_BETWEEN_APPLY_AND_COMMIT) throw new TskvError("tooManyRequests")
+    const seq = this.core.ids.take()
     const data = encodeRequest({ kind, origin: this.memberId, seq, authRevision: auth?.revision ?? 0, user: auth?.user ?? "" }, body)
     if (data.length > this.config.maxRequestBytes) throw new TskvError("requestTooLarge")
     // Like etcd 3.4, a proposal waits for a leader up to the request timeout, then fails with the raw context error.
     const started = performance.now()
-    if (!this.hasLeader()) await this.waitForLeader(this.requestTimeoutMs(), () => new TskvError("proposalNoLeader"))
-    const result = this.waiters.register(seq)
+    if (!this.hasLeader()) await this.core.waitForLeader(this.requestTimeoutMs(), () => new TskvError("proposalNoLeader"))
+    const result = this.core.waiters.register(seq)
     this.pendingProposals.push(data)
     this.counters.proposalsPending++
     this.kick()
     const remaining = Math.max(1, this.requestTimeoutMs() - (performance.now() - started))
-    const timer = setTimeout(() => this.waiters.fail(seq, this.timeoutError()), remaining)
+    const timer = setTimeout(() => this.core.waiters.fail(seq, this.core.timeoutError()), remaining)
     try {
       const r = await result
       if (!r.ok) throw r.error
@@ -389,7 +278,7 @@ export class EtcdServer {
 
   /** Waits until a read at this moment is linearizable on this member. */
   async linearizableBarrier(): Promise<void> {
-    if (this.stopped) throw new TskvError("stopped")
+    if (this.core.stopped) throw new TskvError("stopped")
     // Without a leader the ReadIndex round is retried until the request timeout (etcd: "request timed out").
     let timer: ReturnType<typeof setTimeout> | undefined
     const timeout = new Promise<never>((_, reject) => {
@@ -397,7 +286,7 @@ export class EtcdServer {
     })
     try {
       this.kick()
-      await Promise.race([this.reads.wait(), timeout])
+      await Promise.race([this.core.reads.wait(), timeout])
     } catch (e) {
       this.counters.readIndexesFailed++
       throw e
@@ -408,51 +297,28 @@ export class EtcdServer {
 
   /** Resolves once this member applied at least `index`. */
   waitApplied(index: number): Promise<void> {
-    if (this.appliedIndex >= index) return Promise.resolve()
+    if (this.core.appliedIndex >= index) return Promise.resolve()
     return new Promise((resolve) => this.applyWaiters.push({ index, resolve }))
   }
 
   requestTimeoutMs(): number {
-    return 5000 + 2 * this.config.electionMs
-  }
-
-  /** etcd's parseProposeCtxErr: why a proposal that was handed to raft timed out. */
-  private timeoutError(): TskvError {
-    if (performance.now() - this.leaderElectedAt < 2 * this.config.electionMs) return new TskvError("timeoutDueToLeaderFail")
-    if (this.lead !== NONE && this.lead !== this.memberId && !this.isReachable(this.lead)) return new TskvError("timeoutDueToConnectionLost")
-    return new TskvError("timeout")
-  }
-
-  private waitForLeader(ms: number, onTimeout: () => TskvError = () => new TskvError("noLeader")): Promise<void> {
-    if (this.hasLeader()) return Promise.resolve()
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.leaderWaiters = this.leaderWaiters.filter((w) => w !== done)
-        reject(onTimeout())
-      }, ms)
-      const done = (): void => {
-        clearTimeout(timer)
-        if (this.stopped) reject(new TskvError("stopped"))
-        else resolve()
-      }
-      this.leaderWaiters.push(done)
-    })
+    return this.core.requestTimeoutMs()
   }
 
   /** Proposes a membership change and resolves when it is applied here. */
   async proposeConfChange(type: ConfChangeType, nodeId: NodeId, ctx: Omit<ConfChangeContext, "origin" | "seq">): Promise<void> {
-    if (this.stopped) throw new TskvError("stopped")
-    if (!this.hasLeader()) await this.waitForLeader(this.config.electionMs * 2)
-    const seq = this.ids.take()
+    if (this.core.stopped) throw new TskvError("stopped")
+    if (!this.hasLeader()) await this.core.waitForLeader(this.config.electionMs * 2)
+    const seq = this.core.ids.take()
     const context: ConfChangeContext = { origin: this.memberId, seq, ...ctx }
-    const result = this.waiters.register(seq)
+    const result = this.core.waiters.register(seq)
     try {
       this.node.proposeConfChange({ type, nodeId, context: encodeCbor(context) })
     } catch (e) {
-      this.waiters.fail(seq, e)
+      this.core.waiters.fail(seq, e)
     }
     this.kick()
-    const timer = setTimeout(() => this.waiters.fail(seq, this.timeoutError()), this.requestTimeoutMs())
+    const timer = setTimeout(() => this.core.waiters.fail(seq, this.core.timeoutError()), this.requestTimeoutMs())
     try {
       const r = await result
       if (!r.ok) throw r.error
@@ -471,29 +337,24 @@ export class EtcdServer {
 
   /** Schedules one pass of the Ready loop after the current I/O callbacks (batching). */
   kick(): void {
-    if (this.scheduled || this.stopped) return
-    this.scheduled = true
-    setImmediate(() => {
-      this.scheduled = false
-      this.runReadyLoop()
-    })
+    this.core.kick()
   }
 
   /** A raft message from a peer. */
   stepMessages(messages: readonly Message[]): void {
-    if (this.stopped) return
+    if (this.core.stopped) return
     for (const m of messages) this.node.step(m)
     this.kick()
   }
 
   private tick(): void {
-    if (this.stopped) return
+    if (this.core.stopped) return
     this.node.tick()
     this.kick()
   }
 
   private runReadyLoop(): void {
-    if (this.processing || this.stopped || this.storagePaused()) return
+    if (this.processing || this.core.stopped || this.storagePaused()) return
     this.processing = true
     try {
       this.finishSnapshot()
@@ -506,7 +367,7 @@ export class EtcdServer {
       }
       this.campaignIfAlone()
     } catch (e) {
-      this.fatal(e)
+      this.core.fatal(e)
     }
     this.processing = false
   }
@@ -516,7 +377,7 @@ export class EtcdServer {
    * election tick advance): once its configuration is applied, it campaigns.
    */
   private campaignIfAlone(): void {
-    if (this.startCampaignDone || this.lead !== NONE) return
+    if (this.startCampaignDone || this.core.lead !== NONE) return
     const voters = this.node.status().config.voters
     if (voters.length === 0) return
     this.startCampaignDone = true
@@ -535,7 +396,7 @@ export class EtcdServer {
     } catch (e) {
       if (!(e instanceof ProposalDroppedError)) throw e
       const error = e.reason === "noLeader" ? new TskvError("noLeader") : e.reason === "removed" ? new TskvError("stopped") : new TskvError("leaderChanged")
-      for (const data of batch) this.waiters.fail(decodeRequest(data).seq, error)
+      for (const data of batch) this.core.waiters.fail(decodeRequest(data).seq, error)
     }
   }
 
@@ -543,7 +404,7 @@ export class EtcdServer {
 
   /** Persists a Ready; true when its fdatasync runs in the background (the loop resumes in its callback). */
   private handleReadyStart(rd: Ready): boolean {
-    if (rd.softState) this.onSoftState(rd.softState.lead, rd.softState.state)
+    if (rd.softState) this.core.onSoftState(rd.softState.lead, rd.softState.state)
     // The leader's replication messages may leave before its own fsync (thesis §10.2.1).
     const early: Message[] = []
     const late: Message[] = []
@@ -552,7 +413,7 @@ export class EtcdServer {
       if (m.type === MessageType.Snap) this.sendSnapshot(m)
       else (sendableBeforePersist(m) ? early : late).push(m)
     }
-    if (early.length > 0) this.peers?.send(early)
+    if (early.length > 0) this.core.peers?.send(early)
     this.lateMessages = late
     if (rd.snapshot) this.persistReceivedSnapshot(rd.snapshot)
     return this.saveReady(rd)
@@ -569,14 +430,14 @@ export class EtcdServer {
     let inline = true
     let completedInline = false
     try {
-      this.wal.saveAsync(rd.hardState, rd.entries, (error) => {
+      this.core.wal.saveAsync(rd.hardState, rd.entries, (error) => {
         if (inline) {
           completedInline = true
           if (error !== null) throw error
           return
         }
-        if (this.stopped) return
-        if (error !== null) return this.fatal(error)
+        if (this.core.stopped) return
+        if (error !== null) return this.core.fatal(error)
         this.finishSavedReady(rd)
       })
     } catch (e) {
@@ -595,11 +456,11 @@ export class EtcdServer {
   }
 
   private retrySave(rd: Ready): void {
-    if (this.stopped) return
+    if (this.core.stopped) return
     try {
       if (this.saveReady(rd)) return
     } catch (e) {
-      this.fatal(e)
+      this.core.fatal(e)
       return
     }
     this.finishSavedReady(rd)
@@ -611,7 +472,7 @@ export class EtcdServer {
       this.handleReadyFinish(rd)
       this.flushProposals()
     } catch (e) {
-      this.fatal(e)
+      this.core.fatal(e)
       return
     }
     this.processing = false
@@ -639,27 +500,27 @@ export class EtcdServer {
     if (n === 0) return
     this.applyEntries(n === rd.committedEntries.length ? rd.committedEntries : rd.committedEntries.slice(0, n))
     this.appliedEarly = n
-    this.reads.onApplied(this.appliedIndex)
+    this.core.reads.onApplied(this.core.appliedIndex)
   }
 
   private handleReadyFinish(rd: Ready): void {
     if (rd.hardState) {
-      this.storage.setHardState(rd.hardState)
-      this.term = rd.hardState.term
-      this.committedIndex = rd.hardState.commit
+      this.core.storage.setHardState(rd.hardState)
+      this.core.term = rd.hardState.term
+      this.core.committedIndex = rd.hardState.commit
     }
-    if (rd.entries.length > 0) this.storage.append(rd.entries)
+    if (rd.entries.length > 0) this.core.storage.append(rd.entries)
     const late = this.lateMessages
     this.lateMessages = []
-    if (late.length > 0) this.peers?.send(late)
+    if (late.length > 0) this.core.peers?.send(late)
     if (rd.snapshot) this.installReceivedSnapshot(rd.snapshot)
     const early = this.appliedEarly
     this.appliedEarly = 0
     if (rd.committedEntries.length > early) this.applyEntries(early === 0 ? rd.committedEntries : rd.committedEntries.slice(early))
-    for (const rs of rd.readStates) this.reads.onReadState(rs.requestCtx, rs.index)
+    for (const rs of rd.readStates) this.core.reads.onReadState(rs.requestCtx, rs.index)
     this.node.advance(rd)
-    this.reads.onApplied(this.appliedIndex)
-    if (this.appliedIndex - this.snapshotIndex > this.config.snapshotCount) this.takeSnapshot()
+    this.core.reads.onApplied(this.core.appliedIndex)
+    if (this.core.appliedIndex - this.core.snapshotIndex > this.config.snapshotCount) this.takeSnapshot()
   }
 
   /**
@@ -672,13 +533,13 @@ export class EtcdServer {
     if (this.snapshotting) return
     this.snapshotting = true
     const started = performance.now()
-    const index = this.appliedIndex
+    const index = this.core.appliedIndex
     const config = this.node.status().config
     const confState = { voters: [...config.voters], learners: [...config.learners] }
     // The backend's fdatasync runs on the thread pool; applying goes on meanwhile.
     this.backend.commitDurablyAsync((error) => {
-      if (this.stopped) return
-      if (error !== null) return this.fatal(error)
+      if (this.core.stopped) return
+      if (error !== null) return this.core.fatal(error)
       this.durableSnapshot = { index, confState, started }
       this.kick()
     })
@@ -698,47 +559,26 @@ export class EtcdServer {
     this.durableSnapshot = undefined
     this.snapshotting = false
     // A snapshot from the leader installed meanwhile is newer: nothing to record.
-    if (s.index <= this.snapshotIndex) return
-    const snap = this.storage.createSnapshot(s.index, s.confState, new Uint8Array(0))
+    if (s.index <= this.core.snapshotIndex) return
+    const snap = this.core.storage.createSnapshot(s.index, s.confState, new Uint8Array(0))
     this.snapshotter.save(snap)
-    this.wal.saveSnapshot({ index: s.index, term: snap.metadata.term })
+    this.core.wal.saveSnapshot({ index: s.index, term: snap.metadata.term })
     const compactTo = s.index - this.config.snapshotCatchupEntries
-    if (compactTo > this.storage.firstIndex()) this.storage.compact(compactTo)
-    this.wal.releaseTo(s.index)
-    this.snapshotIndex = s.index
+    if (compactTo > this.core.storage.firstIndex()) this.core.storage.compact(compactTo)
+    this.core.wal.releaseTo(s.index)
+    this.core.snapshotIndex = s.index
     this.logger.info("saved snapshot", { index: s.index, term: snap.metadata.term, "took-ms": Math.round(performance.now() - s.started) })
-  }
-
-  private onSoftState(lead: NodeId, state: StateType): void {
-    const wasLeader = this.raftState === StateType.Leader
-    if (lead !== this.lead) {
-      this.counters.leaderChanges++
-      this.logger.info(lead === NONE ? "lost leader" : "leader elected", { leader: lead, term: this.term })
-    }
-    this.lead = lead
-    this.raftState = state
-    if (state === StateType.Leader && !wasLeader) this.lessor.promote(this.config.electionMs)
-    if (state !== StateType.Leader && wasLeader) this.lessor.demote()
-    if (lead !== NONE && lead !== this.lead) this.leaderElectedAt = performance.now()
-    if (lead !== NONE) {
-      const ws = this.leaderWaiters
-      this.leaderWaiters = []
-      for (const w of ws) w()
-    }
-    if (lead === NONE) for (const l of this.leaderLostListeners) l()
-    this.onLeaderChange?.(lead)
   }
 
   /** Calls `listener` whenever this member loses its leader; returns the unsubscribe function. */
   onLeaderLost(listener: () => void): () => void {
-    this.leaderLostListeners.add(listener)
-    return () => this.leaderLostListeners.delete(listener)
+    return this.core.onLeaderLost(listener)
   }
 
   private applyEntries(entries: readonly Entry[]): void {
     const started = performance.now()
     for (const e of entries) {
-      if (e.index <= this.appliedIndex) {
+      if (e.index <= this.core.appliedIndex) {
         // Already in the state (a snapshot db newer than raft's snapshot): raft's configuration still needs it.
         if (e.type === EntryType.ConfChange) this.node.applyConfChange(decodeConfChange(e.data))
         continue
@@ -746,14 +586,14 @@ export class EtcdServer {
       if (e.type === EntryType.ConfChange) this.applyConfChange(e)
       else if (e.data.length > 0) this.applyNormal(e)
       this.backend.setConsistentIndex(e.index, e.term)
-      this.appliedIndex = e.index
+      this.core.appliedIndex = e.index
       // Between entries only: a batch commit never splits one entry's writes.
       this.backend.commitIfFull()
     }
     if (performance.now() - started > this.config.warningApplyDurationMs) this.counters.slowApplies++
     if (this.applyWaiters.length > 0) {
-      const ready = this.applyWaiters.filter((w) => w.index <= this.appliedIndex)
-      this.applyWaiters = this.applyWaiters.filter((w) => w.index > this.appliedIndex)
+      const ready = this.applyWaiters.filter((w) => w.index <= this.core.appliedIndex)
+      this.applyWaiters = this.applyWaiters.filter((w) => w.index > this.core.appliedIndex)
       for (const w of ready) w.resolve()
     }
   }
@@ -763,7 +603,7 @@ export class EtcdServer {
     const result = this.applier.apply(req)
     // mvcc does not count its rows; every applied request counts as one write of the batch.
     this.backend.noteWrites(1)
-    if (req.origin === this.memberId) this.waiters.trigger(req.seq, result)
+    if (req.origin === this.memberId) this.core.waiters.trigger(req.seq, result)
   }
 
   private applyConfChange(e: Entry): void {
@@ -777,10 +617,10 @@ export class EtcdServer {
       result = { ok: false, error }
     }
     this.node.applyConfChange(cc)
-    if (ctx && ctx.origin === this.memberId) this.waiters.trigger(ctx.seq, result)
+    if (ctx && ctx.origin === this.memberId) this.core.waiters.trigger(ctx.seq, result)
     if (cc.type === ConfChangeType.RemoveNode && cc.nodeId === this.memberId) {
       this.logger.warn("this member was removed from the cluster; stopping")
-      this.fatal(new TskvError("memberRemoved"))
+      this.core.fatal(new TskvError("memberRemoved"))
     }
   }
 
@@ -803,34 +643,28 @@ export class EtcdServer {
         if (!m) return
         ms.add({ id: cc.nodeId, name: m.name, peerUrls: m.peerUrls, clientUrls: [], isLearner: cc.type === ConfChangeType.AddLearnerNode })
         this.v2?.recordInternalWrites(1)
-        if (cc.nodeId !== this.memberId) this.peers?.addPeer?.(cc.nodeId, m.peerUrls)
+        if (cc.nodeId !== this.memberId) this.core.peers?.addPeer?.(cc.nodeId, m.peerUrls)
         return
       }
       case ConfChangeType.RemoveNode:
         ms.remove(cc.nodeId)
         this.v2?.recordInternalWrites(2)
-        if (cc.nodeId !== this.memberId) this.peers?.removePeer?.(cc.nodeId)
+        if (cc.nodeId !== this.memberId) this.core.peers?.removePeer?.(cc.nodeId)
         return
       case ConfChangeType.UpdateNode:
         if (ctx?.peerUrls) {
           ms.updatePeerUrls(cc.nodeId, ctx.peerUrls)
           this.v2?.recordInternalWrites(1)
-          if (cc.nodeId !== this.memberId) this.peers?.updatePeer?.(cc.nodeId, ctx.peerUrls)
+          if (cc.nodeId !== this.memberId) this.core.peers?.updatePeer?.(cc.nodeId, ctx.peerUrls)
         }
         return
     }
   }
 
-  private fatal(error: unknown): void {
-    if (this.stopped) return
-    this.logger.error("member stopping on a fatal error", { error: error instanceof Error ? error.stack ?? error.message : String(error) })
-    void this.stop().finally(() => this.onFatal?.(error))
-  }
-
   // ---- background duties
 
   private compactionStep(): void {
-    if (this.stopped || this.processing) return
+    if (this.core.stopped || this.processing) return
     if (this.store.compactionPending()) {
       this.store.compactStep()
       this.backend.commitIfFull()
@@ -838,7 +672,7 @@ export class EtcdServer {
   }
 
   private leaseDuties(): void {
-    if (this.stopped || !this.isLeader()) return
+    if (this.core.stopped || !this.isLeader()) return
     for (const id of this.lessor.expired(1000)) {
       this.counters.leaseExpired++
       void this.proposeInternal(RequestKind.LeaseRevoke, { ID: id })
@@ -851,7 +685,7 @@ export class EtcdServer {
 
   /** etcd's v2 SYNC: while v2 keys have a TTL, the leader proposes its time; every member expires keys at it. */
   private v2Sync(): void {
-    if (this.stopped || !this.isLeader() || this.v2?.hasTtlKeys() !== true) return
+    if (this.core.stopped || !this.isLeader() || this.v2?.hasTtlKeys() !== true) return
     this.propose(RequestKind.V2, encodeV2Request(v2Request({ method: "SYNC", timeMs: this.clock.wallNow() }))).catch((e) => this.logger.warn("v2 sync failed", { error: e }))
   }
 
@@ -862,7 +696,7 @@ export class EtcdServer {
    * leadership, or alone: serving linearizable reads, proposals refused).
    */
   private storagePaused(): boolean {
-    return this.storageGuard?.problem() !== undefined && !this.isLeader()
+    return this.core.storageGuard?.problem() !== undefined && !this.isLeader()
   }
 
   /**
@@ -871,17 +705,17 @@ export class EtcdServer {
    * would have to stop and replay); a failure stops the member cleanly.
    */
   private commitBatch(): void {
-    if (this.stopped || this.storageGuard?.problem() !== undefined) return
+    if (this.core.stopped || this.core.storageGuard?.problem() !== undefined) return
     try {
       this.backend.commit()
     } catch (e) {
-      this.fatal(e)
+      this.core.fatal(e)
     }
   }
 
   private checkStorage(): void {
-    if (this.stopped || this.storageGuard === undefined || !this.storageGuard.check()) return
-    const problem = this.storageGuard.problem()
+    if (this.core.stopped || this.core.storageGuard === undefined || !this.core.storageGuard.check()) return
+    const problem = this.core.storageGuard.problem()
     if (problem === undefined) {
       this.logger.info("the data dir takes writes again; catching up")
       this.kick()
@@ -911,7 +745,7 @@ export class EtcdServer {
   /** Publishes this member's name and client URLs through raft until it sticks (etcd: publish). */
   private async publishAttributes(): Promise<void> {
     const clientUrls = this.config.advertiseClientUrls.map((u) => u.text)
-    while (!this.stopped) {
+    while (!this.core.stopped) {
       const me = this.membership.get(this.memberId)
       try {
         // Attributes already in the state (a restart): a linearizable read shows that the cluster has a leader and this member caught up.
@@ -920,7 +754,7 @@ export class EtcdServer {
         this.markReady()
         return
       } catch (e) {
-        if (this.stopped) return
+        if (this.core.stopped) return
         this.logger.warn("publishing member attributes failed, retrying", { error: e })
         await Bun.sleep(500)
       }
@@ -930,7 +764,7 @@ export class EtcdServer {
   // ---- peers and membership
 
   reportUnreachable(id: NodeId): void {
-    if (this.stopped) return
+    if (this.core.stopped) return
     this.node.reportUnreachable(id)
     this.kick()
   }
@@ -938,7 +772,7 @@ export class EtcdServer {
   /** A peer told us this member was removed from the cluster. */
   stopRemoved(reason: string): void {
     this.logger.warn("this member was removed from the cluster; stopping", { reason })
-    this.fatal(new TskvError("memberRemoved"))
+    this.core.fatal(new TskvError("memberRemoved"))
   }
 
   /** etcd's HealthInterval: a peer link up for this long counts as connected for reconfiguration checks. */
@@ -947,7 +781,7 @@ export class EtcdServer {
   /** Whether the link to `id` has been up since at least `sinceMs` (this member always is). */
   private connectedSince(id: NodeId, sinceMs: number): boolean {
     if (id === this.memberId) return true
-    const since = this.peers?.activeSince(id) ?? 0
+    const since = this.core.peers?.activeSince(id) ?? 0
     return since > 0 && since <= sinceMs
   }
 
@@ -986,7 +820,7 @@ export class EtcdServer {
       const voters = this.membership.voters()
       const remaining = voters.length - 1
       if (remaining > 0 && this.startedVoters(id) < Math.floor(remaining / 2) + 1) throw new TskvError("memberNotEnoughStarted")
-      const down = id !== this.memberId && (this.peers?.activeSince(id) ?? 0) === 0
+      const down = id !== this.memberId && (this.core.peers?.activeSince(id) ?? 0) === 0
       if (!down) {
         const since = performance.now() - EtcdServer.HEALTH_INTERVAL_MS
         const active = voters.filter((v) => this.connectedSince(v.id, since)).length
@@ -1027,7 +861,7 @@ export class EtcdServer {
    * voter, so the cluster does not wait out an election timeout.
    */
   async transferLeadershipForShutdown(): Promise<void> {
-    if (this.stopped || !this.isLeader()) return
+    if (this.core.stopped || !this.isLeader()) return
     const status = this.node.status()
     let best: { id: NodeId; match: number } | undefined
     for (const [id, pr] of status.progress) {
@@ -1039,7 +873,7 @@ export class EtcdServer {
     this.node.transferLeader(best.id)
     this.kick()
     const deadline = performance.now() + this.config.electionMs
-    while (this.lead !== best.id && performance.now() < deadline && !this.stopped) await Bun.sleep(this.config.heartbeatMs / 2)
+    while (this.core.lead !== best.id && performance.now() < deadline && !this.core.stopped) await Bun.sleep(this.config.heartbeatMs / 2)
   }
 
   // ---- snapshots between members
@@ -1053,12 +887,12 @@ export class EtcdServer {
    * entries the follower then gets start right after the db's state).
    */
   private sendSnapshot(m: Message): void {
-    const peers = this.peers
+    const peers = this.core.peers
     if (!peers) {
       this.node.reportSnapshot(m.to, false)
       return
     }
-    const index = this.appliedIndex
+    const index = this.core.appliedIndex
     const config = this.node.status().config
     const dbPath = join(snapDirOf(this.config.dataDir), `send-${m.to.toString(16)}-${index.toString(16)}.db`)
     try {
@@ -1069,7 +903,7 @@ export class EtcdServer {
       return
     }
     const snapshot: Snapshot = {
-      metadata: { index, term: this.storage.term(index), confState: { voters: [...config.voters], learners: [...config.learners] } },
+      metadata: { index, term: this.core.storage.term(index), confState: { voters: [...config.voters], learners: [...config.learners] } },
       data: new Uint8Array(0),
     }
     const message: Message = { ...m, snapshot }
@@ -1090,7 +924,7 @@ export class EtcdServer {
   /** A snapshot (db file + message) arrived from the leader: hand the message to raft; resolve once installed. */
   receiveSnapshot(message: Message, dbPath: string): Promise<void> {
     const snap = message.snapshot
-    if (!snap || this.stopped) return Promise.reject(new TskvError("stopped"))
+    if (!snap || this.core.stopped) return Promise.reject(new TskvError("stopped"))
     const index = snap.metadata.index
     this.counters.snapshotApplyInProgress++
     return new Promise<void>((resolve) => {
@@ -1121,8 +955,8 @@ export class EtcdServer {
     const received = this.receivedSnapshots.get(snap.metadata.index)
     assert(received !== undefined, () => `raft installs snapshot ${snap.metadata.index} but no db file arrived for it`)
     this.snapshotter.save(snap)
-    this.wal.saveSnapshot({ index: snap.metadata.index, term: snap.metadata.term })
-    this.storage.applySnapshot(snap)
+    this.core.wal.saveSnapshot({ index: snap.metadata.index, term: snap.metadata.term })
+    this.core.storage.applySnapshot(snap)
   }
 
   /** Replaces the applied state with the snapshot's db and reloads every room from it. */
@@ -1144,8 +978,8 @@ export class EtcdServer {
     this.membership.reload()
     this.syncPeersWithMembership(before)
     this.watchable.restore()
-    this.appliedIndex = ci
-    this.snapshotIndex = index
+    this.core.appliedIndex = ci
+    this.core.snapshotIndex = index
     rmSync(received.dbPath, { force: true })
     received.done()
     this.logger.info("installed a snapshot from the leader", { index, "consistent-index": ci, "took-ms": Math.round(performance.now() - started) })
@@ -1153,7 +987,7 @@ export class EtcdServer {
   }
 
   private syncPeersWithMembership(before: ReadonlySet<NodeId>): void {
-    const peers = this.peers
+    const peers = this.core.peers
     if (!peers) return
     const now = new Set<NodeId>()
     for (const m of this.membership.list()) {
@@ -1166,7 +1000,7 @@ export class EtcdServer {
   }
 
   walBytesWritten(): number {
-    return this.wal.bytesWritten
+    return this.core.wal.bytesWritten
   }
 
   /** Reclaims free space in the backend (Maintenance.Defragment). */
@@ -1198,7 +1032,7 @@ export class EtcdServer {
     this.node.transferLeader(target)
     this.kick()
     const deadline = performance.now() + this.requestTimeoutMs()
-    while (this.lead !== target) {
+    while (this.core.lead !== target) {
       if (performance.now() > deadline) throw new TskvError("timeoutDueToLeaderFail")
       await Bun.sleep(this.config.heartbeatMs)
     }
