@@ -3,7 +3,6 @@
 // proposal waiters, linearizable reads, lease expiry, compaction steps and
 // backend commits, and offers the request API that api/grpc calls.
 
-import { WalWriteRefused } from "../wal/errors"
 import { dataDirProbe, STORAGE_CHECK_MS, StorageGuard } from "./storage_guard"
 import { rmSync } from "node:fs"
 import { join } from "node:path"
@@ -20,8 +19,8 @@ import type { MvccStore } from "../mvcc/kv_store"
 import type { WatchableStore } from "../mvcc/watchable_store"
 import { decodeConfChange } from "../raft/conf_change_codec"
 import { ProposalDroppedError } from "../raft/errors"
-import { type RaftNode, type Ready, sendableBeforePersist } from "../raft/raft_node"
-import { type ConfChange, ConfChangeType, type ConfState, type Entry, EntryType, type Message, MessageType, type NodeId, NONE, type Snapshot, StateType } from "../raft/types"
+import type { RaftNode } from "../raft/raft_node"
+import { type ConfChange, ConfChangeType, type ConfState, type Entry, EntryType, type Message, type NodeId, type Snapshot, StateType } from "../raft/types"
 import type { Snapshotter } from "../snap/snapshotter"
 import type { Alarms } from "./alarms"
 import { type PeerSender, type RequestAuth, type ServerCounters, ServerCore, type ServerHooks, type ServerParts } from "./core"
@@ -30,6 +29,7 @@ import { Compactor } from "./compactor"
 import { computeMemberId } from "./ids"
 import type { Member, Membership } from "./membership"
 import { decodeCbor, decodeRequest, encodeCbor, encodeRequest, RequestKind } from "./request"
+import { ReadyLoop } from "./ready_loop"
 import * as pb from "../pb"
 import type { AuthStore } from "../auth/store"
 import type { V2Store } from "../v2store/store"
@@ -71,9 +71,7 @@ export class EtcdServer implements ServerHooks {
   readonly counters: ServerCounters
   private readonly core: ServerCore
   private readonly applier: Applier
-  private pendingProposals: Uint8Array[] = []
-  private processing = false
-  private startCampaignDone = false
+  private readonly loop: ReadyLoop
   private applyWaiters: { index: number; resolve: () => void }[] = []
   private markReady: () => void = () => {}
   private readonly ready = new Promise<void>((resolve) => (this.markReady = resolve))
@@ -129,7 +127,16 @@ export class EtcdServer implements ServerHooks {
     this.node = core.node
     this.snapshotter = core.snapshotter
     this.counters = core.counters
-    core.runReadyLoop = () => this.runReadyLoop()
+    this.loop = new ReadyLoop(core, {
+      applyEntries: (entries) => this.applyEntries(entries),
+      sendSnapshot: (m) => this.sendSnapshot(m),
+      persistReceivedSnapshot: (snap) => this.persistReceivedSnapshot(snap),
+      installReceivedSnapshot: (snap) => this.installReceivedSnapshot(snap),
+      maybeSnapshot: () => {
+        if (this.core.appliedIndex - this.core.snapshotIndex > this.config.snapshotCount) this.takeSnapshot()
+      },
+      finishSnapshot: () => this.finishSnapshot(),
+    })
     this.applier = new Applier({
       backend: this.backend,
       store: this.store,
@@ -162,7 +169,7 @@ export class EtcdServer implements ServerHooks {
   /** Starts ticking and serving. */
   start(): void {
     const c = this.config
-    this.core.timers.push(setInterval(() => this.tick(), c.heartbeatMs))
+    this.core.timers.push(setInterval(() => this.loop.tick(), c.heartbeatMs))
     this.core.timers.push(setInterval(() => this.commitBatch(), Math.max(1, c.backendBatchIntervalMs)))
     this.core.timers.push(setInterval(() => this.compactionStep(), Math.max(1, c.compactionSleepIntervalMs)))
     this.core.timers.push(setInterval(() => this.leaseDuties(), LEASE_CHECK_MS))
@@ -235,7 +242,7 @@ export class EtcdServer implements ServerHooks {
     const started = performance.now()
     if (!this.hasLeader()) await this.core.waitForLeader(this.requestTimeoutMs(), () => new TskvError("proposalNoLeader"))
     const result = this.core.waiters.register(seq)
-    this.pendingProposals.push(data)
+    this.loop.queueProposal(data)
     this.counters.proposalsPending++
     this.kick()
     const remaining = Math.max(1, this.requestTimeoutMs() - (performance.now() - started))
@@ -342,185 +349,7 @@ export class EtcdServer implements ServerHooks {
 
   /** A raft message from a peer. */
   stepMessages(messages: readonly Message[]): void {
-    if (this.core.stopped) return
-    for (const m of messages) this.node.step(m)
-    this.kick()
-  }
-
-  private tick(): void {
-    if (this.core.stopped) return
-    this.node.tick()
-    this.kick()
-  }
-
-  private runReadyLoop(): void {
-    if (this.processing || this.core.stopped || this.storagePaused()) return
-    this.processing = true
-    try {
-      this.finishSnapshot()
-      this.flushProposals()
-      while (this.node.hasReady()) {
-        const rd = this.node.ready()
-        if (this.handleReadyStart(rd)) return // resumes in the fdatasync callback
-        this.handleReadyFinish(rd)
-        this.flushProposals()
-      }
-      this.campaignIfAlone()
-    } catch (e) {
-      this.core.fatal(e)
-    }
-    this.processing = false
-  }
-
-  /**
-   * A lone voter need not wait out an election timeout (etcd's initial
-   * election tick advance): once its configuration is applied, it campaigns.
-   */
-  private campaignIfAlone(): void {
-    if (this.startCampaignDone || this.core.lead !== NONE) return
-    const voters = this.node.status().config.voters
-    if (voters.length === 0) return
-    this.startCampaignDone = true
-    if (voters.length === 1 && voters[0] === this.memberId) {
-      this.node.campaign()
-      this.kick()
-    }
-  }
-
-  private flushProposals(): void {
-    if (this.pendingProposals.length === 0) return
-    const batch = this.pendingProposals
-    this.pendingProposals = []
-    try {
-      this.node.proposeBatch(batch)
-    } catch (e) {
-      if (!(e instanceof ProposalDroppedError)) throw e
-      const error = e.reason === "noLeader" ? new TskvError("noLeader") : e.reason === "removed" ? new TskvError("stopped") : new TskvError("leaderChanged")
-      for (const data of batch) this.core.waiters.fail(decodeRequest(data).seq, error)
-    }
-  }
-
-  private lateMessages: Message[] = []
-
-  /** Persists a Ready; true when its fdatasync runs in the background (the loop resumes in its callback). */
-  private handleReadyStart(rd: Ready): boolean {
-    if (rd.softState) this.core.onSoftState(rd.softState.lead, rd.softState.state)
-    // The leader's replication messages may leave before its own fsync (thesis §10.2.1).
-    const early: Message[] = []
-    const late: Message[] = []
-    for (const m of rd.messages) {
-      if (m.type === MessageType.Heartbeat && !this.isReachable(m.to)) this.counters.heartbeatSendFailures++
-      if (m.type === MessageType.Snap) this.sendSnapshot(m)
-      else (sendableBeforePersist(m) ? early : late).push(m)
-    }
-    if (early.length > 0) this.core.peers?.send(early)
-    this.lateMessages = late
-    if (rd.snapshot) this.persistReceivedSnapshot(rd.snapshot)
-    return this.saveReady(rd)
-  }
-
-  /** Set while the WAL refuses writes (disk full, read-only): the Ready is saved again until it goes through. */
-  private walRefused = false
-
-  /**
-   * The WAL save of a Ready, then its apply; true when that completes later
-   * (in the fdatasync callback, or in retrySave() after a refused write).
-   */
-  private saveReady(rd: Ready): boolean {
-    let inline = true
-    let completedInline = false
-    try {
-      this.core.wal.saveAsync(rd.hardState, rd.entries, (error) => {
-        if (inline) {
-          completedInline = true
-          if (error !== null) throw error
-          return
-        }
-        if (this.core.stopped) return
-        if (error !== null) return this.core.fatal(error)
-        this.finishSavedReady(rd)
-      })
-    } catch (e) {
-      if (!(e instanceof WalWriteRefused)) throw e
-      if (!this.walRefused) this.logger.warn("the WAL refuses writes; this member waits, saving the same entries again until they go through", { error: e.fsError.message })
-      this.walRefused = true
-      setTimeout(() => this.retrySave(rd), STORAGE_CHECK_MS)
-      return true
-    }
-    if (this.walRefused) this.logger.info("the WAL takes writes again")
-    this.walRefused = false
-    inline = false
-    if (completedInline) return false
-    this.applyPersistedWhileSyncing(rd)
-    return true
-  }
-
-  private retrySave(rd: Ready): void {
-    if (this.core.stopped) return
-    try {
-      if (this.saveReady(rd)) return
-    } catch (e) {
-      this.core.fatal(e)
-      return
-    }
-    this.finishSavedReady(rd)
-  }
-
-  /** After a save that completed later: apply, then the Ready loop goes on. */
-  private finishSavedReady(rd: Ready): void {
-    try {
-      this.handleReadyFinish(rd)
-      this.flushProposals()
-    } catch (e) {
-      this.core.fatal(e)
-      return
-    }
-    this.processing = false
-    this.runReadyLoop()
-  }
-
-  /** Committed entries of `rd` already applied by applyPersistedWhileSyncing() (handleReadyFinish skips them). */
-  private appliedEarly = 0
-
-  /**
-   * Applies the committed entries that earlier Readies persisted while this
-   * Ready's fdatasync runs on the thread pool, instead of leaving the JS
-   * thread idle until it ends: a put is answered one fsync sooner and
-   * applying overlaps the disk. Entries of this Ready's own `entries` (a
-   * follower may learn their commit in the same message) wait for the fsync,
-   * and a Ready with a snapshot is handled in order. The hard state recording
-   * the commit may not be durable yet, so after a crash the backend can be
-   * ahead of the WAL's commit index: raft restarts with commit = applied.
-   */
-  private applyPersistedWhileSyncing(rd: Ready): void {
-    if (rd.snapshot !== undefined || rd.committedEntries.length === 0) return
-    const firstNew = rd.entries[0]?.index ?? Number.POSITIVE_INFINITY
-    let n = 0
-    while (n < rd.committedEntries.length && rd.committedEntries[n]!.index < firstNew) n++
-    if (n === 0) return
-    this.applyEntries(n === rd.committedEntries.length ? rd.committedEntries : rd.committedEntries.slice(0, n))
-    this.appliedEarly = n
-    this.core.reads.onApplied(this.core.appliedIndex)
-  }
-
-  private handleReadyFinish(rd: Ready): void {
-    if (rd.hardState) {
-      this.core.storage.setHardState(rd.hardState)
-      this.core.term = rd.hardState.term
-      this.core.committedIndex = rd.hardState.commit
-    }
-    if (rd.entries.length > 0) this.core.storage.append(rd.entries)
-    const late = this.lateMessages
-    this.lateMessages = []
-    if (late.length > 0) this.core.peers?.send(late)
-    if (rd.snapshot) this.installReceivedSnapshot(rd.snapshot)
-    const early = this.appliedEarly
-    this.appliedEarly = 0
-    if (rd.committedEntries.length > early) this.applyEntries(early === 0 ? rd.committedEntries : rd.committedEntries.slice(early))
-    for (const rs of rd.readStates) this.core.reads.onReadState(rs.requestCtx, rs.index)
-    this.node.advance(rd)
-    this.core.reads.onApplied(this.core.appliedIndex)
-    if (this.core.appliedIndex - this.core.snapshotIndex > this.config.snapshotCount) this.takeSnapshot()
+    this.loop.stepMessages(messages)
   }
 
   /**
@@ -664,7 +493,7 @@ export class EtcdServer implements ServerHooks {
   // ---- background duties
 
   private compactionStep(): void {
-    if (this.core.stopped || this.processing) return
+    if (this.core.stopped || this.loop.busy()) return
     if (this.store.compactionPending()) {
       this.store.compactStep()
       this.backend.commitIfFull()
@@ -687,16 +516,6 @@ export class EtcdServer implements ServerHooks {
   private v2Sync(): void {
     if (this.core.stopped || !this.isLeader() || this.v2?.hasTtlKeys() !== true) return
     this.propose(RequestKind.V2, encodeV2Request(v2Request({ method: "SYNC", timeMs: this.clock.wallNow() }))).catch((e) => this.logger.warn("v2 sync failed", { error: e }))
-  }
-
-  /** Proposals the member makes by itself (lease expiry, checkpoints); failures are logged only. */
-  /**
-   * The data dir cannot take writes (storage_guard.ts): a follower persists
-   * and applies nothing until it can; a leader goes on (handing over its
-   * leadership, or alone: serving linearizable reads, proposals refused).
-   */
-  private storagePaused(): boolean {
-    return this.core.storageGuard?.problem() !== undefined && !this.isLeader()
   }
 
   /**
