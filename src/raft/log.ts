@@ -8,11 +8,32 @@ import type { Storage } from "./storage"
 import { entrySize } from "./storage"
 import type { Entry, Snapshot } from "./types"
 
-/** The entries and snapshot not yet persisted; entries[k] has index offset + k. */
+/**
+ * The entries and snapshot not yet persisted; entries[k] has index offset + k.
+ * Entries from offset to offsetInProgress (and the snapshot, when
+ * snapshotInProgress) were handed to the server in a Ready that it is still
+ * persisting (a pipelined RaftNode); the next Ready carries only those after.
+ */
 class Unstable {
   snapshot: Snapshot | undefined = undefined
   entries: Entry[] = []
-  constructor(public offset: number) {}
+  offsetInProgress: number
+  snapshotInProgress = false
+  constructor(public offset: number) {
+    this.offsetInProgress = offset
+  }
+
+  /** The entries not yet handed to the server for persisting. */
+  toPersist(): Entry[] {
+    const from = this.offsetInProgress - this.offset
+    return from === 0 ? this.entries : this.entries.slice(from)
+  }
+
+  /** The server took a Ready whose last entry is {i, t} (if any) and which carried the snapshot (if any). */
+  acceptInProgress(i: number | undefined, t: number, snapshot: boolean): void {
+    if (i !== undefined && this.maybeTerm(i) === t && i >= this.offsetInProgress) this.offsetInProgress = i + 1
+    if (snapshot && this.snapshot !== undefined) this.snapshotInProgress = true
+  }
 
   lastIndex(): number | undefined {
     if (this.entries.length > 0) return this.offset + this.entries.length - 1
@@ -33,16 +54,22 @@ class Unstable {
     if (e === undefined || e.term !== t) return
     this.entries = this.entries.slice(i + 1 - this.offset)
     this.offset = i + 1
+    if (this.offsetInProgress < this.offset) this.offsetInProgress = this.offset
   }
 
   stableSnapTo(i: number): void {
-    if (this.snapshot !== undefined && this.snapshot.metadata.index === i) this.snapshot = undefined
+    if (this.snapshot !== undefined && this.snapshot.metadata.index === i) {
+      this.snapshot = undefined
+      this.snapshotInProgress = false
+    }
   }
 
   restore(s: Snapshot): void {
     this.offset = s.metadata.index + 1
+    this.offsetInProgress = this.offset
     this.entries = []
     this.snapshot = s
+    this.snapshotInProgress = false
   }
 
   truncateAndAppend(ents: readonly Entry[]): void {
@@ -52,10 +79,13 @@ class Unstable {
     } else if (after <= this.offset) {
       // Replace everything unstable; entries from `after` on override storage.
       this.offset = after
+      this.offsetInProgress = after
       this.entries = ents.slice()
     } else {
+      // A write in progress of the entries cut here is overtaken: they are persisted again.
       this.entries.length = after - this.offset
       for (const e of ents) this.entries.push(e)
+      if (this.offsetInProgress > after) this.offsetInProgress = after
     }
   }
 }
@@ -152,18 +182,29 @@ export class RaftLog {
     return [0, 0]
   }
 
+  /** The unstable entries still to hand to the server (those of Readies being persisted excluded). */
   unstableEntries(): Entry[] {
-    return this.unstable.entries
+    return this.unstable.toPersist()
   }
 
-  hasNextCommittedEnts(): boolean {
-    return this.committed > Math.max(this.applied, this.firstIndex() - 1)
+  /**
+   * The highest index that may be applied: the commit index, or with
+   * onlyPersisted (a pipelined RaftNode, which applies before the Ready is
+   * persisted) no further than what this member has persisted.
+   */
+  private applyLimit(onlyPersisted: boolean): number {
+    return onlyPersisted ? Math.min(this.committed, this.persistedIndex()) : this.committed
   }
 
-  nextCommittedEnts(): Entry[] {
+  hasNextCommittedEnts(onlyPersisted = false): boolean {
+    return this.applyLimit(onlyPersisted) > Math.max(this.applied, this.firstIndex() - 1)
+  }
+
+  nextCommittedEnts(onlyPersisted = false): Entry[] {
     const lo = Math.max(this.applied + 1, this.firstIndex())
-    if (this.committed < lo) return []
-    return this.slice(lo, this.committed + 1, this.maxCommittedBytes)
+    const hi = this.applyLimit(onlyPersisted)
+    if (hi < lo) return []
+    return this.slice(lo, hi + 1, this.maxCommittedBytes)
   }
 
   /** Entries from i to the end, at most maxBytes (at least one). CompactedError when i is compacted. */

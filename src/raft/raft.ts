@@ -781,13 +781,15 @@ export class Raft {
 
   private leaderReadIndex(m: Message): void {
     const ctx = m.context ?? EMPTY_DATA
-    if (this.voters.size === 1 && this.voters.has(this.id)) {
-      this.respondRead({ index: this.log.committed, from: m.from, ctx, acks: new Set() })
-      return
-    }
     // A new leader does not know the commit index until it commits an entry of its term.
+    // A lone voter too: what it applied before a restart may be beyond the commit index it
+    // had persisted (a pipelined member applies before the hard state is durable).
     if (!this.committedEntryInCurrentTerm()) {
       this.pendingReadIndexMessages.push(m)
+      return
+    }
+    if (this.voters.size === 1 && this.voters.has(this.id)) {
+      this.respondRead({ index: this.log.committed, from: m.from, ctx, acks: new Set() })
       return
     }
     const key = bytesKey(ctx)

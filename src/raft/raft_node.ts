@@ -22,6 +22,29 @@
 //
 // Between ready() and advance() the server may keep calling tick(), step()
 // and propose(); their output goes into the next Ready.
+//
+// Pipelined (RaftNodeOptions.pipelined): the server need not wait for a
+// Ready's fsync before it takes the next one.
+//
+//   while (node.hasReady()) {
+//     const rd = node.ready()
+//     // Send the sendableBeforePersist() messages; start persisting rd (its
+//     // writes go to the WAL in Ready order); apply rd.committedEntries now:
+//     // they are all persisted on this member already (they stop at what
+//     // persisted() reported, not at the commit index). Then:
+//     node.accept(rd)
+//   }
+//   // ... later, once rd is durable (and, with a snapshot, installed), in
+//   // the order the Readies were accepted: add rd's entries, hard state and
+//   // snapshot to the MemoryStorage, node.persisted(rd), and send rd's other
+//   // messages. A Ready with a snapshot is the last one until it is
+//   // persisted (hasReady() is false meanwhile).
+//
+// The rules are the same as above: nothing this member promises (an append
+// acknowledgement, a vote) leaves before the Ready that holds it is durable,
+// and the leader counts its own log toward a commit only once persisted()
+// says so. A Ready's persisted() implies that every earlier one is durable
+// (one WAL, written in order).
 
 import { assert } from "../lib/assert"
 import { encodeConfChange } from "./conf_change_codec"
@@ -38,7 +61,10 @@ import { ConfChangeType, EntryType, MessageType, NONE, StateType } from "./types
  * commits them; on a restart, `applied` is the last index the application
  * applied, and ConfChange entries between the snapshot and it are replayed.
  */
-export type RaftNodeOptions = RaftOptions
+export type RaftNodeOptions = RaftOptions & {
+  /** accept() and persisted() instead of advance(): several Readies may be persisting at once (see the header). */
+  pipelined?: boolean
+}
 
 export interface Ready {
   /** Leader and role, when they changed since the last Ready. */
@@ -105,8 +131,12 @@ export class RaftNode {
   private prevSoft: SoftState
   private prevHard: HardState
   private outstanding = false
+  readonly pipelined: boolean
+  /** Pipelined: the Readies accepted and not yet persisted, oldest first. */
+  private readonly persisting: Ready[] = []
 
   constructor(options: RaftNodeOptions) {
+    this.pipelined = options.pipelined ?? false
     const storage = options.storage
     const bootstrap = storage.lastIndex() === 0 && storage.firstIndex() === 1 &&
       storage.initialState().confState.voters.length === 0 &&
@@ -245,10 +275,11 @@ export class RaftNode {
   hasReady(): boolean {
     if (this.outstanding) return false
     const r = this.raft
+    if (r.log.unstable.snapshotInProgress) return false
     r.flushAppends()
     if (r.msgs.length > 0 || r.readStates.length > 0) return true
     if (r.log.unstable.snapshot !== undefined || r.log.unstableEntries().length > 0) return true
-    if (r.log.hasNextCommittedEnts()) return true
+    if (r.log.hasNextCommittedEnts(this.pipelined)) return true
     const hs = this.prevHard
     if (hs.term !== r.term || hs.vote !== r.vote || hs.commit !== r.log.committed) return true
     return this.prevSoft.lead !== r.lead || this.prevSoft.state !== r.state
@@ -257,12 +288,13 @@ export class RaftNode {
   ready(): Ready {
     assert(!this.outstanding, "ready() called again before advance()")
     const r = this.raft
+    assert(!r.log.unstable.snapshotInProgress, "ready() while a Ready with a snapshot is being persisted")
     r.flushAppends()
     const entries = r.log.unstableEntries().slice()
     const rd: Ready = {
       readStates: r.readStates,
       entries,
-      committedEntries: r.log.nextCommittedEnts(),
+      committedEntries: r.log.nextCommittedEnts(this.pipelined),
       messages: r.msgs,
       mustSync: false,
     }
@@ -298,7 +330,17 @@ export class RaftNode {
   /** The server finished the Ready: persisted, sent, applied. */
   advance(rd: Ready): void {
     assert(this.outstanding, "advance() without ready()")
+    assert(!this.pipelined, "advance() on a pipelined node: accept() and persisted()")
     this.outstanding = false
+    this.markStable(rd)
+    const applied = rd.committedEntries[rd.committedEntries.length - 1]
+    if (applied !== undefined) this.raft.log.appliedTo(applied.index)
+    this.raft.onPersisted()
+    this.checkInvariants()
+  }
+
+  /** rd's entries and snapshot are on stable storage (and the snapshot applied). */
+  private markStable(rd: Ready): void {
     const log = this.raft.log
     const last = rd.entries[rd.entries.length - 1]
     if (last !== undefined) log.stableTo(last.index, last.term)
@@ -306,10 +348,37 @@ export class RaftNode {
       log.stableSnapTo(rd.snapshot.metadata.index)
       if (rd.snapshot.metadata.index > log.applied) log.appliedTo(rd.snapshot.metadata.index)
     }
+  }
+
+  /**
+   * Pipelined: the server took `rd` (early messages sent, persisting
+   * started, committed entries applied); the next Ready may follow at once.
+   */
+  accept(rd: Ready): void {
+    assert(this.pipelined, "accept() on a node that is not pipelined: advance()")
+    assert(this.outstanding, "accept() without ready()")
+    this.outstanding = false
+    const log = this.raft.log
+    const last = rd.entries[rd.entries.length - 1]
+    log.unstable.acceptInProgress(last?.index, last?.term ?? 0, rd.snapshot !== undefined)
     const applied = rd.committedEntries[rd.committedEntries.length - 1]
     if (applied !== undefined) log.appliedTo(applied.index)
+    this.persisting.push(rd)
+    this.checkInvariants()
+  }
+
+  /** Pipelined: `rd` (the oldest accepted Ready not yet reported) is durable, and its snapshot installed. */
+  persisted(rd: Ready): void {
+    assert(this.persisting[0] === rd, "persisted() out of the order of accept()")
+    this.persisting.shift()
+    this.markStable(rd)
     this.raft.onPersisted()
     this.checkInvariants()
+  }
+
+  /** Pipelined: how many accepted Readies are not yet persisted. */
+  get persistingCount(): number {
+    return this.persisting.length
   }
 
   status(): RaftStatus {

@@ -235,6 +235,7 @@ export class Wal {
    */
   save(hardState: HardState | undefined, entries: readonly Entry[]): void {
     this.checkUsable()
+    assert(this.idle(), "save() while saveAsync() waits for its fdatasync")
     const prev = this.hardState
     if (entries.length === 0 && (hardState === undefined || sameHardState(hardState, prev))) return
     if (hardState !== undefined) checkHardState(hardState, prev)
@@ -253,12 +254,16 @@ export class Wal {
   /**
    * save() whose fdatasync runs on the thread pool: writes the record now and
    * calls `done` once it is durable (at once, synchronously, when no sync is
-   * needed). Nothing else may be written to the WAL until `done` ran.
+   * needed and nothing is waiting for one). Saves may follow while a sync is
+   * in flight (group commit): they are written at once and share the next
+   * fdatasync, which starts when the one in flight ends; `done` callbacks run
+   * in the order of the saves. save(), saveSnapshot() and close() wait for
+   * idle().
    */
   saveAsync(hardState: HardState | undefined, entries: readonly Entry[], done: (error: Error | null) => void): void {
     this.checkUsable()
     const prev = this.hardState
-    if (entries.length === 0 && (hardState === undefined || sameHardState(hardState, prev))) return done(null)
+    if (entries.length === 0 && (hardState === undefined || sameHardState(hardState, prev))) return this.afterPending(done)
     if (hardState !== undefined) checkHardState(hardState, prev)
     checkEntries(entries, this.last)
     const mustSync = entries.length > 0 || (hardState !== undefined && (hardState.term !== prev.term || hardState.vote !== prev.vote))
@@ -274,28 +279,74 @@ export class Wal {
     }
     if (hardState !== undefined) this.hardState = { term: hardState.term, vote: hardState.vote, commit: hardState.commit }
     if (entries.length > 0) this.last = entries[entries.length - 1]!.index
-    const finish = (): void => {
-      this.guard(() => {
-        if (this.writer.tail >= this.segmentBytes) this.cut()
-      })
-      done(null)
-    }
-    const file = this.writer.file
-    if (!sync || file.fdatasyncAsync === undefined) {
+    if (this.writer.file.fdatasyncAsync === undefined) {
       if (sync) this.guard(() => this.sync())
-      return finish()
+      this.guard(() => this.maybeCut())
+      return done(null)
     }
+    if (!sync) {
+      if (this.idle()) this.guard(() => this.maybeCut())
+      return this.afterPending(done)
+    }
+    this.waiting.push(done)
+    this.waitingNeedsSync = true
+    if (!this.syncing) this.startSync()
+  }
+
+  /** True when no saveAsync() waits for its fdatasync. */
+  idle(): boolean {
+    return !this.syncing && this.waiting.length === 0
+  }
+
+  /** Saves written and waiting for the next fdatasync (or, without one, behind the one in flight). */
+  private waiting: ((error: Error | null) => void)[] = []
+  private waitingNeedsSync = false
+  private syncing = false
+
+  /** `done` of a save that needs no sync: now, or after the saves before it. */
+  private afterPending(done: (error: Error | null) => void): void {
+    if (this.idle()) return done(null)
+    this.waiting.push(done)
+  }
+
+  /** One fdatasync for every save waiting; when it ends, their callbacks in order, then the next round. */
+  private startSync(): void {
+    const batch = this.waiting
+    this.waiting = []
+    this.waitingNeedsSync = false
+    this.syncing = true
     const start = performance.now()
-    file.fdatasyncAsync((error) => {
-      if (error !== null) {
-        this.guard(() => {
-          throw error
-        })
-        return done(error)
+    this.writer.file.fdatasyncAsync!((error) => {
+      this.syncing = false
+      if (error === null) {
+        this.onSync?.(performance.now() - start)
+        try {
+          this.guard(() => this.maybeCut())
+        } catch (e) {
+          error = e instanceof Error ? e : new Error(String(e))
+        }
+      } else {
+        this.failure = error
       }
-      this.onSync?.(performance.now() - start)
-      finish()
+      if (error !== null) {
+        const rest = this.waiting
+        this.waiting = []
+        for (const done of batch) done(error)
+        for (const done of rest) done(error)
+        return
+      }
+      for (const done of batch) done(null)
+      if (this.waiting.length === 0 || this.syncing) return
+      if (this.waitingNeedsSync) return this.startSync()
+      const rest = this.waiting
+      this.waiting = []
+      for (const done of rest) done(null)
     })
+  }
+
+  /** A full segment is cut only while no fdatasync is in flight on it. */
+  private maybeCut(): void {
+    if (this.writer.tail >= this.segmentBytes) this.cut()
   }
 
   /**
@@ -306,6 +357,7 @@ export class Wal {
    */
   saveSnapshot(snapshot: WalSnapshot): void {
     this.checkUsable()
+    assert(this.idle(), "saveSnapshot() while saveAsync() waits for its fdatasync")
     assertIndex(snapshot.index, "snapshot index")
     assertIndex(snapshot.term, "snapshot term")
     this.guard(() => {

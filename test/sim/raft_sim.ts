@@ -2,7 +2,10 @@
 // random comes from one seeded PRNG: the network (loss, duplication,
 // reordering by random delay, partitions, one-way links), crashes that lose
 // whatever a member had not yet persisted, snapshots, membership changes and
-// a client workload over a small key-value state machine. Half the seeds of
+// a client workload over a small key-value state machine. About half the
+// member incarnations run a pipelined RaftNode (several Readies persisting at
+// once, applied before their fsync, persisted in order at random later
+// rounds). Half the seeds of
 // a multi-member cluster add leader churn (raft's Figure 8; see `churn`). After every round
 // the invariants are checked; at the end, every member's applied sequence
 // and the client history (linearizability of per-key registers) are checked,
@@ -60,6 +63,8 @@ class SimMember {
   appliedIndex = 0
   confState: ConfState = { voters: [], learners: [] }
   pending: Ready | undefined = undefined
+  /** Pipelined: Readies accepted and not yet persisted, oldest first. */
+  persisting: Ready[] = []
   alive = true
   removed = false
   removedAt = 0
@@ -151,6 +156,7 @@ export class RaftSimulator {
   private startMember(id: NodeId, peers: NodeId[]): SimMember {
     const disk = new MemoryStorage()
     const node = new RaftNode({
+      pipelined: this.prng.next() < 0.5,
       id,
       peers,
       storage: disk,
@@ -168,6 +174,7 @@ export class RaftSimulator {
   private crash(m: SimMember, downTicks: number): void {
     m.alive = false
     m.pending = undefined
+    m.persisting = []
     m.restartAt = this.tick + downTicks
     this.stats.crashes++
     this.log(`crash ${m.id} (down ${downTicks} ticks)`)
@@ -183,6 +190,7 @@ export class RaftSimulator {
     m.confState = snap.metadata.confState
     if (snap.metadata.index > 0) this.restoreState(m, snap.data)
     m.node = new RaftNode({
+      pipelined: this.prng.next() < 0.5,
       id: m.id,
       // Nothing persisted yet (crashed before the first Ready): bootstrap again, as a fresh data dir would.
       ...(m.disk.lastIndex() === 0 ? { peers: m.peers } : {}),
@@ -211,6 +219,7 @@ export class RaftSimulator {
 
   private drive(m: SimMember): boolean {
     if (!m.alive) return false
+    if (m.node.pipelined) return this.drivePipelined(m)
     let moved = false
     if (m.pending !== undefined) {
       this.finishReady(m, m.pending)
@@ -227,6 +236,54 @@ export class RaftSimulator {
     return moved
   }
 
+  /**
+   * A pipelined member: takes every Ready at once (early messages out,
+   * committed entries applied) and persists the accepted ones in order, some
+   * now and some in later rounds.
+   */
+  private drivePipelined(m: SimMember): boolean {
+    let moved = false
+    while (m.persisting.length > 0 && this.prng.next() < 0.5) {
+      this.persistReady(m, m.persisting.shift()!)
+      moved = true
+    }
+    if (m.node.hasReady()) {
+      const rd = m.node.ready()
+      for (const msg of rd.messages) if (sendableBeforePersist(msg)) this.send(m, msg)
+      for (const e of rd.committedEntries) {
+        const persisted = e.index <= m.disk.lastIndex() && (e.index < m.disk.firstIndex() || m.disk.term(e.index) === e.term)
+        this.check(persisted, () => `member ${m.id} applies ${e.term}/${e.index} before persisting it (last persisted ${m.disk.lastIndex()})`)
+        this.applyEntry(m, e.index, e.term, e.type, e.data)
+      }
+      this.takeReadStates(m, rd)
+      m.node.accept(rd)
+      m.persisting.push(rd)
+      moved = true
+    }
+    return moved
+  }
+
+  private persistReady(m: SimMember, rd: Ready): void {
+    if (rd.snapshot !== undefined) m.disk.applySnapshot(rd.snapshot)
+    m.disk.append(rd.entries)
+    if (rd.hardState !== undefined) m.disk.setHardState(rd.hardState)
+    if (rd.snapshot !== undefined) {
+      m.appliedIndex = rd.snapshot.metadata.index
+      m.confState = rd.snapshot.metadata.confState
+      this.restoreState(m, rd.snapshot.data)
+    }
+    m.node.persisted(rd)
+    for (const msg of rd.messages) if (!sendableBeforePersist(msg)) this.send(m, msg)
+    this.maybeSnapshot(m)
+  }
+
+  private takeReadStates(m: SimMember, rd: Ready): void {
+    for (const rs of rd.readStates) {
+      const op = this.pendingGets.get(Number(dec.decode(rs.requestCtx)))
+      if (op !== undefined && op.incarnation === m.incarnation) op.readIndex = rs.index
+    }
+  }
+
   private finishReady(m: SimMember, rd: Ready): void {
     m.pending = undefined
     if (rd.snapshot !== undefined) m.disk.applySnapshot(rd.snapshot)
@@ -239,10 +296,7 @@ export class RaftSimulator {
       this.restoreState(m, rd.snapshot.data)
     }
     for (const e of rd.committedEntries) this.applyEntry(m, e.index, e.term, e.type, e.data)
-    for (const rs of rd.readStates) {
-      const op = this.pendingGets.get(Number(dec.decode(rs.requestCtx)))
-      if (op !== undefined && op.incarnation === m.incarnation) op.readIndex = rs.index
-    }
+    this.takeReadStates(m, rd)
     m.node.advance(rd)
     this.maybeSnapshot(m)
   }
@@ -588,6 +642,7 @@ export class RaftSimulator {
       if (rest.every((o) => o.alive && o.appliedIndex >= m.removedAt)) {
         m.alive = false
         m.pending = undefined
+        m.persisting = []
         this.log(`stop removed ${m.id}`)
       }
     }
