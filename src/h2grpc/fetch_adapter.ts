@@ -16,16 +16,33 @@ export function serveHttp1(options: { fetch: FetchHandler; req: IncomingMessage;
   const { req, res } = options
   const url = `${options.scheme}://${req.headers.host ?? "localhost"}${req.url ?? "/"}`
   const abort = new AbortController()
-  res.on("close", () => abort.abort())
+  const body = hasBody(req.method) ? new StreamedBody() : undefined
+  if (body !== undefined) {
+    req.on("data", (chunk: Buffer) => body.push(chunk))
+    req.on("end", () => body.end())
+  }
+  res.on("close", () => {
+    abort.abort()
+    body?.end()
+  })
   void (async () => {
     try {
-      const body = hasBody(req.method) ? await readBody(req) : undefined
-      const request = new Request(url, { method: req.method ?? "GET", headers: toHeaders(req.headers), body: body ?? null, signal: abort.signal })
+      const request = new Request(url, { method: req.method ?? "GET", headers: toHeaders(req.headers), body: body?.stream ?? null, signal: abort.signal })
       const response = await options.fetch(request)
-      res.writeHead(response.status, headersObject(response.headers))
+      if (body?.tooLarge) throw new BodyTooLarge("request body too large")
+      const head = headersObject(response.headers)
+      const trailers = takeTrailers(head)
+      if (body !== undefined && !body.done) {
+        // Go's HTTP/1 server (etcd 3.4's gateway): the answer waits until the client has sent
+        // its whole body, unless it asked for 100-continue, then it flows and the connection closes after
+        if (String(req.headers.expect).toLowerCase() === "100-continue") head.connection = "close"
+        else await body.ended
+      }
+      res.writeHead(response.status, head)
       // Long polls (v2 watches) get their headers before the first event, as Go flushes them.
       res.flushHeaders()
       await pipeBody(response, (chunk) => res.write(chunk), () => new Promise((resolve) => res.once("drain", resolve)), abort.signal)
+      if (trailers !== undefined) res.addTrailers(trailers)
       res.end()
     } catch (e) {
       fail(options.logger, e, () => {
@@ -43,31 +60,34 @@ export function serveHttp2(options: { fetch: FetchHandler; stream: ServerStream;
   const authority = firstValue(headers[":authority"]) ?? firstValue(headers.host) ?? "localhost"
   const url = `${options.scheme}://${authority}${firstValue(headers[":path"]) ?? "/"}`
   const abort = new AbortController()
-  const body = new BodyCollector()
+  const body = hasBody(method) ? new StreamedBody() : undefined
   let drained: (() => void) | undefined
   stream.listen({
-    onData: (chunk) => body.push(chunk),
-    onEnd: () => body.end(),
+    onData: (chunk) => body?.push(chunk),
+    onEnd: () => body?.end(),
     onClose: () => {
       abort.abort()
-      body.end()
+      body?.end()
       drained?.()
     },
     onDrain: () => drained?.(),
   })
   void (async () => {
     try {
-      const bytes = hasBody(method) ? await body.done : undefined
       const plain: HeaderMap = {}
       for (const [name, value] of Object.entries(headers)) if (!name.startsWith(":")) plain[name] = value
-      const request = new Request(url, { method, headers: toHeaders(plain), body: bytes ?? null, signal: abort.signal })
+      // HTTP/2 is full duplex: the handler reads the body as it arrives while it answers
+      const request = new Request(url, { method, headers: toHeaders(plain), body: body?.stream ?? null, signal: abort.signal })
       const response = await options.fetch(request)
+      if (body?.tooLarge) throw new BodyTooLarge("request body too large")
       if (stream.destroyed) return
       const out: Record<string, string | number> = { ":status": response.status }
-      response.headers.forEach((value, name) => {
+      const head = headersObject(response.headers)
+      const trailers = takeTrailers(head)
+      for (const [name, value] of Object.entries(head)) {
         if (name !== "connection" && name !== "transfer-encoding" && name !== "keep-alive") out[name] = value
-      })
-      stream.respond(out, {})
+      }
+      stream.respond(out, { trailers: trailers !== undefined })
       const waitForDrain = (): Promise<void> =>
         new Promise((resolve) => {
           drained = () => {
@@ -76,7 +96,7 @@ export function serveHttp2(options: { fetch: FetchHandler; stream: ServerStream;
           }
         })
       await pipeBody(response, (chunk) => stream.write(chunk), waitForDrain, abort.signal)
-      stream.end()
+      stream.end(trailers)
     } catch (e) {
       fail(options.logger, e, () => {
         if (stream.destroyed) return
@@ -87,36 +107,60 @@ export function serveHttp2(options: { fetch: FetchHandler; stream: ServerStream;
   })()
 }
 
-/** Collects a request body from stream callbacks; `done` rejects once it passes BODY_BYTES_MAX. */
-class BodyCollector {
-  readonly done: Promise<Buffer>
-  private readonly chunks: Buffer[] = []
+/**
+ * A request body handed to the fetch handler as a stream while it arrives (read eagerly, so
+ * `ended` settles even when the handler reads nothing); past BODY_BYTES_MAX the stream errors
+ * and `tooLarge` is set (answered 413).
+ */
+class StreamedBody {
+  readonly stream: ReadableStream<Uint8Array>
+  readonly ended: Promise<void>
+  done = false
+  tooLarge = false
+  private controller: ReadableStreamDefaultController<Uint8Array> | undefined
   private bytes = 0
-  private settle: ((body: Buffer) => void) | undefined
-  private refuse: ((error: Error) => void) | undefined
+  private settle: (() => void) | undefined
 
   constructor() {
-    this.done = new Promise<Buffer>((resolve, reject) => {
-      this.settle = resolve
-      this.refuse = reject
+    this.stream = new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        this.controller = controller
+      },
     })
-    this.done.catch(() => {}) // GET and HEAD never await it
+    this.ended = new Promise<void>((resolve) => {
+      this.settle = resolve
+    })
   }
 
   push(chunk: Buffer): void {
-    if (this.settle === undefined) return
+    if (this.done) return
     this.bytes += chunk.length
     if (this.bytes > BODY_BYTES_MAX) {
-      this.refuse?.(new BodyTooLarge("request body too large"))
-      this.settle = undefined
+      this.tooLarge = true
+      this.finish(new BodyTooLarge("request body too large"))
       return
     }
-    this.chunks.push(chunk)
+    try {
+      this.controller?.enqueue(chunk)
+    } catch {
+      // the handler cancelled the body
+    }
   }
 
   end(): void {
-    this.settle?.(Buffer.concat(this.chunks, this.bytes))
-    this.settle = undefined
+    this.finish()
+  }
+
+  private finish(error?: Error): void {
+    if (this.done) return
+    this.done = true
+    try {
+      if (error === undefined) this.controller?.close()
+      else this.controller?.error(error)
+    } catch {
+      // already cancelled
+    }
+    this.settle?.()
   }
 }
 
@@ -128,17 +172,6 @@ class BodyTooLarge extends Error {}
 
 function hasBody(method: string | undefined): boolean {
   return method !== undefined && method !== "GET" && method !== "HEAD"
-}
-
-async function readBody(source: AsyncIterable<Buffer>): Promise<Buffer> {
-  const chunks: Buffer[] = []
-  let total = 0
-  for await (const chunk of source) {
-    total += chunk.length
-    if (total > BODY_BYTES_MAX) throw new BodyTooLarge("request body too large")
-    chunks.push(chunk)
-  }
-  return Buffer.concat(chunks)
 }
 
 async function pipeBody(response: Response, write: (chunk: Uint8Array) => boolean, drained: () => Promise<unknown>, signal: AbortSignal): Promise<void> {
@@ -165,6 +198,22 @@ function toHeaders(source: IncomingHttpHeaders | HeaderMap): Headers {
     else headers.append(name, String(value))
   }
   return headers
+}
+
+/**
+ * A fetch Response cannot carry trailers: the headers its `Trailer` header names are sent
+ * as trailers after the body instead (grpc-gateway's Grpc-Trailer-* on error answers).
+ */
+function takeTrailers(head: Record<string, string>): Record<string, string> | undefined {
+  if (head.trailer === undefined) return undefined
+  const trailers: Record<string, string> = {}
+  for (const name of head.trailer.split(",").map((n) => n.trim().toLowerCase())) {
+    if (head[name] === undefined) continue
+    trailers[name] = head[name]
+    delete head[name]
+  }
+  delete head["content-length"]
+  return trailers
 }
 
 function headersObject(headers: Headers): Record<string, string> {

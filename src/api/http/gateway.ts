@@ -13,7 +13,7 @@ import { silentLogger, type Logger } from "../../lib/logger"
 import { toJson } from "../../pb"
 import { statusOfError } from "../grpc/errors"
 import { type BidiCall, type GrpcServer, type RegisteredMethod, GrpcStatus, type GrpcStatusCode } from "../../h2grpc"
-import { BodyDecoder, decodeRequest } from "./gateway_json"
+import { BodyDecoder, decodeRequest, StreamingBodyDecoder } from "./gateway_json"
 
 interface GatewayMethod {
   readonly gatewayPaths: readonly string[]
@@ -25,8 +25,8 @@ function isGatewayMethod(method: object): method is GatewayMethod {
   return "gatewayPaths" in method && "requestType" in method && "responseType" in method
 }
 
-/** grpc-gateway's runtime.HTTPStatusFromCode. */
-const httpStatusOfCode: readonly number[] = [200, 499, 500, 400, 504, 404, 409, 403, 429, 400, 409, 400, 501, 500, 503, 500, 401]
+/** runtime.HTTPStatusFromCode of grpc-gateway v1 (etcd 3.4): Canceled 408, FailedPrecondition 412. */
+const httpStatusOfCode: readonly number[] = [200, 408, 500, 400, 504, 404, 409, 403, 429, 412, 409, 400, 501, 500, 503, 500, 401]
 
 /** RPCs of etcd 3.5 that tskv serves over gRPC but etcd 3.4's gateway has no path for. */
 const NOT_IN_ETCD_34 = new Set(["/v3/auth/status", "/v3/maintenance/downgrade"])
@@ -48,23 +48,25 @@ export function mountGateway(app: Hono, grpc: GrpcServer, options: { logger?: Lo
     const route = routes.get(path)
     if (route === undefined) return goError("Not Found", 404)
     const { registered, method } = route
-    const decoder = new BodyDecoder(await request.text())
     const context = new GatewayCall(request, method.responseType, logger)
     if (registered.kind === "bidi_stream") {
       // grpc-gateway decodes the first message before it answers (an error there is the
-      // answer: code Unknown); a later undecodable one ends the client's side of the stream
-      let requests: unknown[]
+      // answer: code Unknown); the others are handed on as they arrive, and a later
+      // undecodable one ends the client's side of the stream
+      const messages = new RequestMessages(request, method.requestType)
+      let first: unknown
       try {
-        requests = decodeStream(decoder, method.requestType)
+        first = await messages.next()
       } catch (e) {
         return errorResponse(GrpcStatus.UNKNOWN, errorText(e))
       }
       void Promise.resolve()
         .then(() => registered.handler(context))
-        .then(() => context.deliver(requests))
+        .then(() => context.deliver(first, messages))
         .catch((e: unknown) => context.end(e))
-      return context.response(requests.length > 0)
+      return context.response(first !== undefined)
     }
+    const decoder = new BodyDecoder(await request.text())
     let message: unknown
     try {
       message = decodeRequest(method.requestType, decoder.next())
@@ -79,11 +81,12 @@ export function mountGateway(app: Hono, grpc: GrpcServer, options: { logger?: Lo
     }
     try {
       const response = await registered.handler(message, context)
-      return new Response(JSON.stringify(toJson(method.responseType, response as object)), { headers: { "content-type": "application/json", ...GRPC_METADATA } })
+      return whole(200, JSON.stringify(toJson(method.responseType, response as object)), { "content-type": "application/json", ...GRPC_METADATA })
     } catch (e) {
       const status = statusOfError(e)
       if (status.unexpected) logger.warn("gateway handler failed", { path, error: status.message })
-      return errorResponse(status.code, status.message)
+      // the gRPC call failed: grpc-gateway answers with its trailer metadata as HTTP trailers
+      return errorResponse(status.code, status.message, GRPC_TRAILER)
     }
   }
   app.post("/v3/*", (c) => serve(c.req.path, c.req.raw))
@@ -97,17 +100,32 @@ export function mountGateway(app: Hono, grpc: GrpcServer, options: { logger?: Lo
 /** The header grpc-gateway copies from the gRPC response metadata. */
 const GRPC_METADATA = { "grpc-metadata-content-type": "application/grpc" }
 
-/** The messages of a client stream, up to the end of the body or the first that does not decode. */
-function decodeStream(decoder: BodyDecoder, requestType: string): unknown[] {
-  const requests: unknown[] = []
-  for (;;) {
-    try {
-      const node = decoder.next()
-      if (node === undefined) return requests
-      requests.push(decodeRequest(requestType, node))
-    } catch (e) {
-      if (requests.length === 0) throw e
-      return requests
+/** The messages of a client stream, decoded as the request body arrives. */
+class RequestMessages {
+  private readonly reader: { read(): Promise<{ done: boolean; value?: Uint8Array }> } | undefined
+  private readonly decoder = new StreamingBodyDecoder()
+  private readonly text = new TextDecoder()
+
+  constructor(
+    request: Request,
+    private readonly requestType: string,
+  ) {
+    this.reader = request.body?.getReader()
+    if (this.reader === undefined) this.decoder.end()
+  }
+
+  /** The next message; undefined at the end of the body; throws what does not decode. */
+  async next(): Promise<unknown> {
+    for (;;) {
+      const node = this.decoder.next()
+      if (node !== "more") return node === undefined ? undefined : decodeRequest(this.requestType, node)
+      const { done, value } = await this.reader!.read()
+      if (done) {
+        this.decoder.push(this.text.decode())
+        this.decoder.end()
+      } else {
+        this.decoder.push(this.text.decode(value, { stream: true }))
+      }
     }
   }
 }
@@ -118,11 +136,22 @@ function errorText(e: unknown): string {
 
 /** Go's http.Error, as grpc-gateway's mux answers a path or method it does not serve. */
 function goError(text: string, status: 404 | 405): Response {
-  return new Response(`${text}\n`, { status, headers: { "content-type": "text/plain; charset=utf-8", "x-content-type-options": "nosniff" } })
+  return whole(status, `${text}\n`, { "content-type": "text/plain; charset=utf-8", "x-content-type-options": "nosniff" })
 }
 
-function errorResponse(code: GrpcStatusCode, message: string, httpStatus = httpStatusOfCode[code] ?? 500): Response {
-  return new Response(JSON.stringify({ error: message, message, code }), { status: httpStatus, headers: { "content-type": "application/json" } })
+/** The trailer grpc-gateway sends after an error answer of a gRPC call (fetch_adapter sends the headers `Trailer` names as trailers). */
+const GRPC_TRAILER = { trailer: "Grpc-Trailer-Content-Type", "grpc-trailer-content-type": "application/grpc" }
+
+function errorResponse(code: GrpcStatusCode, message: string, trailer?: typeof GRPC_TRAILER): Response {
+  const body = JSON.stringify({ error: message, message, code })
+  const headers = { "content-type": "application/json" }
+  if (trailer !== undefined) return new Response(body, { status: httpStatusOfCode[code] ?? 500, headers: { ...headers, ...trailer } })
+  return whole(httpStatusOfCode[code] ?? 500, body, headers)
+}
+
+/** An answer written whole: Go's server gives it a Content-Length (not chunked). */
+function whole(status: number, body: string, headers: Record<string, string>): Response {
+  return new Response(body, { status, headers: { ...headers, "content-length": String(Buffer.byteLength(body)) } })
 }
 
 /** A call context over an HTTP request; for streams, writes become {"result": ...} lines. */
@@ -179,10 +208,16 @@ class GatewayCall implements BidiCall<unknown, unknown> {
     // the response stream is pulled by the HTTP side; writes never report full
   }
 
-  deliver(requests: unknown[]): void {
-    for (const request of requests) {
-      if (this.ended) return
-      this.messageListener?.(request)
+  /** Hands the client's messages to the handler as they arrive, then half-closes (also after one that does not decode). */
+  async deliver(first: unknown, rest: RequestMessages): Promise<void> {
+    let message = first
+    while (message !== undefined && !this.ended) {
+      this.messageListener?.(message)
+      try {
+        message = await rest.next()
+      } catch {
+        message = undefined
+      }
     }
     if (!this.ended) this.halfCloseListener?.()
   }

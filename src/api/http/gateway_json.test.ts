@@ -1,7 +1,7 @@
 // The expected texts were measured on etcd 3.4.23's gateway (go1.19.8) with curl.
 import { expect, test } from "bun:test"
 import type { LeaseKeepAliveRequest, RangeRequest, TxnRequest, WatchRequest } from "../../pb"
-import { BodyDecoder, decodeRequest, decodeStdBase64 } from "./gateway_json"
+import { BodyDecoder, decodeRequest, decodeStdBase64, StreamingBodyDecoder } from "./gateway_json"
 
 function range(body: string): RangeRequest {
   return decodeRequest<RangeRequest>("etcdserverpb.RangeRequest", new BodyDecoder(body).next())
@@ -98,4 +98,43 @@ test("a body is a sequence of values: empty is none, trailing text is left for t
   expect(ids).toEqual([1n, 2n, 3n])
   expect(() => decoder.next()).toThrow("invalid character 'g' looking for beginning of value")
   expect(range('{"key":"Zm9v"} garbage').key.length).toBe(3)
+})
+
+test("a body that arrives in pieces: each value once complete, whatever the cuts; syntax errors as soon as seen", () => {
+  const body = '{"ID":5925524374510888774}\n{"ID":"2"} {"ID":3}'
+  const ids = (pieces: string[]): (string | bigint)[] => {
+    const decoder = new StreamingBodyDecoder()
+    const out: (string | bigint)[] = []
+    const drain = (): void => {
+      for (;;) {
+        const node = decoder.next()
+        if (node === "more" || node === undefined) return
+        out.push(decodeRequest<LeaseKeepAliveRequest>("etcdserverpb.LeaseKeepAliveRequest", node).ID)
+      }
+    }
+    for (const piece of pieces) {
+      decoder.push(piece)
+      drain()
+      out.push("|")
+    }
+    decoder.end()
+    drain()
+    return out
+  }
+  const want = [5925524374510888774n, 2n, 3n]
+  for (let cut = 0; cut <= body.length; cut++) expect(ids([body.slice(0, cut), body.slice(cut)]).filter((x) => x !== "|")).toEqual(want)
+  // a value is handed on as soon as its last byte arrives, before the body ends
+  expect(ids(['{"ID":1', "}", ' {"ID":2}'])).toEqual(["|", 1n, "|", 2n, "|"])
+  const decoder = new StreamingBodyDecoder()
+  decoder.push('{"ID":1} 12')
+  expect(decoder.next()).toMatchObject({ t: "object" })
+  expect(decoder.next()).toBe("more") // a number may go on in the next piece
+  decoder.push('{"ID" x')
+  expect(decoder.next()).toMatchObject({ t: "number", raw: "12" })
+  expect(errorOf(() => decoder.next())).toBe("invalid character 'x' after object key")
+  const cut = new StreamingBodyDecoder()
+  cut.push('{"ID":')
+  expect(cut.next()).toBe("more")
+  cut.end()
+  expect(errorOf(() => cut.next())).toBe("unexpected EOF")
 })

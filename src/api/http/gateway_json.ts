@@ -208,20 +208,53 @@ class Scanner {
 
 /** Go's json.Decoder over a whole body: next() is the next value, or undefined at the end (io.EOF). */
 export class BodyDecoder {
-  private readonly scanner: Scanner
+  private readonly decoder = new StreamingBodyDecoder()
 
   constructor(text: string) {
-    this.scanner = new Scanner(text)
+    this.decoder.push(text)
+    this.decoder.end()
   }
 
   next(): Node | undefined {
-    this.scanner.skipSpace()
-    if (this.scanner.pos >= this.scanner.text.length) return undefined
+    const node = this.decoder.next()
+    return node === "more" ? undefined : node
+  }
+}
+
+/**
+ * json.Decoder over a body that arrives in pieces: next() gives each value once it is
+ * complete, "more" while the text so far ends inside one, undefined at the end of the body.
+ * A syntax error is reported as soon as the text shows it, as Go's scanner does.
+ */
+export class StreamingBodyDecoder {
+  private text = ""
+  private ended = false
+
+  push(text: string): void {
+    this.text += text
+  }
+
+  end(): void {
+    this.ended = true
+  }
+
+  next(): Node | undefined | "more" {
+    const scanner = new Scanner(this.text)
+    scanner.skipSpace()
+    if (scanner.pos >= this.text.length) {
+      this.text = ""
+      return this.ended ? undefined : "more"
+    }
     try {
-      return this.scanner.value()
+      const node = scanner.value()
+      // a number that reaches the end of the text so far may go on in the next piece
+      if (node.t === "number" && scanner.pos >= this.text.length && !this.ended) return "more"
+      this.text = this.text.slice(scanner.pos)
+      return node
     } catch (e) {
-      if (e instanceof EndOfInput) throw new GatewayDecodeError("unexpected EOF")
-      throw e
+      if (!(e instanceof EndOfInput)) throw e
+      if (!this.ended) return "more"
+      throw new GatewayDecodeError("unexpected EOF")
     }
   }
 }
