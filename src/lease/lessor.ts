@@ -7,6 +7,7 @@
 
 import type { Backend } from "../backend/backend"
 import { assert } from "../lib/assert"
+import { keyString as keyId } from "../lib/bytes"
 import type { Clock } from "../lib/clock"
 import { TskvError } from "../lib/errors"
 import { TimeQueue } from "./time_queue"
@@ -89,7 +90,6 @@ interface Lease {
   readonly keys: Map<string, Uint8Array>
 }
 
-const keyId = (key: Uint8Array): string => Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString("latin1")
 
 export class Lessor {
   private backend: Backend

@@ -20,7 +20,7 @@
 import type { Statement } from "bun:sqlite"
 import type { Backend } from "../backend/backend"
 import { assert } from "../lib/assert"
-import { EMPTY } from "../lib/bytes"
+import { EMPTY, keyString as cacheKey } from "../lib/bytes"
 import { TskvError } from "../lib/errors"
 import { type KeyRange, keyRange, rangeSql } from "./key_range"
 import { type KeyValue, type RangeRequest, type RangeResponse, revisionHeader, SortOrder, SortTarget } from "./types"
@@ -87,11 +87,6 @@ interface LatestRow {
 }
 
 const LATEST_CACHE_KEYS = 1 << 18
-
-/** Map key of a byte key: one char per byte, so distinct keys never collide. */
-function cacheKey(key: Uint8Array): string {
-  return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString("latin1")
-}
 
 interface ScanRow {
   id: number

@@ -3,7 +3,7 @@
 // checkIntervals). They need no state; the checks that do (lease exists,
 // ignore_* on a missing key, compacted/future revisions) run at apply time.
 
-import { compareBytes, isZeroByte } from "../lib/bytes"
+import { compareBytes, isZeroByte, keyString as keyId } from "../lib/bytes"
 import { TskvError } from "../lib/errors"
 import { type DeleteRangeRequest, type PutRequest, type RangeRequest, type RequestOp, SortOrder, SortTarget, type TxnRequest } from "./types"
 
@@ -70,9 +70,6 @@ function intersects(intervals: readonly Interval[], key: Uint8Array): boolean {
   return false
 }
 
-function keyId(key: Uint8Array): string {
-  return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString("latin1")
-}
 
 /** The duplicate-key rule: a key put twice, or put and deleted, in one branch (nested txns included). */
 function checkIntervals(ops: readonly RequestOp[]): { puts: Map<string, Uint8Array>; dels: Interval[] } {

@@ -17,7 +17,7 @@
 // others.
 
 import { assert } from "../lib/assert"
-import { ZERO_BYTE } from "../lib/bytes"
+import { keyString as keyId, ZERO_BYTE } from "../lib/bytes"
 import { etcdMessages } from "../lib/errors"
 import { type KeyRange, keyRange, rangeSql } from "./key_range"
 import { type Change, type MvccStore, tombstoneKv } from "./kv_store"
@@ -604,7 +604,4 @@ function eventBytes(event: Event): number {
   return 32 + (kv ? kv.key.length + kv.value.length : 0) + (prev ? prev.key.length + prev.value.length + 32 : 0)
 }
 
-function keyId(key: Uint8Array): string {
-  return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString("latin1")
-}
 

@@ -47,16 +47,33 @@ export interface RequestEnvelope {
 
 const HEADER_BYTES = 1 + 8 + 8 + 8 + 2
 
+/** Scratch for the envelope's numbers: a typed array's `.buffer` is not free (JSC makes its ArrayBuffer on first use). */
+const scratch = new DataView(new ArrayBuffer(8))
+const scratchBytes = new Uint8Array(scratch.buffer)
+
+function read8(data: Uint8Array, at: number): DataView {
+  for (let i = 0; i < 8; i++) scratchBytes[i] = data[at + i]!
+  return scratch
+}
+
+function write8(out: Uint8Array, at: number): void {
+  for (let i = 0; i < 8; i++) out[at + i] = scratchBytes[i]!
+}
+
 export function encodeRequest(env: RequestEnvelope, body: Uint8Array): Uint8Array {
   const user = env.user ? utf8(env.user) : undefined
   const userLen = user?.length ?? 0
   assert(userLen < 0x10000, "user name too long")
-  const out = Buffer.allocUnsafe(HEADER_BYTES + userLen + body.length)
+  const out = new Uint8Array(HEADER_BYTES + userLen + body.length)
   out[0] = env.kind
-  out.writeBigUInt64BE(env.origin, 1)
-  out.writeDoubleBE(env.seq, 9)
-  out.writeDoubleBE(env.authRevision, 17)
-  out.writeUInt16BE(userLen, 25)
+  scratch.setBigUint64(0, env.origin)
+  write8(out, 1)
+  scratch.setFloat64(0, env.seq)
+  write8(out, 9)
+  scratch.setFloat64(0, env.authRevision)
+  write8(out, 17)
+  out[25] = userLen >> 8
+  out[26] = userLen & 0xff
   if (user) out.set(user, HEADER_BYTES)
   out.set(body, HEADER_BYTES + userLen)
   return out
@@ -68,16 +85,15 @@ export interface DecodedRequest extends RequestEnvelope {
 
 export function decodeRequest(data: Uint8Array): DecodedRequest {
   assert(data.length >= HEADER_BYTES, () => `raft entry too short for a request: ${data.length} bytes`)
-  const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength)
-  const kind = buf[0] as RequestKind
+  const kind = data[0] as RequestKind
   assert(kind >= RequestKind.Put && kind <= RequestKind.V2, () => `unknown request kind ${kind}`)
-  const userLen = buf.readUInt16BE(25)
+  const userLen = (data[25]! << 8) | data[26]!
   assert(data.length >= HEADER_BYTES + userLen, "raft entry truncated in the user name")
   return {
     kind,
-    origin: buf.readBigUInt64BE(1),
-    seq: buf.readDoubleBE(9),
-    authRevision: buf.readDoubleBE(17),
+    origin: read8(data, 1).getBigUint64(0),
+    seq: read8(data, 9).getFloat64(0),
+    authRevision: read8(data, 17).getFloat64(0),
     user: userLen ? fromUtf8(data.subarray(HEADER_BYTES, HEADER_BYTES + userLen)) : "",
     body: data.subarray(HEADER_BYTES + userLen),
   }
