@@ -132,7 +132,7 @@ test("checkpointInWorker: COMMIT never checkpoints; the worker copies every comm
   try {
     const path = join(dir, "db")
     const reports: CheckpointReport[] = []
-    const b = Backend.open({ path, checkpointInWorker: true, checkpointRestartFrames: 200, onCheckpointReport: (r) => reports.push(r) })
+    const b = Backend.open({ path, checkpointInWorker: true, checkpointRestartFrames: 200, checkpointMinIntervalMs: 0, onCheckpointReport: (r) => reports.push(r) })
     expect(b.db.query("PRAGMA wal_autocheckpoint").values()[0]?.[0]).toBe(0)
     b.db.exec("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)")
     const insert = b.db.query("INSERT INTO t (v) VALUES (?)")

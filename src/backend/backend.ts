@@ -28,8 +28,10 @@ export interface BackendOptions {
    * of inside COMMIT. Members turn it on; a file path is required.
    */
   checkpointInWorker?: boolean
-  /** -wal frames after which the backend rewinds the file itself (default 65536). */
+  /** -wal frames after which the backend rewinds the file itself (default 16384). */
   checkpointRestartFrames?: number
+  /** The worker's checkpoints start at most this often (default 5000 ms; 0: after every commit). */
+  checkpointMinIntervalMs?: number
   /** The worker failed; the backend went back to checkpointing inside COMMIT. */
   onCheckpointError?: (error: Error) => void
   onCheckpointReport?: (report: CheckpointReport) => void
@@ -46,6 +48,8 @@ const INLINE_CHECKPOINT_PAGES = 10_000
 const PAGE_BYTES = 16_384
 /** -wal frames after which the backend rewinds the file when the worker checkpoints (256 MiB of 16 KiB pages). */
 const DEFAULT_RESTART_FRAMES = 16_384
+/** The worker checkpoints at most this often: see CheckpointerOptions.minIntervalMs. */
+const DEFAULT_CHECKPOINT_INTERVAL_MS = 5_000
 /** How long a checkpoint that must complete waits for the worker's to end. */
 const CHECKPOINT_WAIT_MS = 30_000
 
@@ -86,6 +90,7 @@ export class Backend {
       this.checkpointer = new Checkpointer({
         path: options.path,
         restartFrames,
+        minIntervalMs: options.checkpointMinIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS,
         onReport: (report) => {
           options.onCheckpointReport?.(report)
           if (this.checkpointer?.wantsRestart() === true) this.rewindWal()

@@ -30,6 +30,15 @@ export interface CheckpointerOptions {
   path: string
   /** Frames in the -wal file after which the backend rewinds it (wantsRestart()). */
   restartFrames: number
+  /**
+   * A checkpoint starts at most this often (0: after every commit); a request
+   * sooner waits for a commit after that. The pages a busy member dirties are
+   * mostly the same ones, batch after batch (the key indexes): copying them
+   * once every few seconds instead of after every commit writes and fsyncs
+   * the db file a fraction as much, and those writes are what the raft WAL's
+   * fdatasync queues behind.
+   */
+  minIntervalMs?: number
   /** Called when the worker fails: the backend goes back to checkpointing inline. */
   onError: (error: Error) => void
   /** Called after each checkpoint (tests, logs). */
@@ -75,9 +84,12 @@ export class Checkpointer {
   private again = false
   private closed = false
   private lastReport: CheckpointReport | undefined
+  private readonly minIntervalMs: number
+  private lastStartedMs = Number.NEGATIVE_INFINITY
 
   constructor(private readonly options: CheckpointerOptions) {
     this.restartFrames = options.restartFrames
+    this.minIntervalMs = options.minIntervalMs ?? 0
     workerUrl ??= URL.createObjectURL(new Blob([WORKER_SOURCE], { type: "application/javascript" }))
     this.worker = new Worker(workerUrl)
     this.worker.onmessage = (event: MessageEvent) => this.onMessage(event.data as { type: string } & Partial<CheckpointReport> & { message?: string })
@@ -87,13 +99,20 @@ export class Checkpointer {
     this.worker.postMessage({ type: "open", path: options.path })
   }
 
-  /** After a commit: asks for a checkpoint (one at a time; a request while one runs starts another after it). */
+  /**
+   * After a commit: asks for a checkpoint (one at a time; a request while one
+   * runs starts another after it; a request within minIntervalMs of the last
+   * start is dropped: a later commit asks again).
+   */
   requestCheckpoint(): void {
     if (this.closed) return
     if (this.running) {
       this.again = true
       return
     }
+    const now = performance.now()
+    if (now - this.lastStartedMs < this.minIntervalMs) return
+    this.lastStartedMs = now
     this.running = true
     this.worker.postMessage({ type: "checkpoint" })
   }
