@@ -9,7 +9,7 @@
 // - noEffect: accepted, and a warning says it changes nothing in tskv
 //   (bbolt tuning that has no meaning for the SQLite backend).
 
-export type FlagKind = "string" | "bool" | "uint" | "int" | "duration" | "urls" | "list" | "enum"
+export type FlagKind = "string" | "bool" | "uint" | "int" | "duration" | "urls" | "list" | "enum" | "origins"
 
 export type FlagGroup =
   | "Member"
@@ -113,7 +113,7 @@ export const flagSpecs: readonly FlagSpec[] = [
   { name: "cipher-suites", kind: "list", default: "", group: "Security", help: "Comma-separated list of supported TLS cipher suites between client/server and peers (empty: the TLS library's defaults)." },
   { name: "tls-min-version", kind: "enum", values: ["TLS1.2", "TLS1.3"], default: "TLS1.2", group: "Security", help: "Minimum TLS version supported by tskv (TLS1.2 or TLS1.3)." },
   { name: "tls-max-version", kind: "enum", values: ["", "TLS1.2", "TLS1.3"], default: "", group: "Security", help: "Maximum TLS version supported by tskv (empty: no limit)." },
-  { name: "cors", kind: "list", default: "*", group: "Security", help: "Comma-separated whitelist of origins for CORS (empty or * means allow all)." },
+  { name: "cors", kind: "origins", default: "*", group: "Security", help: "Comma-separated whitelist of origins for CORS (empty or * means allow all)." },
   { name: "host-whitelist", kind: "list", default: "*", group: "Security", help: "Acceptable hostnames from HTTP client requests, if server is not secure (empty or * means allow all). Not built: the Host header of HTTP requests is not checked." },
 
   // Auth

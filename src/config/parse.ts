@@ -251,7 +251,7 @@ export function readYamlConfig(path: string, readFile: (path: string) => string)
     if (spec === undefined) problem(`unknown key "${key}" in config file ${path}`)
     const text = yamlValueToText(spec, value)
     if (text === undefined) return
-    if (text === null) problem(`invalid value for "${key}" in config file ${path}: expected a ${spec.kind === "list" || spec.kind === "urls" ? "string or list" : "scalar"}`)
+    if (text === null) problem(`invalid value for "${key}" in config file ${path}: expected a ${spec.kind === "list" || spec.kind === "urls" || spec.kind === "origins" ? "string or list" : "scalar"}`)
     if (values.has(spec.name)) problem(`"${key}" is set twice in config file ${path} (also as an alias of ${spec.name})`)
     values.set(spec.name, { text, source: { kind: "file", key, path } })
   }
@@ -281,7 +281,7 @@ export function readYamlConfig(path: string, readFile: (path: string) => string)
 function yamlValueToText(spec: FlagSpec, value: unknown): string | null | undefined {
   if (value === null || value === undefined) return undefined
   if (Array.isArray(value)) {
-    if (spec.kind !== "list" && spec.kind !== "urls") return null
+    if (spec.kind !== "list" && spec.kind !== "urls" && spec.kind !== "origins") return null
     if (!value.every((item) => typeof item === "string" || typeof item === "number")) return null
     return value.map(String).join(",")
   }

@@ -42,6 +42,12 @@ export function parseFlagValue(spec: FlagSpec, text: string): Parsed<FlagValue> 
       return text === "" && spec.default === "" ? { ok: true, value: [] } : parseUrls(text)
     case "list":
       return { ok: true, value: splitList(text) }
+    case "origins": {
+      // etcd 3.4's --cors: "*", or a list of URLs checked as the listen URLs are (host:port, no path)
+      if (text === "*") return { ok: true, value: ["*"] }
+      const urls = parseUrls(text)
+      return urls.ok ? { ok: true, value: urls.value.map((u) => u.text) } : urls
+    }
     case "enum": {
       const values = spec.values ?? []
       if (values.includes(text)) return { ok: true, value: text }

@@ -21,7 +21,6 @@ import {
   type RequestOp,
   type ResponseOp,
   revisionHeader,
-  SortOrder,
   SortTarget,
   type TxnRequest,
   type TxnResponse,
@@ -108,7 +107,7 @@ export class KvApplier {
     const rev = req.revision ?? 0
     if (rev > this.store.currentRevision()) throw new TskvError("futureRev")
     if (rev > 0 && rev < this.store.compactedRevision()) throw new TskvError("compacted")
-    if (!((req.sortOrder ?? 0) in SortOrder) || !((req.sortTarget ?? 0) in SortTarget)) throw new TskvError("invalidSortOption")
+    if (!((req.sortTarget ?? 0) in SortTarget)) throw new TskvError("invalidSortOption")
   }
 
   private checkPut(req: PutRequest): void {

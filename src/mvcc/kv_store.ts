@@ -604,7 +604,7 @@ type RangeReader = (range: KeyRange, options: RangeOptions) => RangeResult
 export function executeRange(req: RangeRequest, read: RangeReader): RangeResponse {
   const sortOrder = req.sortOrder ?? SortOrder.NONE
   const sortTarget = req.sortTarget ?? SortTarget.KEY
-  if (!(sortOrder in SortOrder) || !(sortTarget in SortTarget)) throw new TskvError("invalidSortOption")
+  if (!(sortTarget in SortTarget)) throw new TskvError("invalidSortOption")
   let order = sortOrder
   if (sortTarget !== SortTarget.KEY && order === SortOrder.NONE) order = SortOrder.ASCEND
   const minMod = req.minModRevision ?? 0
@@ -631,7 +631,9 @@ export function executeRange(req: RangeRequest, read: RangeReader): RangeRespons
         (minCreate === 0 || kv.createRevision >= minCreate),
     )
   }
-  if (order !== SortOrder.NONE && !(order === SortOrder.ASCEND && sortTarget === SortTarget.KEY)) {
+  // etcd 3.4: an order that is neither ASCEND nor DESCEND (say 7) reads the whole range unsorted, limit after
+  const sorts = order === SortOrder.ASCEND || order === SortOrder.DESCEND
+  if (sorts && !(order === SortOrder.ASCEND && sortTarget === SortTarget.KEY)) {
     const compare = sortComparator(sortTarget)
     kvs = kvs.slice().sort(order === SortOrder.ASCEND ? compare : (a, b) => compare(b, a))
   }

@@ -27,6 +27,7 @@ test("checkPutRequest/checkRangeRequest/checkDeleteRangeRequest: empty key, igno
   expect(codeOf(() => checkPutRequest({ key: b("k"), lease: 5n, ignoreLease: true }))).toBe("leaseProvided")
   expect(codeOf(() => checkRangeRequest({ key: new Uint8Array(0) }))).toBe("emptyKey")
   expect(codeOf(() => checkRangeRequest({ key: b("k"), sortTarget: 7 }))).toBe("invalidSortOption")
+  expect(codeOf(() => checkRangeRequest({ key: b("k"), sortOrder: 7 }))).toBeUndefined()
   expect(codeOf(() => checkDeleteRangeRequest({ key: new Uint8Array(0) }))).toBe("emptyKey")
 })
 

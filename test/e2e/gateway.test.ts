@@ -145,6 +145,10 @@ describe.if(hasEtcd())("/v3 gateway: tskv answers as etcd 3.4", () => {
     await same("/v3/kv/range", { key: "AA==", range_end: "AA==", keys_only: true, limit: 1 })
     await same("/v3/kv/range", { key: b64("foo"), revision: "2" })
     await same("/v3/kv/range", { key: b64("nothing") })
+    // an unknown sort order number: etcd 3.4 reads the range unsorted, limit after (3.5 refuses it)
+    const unknownOrder = await same("/v3/kv/range", { key: "AA==", range_end: "AA==", sort_order: 7, limit: 1 })
+    expect(unknownOrder).toMatchObject({ status: 200, body: { more: true, count: "2" } })
+    await same("/v3/kv/range", { key: "AA==", range_end: "AA==", sort_order: 7, sort_target: "MOD" })
     await same("/v3/kv/deleterange", { key: b64("zoo"), prev_kv: true })
   })
 

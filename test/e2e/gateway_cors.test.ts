@@ -39,3 +39,21 @@ test("--cors with origins: allowed ones echoed, others get no CORS headers, as e
   expect(await cors(tskv, "POST", "http://c.example:8080")).toEqual({ status: 200, cors: {} })
   expect(await cors(tskvDefault, "POST", "http://c.example:8080")).toMatchObject({ cors: { "access-control-allow-origin": "*" } })
 })
+
+test("--cors origins that are not scheme://host:port are refused at start with exit 2, as etcd 3.4 refuses them", async () => {
+  const start = async (kind: "tskv" | "etcd", value: string): Promise<{ code: number; first: string }> => {
+    const m = await startMember({ kind, name: "corsbad", extraArgs: [`--cors=${value}`], waitReady: false })
+    const code = await Promise.race([m.proc.exited, Bun.sleep(15_000).then(() => -1)])
+    await m.stop()
+    // etcd (Go's flag package) names the flag -cors and lists unix schemes tskv does not serve
+    const first = (m.output().split("\n").find((l) => l.startsWith("invalid value")) ?? m.output()).replace(" flag -cors:", " flag --cors:")
+    return { code, first }
+  }
+  const cases = ["http://a.example", "http://a.example:80/app", "http://a.example:80,*"]
+  const runs = await Promise.all(cases.flatMap((v) => [start("etcd", v), start("tskv", v)]))
+  expect(runs[0]).toEqual({ code: 2, first: 'invalid value "http://a.example" for flag --cors: URL address does not have the form "host:port": http://a.example' })
+  expect(runs[1]).toEqual(runs[0])
+  expect(runs[3]).toEqual(runs[2])
+  expect(runs[4]!.code).toBe(2)
+  expect(runs[5]).toEqual({ code: 2, first: 'invalid value "http://a.example:80,*" for flag --cors: URL scheme must be http or https: *' })
+})
