@@ -17,18 +17,17 @@ import type { Lessor } from "../lease/lessor"
 import type { KvApplier } from "../mvcc/kv_applier"
 import type { MvccStore } from "../mvcc/kv_store"
 import type { WatchableStore } from "../mvcc/watchable_store"
-import { decodeConfChange } from "../raft/conf_change_codec"
 import { ProposalDroppedError } from "../raft/errors"
 import type { RaftNode } from "../raft/raft_node"
-import { type ConfChange, ConfChangeType, type ConfState, type Entry, EntryType, type Message, type NodeId, type Snapshot, StateType } from "../raft/types"
+import { ConfChangeType, type ConfState, type Message, type NodeId, type Snapshot, StateType } from "../raft/types"
 import type { Snapshotter } from "../snap/snapshotter"
 import type { Alarms } from "./alarms"
 import { type PeerSender, type RequestAuth, type ServerCounters, ServerCore, type ServerHooks, type ServerParts } from "./core"
-import { Applier, type ApplyResult } from "./applier"
+import { type ConfChangeContext, EntryApplier } from "./apply_entries"
 import { Compactor } from "./compactor"
 import { computeMemberId } from "./ids"
 import type { Member, Membership } from "./membership"
-import { decodeCbor, decodeRequest, encodeCbor, encodeRequest, RequestKind } from "./request"
+import { type DecodedRequest, encodeCbor, encodeRequest, RequestKind } from "./request"
 import { ReadyLoop } from "./ready_loop"
 import * as pb from "../pb"
 import type { AuthStore } from "../auth/store"
@@ -41,14 +40,6 @@ const MAX_GAP_BETWEEN_APPLY_AND_COMMIT = 5000
 const LEASE_CHECK_MS = 500
 
 export type { PeerSender, RequestAuth, ServerCounters, ServerParts } from "./core"
-
-/** A conf change proposal carries who proposed it, so apply can answer the waiter. */
-interface ConfChangeContext {
-  origin: bigint
-  seq: number
-  member?: { id: bigint; name: string; peerUrls: string[]; isLearner: boolean }
-  peerUrls?: string[]
-}
 
 export class EtcdServer implements ServerHooks {
   readonly config: Config
@@ -70,9 +61,8 @@ export class EtcdServer implements ServerHooks {
   /** Metrics the HTTP room reads. */
   readonly counters: ServerCounters
   private readonly core: ServerCore
-  private readonly applier: Applier
+  private readonly apply: EntryApplier
   private readonly loop: ReadyLoop
-  private applyWaiters: { index: number; resolve: () => void }[] = []
   private markReady: () => void = () => {}
   private readonly ready = new Promise<void>((resolve) => (this.markReady = resolve))
 
@@ -127,8 +117,9 @@ export class EtcdServer implements ServerHooks {
     this.node = core.node
     this.snapshotter = core.snapshotter
     this.counters = core.counters
+    this.apply = new EntryApplier(core)
     this.loop = new ReadyLoop(core, {
-      applyEntries: (entries) => this.applyEntries(entries),
+      applyEntries: (entries) => this.apply.applyEntries(entries),
       sendSnapshot: (m) => this.sendSnapshot(m),
       persistReceivedSnapshot: (snap) => this.persistReceivedSnapshot(snap),
       installReceivedSnapshot: (snap) => this.installReceivedSnapshot(snap),
@@ -136,18 +127,6 @@ export class EtcdServer implements ServerHooks {
         if (this.core.appliedIndex - this.core.snapshotIndex > this.config.snapshotCount) this.takeSnapshot()
       },
       finishSnapshot: () => this.finishSnapshot(),
-    })
-    this.applier = new Applier({
-      backend: this.backend,
-      store: this.store,
-      kv: this.kv,
-      lessor: this.lessor,
-      alarms: this.alarms,
-      membership: this.membership,
-      counters: this.counters,
-      onLeaseGrant: (ttl) => this.onLeaseGrant?.(ttl),
-      ...(this.auth ? { auth: this.auth } : {}),
-      ...(this.v2 ? { v2: this.v2 } : {}),
     })
   }
 
@@ -162,8 +141,8 @@ export class EtcdServer implements ServerHooks {
     return this.core.isReachable(id)
   }
 
-  setAuthApplier(applyAuth: (req: ReturnType<typeof decodeRequest>) => unknown): void {
-    this.applier.setAuthApplier(applyAuth)
+  setAuthApplier(applyAuth: (req: DecodedRequest) => unknown): void {
+    this.apply.setAuthApplier(applyAuth)
   }
 
   /** Starts ticking and serving. */
@@ -304,8 +283,7 @@ export class EtcdServer implements ServerHooks {
 
   /** Resolves once this member applied at least `index`. */
   waitApplied(index: number): Promise<void> {
-    if (this.core.appliedIndex >= index) return Promise.resolve()
-    return new Promise((resolve) => this.applyWaiters.push({ index, resolve }))
+    return this.apply.waitApplied(index)
   }
 
   requestTimeoutMs(): number {
@@ -402,92 +380,6 @@ export class EtcdServer implements ServerHooks {
   /** Calls `listener` whenever this member loses its leader; returns the unsubscribe function. */
   onLeaderLost(listener: () => void): () => void {
     return this.core.onLeaderLost(listener)
-  }
-
-  private applyEntries(entries: readonly Entry[]): void {
-    const started = performance.now()
-    for (const e of entries) {
-      if (e.index <= this.core.appliedIndex) {
-        // Already in the state (a snapshot db newer than raft's snapshot): raft's configuration still needs it.
-        if (e.type === EntryType.ConfChange) this.node.applyConfChange(decodeConfChange(e.data))
-        continue
-      }
-      if (e.type === EntryType.ConfChange) this.applyConfChange(e)
-      else if (e.data.length > 0) this.applyNormal(e)
-      this.backend.setConsistentIndex(e.index, e.term)
-      this.core.appliedIndex = e.index
-      // Between entries only: a batch commit never splits one entry's writes.
-      this.backend.commitIfFull()
-    }
-    if (performance.now() - started > this.config.warningApplyDurationMs) this.counters.slowApplies++
-    if (this.applyWaiters.length > 0) {
-      const ready = this.applyWaiters.filter((w) => w.index <= this.core.appliedIndex)
-      this.applyWaiters = this.applyWaiters.filter((w) => w.index > this.core.appliedIndex)
-      for (const w of ready) w.resolve()
-    }
-  }
-
-  private applyNormal(e: Entry): void {
-    const req = decodeRequest(e.data)
-    const result = this.applier.apply(req)
-    // mvcc does not count its rows; every applied request counts as one write of the batch.
-    this.backend.noteWrites(1)
-    if (req.origin === this.memberId) this.core.waiters.trigger(req.seq, result)
-  }
-
-  private applyConfChange(e: Entry): void {
-    const cc: ConfChange = decodeConfChange(e.data)
-    const ctx = decodeCborContext(cc.context)
-    let result: ApplyResult = { ok: true, response: {} }
-    try {
-      this.applyMembership(cc, ctx)
-    } catch (error) {
-      if (!isTskvError(error)) throw error
-      result = { ok: false, error }
-    }
-    this.node.applyConfChange(cc)
-    if (ctx && ctx.origin === this.memberId) this.core.waiters.trigger(ctx.seq, result)
-    if (cc.type === ConfChangeType.RemoveNode && cc.nodeId === this.memberId) {
-      this.logger.warn("this member was removed from the cluster; stopping")
-      this.core.fatal(new TskvError("memberRemoved"))
-    }
-  }
-
-  private applyMembership(cc: ConfChange, ctx: ConfChangeContext | undefined): void {
-    const ms = this.membership
-    switch (cc.type) {
-      case ConfChangeType.AddNode:
-      case ConfChangeType.AddLearnerNode: {
-        const existing = ms.get(cc.nodeId)
-        if (existing) {
-          // Promotion of a learner, or the bootstrap entries of a new cluster (already known).
-          if (existing.isLearner && cc.type === ConfChangeType.AddNode) {
-            ms.promote(cc.nodeId)
-            if (this.isLeader()) this.counters.learnerPromotes++
-            this.v2?.recordInternalWrites(1)
-          }
-          return
-        }
-        const m = ctx?.member
-        if (!m) return
-        ms.add({ id: cc.nodeId, name: m.name, peerUrls: m.peerUrls, clientUrls: [], isLearner: cc.type === ConfChangeType.AddLearnerNode })
-        this.v2?.recordInternalWrites(1)
-        if (cc.nodeId !== this.memberId) this.core.peers?.addPeer?.(cc.nodeId, m.peerUrls)
-        return
-      }
-      case ConfChangeType.RemoveNode:
-        ms.remove(cc.nodeId)
-        this.v2?.recordInternalWrites(2)
-        if (cc.nodeId !== this.memberId) this.core.peers?.removePeer?.(cc.nodeId)
-        return
-      case ConfChangeType.UpdateNode:
-        if (ctx?.peerUrls) {
-          ms.updatePeerUrls(cc.nodeId, ctx.peerUrls)
-          this.v2?.recordInternalWrites(1)
-          if (cc.nodeId !== this.memberId) this.core.peers?.updatePeer?.(cc.nodeId, ctx.peerUrls)
-        }
-        return
-    }
   }
 
   // ---- background duties
@@ -873,17 +765,4 @@ function validPeerUrl(url: string): boolean {
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i])
-}
-
-function decodeCborContext(bytes: Uint8Array): ConfChangeContext | undefined {
-  if (bytes.length === 0) return undefined
-  const v = decodeCbor(bytes) as Partial<ConfChangeContext> | null
-  if (v === null || typeof v !== "object") return undefined
-  assert(typeof v.seq === "number", "conf change context: seq")
-  return {
-    origin: BigInt(v.origin ?? 0),
-    seq: v.seq,
-    ...(v.member ? { member: { ...v.member, id: BigInt(v.member.id) } } : {}),
-    ...(v.peerUrls ? { peerUrls: v.peerUrls } : {}),
-  }
 }

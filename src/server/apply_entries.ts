@@ -1,0 +1,153 @@
+// Applying committed entries, in log order, on every member (etcd's apply):
+// a normal entry goes to the Applier (mvcc, lease, auth, v2, alarms), a conf
+// change to the membership and raft's configuration; each one moves the
+// consistent index in the same backend batch, and the proposer's waiter is
+// answered on the member that proposed it.
+
+import { assert } from "../lib/assert"
+import { isTskvError, TskvError } from "../lib/errors"
+import { decodeConfChange } from "../raft/conf_change_codec"
+import { type ConfChange, ConfChangeType, type Entry, EntryType } from "../raft/types"
+import { Applier, type ApplyResult } from "./applier"
+import type { ServerCore } from "./core"
+import { type DecodedRequest, decodeCbor, decodeRequest } from "./request"
+
+/** A conf change proposal carries who proposed it, so apply can answer the waiter. */
+export interface ConfChangeContext {
+  origin: bigint
+  seq: number
+  member?: { id: bigint; name: string; peerUrls: string[]; isLearner: boolean }
+  peerUrls?: string[]
+}
+
+export class EntryApplier {
+  private readonly applier: Applier
+  private applyWaiters: { index: number; resolve: () => void }[] = []
+
+  constructor(private readonly core: ServerCore) {
+    this.applier = new Applier({
+      backend: core.backend,
+      store: core.store,
+      kv: core.kv,
+      lessor: core.lessor,
+      alarms: core.alarms,
+      membership: core.membership,
+      counters: core.counters,
+      onLeaseGrant: (ttl) => core.hooks.onLeaseGrant?.(ttl),
+      ...(core.auth ? { auth: core.auth } : {}),
+      ...(core.v2 ? { v2: core.v2 } : {}),
+    })
+  }
+
+  setAuthApplier(applyAuth: (req: DecodedRequest) => unknown): void {
+    this.applier.setAuthApplier(applyAuth)
+  }
+
+  /** Resolves once this member applied at least `index`. */
+  waitApplied(index: number): Promise<void> {
+    if (this.core.appliedIndex >= index) return Promise.resolve()
+    return new Promise((resolve) => this.applyWaiters.push({ index, resolve }))
+  }
+
+  applyEntries(entries: readonly Entry[]): void {
+    const core = this.core
+    const started = performance.now()
+    for (const e of entries) {
+      if (e.index <= core.appliedIndex) {
+        // Already in the state (a snapshot db newer than raft's snapshot): raft's configuration still needs it.
+        if (e.type === EntryType.ConfChange) core.node.applyConfChange(decodeConfChange(e.data))
+        continue
+      }
+      if (e.type === EntryType.ConfChange) this.applyConfChange(e)
+      else if (e.data.length > 0) this.applyNormal(e)
+      core.backend.setConsistentIndex(e.index, e.term)
+      core.appliedIndex = e.index
+      // Between entries only: a batch commit never splits one entry's writes.
+      core.backend.commitIfFull()
+    }
+    if (performance.now() - started > core.config.warningApplyDurationMs) core.counters.slowApplies++
+    if (this.applyWaiters.length > 0) {
+      const ready = this.applyWaiters.filter((w) => w.index <= core.appliedIndex)
+      this.applyWaiters = this.applyWaiters.filter((w) => w.index > core.appliedIndex)
+      for (const w of ready) w.resolve()
+    }
+  }
+
+  private applyNormal(e: Entry): void {
+    const req = decodeRequest(e.data)
+    const result = this.applier.apply(req)
+    // mvcc does not count its rows; every applied request counts as one write of the batch.
+    this.core.backend.noteWrites(1)
+    if (req.origin === this.core.memberId) this.core.waiters.trigger(req.seq, result)
+  }
+
+  private applyConfChange(e: Entry): void {
+    const core = this.core
+    const cc: ConfChange = decodeConfChange(e.data)
+    const ctx = decodeCborContext(cc.context)
+    let result: ApplyResult = { ok: true, response: {} }
+    try {
+      this.applyMembership(cc, ctx)
+    } catch (error) {
+      if (!isTskvError(error)) throw error
+      result = { ok: false, error }
+    }
+    core.node.applyConfChange(cc)
+    if (ctx && ctx.origin === core.memberId) core.waiters.trigger(ctx.seq, result)
+    if (cc.type === ConfChangeType.RemoveNode && cc.nodeId === core.memberId) {
+      core.logger.warn("this member was removed from the cluster; stopping")
+      core.fatal(new TskvError("memberRemoved"))
+    }
+  }
+
+  private applyMembership(cc: ConfChange, ctx: ConfChangeContext | undefined): void {
+    const core = this.core
+    const ms = core.membership
+    switch (cc.type) {
+      case ConfChangeType.AddNode:
+      case ConfChangeType.AddLearnerNode: {
+        const existing = ms.get(cc.nodeId)
+        if (existing) {
+          // Promotion of a learner, or the bootstrap entries of a new cluster (already known).
+          if (existing.isLearner && cc.type === ConfChangeType.AddNode) {
+            ms.promote(cc.nodeId)
+            if (core.isLeader()) core.counters.learnerPromotes++
+            core.v2?.recordInternalWrites(1)
+          }
+          return
+        }
+        const m = ctx?.member
+        if (!m) return
+        ms.add({ id: cc.nodeId, name: m.name, peerUrls: m.peerUrls, clientUrls: [], isLearner: cc.type === ConfChangeType.AddLearnerNode })
+        core.v2?.recordInternalWrites(1)
+        if (cc.nodeId !== core.memberId) core.peers?.addPeer?.(cc.nodeId, m.peerUrls)
+        return
+      }
+      case ConfChangeType.RemoveNode:
+        ms.remove(cc.nodeId)
+        core.v2?.recordInternalWrites(2)
+        if (cc.nodeId !== core.memberId) core.peers?.removePeer?.(cc.nodeId)
+        return
+      case ConfChangeType.UpdateNode:
+        if (ctx?.peerUrls) {
+          ms.updatePeerUrls(cc.nodeId, ctx.peerUrls)
+          core.v2?.recordInternalWrites(1)
+          if (cc.nodeId !== core.memberId) core.peers?.updatePeer?.(cc.nodeId, ctx.peerUrls)
+        }
+        return
+    }
+  }
+}
+
+function decodeCborContext(bytes: Uint8Array): ConfChangeContext | undefined {
+  if (bytes.length === 0) return undefined
+  const v = decodeCbor(bytes) as Partial<ConfChangeContext> | null
+  if (v === null || typeof v !== "object") return undefined
+  assert(typeof v.seq === "number", "conf change context: seq")
+  return {
+    origin: BigInt(v.origin ?? 0),
+    seq: v.seq,
+    ...(v.member ? { member: { ...v.member, id: BigInt(v.member.id) } } : {}),
+    ...(v.peerUrls ? { peerUrls: v.peerUrls } : {}),
+  }
+}
