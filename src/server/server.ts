@@ -4,13 +4,10 @@
 // backend commits, and offers the request API that api/grpc calls.
 
 import { dataDirProbe, STORAGE_CHECK_MS, StorageGuard } from "./storage_guard"
-import { rmSync } from "node:fs"
 import { join } from "node:path"
 import type { Backend } from "../backend/backend"
 import type { Config } from "../config/config"
-import { assert } from "../lib/assert"
 import type { Clock } from "../lib/clock"
-import { snapDirOf } from "../lib/data_dir"
 import { isTskvError, TskvError } from "../lib/errors"
 import type { Logger } from "../lib/logger"
 import type { Lessor } from "../lease/lessor"
@@ -19,7 +16,7 @@ import type { MvccStore } from "../mvcc/kv_store"
 import type { WatchableStore } from "../mvcc/watchable_store"
 import { ProposalDroppedError } from "../raft/errors"
 import type { RaftNode } from "../raft/raft_node"
-import { ConfChangeType, type ConfState, type Message, type NodeId, type Snapshot, StateType } from "../raft/types"
+import { ConfChangeType, type Message, type NodeId, StateType } from "../raft/types"
 import type { Snapshotter } from "../snap/snapshotter"
 import type { Alarms } from "./alarms"
 import { type PeerSender, type RequestAuth, type ServerCounters, ServerCore, type ServerHooks, type ServerParts } from "./core"
@@ -29,6 +26,7 @@ import { computeMemberId } from "./ids"
 import type { Member, Membership } from "./membership"
 import { type DecodedRequest, encodeCbor, encodeRequest, RequestKind } from "./request"
 import { ReadyLoop } from "./ready_loop"
+import { Snapshots } from "./snapshots"
 import * as pb from "../pb"
 import type { AuthStore } from "../auth/store"
 import type { V2Store } from "../v2store/store"
@@ -63,6 +61,7 @@ export class EtcdServer implements ServerHooks {
   private readonly core: ServerCore
   private readonly apply: EntryApplier
   private readonly loop: ReadyLoop
+  private readonly snapshots: Snapshots
   private markReady: () => void = () => {}
   private readonly ready = new Promise<void>((resolve) => (this.markReady = resolve))
 
@@ -120,14 +119,13 @@ export class EtcdServer implements ServerHooks {
     this.apply = new EntryApplier(core)
     this.loop = new ReadyLoop(core, {
       applyEntries: (entries) => this.apply.applyEntries(entries),
-      sendSnapshot: (m) => this.sendSnapshot(m),
-      persistReceivedSnapshot: (snap) => this.persistReceivedSnapshot(snap),
-      installReceivedSnapshot: (snap) => this.installReceivedSnapshot(snap),
-      maybeSnapshot: () => {
-        if (this.core.appliedIndex - this.core.snapshotIndex > this.config.snapshotCount) this.takeSnapshot()
-      },
-      finishSnapshot: () => this.finishSnapshot(),
+      sendSnapshot: (m) => this.snapshots.sendSnapshot(m),
+      persistReceivedSnapshot: (snap) => this.snapshots.persistReceivedSnapshot(snap),
+      installReceivedSnapshot: (snap) => this.snapshots.installReceivedSnapshot(snap),
+      maybeSnapshot: () => this.snapshots.maybeSnapshot(),
+      finishSnapshot: () => this.snapshots.finishSnapshot(),
     })
+    this.snapshots = new Snapshots(core, (messages) => this.loop.stepMessages(messages))
   }
 
   /** Connects the peer transport and tells it about every other member. */
@@ -328,53 +326,6 @@ export class EtcdServer implements ServerHooks {
   /** A raft message from a peer. */
   stepMessages(messages: readonly Message[]): void {
     this.loop.stepMessages(messages)
-  }
-
-  /**
-   * A raft snapshot of the applied state (--snapshot-count): make the backend
-   * durable at the applied index, write the .snap file, record it in the WAL,
-   * then let go of the log before it (keeping --snapshot-catchup-entries in
-   * memory for slow followers) and of WAL segments beyond --max-wals.
-   */
-  private takeSnapshot(): void {
-    if (this.snapshotting) return
-    this.snapshotting = true
-    const started = performance.now()
-    const index = this.core.appliedIndex
-    const config = this.node.status().config
-    const confState = { voters: [...config.voters], learners: [...config.learners] }
-    // The backend's fdatasync runs on the thread pool; applying goes on meanwhile.
-    this.backend.commitDurablyAsync((error) => {
-      if (this.core.stopped) return
-      if (error !== null) return this.core.fatal(error)
-      this.durableSnapshot = { index, confState, started }
-      this.kick()
-    })
-  }
-
-  private snapshotting = false
-  /** A snapshot whose backend state is durable, waiting for finishSnapshot(). */
-  private durableSnapshot: { index: number; confState: ConfState; started: number } | undefined
-
-  /**
-   * The second half of takeSnapshot(), between Readies (no WAL save in
-   * flight: the snapshot record goes into the same WAL).
-   */
-  private finishSnapshot(): void {
-    const s = this.durableSnapshot
-    if (s === undefined) return
-    this.durableSnapshot = undefined
-    this.snapshotting = false
-    // A snapshot from the leader installed meanwhile is newer: nothing to record.
-    if (s.index <= this.core.snapshotIndex) return
-    const snap = this.core.storage.createSnapshot(s.index, s.confState, new Uint8Array(0))
-    this.snapshotter.save(snap)
-    this.core.wal.saveSnapshot({ index: s.index, term: snap.metadata.term })
-    const compactTo = s.index - this.config.snapshotCatchupEntries
-    if (compactTo > this.core.storage.firstIndex()) this.core.storage.compact(compactTo)
-    this.core.wal.releaseTo(s.index)
-    this.core.snapshotIndex = s.index
-    this.logger.info("saved snapshot", { index: s.index, term: snap.metadata.term, "took-ms": Math.round(performance.now() - s.started) })
   }
 
   /** Calls `listener` whenever this member loses its leader; returns the unsubscribe function. */
@@ -587,127 +538,14 @@ export class EtcdServer implements ServerHooks {
     while (this.core.lead !== best.id && performance.now() < deadline && !this.core.stopped) await Bun.sleep(this.config.heartbeatMs / 2)
   }
 
-  // ---- snapshots between members
-
-  /** Db files received from the leader, by snapshot index, until raft hands the snapshot over. */
-  private readonly receivedSnapshots = new Map<number, { dbPath: string; done: () => void }>()
-
-  /**
-   * The leader sends a snapshot: a consistent copy of the backend at the
-   * applied index, with raft metadata for that index (etcd's merged snapshot:
-   * entries the follower then gets start right after the db's state).
-   */
-  private sendSnapshot(m: Message): void {
-    const peers = this.core.peers
-    if (!peers) {
-      this.node.reportSnapshot(m.to, false)
-      return
-    }
-    const index = this.core.appliedIndex
-    const config = this.node.status().config
-    const dbPath = join(snapDirOf(this.config.dataDir), `send-${m.to.toString(16)}-${index.toString(16)}.db`)
-    try {
-      this.copyBackend(dbPath)
-    } catch (e) {
-      this.logger.error("copying the backend for a snapshot failed", { error: e })
-      this.node.reportSnapshot(m.to, false)
-      return
-    }
-    const snapshot: Snapshot = {
-      metadata: { index, term: this.core.storage.term(index), confState: { voters: [...config.voters], learners: [...config.learners] } },
-      data: new Uint8Array(0),
-    }
-    const message: Message = { ...m, snapshot }
-    this.logger.info("sending a snapshot", { to: m.to, index })
-    peers.sendSnapshot(message, dbPath).then(
-      () => {
-        this.node.reportSnapshot(m.to, true)
-        this.kick()
-      },
-      (e) => {
-        this.logger.warn("sending a snapshot failed", { to: m.to, error: e })
-        this.node.reportSnapshot(m.to, false)
-        this.kick()
-      },
-    ).finally(() => rmSync(dbPath, { force: true }))
-  }
-
   /** A snapshot (db file + message) arrived from the leader: hand the message to raft; resolve once installed. */
   receiveSnapshot(message: Message, dbPath: string): Promise<void> {
-    const snap = message.snapshot
-    if (!snap || this.core.stopped) return Promise.reject(new TskvError("stopped"))
-    const index = snap.metadata.index
-    this.counters.snapshotApplyInProgress++
-    return new Promise<void>((resolve) => {
-      const finish = resolve
-      resolve = () => {
-        this.counters.snapshotApplyInProgress--
-        finish()
-      }
-      const timer = setTimeout(() => {
-        // raft did not take it (stale, or this member moved on): drop the file.
-        if (this.receivedSnapshots.get(index)?.dbPath === dbPath) this.receivedSnapshots.delete(index)
-        rmSync(dbPath, { force: true })
-        resolve()
-      }, this.requestTimeoutMs())
-      this.receivedSnapshots.set(index, {
-        dbPath,
-        done: () => {
-          clearTimeout(timer)
-          resolve()
-        },
-      })
-      this.stepMessages([message])
-    })
+    return this.snapshots.receiveSnapshot(message, dbPath)
   }
 
-  /** Durability first: the .snap file and the WAL marker, before raft's state moves past the log. */
-  private persistReceivedSnapshot(snap: Snapshot): void {
-    const received = this.receivedSnapshots.get(snap.metadata.index)
-    assert(received !== undefined, () => `raft installs snapshot ${snap.metadata.index} but no db file arrived for it`)
-    this.snapshotter.save(snap)
-    this.core.wal.saveSnapshot({ index: snap.metadata.index, term: snap.metadata.term })
-    this.core.storage.applySnapshot(snap)
-  }
-
-  /** Replaces the applied state with the snapshot's db and reloads every room from it. */
-  private installReceivedSnapshot(snap: Snapshot): void {
-    const index = snap.metadata.index
-    const received = this.receivedSnapshots.get(index)
-    assert(received !== undefined, () => `no db file for snapshot ${index}`)
-    this.receivedSnapshots.delete(index)
-    const started = performance.now()
-    this.backend.replaceContentsFrom(received.dbPath)
-    const ci = this.backend.consistentIndex().index
-    assert(ci >= index, () => `snapshot db at consistent index ${ci} is older than snapshot ${index}`)
-    this.store.reload()
-    this.lessor.reload()
-    this.auth?.reload()
-    this.v2?.reload()
-    this.alarms.reload()
-    const before = new Set(this.membership.list().map((m) => m.id))
-    this.membership.reload()
-    this.syncPeersWithMembership(before)
-    this.watchable.restore()
-    this.core.appliedIndex = ci
-    this.core.snapshotIndex = index
-    rmSync(received.dbPath, { force: true })
-    received.done()
-    this.logger.info("installed a snapshot from the leader", { index, "consistent-index": ci, "took-ms": Math.round(performance.now() - started) })
-    if (this.lessor.isPrimary()) this.lessor.promote(this.config.electionMs)
-  }
-
-  private syncPeersWithMembership(before: ReadonlySet<NodeId>): void {
-    const peers = this.core.peers
-    if (!peers) return
-    const now = new Set<NodeId>()
-    for (const m of this.membership.list()) {
-      now.add(m.id)
-      if (m.id === this.memberId) continue
-      if (before.has(m.id)) peers.updatePeer(m.id, m.peerUrls)
-      else peers.addPeer(m.id, m.peerUrls)
-    }
-    for (const id of before) if (!now.has(id) && id !== this.memberId) peers.removePeer(id)
+  /** A consistent copy of the backend (snapshots to followers and Maintenance.Snapshot), timed. */
+  copyBackend(path: string): void {
+    this.snapshots.copyBackend(path)
   }
 
   walBytesWritten(): number {
@@ -725,13 +563,6 @@ export class EtcdServer implements ServerHooks {
       this.counters.defragInflight = 0
     }
     this.onDefrag?.(performance.now() - started)
-  }
-
-  /** A consistent copy of the backend (snapshots to followers and Maintenance.Snapshot), timed. */
-  copyBackend(path: string): void {
-    const started = performance.now()
-    this.backend.copyTo(path)
-    this.onBackendSnapshot?.(performance.now() - started)
   }
 
   /** Hands leadership to `target` and waits until it took over (Maintenance.MoveLeader). */
