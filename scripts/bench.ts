@@ -17,7 +17,9 @@
 // spawn until a linearizable Range succeeds), kube (kube-apiserver's storage workload with etcd's
 // own Go client, test/go/clientv3_check -mode bench: a load phase of --kube-objects create txns,
 // then a mixed phase of guarded updates, creates, gets, list pages, counts and leased events under
-// prefix watches; two rows, kube-load and kube-mixed, --kube-clients workers over 4 connections).
+// prefix watches; two rows, kube-load and kube-mixed, --kube-clients workers over 4 connections),
+// rss and snapshot (scripts/bench_snap.ts: RSS after loading --keys keys into a fresh member;
+// etcdctl snapshot save of it, --rounds alternating runs; restore until a linearizable read).
 import { spawn, spawnSync } from "bun"
 import { createHash } from "node:crypto"
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
@@ -25,8 +27,9 @@ import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { Cluster } from "../test/support/cluster"
 import { buildGoClient } from "../test/support/go_client"
+import { runSnapshotCases, SNAPSHOT_CASES } from "./bench_snap"
 
-const CASES = ["put1", "put256", "get-lin", "get-ser", "txn", "watch", "restart", "kube"] as const
+const CASES = ["put1", "put256", "get-lin", "get-ser", "txn", "watch", "restart", "kube", ...SNAPSHOT_CASES] as const
 type CaseName = (typeof CASES)[number]
 type Kind = "etcd" | "tskv"
 
@@ -236,6 +239,8 @@ class Target {
 export interface Row {
   case: string
   metric: string
+  /** What the row measures: ops/s (default), a time (p50 = median ms, p99 = max), bytes (in rate). */
+  unit?: "ops" | "time" | "bytes"
   etcd: Measure | undefined
   tskv: Measure | undefined
 }
@@ -247,6 +252,8 @@ export interface Measure {
   serverCpuUs: number
   check: string
   error: string | undefined
+  /** Printed under the table (the runs behind a time, the parts of an RSS). */
+  note?: string
 }
 
 /** One run of the load generator against one target, with what the server spent. */
@@ -307,7 +314,7 @@ export function merge(slices: Slice[]): Measure {
 
 let sliceCounter = 0
 
-async function runSlice(name: Exclude<CaseName, "restart" | "kube">, t: Target, o: Options, bin: string, duration: number): Promise<Slice> {
+async function runSlice(name: Exclude<CaseName, "restart" | "kube" | "rss" | "snapshot">, t: Target, o: Options, bin: string, duration: number): Promise<Slice> {
   const latFile = join(tmpdir(), `tskv-bench-lat-${process.pid}-${sliceCounter++}`)
   const common = [
     "--endpoints", t.endpoints, "--conns", String(o.conns), "--duration", String(duration), "--warmup", String(o.warmup),
@@ -401,9 +408,9 @@ async function runKubeSlice(t: Target, o: Options, goBin: string, duration: numb
   return { load: slice("load"), mixed: slice("mixed") }
 }
 
-async function fill(t: Target, bin: string, prefix: string, keys: number): Promise<GenResult> {
+export async function fill(t: Target | string, bin: string, prefix: string, keys: number): Promise<GenResult> {
   return await runLoadgen(bin, [
-    "--endpoints", t.endpoints, "--op", "put", "--seq", "--requests", String(keys), "--keys", String(keys),
+    "--endpoints", typeof t === "string" ? t : t.endpoints, "--op", "put", "--seq", "--requests", String(keys), "--keys", String(keys),
     "--clients", "256", "--conns", "8", "--prefix", prefix, "--timeout", "600",
   ])
 }
@@ -433,6 +440,8 @@ const METRIC: Record<CaseName, string> = {
   watch: "watch fan-out (events/s)",
   restart: "restart to ready",
   kube: "kube-apiserver workload (Go clientv3)",
+  rss: "server RSS after loading",
+  snapshot: "etcdctl snapshot save, restore",
 }
 
 function fmtRate(n: number): string {
@@ -448,8 +457,13 @@ export function renderTable(rows: Row[], o: Options): string {
   for (const r of rows) {
     const e = r.etcd
     const k = r.tskv
-    const restart = r.case.startsWith("restart")
+    const restart = r.unit === "time"
     const ratio = e && k ? (restart ? (e.p50 > 0 ? k.p50 / e.p50 : 0) : e.rate > 0 ? k.rate / e.rate : 0) : 0
+    if (r.unit === "bytes") {
+      const size = (m: Measure | undefined): string => (m ? `${(m.rate / 1e6).toFixed(0)} MB` : "-")
+      lines.push([r.case, size(e), "", "", size(k), "", "", e && k ? `${ratio.toFixed(2)} (bytes)` : "-", "-/-", "-/-", [e, k].map((m) => (m ? m.check : "-")).join(" / ")])
+      continue
+    }
     lines.push([
       r.case,
       e ? (restart ? "-" : fmtRate(e.rate)) : "-",
@@ -469,11 +483,16 @@ export function renderTable(rows: Row[], o: Options): string {
   const sep = `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`
   const out = [fmt(lines[0]!), sep, ...lines.slice(1).map(fmt)]
   const notes = rows
-    .flatMap((r) => [r.etcd, r.tskv].map((m, i) => (m?.error ? `  ${r.case} ${i === 0 ? "etcd" : "tskv"}: first error: ${m.error}` : "")))
+    .flatMap((r) =>
+      [r.etcd, r.tskv].flatMap((m, i) => [
+        m?.note ? `  ${r.case} ${i === 0 ? "etcd" : "tskv"}: ${m.note}` : "",
+        m?.error ? `  ${r.case} ${i === 0 ? "etcd" : "tskv"}: first error: ${m.error}` : "",
+      ]),
+    )
     .filter((s) => s !== "")
   return (
     `members ${o.members}, N = ${o.clients} in flight over ${o.conns} connections, ${o.duration} s per case in ${o.rounds} alternating slices (each after ${o.warmup} s warm-up), ` +
-    `key space ${o.space}, watchers ${o.watchers}, restart with ${o.keys} keys` +
+    `key space ${o.space}, watchers ${o.watchers}, restart, rss and snapshot with ${o.keys} keys` +
     (rows.some((r) => r.case.startsWith("kube-")) ? `, kube: ${o.kubeClients} workers over 4 connections, ${o.kubeObjects} objects of 1 KiB, 4 prefix watchers` : "") +
     "\n" +
     out.join("\n") +
@@ -486,7 +505,8 @@ export async function runBench(o: Options, log: (s: string) => void = (s) => con
   const targets: Target[] = []
   const rows: Row[] = []
   try {
-    for (const kind of ["etcd", "tskv"] as const) targets.push(await Target.start(kind, o.members))
+    const clustered = o.only.some((c) => !(SNAPSHOT_CASES as readonly string[]).includes(c))
+    if (clustered) for (const kind of ["etcd", "tskv"] as const) targets.push(await Target.start(kind, o.members))
     const needsSpace = o.only.some((c) => c.startsWith("get") || c.startsWith("put") || c === "txn")
     if (needsSpace) {
       for (const t of targets) {
@@ -497,7 +517,23 @@ export async function runBench(o: Options, log: (s: string) => void = (s) => con
     }
     for (const name of CASES) {
       if (!o.only.includes(name)) continue
-      const row: Row = { case: name === "put256" ? `put${o.clients}` : name === "restart" ? `restart ${o.keys} keys` : name, metric: METRIC[name], etcd: undefined, tskv: undefined }
+      if (name === "rss" || name === "snapshot") {
+        // Both on one pair of fresh members, loaded once (scripts/bench_snap.ts).
+        if (name === "snapshot" && o.only.includes("rss")) continue
+        const want = new Set(o.only.filter((c) => c === "rss" || c === "snapshot"))
+        rows.push(
+          ...(await runSnapshotCases(want, o, {
+            fill: (endpoint, prefix, keys) => fill(endpoint, bin, prefix, keys),
+            ready: (endpoint, prefix) => runLoadgen(bin, ["--endpoints", endpoint, "--op", "ready", "--prefix", prefix, "--timeout", "600"]),
+            log,
+          })),
+        )
+        continue
+      }
+      const row: Row = {
+        case: name === "put256" ? `put${o.clients}` : name === "restart" ? `restart ${o.keys} keys` : name, metric: METRIC[name],
+        unit: name === "restart" ? "time" : "ops", etcd: undefined, tskv: undefined,
+      }
       if (name === "kube") {
         // Two rows (load, mixed) from the same alternating slices.
         const goBin = buildGoClient()

@@ -6,5 +6,7 @@ import { mkdirSync } from "node:fs"
 
 mkdirSync("dist", { recursive: true })
 const started = performance.now()
-await $`bun build --compile --minify-syntax --sourcemap=inline src/main.ts --outfile dist/tskv`.quiet()
+// Worker threads started by URL are separate entrypoints of the executable (Bun's --compile docs).
+const workers = ["src/snapshot/export_worker.ts"]
+await $`bun build --compile --minify-syntax --sourcemap=inline src/main.ts ${workers} --outfile dist/tskv`.quiet()
 console.error(`built dist/tskv in ${Math.round(performance.now() - started)} ms`)

@@ -32,6 +32,8 @@ export interface ExportOptions {
   targetPath: string
   /** Called after each slice with the key-bucket rows done so far. */
   onProgress?: (rows: number) => void
+  /** fsync the file at the end (default true; false for a temp file that is streamed and dropped). */
+  sync?: boolean
 }
 
 export interface ExportResult {
@@ -115,7 +117,7 @@ export function* exportSteps(options: ExportOptions): Generator<void, ExportResu
     writer.bucket("members", has("members") ? memberEntries(db) : [])
     writer.bucket("members_removed", has("members_removed") ? removedEntries(db) : [])
     writer.bucket("meta", metaEntries(meta))
-    const bytes = writer.finish()
+    const bytes = writer.finish({ sync: options.sync !== false })
     return { bytes, rows }
   } catch (e) {
     writer.abort()

@@ -2,8 +2,7 @@
 // Snapshot (the member's state as the bbolt db etcd 3.4 would hold for it,
 // streamed with a trailing sha256 as etcd sends it), MoveLeader.
 
-import { createHash } from "node:crypto"
-import { closeSync, openSync, readSync, rmSync, statSync } from "node:fs"
+import { rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { etcdApiVersion } from "../../../config/version"
@@ -11,11 +10,12 @@ import { TskvError } from "../../../lib/errors"
 import * as pb from "../../../pb"
 import { RequestKind } from "../../../server/request"
 import type { EtcdServer } from "../../../server/server"
-import { exportEtcdDbAsync, pinnedReader } from "../../../snapshot/etcd_export"
+import { EtcdExportWorker } from "../../../snapshot/export_stream"
 import type { GrpcServer } from "../../../h2grpc"
 import { admit, maintenanceAuthCheck, requestAuth } from "./context"
 
-const SNAPSHOT_CHUNK_BYTES = 32 * 1024
+/** Bytes of the db per SnapshotResponse (etcd sends 32 KiB; fewer, larger messages cost this thread less, and stay under gRPC's default 4 MiB receive limit). */
+const SNAPSHOT_CHUNK_BYTES = 1 << 20
 
 export function registerMaintenanceService(grpc: GrpcServer, server: EtcdServer): void {
   const M = pb.MaintenanceService
@@ -91,83 +91,62 @@ export function statusOf(server: EtcdServer): pb.StatusResponseInit {
 }
 
 /**
- * The etcd-format bbolt db of the member's state at its last commit, written
- * to `boltPath` in slices (the member keeps serving). A file-backed member is
- * read through a second connection pinned at that commit, with no copy; an
- * in-memory one (tests) through a consistent copy.
+ * Streams the etcd-format bbolt db of the member's state at its last commit,
+ * with etcd's sha256 trailer. The db is written and read back on a Worker
+ * (snapshot/export_stream.ts) through a second connection pinned at that
+ * commit; this thread only frames the chunks. An in-memory backend (tests) is
+ * first copied to a file.
  */
-async function writeEtcdDb(server: EtcdServer, boltPath: string): Promise<void> {
-  const started = performance.now()
-  if (server.backend.path === ":memory:") {
-    const copy = `${boltPath}.sqlite`
-    try {
-      server.copyBackend(copy)
-      await exportEtcdDbAsync({ source: copy, targetPath: boltPath })
-    } finally {
-      rmSync(copy, { force: true })
-    }
-    return
-  }
-  server.backend.commit()
-  const reader = pinnedReader(server.backend.path)
-  try {
-    await exportEtcdDbAsync({ source: reader.db, targetPath: boltPath })
-  } finally {
-    reader.end()
-  }
-  server.onBackendSnapshot?.(performance.now() - started)
-}
-
 async function streamSnapshot(server: EtcdServer, call: Parameters<Parameters<GrpcServer["addServerStream"]>[1]>[1]): Promise<void> {
-  const boltPath = join(tmpdir(), `tskv-snapshot-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}.db`)
-  let fd = -1
+  const base = join(tmpdir(), `tskv-snapshot-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`)
+  const memory = server.backend.path === ":memory:"
+  const started = performance.now()
+  let exporter: EtcdExportWorker | undefined
   const cleanup = (): void => {
-    if (fd >= 0) closeSync(fd)
-    fd = -1
-    rmSync(boltPath, { force: true })
+    exporter?.close()
+    rmSync(`${base}.db`, { force: true })
+    if (memory) rmSync(`${base}.sqlite`, { force: true })
   }
-  let total = 0
-  try {
-    await writeEtcdDb(server, boltPath)
-    if (call.ended || call.cancelled) {
-      cleanup()
-      return
-    }
-    fd = openSync(boltPath, "r")
-    total = statSync(boltPath).size
-  } catch (e) {
+  let drained: (() => void) | undefined
+  call.onCancel(() => {
     cleanup()
-    call.end(e instanceof TskvError ? e : new Error(`snapshot failed: ${String(e)}`))
-    return
-  }
-  const hash = createHash("sha256")
-  let sent = 0
-  const header = server.header()
-  const pump = (): void => {
-    try {
-      while (!call.ended && !call.cancelled) {
-        if (sent >= total) {
-          // etcd appends the sha256 of the db so that restore can verify it.
-          call.write({ header, remainingBytes: 0, blob: hash.digest() })
-          cleanup()
-          call.end()
-          return
-        }
-        const chunk = Buffer.allocUnsafe(Math.min(SNAPSHOT_CHUNK_BYTES, total - sent))
-        const n = readSync(fd, chunk, 0, chunk.length, sent)
-        sent += n
-        hash.update(chunk.subarray(0, n))
-        if (!call.write({ header, remainingBytes: total - sent, blob: chunk.subarray(0, n) })) {
-          call.onDrain(pump)
-          return
-        }
-      }
-      cleanup()
-    } catch (e) {
-      cleanup()
-      call.end(e)
+    drained?.()
+  })
+  call.onDrain(() => {
+    drained?.()
+    drained = undefined
+  })
+  try {
+    let dbPath = server.backend.path
+    if (memory) {
+      dbPath = `${base}.sqlite`
+      server.copyBackend(dbPath)
+    } else {
+      server.backend.commit()
     }
+    exporter = new EtcdExportWorker({ dbPath, targetPath: `${base}.db`, chunkBytes: SNAPSHOT_CHUNK_BYTES })
+    await exporter.pinned
+    await exporter.exported
+    if (memory) rmSync(dbPath, { force: true })
+    else server.onBackendSnapshot?.(performance.now() - started)
+    const header = server.header()
+    for (;;) {
+      if (call.ended || call.cancelled) break
+      const chunk = await exporter.next()
+      if (call.ended || call.cancelled) break
+      if (chunk === undefined) {
+        // etcd appends the sha256 of the db so that restore can verify it.
+        call.write({ header, remainingBytes: 0, blob: exporter.sha256! })
+        call.end()
+        break
+      }
+      if (!call.write({ header, remainingBytes: chunk.remaining, blob: chunk.bytes }) && !call.ended && !call.cancelled) {
+        await new Promise<void>((resolve) => (drained = resolve))
+      }
+    }
+  } catch (e) {
+    call.end(e instanceof TskvError ? e : new Error(`snapshot failed: ${e instanceof Error ? e.message : String(e)}`))
+  } finally {
+    cleanup()
   }
-  call.onCancel(cleanup)
-  pump()
 }
