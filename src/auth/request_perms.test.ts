@@ -118,6 +118,22 @@ test("checkPut with a lease that holds keys the user cannot write is refused", a
   expect(code(() => checkPut(auth, u, put("app/x", { lease: 3n }).requestPut!, leaseKeys))).toBeUndefined()
 })
 
+test("checkPut with auth disabled never lists the lease's keys (a lease shared by many keys made each put O(keys))", async () => {
+  const { auth, lessor } = await setup()
+  lessor.grant(1n, 60)
+  lessor.attach(1n, k("other/secret"))
+  let listed = 0
+  const counting = (id: bigint) => {
+    listed++
+    return lessor.keysOf(id)
+  }
+  expect(code(() => checkPut(auth, null, put("app/x", { lease: 1n }).requestPut!, counting))).toBe("userEmpty")
+  expect(listed).toBe(0) // refused before: a user is needed for the key itself
+  auth.disable()
+  expect(code(() => checkPut(auth, null, put("other/x", { lease: 1n }).requestPut!, counting))).toBeUndefined()
+  expect(listed).toBe(0)
+})
+
 test("checkTxn: a forbidden write hidden in the failure branch fails the whole txn", async () => {
   const { auth, u, root, leaseKeys } = await setup()
   const hidden = txn({ compare: [{ key: k("app/flag"), rangeEnd: E }], success: [put("app/a")], failure: [put("pub/overwrite")] })

@@ -248,6 +248,12 @@ export class Lessor {
     return this.leaseMap.has(id)
   }
 
+  /** The keys attached to lease `id` in no particular order ([] for an unknown lease): permission checks. */
+  attachedKeys(id: bigint): Uint8Array[] {
+    const lease = this.leaseMap.get(id)
+    return lease === undefined ? [] : [...lease.keys.values()]
+  }
+
   /** The attached keys of a lease, sorted; [] for an unknown lease. */
   keysOf(id: bigint): Uint8Array[] {
     const lease = this.leaseMap.get(id)

@@ -13,7 +13,7 @@ import { admit, requestAuth } from "./context"
 
 export function registerKvService(grpc: GrpcServer, server: EtcdServer): void {
   const K = pb.KVService
-  const leaseKeys = (id: bigint): readonly Uint8Array[] => server.lessor.keysOf(id)
+  const leaseKeys = (id: bigint): readonly Uint8Array[] => server.lessor.attachedKeys(id)
 
   grpc.addUnary(K.Range, async (req, call) => {
     const info = admit(server, call, { allowLearner: req.serializable })

@@ -110,7 +110,7 @@ export class Recipe {
       const body = pb.encodeTxnRequest(init)
       const decoded = pb.decodeTxnRequest(body)
       checkTxnRequest(decoded, this.server.config.maxTxnOps)
-      if (this.server.auth) perms.checkTxn(this.server.auth, this.info, decoded, (id) => this.server.lessor.keysOf(id))
+      if (this.server.auth) perms.checkTxn(this.server.auth, this.info, decoded, (id) => this.server.lessor.attachedKeys(id))
       return (await this.server.propose(RequestKind.Txn, body, requestAuth(this.info))) as pb.TxnResponse
     })
   }
