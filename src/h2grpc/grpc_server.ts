@@ -239,14 +239,26 @@ export class GrpcServer {
   /** etcd_server_client_requests_total{type, client_api_version}. */
   private countClientRequest(type: "unary" | "stream", version: string | string[] | undefined): void {
     const v = typeof version === "string" ? version : "unknown"
+    // Nearly every request has the labels of the one before: no key string, no lookup.
+    if (type === this.lastRequestType && v === this.lastRequestVersion && this.lastRequestChild !== undefined) {
+      this.lastRequestChild.inc()
+      return
+    }
     const key = `${type}/${v}`
     let child = this.clientRequests.get(key)
     if (child === undefined) {
       child = this.clientRequestsTotal.labels(type, v)
       this.clientRequests.set(key, child)
     }
+    this.lastRequestType = type
+    this.lastRequestVersion = v
+    this.lastRequestChild = child
     child.inc()
   }
+
+  private lastRequestType = ""
+  private lastRequestVersion = ""
+  private lastRequestChild: CounterChild | undefined
 
   /** @internal */
   countHandled(route: Route, code: GrpcStatusCode, startedMs: number): void {

@@ -535,9 +535,10 @@ export class H2Connection implements StreamOwner {
     if (stream.destroyed) return
     stream.destroyed = true
     this.streams.delete(stream.id)
-    this.blocked.delete(stream)
-    this.drainWaiters.delete(stream)
-    this.endedLocally.delete(stream)
+    // Mostly empty: a size check is cheaper than a hash lookup, once per request.
+    if (this.blocked.size > 0) this.blocked.delete(stream)
+    if (this.drainWaiters.size > 0) this.drainWaiters.delete(stream)
+    if (this.endedLocally.size > 0) this.endedLocally.delete(stream)
     stream.pending.length = 0
     stream.pendingBytes = 0
     stream.listener.onClose()
