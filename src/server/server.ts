@@ -14,17 +14,16 @@ import type { Lessor } from "../lease/lessor"
 import type { KvApplier } from "../mvcc/kv_applier"
 import type { MvccStore } from "../mvcc/kv_store"
 import type { WatchableStore } from "../mvcc/watchable_store"
-import { ProposalDroppedError } from "../raft/errors"
 import type { RaftNode } from "../raft/raft_node"
-import { ConfChangeType, type Message, type NodeId, StateType } from "../raft/types"
+import { type Message, type NodeId, StateType } from "../raft/types"
 import type { Snapshotter } from "../snap/snapshotter"
 import type { Alarms } from "./alarms"
 import { type PeerSender, type RequestAuth, type ServerCounters, ServerCore, type ServerHooks, type ServerParts } from "./core"
-import { type ConfChangeContext, EntryApplier } from "./apply_entries"
+import { EntryApplier } from "./apply_entries"
 import { Compactor } from "./compactor"
-import { computeMemberId } from "./ids"
 import type { Member, Membership } from "./membership"
 import { type DecodedRequest, encodeCbor, encodeRequest, RequestKind } from "./request"
+import { MemberAdmin } from "./member_admin"
 import { ReadyLoop } from "./ready_loop"
 import { Snapshots } from "./snapshots"
 import * as pb from "../pb"
@@ -62,6 +61,7 @@ export class EtcdServer implements ServerHooks {
   private readonly apply: EntryApplier
   private readonly loop: ReadyLoop
   private readonly snapshots: Snapshots
+  private readonly members: MemberAdmin
   private markReady: () => void = () => {}
   private readonly ready = new Promise<void>((resolve) => (this.markReady = resolve))
 
@@ -126,6 +126,7 @@ export class EtcdServer implements ServerHooks {
       finishSnapshot: () => this.snapshots.finishSnapshot(),
     })
     this.snapshots = new Snapshots(core, (messages) => this.loop.stepMessages(messages))
+    this.members = new MemberAdmin(core)
   }
 
   /** Connects the peer transport and tells it about every other member. */
@@ -288,34 +289,6 @@ export class EtcdServer implements ServerHooks {
     return this.core.requestTimeoutMs()
   }
 
-  /** Proposes a membership change and resolves when it is applied here. */
-  async proposeConfChange(type: ConfChangeType, nodeId: NodeId, ctx: Omit<ConfChangeContext, "origin" | "seq">): Promise<void> {
-    if (this.core.stopped) throw new TskvError("stopped")
-    if (!this.hasLeader()) await this.core.waitForLeader(this.config.electionMs * 2)
-    const seq = this.core.ids.take()
-    const context: ConfChangeContext = { origin: this.memberId, seq, ...ctx }
-    const result = this.core.waiters.register(seq)
-    try {
-      this.node.proposeConfChange({ type, nodeId, context: encodeCbor(context) })
-    } catch (e) {
-      this.core.waiters.fail(seq, e)
-    }
-    this.kick()
-    const timer = setTimeout(() => this.core.waiters.fail(seq, this.core.timeoutError()), this.requestTimeoutMs())
-    try {
-      const r = await result
-      if (!r.ok) throw r.error
-    } catch (e) {
-      if (e instanceof ProposalDroppedError) {
-        if (e.reason === "confChangePending") throw new TskvError("timeout")
-        throw new TskvError(e.reason === "noLeader" ? "noLeader" : "leaderChanged")
-      }
-      throw e
-    } finally {
-      clearTimeout(timer)
-    }
-  }
-
   // ---- the Ready loop
 
   /** Schedules one pass of the Ready loop after the current I/O callbacks (batching). */
@@ -384,7 +357,7 @@ export class EtcdServer implements ServerHooks {
       return
     }
     this.logger.warn("the data dir cannot take writes: refusing proposals, handing leadership over, pausing the raft log", { problem })
-    void this.transferLeadershipForShutdown()
+    void this.members.transferLeadershipForShutdown()
   }
 
   private async proposeInternal(kind: RequestKind, body: unknown): Promise<void> {
@@ -437,105 +410,34 @@ export class EtcdServer implements ServerHooks {
     this.core.fatal(new TskvError("memberRemoved"))
   }
 
-  /** etcd's HealthInterval: a peer link up for this long counts as connected for reconfiguration checks. */
-  private static readonly HEALTH_INTERVAL_MS = 5000
-
-  /** Whether the link to `id` has been up since at least `sinceMs` (this member always is). */
-  private connectedSince(id: NodeId, sinceMs: number): boolean {
-    if (id === this.memberId) return true
-    const since = this.core.peers?.activeSince(id) ?? 0
-    return since > 0 && since <= sinceMs
+  memberAdd(peerUrls: string[], isLearner: boolean): Promise<Member> {
+    return this.members.memberAdd(peerUrls, isLearner)
   }
 
-  /** etcd: voters that published their attributes (have a name) count as started. */
-  private startedVoters(exclude?: NodeId): number {
-    return this.membership.voters().filter((m) => m.id !== exclude && m.name !== "").length
+  memberRemove(id: NodeId): Promise<void> {
+    return this.members.memberRemove(id)
   }
 
-  async memberAdd(peerUrls: string[], isLearner: boolean): Promise<Member> {
-    if (peerUrls.length === 0 || !peerUrls.every(validPeerUrl)) throw new TskvError("memberBadURLs")
-    for (const url of peerUrls) if (this.membership.byPeerUrl(url)) throw new TskvError("peerURLExist")
-    if (isLearner && this.membership.learners().length >= this.config.maxLearners) throw new TskvError("tooManyLearners")
-    if (!isLearner && this.config.strictReconfigCheck) {
-      // etcd's mayAddMember: quorum of the new voter set must be started, and every voter connected lately.
-      const voters = this.membership.voters().length + 1
-      // (etcd's exception: a second voter may join a one-member cluster, the way back from --force-new-cluster or a restore.)
-      const restoring = voters === 2 && this.startedVoters() === 1
-      if (!restoring && this.startedVoters() < Math.floor(voters / 2) + 1) throw new TskvError("memberNotEnoughStarted")
-      const since = performance.now() - EtcdServer.HEALTH_INTERVAL_MS
-      if (!this.membership.voters().every((m) => this.connectedSince(m.id, since))) throw new TskvError("unhealthy")
-    }
-    const id = computeMemberId(peerUrls, this.config.initialClusterToken, Math.floor(Date.now() / 1000))
-    if (this.membership.has(id)) throw new TskvError("memberExist")
-    const member: Member = { id, name: "", peerUrls: [...peerUrls], clientUrls: [], isLearner }
-    await this.proposeConfChange(isLearner ? ConfChangeType.AddLearnerNode : ConfChangeType.AddNode, id, {
-      member: { id, name: "", peerUrls: member.peerUrls, isLearner },
-    })
-    return member
-  }
-
-  async memberRemove(id: NodeId): Promise<void> {
-    const m = this.membership.get(id)
-    if (!m) throw new TskvError("memberNotFound")
-    if (!m.isLearner && this.config.strictReconfigCheck) {
-      // etcd's mayRemoveMember.
-      const voters = this.membership.voters()
-      const remaining = voters.length - 1
-      if (remaining > 0 && this.startedVoters(id) < Math.floor(remaining / 2) + 1) throw new TskvError("memberNotEnoughStarted")
-      const down = id !== this.memberId && (this.core.peers?.activeSince(id) ?? 0) === 0
-      if (!down) {
-        const since = performance.now() - EtcdServer.HEALTH_INTERVAL_MS
-        const active = voters.filter((v) => this.connectedSince(v.id, since)).length
-        if (active - 1 < 1 + Math.floor((voters.length - 1) / 2)) throw new TskvError("unhealthy")
-      }
-    }
-    await this.proposeConfChange(ConfChangeType.RemoveNode, id, {})
-  }
-
-  async memberUpdate(id: NodeId, peerUrls: string[]): Promise<void> {
-    if (!this.membership.has(id)) throw new TskvError("memberNotFound")
-    if (peerUrls.length === 0 || !peerUrls.every(validPeerUrl)) throw new TskvError("memberBadURLs")
-    for (const url of peerUrls) {
-      const owner = this.membership.byPeerUrl(url)
-      if (owner && owner.id !== id) throw new TskvError("peerURLExist")
-    }
-    await this.proposeConfChange(ConfChangeType.UpdateNode, id, { peerUrls: [...peerUrls] })
+  memberUpdate(id: NodeId, peerUrls: string[]): Promise<void> {
+    return this.members.memberUpdate(id, peerUrls)
   }
 
   /** Promotes a learner once it caught up (etcd: its match index >= 90% of the leader's); runs on the leader. */
-  async memberPromote(id: NodeId): Promise<void> {
-    if (!this.isLeader()) {
-      if (!this.forwardMemberPromote) throw new TskvError("notLeader")
-      return await this.forwardMemberPromote(id)
-    }
-    const m = this.membership.get(id)
-    if (!m) throw new TskvError("memberNotFound")
-    if (!m.isLearner) throw new TskvError("memberNotLearner")
-    const status = this.node.status()
-    const learner = status.progress.get(id)
-    const leader = status.progress.get(this.memberId)
-    if (!learner || !leader || learner.match < leader.match * 0.9) throw new TskvError("learnerNotReady")
-    await this.proposeConfChange(ConfChangeType.AddNode, id, {})
+  memberPromote(id: NodeId): Promise<void> {
+    return this.members.memberPromote(id)
   }
 
   /**
    * Before a graceful stop the leader hands leadership to the most up-to-date
    * voter, so the cluster does not wait out an election timeout.
    */
-  async transferLeadershipForShutdown(): Promise<void> {
-    if (this.core.stopped || !this.isLeader()) return
-    const status = this.node.status()
-    let best: { id: NodeId; match: number } | undefined
-    for (const [id, pr] of status.progress) {
-      if (id === this.memberId || pr.isLearner) continue
-      if (!best || pr.match > best.match) best = { id, match: pr.match }
-    }
-    if (!best) return
-    this.logger.info("handing leadership over before stopping", { to: best.id })
-    this.node.transferLeader(best.id)
-    this.kick()
-    const deadline = performance.now() + this.config.electionMs
-    while (this.core.lead !== best.id && performance.now() < deadline && !this.core.stopped) await Bun.sleep(this.config.heartbeatMs / 2)
+  transferLeadershipForShutdown(): Promise<void> {
+    return this.members.transferLeadershipForShutdown()
+  }
+
+  /** Hands leadership to `target` and waits until it took over (Maintenance.MoveLeader). */
+  moveLeader(target: NodeId): Promise<void> {
+    return this.members.moveLeader(target)
   }
 
   /** A snapshot (db file + message) arrived from the leader: hand the message to raft; resolve once installed. */
@@ -565,32 +467,8 @@ export class EtcdServer implements ServerHooks {
     this.onDefrag?.(performance.now() - started)
   }
 
-  /** Hands leadership to `target` and waits until it took over (Maintenance.MoveLeader). */
-  async moveLeader(target: NodeId): Promise<void> {
-    if (!this.isLeader()) throw new TskvError("notLeader")
-    const m = this.membership.get(target)
-    if (!m || m.isLearner) throw new TskvError("badLeaderTransferee")
-    if (target === this.memberId) return
-    this.node.transferLeader(target)
-    this.kick()
-    const deadline = performance.now() + this.requestTimeoutMs()
-    while (this.core.lead !== target) {
-      if (performance.now() > deadline) throw new TskvError("timeoutDueToLeaderFail")
-      await Bun.sleep(this.config.heartbeatMs)
-    }
-  }
-
   dataDirPath(...parts: string[]): string {
     return join(this.config.dataDir, ...parts)
-  }
-}
-
-function validPeerUrl(url: string): boolean {
-  try {
-    const u = new URL(url)
-    return (u.protocol === "http:" || u.protocol === "https:") && u.hostname !== "" && u.port !== "" && (u.pathname === "" || u.pathname === "/")
-  } catch {
-    return false
   }
 }
 
