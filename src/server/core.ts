@@ -86,12 +86,6 @@ export interface ServerParts {
   peers?: PeerSender
 }
 
-/** Who a request runs as (auth), recorded in the raft entry. */
-export interface RequestAuth {
-  user: string
-  revision: number
-}
-
 /** Callbacks the wiring sets on the member (metrics, peers, main.ts). */
 export interface ServerHooks {
   /** Timings for the disk histograms (set by the metrics wiring). */

@@ -18,25 +18,25 @@ import type { RaftNode } from "../raft/raft_node"
 import { type Message, type NodeId, StateType } from "../raft/types"
 import type { Snapshotter } from "../snap/snapshotter"
 import type { Alarms } from "./alarms"
-import { type PeerSender, type RequestAuth, type ServerCounters, ServerCore, type ServerHooks, type ServerParts } from "./core"
+import { type PeerSender, type ServerCounters, ServerCore, type ServerHooks, type ServerParts } from "./core"
 import { EntryApplier } from "./apply_entries"
 import { Compactor } from "./compactor"
 import type { Member, Membership } from "./membership"
-import { type DecodedRequest, encodeCbor, encodeRequest, RequestKind } from "./request"
+import { type DecodedRequest, encodeCbor, RequestKind } from "./request"
 import { MemberAdmin } from "./member_admin"
 import { ReadyLoop } from "./ready_loop"
+import { type RequestAuth, RequestApi } from "./request_api"
 import { Snapshots } from "./snapshots"
 import * as pb from "../pb"
 import type { AuthStore } from "../auth/store"
 import type { V2Store } from "../v2store/store"
 import { encodeV2Request, v2Request } from "../v2store/apply"
 
-/** etcd: proposals fail fast when apply lags commit by more than this. */
-const MAX_GAP_BETWEEN_APPLY_AND_COMMIT = 5000
 /** etcd: the leader checks for expired leases every 500 ms. */
 const LEASE_CHECK_MS = 500
 
-export type { PeerSender, RequestAuth, ServerCounters, ServerParts } from "./core"
+export type { PeerSender, ServerCounters, ServerParts } from "./core"
+export type { RequestAuth } from "./request_api"
 
 export class EtcdServer implements ServerHooks {
   readonly config: Config
@@ -62,6 +62,7 @@ export class EtcdServer implements ServerHooks {
   private readonly loop: ReadyLoop
   private readonly snapshots: Snapshots
   private readonly members: MemberAdmin
+  private readonly requests: RequestApi
   private markReady: () => void = () => {}
   private readonly ready = new Promise<void>((resolve) => (this.markReady = resolve))
 
@@ -127,6 +128,7 @@ export class EtcdServer implements ServerHooks {
     })
     this.snapshots = new Snapshots(core, (messages) => this.loop.stepMessages(messages))
     this.members = new MemberAdmin(core)
+    this.requests = new RequestApi(core, (data) => this.loop.queueProposal(data))
   }
 
   /** Connects the peer transport and tells it about every other member. */
@@ -208,76 +210,23 @@ export class EtcdServer implements ServerHooks {
    * Proposes a request through raft and resolves with the result of applying
    * it on this member. Errors: TskvError (etcd's) only.
    */
-  async propose(kind: RequestKind, body: Uint8Array, auth?: RequestAuth): Promise<unknown> {
-    if (this.core.stopped) throw new TskvError("stopped")
-    const storageProblem = this.core.storageGuard?.problem()
-    if (storageProblem !== undefined) throw new TskvError("storageUnavailable", storageProblem)
-    if (this.core.committedIndex - this.core.appliedIndex > MAX_GAP_BETWEEN_APPLY_AND_COMMIT) throw new TskvError("tooManyRequests")
-    const seq = this.core.ids.take()
-    const data = encodeRequest({ kind, origin: this.memberId, seq, authRevision: auth?.revision ?? 0, user: auth?.user ?? "" }, body)
-    if (data.length > this.config.maxRequestBytes) throw new TskvError("requestTooLarge")
-    // Like etcd 3.4, a proposal waits for a leader up to the request timeout, then fails with the raw context error.
-    const started = performance.now()
-    if (!this.hasLeader()) await this.core.waitForLeader(this.requestTimeoutMs(), () => new TskvError("proposalNoLeader"))
-    const result = this.core.waiters.register(seq)
-    this.loop.queueProposal(data)
-    this.counters.proposalsPending++
-    this.kick()
-    const remaining = Math.max(1, this.requestTimeoutMs() - (performance.now() - started))
-    const timer = setTimeout(() => this.core.waiters.fail(seq, this.core.timeoutError()), remaining)
-    try {
-      const r = await result
-      if (!r.ok) throw r.error
-      return r.response
-    } catch (e) {
-      if (isTskvError(e)) this.counters.proposalsFailed++
-      throw e
-    } finally {
-      clearTimeout(timer)
-      this.counters.proposalsPending--
-    }
+  propose(kind: RequestKind, body: Uint8Array, auth?: RequestAuth): Promise<unknown> {
+    return this.requests.propose(kind, body, auth)
   }
 
-  /**
-   * The quota check etcd makes before proposing a write: when the backend
-   * would pass --quota-backend-bytes, raise the NOSPACE alarm (through raft,
-   * once) and refuse the write. `costBytes` is etcd's estimate of the write.
-   */
-  async checkQuota(costBytes: number): Promise<void> {
-    if (this.alarms.has(pb.AlarmType.NOSPACE)) throw new TskvError("noSpace")
-    if (costBytes === 0) return
-    if (this.backend.sizeBytes() + costBytes <= this.config.quotaBackendBytes) return
-    this.logger.warn("backend quota exceeded; raising the NOSPACE alarm", { quota: this.config.quotaBackendBytes, size: this.backend.sizeBytes() })
-    try {
-      await this.propose(RequestKind.Alarm, pb.encodeAlarmRequest({ action: pb.AlarmRequest_AlarmAction.ACTIVATE, memberID: this.memberId, alarm: pb.AlarmType.NOSPACE }))
-    } catch (e) {
-      this.logger.warn("raising the NOSPACE alarm failed", { error: e })
-    }
-    throw new TskvError("noSpace")
+  /** The quota check etcd makes before proposing a write (--quota-backend-bytes, the NOSPACE alarm). */
+  checkQuota(costBytes: number): Promise<void> {
+    return this.requests.checkQuota(costBytes)
   }
 
   /** Raises an alarm for a member through raft (NOSPACE, CORRUPT). */
-  async raiseAlarm(alarm: pb.AlarmType, memberId: NodeId): Promise<void> {
-    await this.propose(RequestKind.Alarm, pb.encodeAlarmRequest({ action: pb.AlarmRequest_AlarmAction.ACTIVATE, memberID: memberId, alarm }))
+  raiseAlarm(alarm: pb.AlarmType, memberId: NodeId): Promise<void> {
+    return this.requests.raiseAlarm(alarm, memberId)
   }
 
   /** Waits until a read at this moment is linearizable on this member. */
-  async linearizableBarrier(): Promise<void> {
-    if (this.core.stopped) throw new TskvError("stopped")
-    // Without a leader the ReadIndex round is retried until the request timeout (etcd: "request timed out").
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new TskvError("timeout")), this.requestTimeoutMs())
-    })
-    try {
-      this.kick()
-      await Promise.race([this.core.reads.wait(), timeout])
-    } catch (e) {
-      this.counters.readIndexesFailed++
-      throw e
-    } finally {
-      clearTimeout(timer)
-    }
+  linearizableBarrier(): Promise<void> {
+    return this.requests.linearizableBarrier()
   }
 
   /** Resolves once this member applied at least `index`. */
