@@ -1,39 +1,38 @@
-// The member: the only place where raft meets the disk, the network and the
-// clock. It owns the Ready loop (WAL save -> send -> apply -> advance),
-// proposal waiters, linearizable reads, lease expiry, compaction steps and
-// backend commits, and offers the request API that api/grpc calls.
+// The member as the rest of tskv sees it (api/, member/, main.ts): a facade
+// over the parts that do the work, each in its own file, all sharing one
+// ServerCore (core.ts):
+//   ready_loop.ts     drives raft: WAL save -> send -> apply -> advance
+//   apply_entries.ts  applies committed entries (applier.ts: the requests)
+//   snapshots.ts      raft snapshots, the member's own and the leader's db
+//   request_api.ts    proposals, the quota check, linearizable reads
+//   member_admin.ts   membership and leadership changes on request
+//   duties.ts         timers: tick, batch commits, leases, compaction, storage
 
-import { dataDirProbe, STORAGE_CHECK_MS, StorageGuard } from "./storage_guard"
-import { join } from "node:path"
+import type { AuthStore } from "../auth/store"
 import type { Backend } from "../backend/backend"
 import type { Config } from "../config/config"
 import type { Clock } from "../lib/clock"
-import { isTskvError, TskvError } from "../lib/errors"
+import { TskvError } from "../lib/errors"
 import type { Logger } from "../lib/logger"
 import type { Lessor } from "../lease/lessor"
 import type { KvApplier } from "../mvcc/kv_applier"
 import type { MvccStore } from "../mvcc/kv_store"
 import type { WatchableStore } from "../mvcc/watchable_store"
+import type * as pb from "../pb"
 import type { RaftNode } from "../raft/raft_node"
-import { type Message, type NodeId, StateType } from "../raft/types"
+import type { Message, NodeId, StateType } from "../raft/types"
 import type { Snapshotter } from "../snap/snapshotter"
+import type { V2Store } from "../v2store/store"
 import type { Alarms } from "./alarms"
-import { type PeerSender, type ServerCounters, ServerCore, type ServerHooks, type ServerParts } from "./core"
 import { EntryApplier } from "./apply_entries"
-import { Compactor } from "./compactor"
-import type { Member, Membership } from "./membership"
-import { type DecodedRequest, encodeCbor, RequestKind } from "./request"
+import { type PeerSender, type ServerCounters, ServerCore, type ServerHooks, type ServerParts } from "./core"
+import { Duties } from "./duties"
 import { MemberAdmin } from "./member_admin"
+import type { Member, Membership } from "./membership"
 import { ReadyLoop } from "./ready_loop"
+import type { DecodedRequest, RequestKind } from "./request"
 import { type RequestAuth, RequestApi } from "./request_api"
 import { Snapshots } from "./snapshots"
-import * as pb from "../pb"
-import type { AuthStore } from "../auth/store"
-import type { V2Store } from "../v2store/store"
-import { encodeV2Request, v2Request } from "../v2store/apply"
-
-/** etcd: the leader checks for expired leases every 500 ms. */
-const LEASE_CHECK_MS = 500
 
 export type { PeerSender, ServerCounters, ServerParts } from "./core"
 export type { RequestAuth } from "./request_api"
@@ -63,9 +62,9 @@ export class EtcdServer implements ServerHooks {
   private readonly snapshots: Snapshots
   private readonly members: MemberAdmin
   private readonly requests: RequestApi
-  private markReady: () => void = () => {}
-  private readonly ready = new Promise<void>((resolve) => (this.markReady = resolve))
+  private readonly duties: Duties
 
+  // ServerHooks: set by the wiring (metrics, peers, main.ts), called by the parts.
   onWalSync: ((ms: number) => void) | undefined
   onDefrag: ((ms: number) => void) | undefined
   onBackendSnapshot: ((ms: number) => void) | undefined
@@ -129,6 +128,7 @@ export class EtcdServer implements ServerHooks {
     this.snapshots = new Snapshots(core, (messages) => this.loop.stepMessages(messages))
     this.members = new MemberAdmin(core)
     this.requests = new RequestApi(core, (data) => this.loop.queueProposal(data))
+    this.duties = new Duties(core, { loop: this.loop, requests: this.requests, members: this.members })
   }
 
   /** Connects the peer transport and tells it about every other member. */
@@ -137,45 +137,13 @@ export class EtcdServer implements ServerHooks {
     for (const m of this.membership.list()) if (m.id !== this.memberId) peers.addPeer(m.id, m.peerUrls)
   }
 
-  /** The members this member can reach now (and itself): etcd's "started" members for --strict-reconfig-check. */
-  isReachable(id: NodeId): boolean {
-    return this.core.isReachable(id)
-  }
-
   setAuthApplier(applyAuth: (req: DecodedRequest) => unknown): void {
     this.apply.setAuthApplier(applyAuth)
   }
 
   /** Starts ticking and serving. */
   start(): void {
-    const c = this.config
-    this.core.timers.push(setInterval(() => this.loop.tick(), c.heartbeatMs))
-    this.core.timers.push(setInterval(() => this.commitBatch(), Math.max(1, c.backendBatchIntervalMs)))
-    this.core.timers.push(setInterval(() => this.compactionStep(), Math.max(1, c.compactionSleepIntervalMs)))
-    this.core.timers.push(setInterval(() => this.leaseDuties(), LEASE_CHECK_MS))
-    this.core.timers.push(setInterval(() => this.v2Sync(), LEASE_CHECK_MS))
-    this.core.storageGuard = new StorageGuard(dataDirProbe(c.dataDir))
-    this.core.timers.push(setInterval(() => this.checkStorage(), STORAGE_CHECK_MS))
-    const compactor = new Compactor(c.autoCompaction, {
-      clock: this.clock,
-      currentRevision: () => this.store.currentRevision(),
-      compactedRevision: () => this.store.compactedRevision(),
-      isLeader: () => this.isLeader(),
-      compact: async (revision) => {
-        try {
-          await this.propose(RequestKind.Compaction, pb.encodeCompactionRequest({ revision }))
-          this.logger.info("auto-compaction done", { revision })
-        } catch (e) {
-          this.logger.warn("auto-compaction failed", { revision, error: e })
-        }
-      },
-    })
-    if (compactor.enabled()) this.core.timers.push(setInterval(() => void compactor.tick(), compactor.tickIntervalMs()))
-    if (c.watchProgressNotifyIntervalMs > 0) {
-      this.core.timers.push(setInterval(() => this.watchable.notifyProgress(), c.watchProgressNotifyIntervalMs))
-    }
-    this.kick()
-    void this.publishAttributes()
+    this.duties.start()
   }
 
   /** Stops timers, fails waiters, flushes the backend and closes the WAL. */
@@ -238,12 +206,7 @@ export class EtcdServer implements ServerHooks {
     return this.core.requestTimeoutMs()
   }
 
-  // ---- the Ready loop
-
-  /** Schedules one pass of the Ready loop after the current I/O callbacks (batching). */
-  kick(): void {
-    this.core.kick()
-  }
+  // ---- raft, leadership, readiness
 
   /** A raft message from a peer. */
   stepMessages(messages: readonly Message[]): void {
@@ -255,94 +218,9 @@ export class EtcdServer implements ServerHooks {
     return this.core.onLeaderLost(listener)
   }
 
-  // ---- background duties
-
-  private compactionStep(): void {
-    if (this.core.stopped || this.loop.busy()) return
-    if (this.store.compactionPending()) {
-      this.store.compactStep()
-      this.backend.commitIfFull()
-    }
-  }
-
-  private leaseDuties(): void {
-    if (this.core.stopped || !this.isLeader()) return
-    for (const id of this.lessor.expired(1000)) {
-      this.counters.leaseExpired++
-      void this.proposeInternal(RequestKind.LeaseRevoke, { ID: id })
-    }
-    const checkpoints = this.lessor.dueCheckpoints(1000)
-    if (checkpoints.length > 0) {
-      void this.proposeInternal(RequestKind.LeaseCheckpoint, { checkpoints: checkpoints.map((c) => ({ ID: c.ID, remaining_TTL: c.remainingTTL })) })
-    }
-  }
-
-  /** etcd's v2 SYNC: while v2 keys have a TTL, the leader proposes its time; every member expires keys at it. */
-  private v2Sync(): void {
-    if (this.core.stopped || !this.isLeader() || this.v2?.hasTtlKeys() !== true) return
-    this.propose(RequestKind.V2, encodeV2Request(v2Request({ method: "SYNC", timeMs: this.clock.wallNow() }))).catch((e) => this.logger.warn("v2 sync failed", { error: e }))
-  }
-
-  /**
-   * The backend's periodic commit. While the data dir cannot take writes the
-   * batch stays open (a COMMIT that fails makes SQLite drop it, and the member
-   * would have to stop and replay); a failure stops the member cleanly.
-   */
-  private commitBatch(): void {
-    if (this.core.stopped || this.core.storageGuard?.problem() !== undefined) return
-    try {
-      this.backend.commit()
-    } catch (e) {
-      this.core.fatal(e)
-    }
-  }
-
-  private checkStorage(): void {
-    if (this.core.stopped || this.core.storageGuard === undefined || !this.core.storageGuard.check()) return
-    const problem = this.core.storageGuard.problem()
-    if (problem === undefined) {
-      this.logger.info("the data dir takes writes again; catching up")
-      this.kick()
-      return
-    }
-    this.logger.warn("the data dir cannot take writes: refusing proposals, handing leadership over, pausing the raft log", { problem })
-    void this.members.transferLeadershipForShutdown()
-  }
-
-  private async proposeInternal(kind: RequestKind, body: unknown): Promise<void> {
-    let bytes: Uint8Array
-    if (kind === RequestKind.LeaseRevoke) bytes = pb.encodeLeaseRevokeRequest(body as pb.LeaseRevokeRequestInit)
-    else if (kind === RequestKind.LeaseCheckpoint) bytes = pb.encodeLeaseCheckpointRequest(body as pb.LeaseCheckpointRequestInit)
-    else throw new Error(`no internal proposal of kind ${kind}`)
-    try {
-      await this.propose(kind, bytes)
-    } catch (e) {
-      if (!isTskvError(e, "leaseNotFound") && !isTskvError(e, "storageUnavailable")) this.logger.warn("internal proposal failed", { kind: RequestKind[kind], error: e })
-    }
-  }
-
   /** Resolves once this member serves: its attributes are published through raft (etcd: ReadyNotify). */
   readyNotify(): Promise<void> {
-    return this.ready
-  }
-
-  /** Publishes this member's name and client URLs through raft until it sticks (etcd: publish). */
-  private async publishAttributes(): Promise<void> {
-    const clientUrls = this.config.advertiseClientUrls.map((u) => u.text)
-    while (!this.core.stopped) {
-      const me = this.membership.get(this.memberId)
-      try {
-        // Attributes already in the state (a restart): a linearizable read shows that the cluster has a leader and this member caught up.
-        if (me && me.name === this.config.name && sameList(me.clientUrls, clientUrls)) await this.linearizableBarrier()
-        else await this.propose(RequestKind.MemberAttributes, encodeCbor({ id: this.memberId, name: this.config.name, clientUrls }))
-        this.markReady()
-        return
-      } catch (e) {
-        if (this.core.stopped) return
-        this.logger.warn("publishing member attributes failed, retrying", { error: e })
-        await Bun.sleep(500)
-      }
-    }
+    return this.duties.readyNotify()
   }
 
   // ---- peers and membership
@@ -350,7 +228,7 @@ export class EtcdServer implements ServerHooks {
   reportUnreachable(id: NodeId): void {
     if (this.core.stopped) return
     this.node.reportUnreachable(id)
-    this.kick()
+    this.core.kick()
   }
 
   /** A peer told us this member was removed from the cluster. */
@@ -415,12 +293,4 @@ export class EtcdServer implements ServerHooks {
     }
     this.onDefrag?.(performance.now() - started)
   }
-
-  dataDirPath(...parts: string[]): string {
-    return join(this.config.dataDir, ...parts)
-  }
-}
-
-function sameList(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i])
 }
