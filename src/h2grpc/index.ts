@@ -57,3 +57,4 @@ export {
 } from "./grpc_server"
 export { GrpcError, GrpcStatus, grpcCodeNames, statusOfGrpcError, type GrpcStatusCode, type StatusOf } from "./status"
 export type { FetchHandler } from "./fetch_adapter"
+export type { UpgradeHandler } from "./listener"

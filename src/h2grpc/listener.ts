@@ -46,7 +46,15 @@ export interface ClientListenerOptions {
   checkTlsConnection?: (socket: tls.TLSSocket) => string | null
   http2?: Http2Tuning
   logger?: Logger
+  /**
+   * HTTP/1.1 requests with an Upgrade header (websockets): true when it took the
+   * socket; otherwise (or without it) the request is served as any other, on a
+   * connection that closes after the answer.
+   */
+  upgrade?: UpgradeHandler
 }
+
+export type UpgradeHandler = (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => boolean
 
 const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n")
 const DEFAULT_WINDOW_BYTES = 8 * 1024 * 1024
@@ -104,7 +112,7 @@ export class ClientListener {
     this.maxConcurrentStreams = options.http2?.maxConcurrentStreams ?? MAX_STREAMS_UNLIMITED
     const scheme = this.parsed.secure ? "https" : "http"
     this.scheme = scheme
-    this.h1 = http.createServer((req, res) => {
+    const serveRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
       // while closing, a keep-alive connection ends after its response
       res.once("finish", () => {
         if (this.closed) req.socket.end()
@@ -114,6 +122,14 @@ export class ClientListener {
         return
       }
       serveHttp1({ fetch: this.options.fetch, req, res, scheme, logger: this.logger })
+    }
+    this.h1 = http.createServer(serveRequest)
+    this.h1.on("upgrade", (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+      if (this.options.upgrade?.(req, socket, head) === true) return
+      const res = new http.ServerResponse(req)
+      res.assignSocket(socket)
+      res.shouldKeepAlive = false
+      serveRequest(req, res)
     })
     if (this.parsed.secure) {
       if (options.tls === undefined) throw new Error(`listen url ${options.url}: TLS options required`)

@@ -9,7 +9,8 @@ import { systemClock } from "../lib/clock"
 import { snapDirOf } from "../lib/data_dir"
 import type { Logger } from "../lib/logger"
 import { Registry, registerProcessMetrics } from "../lib/metrics"
-import { createHttpApp } from "../api/http/app"
+import { corsHeadersOf, createHttpApp } from "../api/http/app"
+import { gatewayWebsocket } from "../api/http/gateway_ws"
 import { ClientListener, GrpcServer } from "../h2grpc"
 import { etcdGrpcErrors } from "../api/grpc/errors"
 import { HealthService, ServingStatus } from "../api/grpc/services/health"
@@ -122,7 +123,8 @@ export async function runMember(config: Config, logger: Logger): Promise<Running
   const listeners: ClientListener[] = []
   try {
     for (const url of config.listenClientUrls) {
-      const listener = await ClientListener.listen({ url: url.text, grpc, fetch: app.fetch, ...(secure(url.scheme) ? tlsListen : {}), http2, logger })
+      const upgrade = config.enableGrpcGateway ? gatewayWebsocket({ fetch: app.fetch, scheme: secure(url.scheme) ? "https" : "http", corsHeaders: corsHeadersOf(config.cors) }) : undefined
+      const listener = await ClientListener.listen({ url: url.text, grpc, fetch: app.fetch, ...(secure(url.scheme) ? tlsListen : {}), http2, logger, ...(upgrade ? { upgrade } : {}) })
       listeners.push(listener)
       if (clientTls && secure(url.scheme)) clientTls.server.attach(listener)
       logger.info("serving client traffic", { address: url.text })

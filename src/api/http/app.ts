@@ -50,6 +50,19 @@ const CORS_HEADERS: Record<string, string> = {
   "Access-Control-Allow-Origin": "*",
 }
 
+/**
+ * --cors: etcd's access controller. With "*" (the default) every answer allows every
+ * origin; with a list, only an Origin on the list is echoed back.
+ */
+export function corsHeadersOf(cors: readonly string[] | undefined): (origin: string | undefined) => Record<string, string> {
+  const corsAll = cors === undefined || cors.length === 0 || cors.includes("*")
+  const allowed = new Set(cors ?? [])
+  return (origin) => {
+    if (corsAll) return CORS_HEADERS
+    return origin !== undefined && allowed.has(origin) ? { ...CORS_HEADERS, "Access-Control-Allow-Origin": origin } : {}
+  }
+}
+
 export function createHttpApp(deps: HttpDeps): Hono {
   const logger = deps.logger ?? silentLogger
   const readTimeoutMs = deps.readTimeoutMs ?? 7000
@@ -59,15 +72,8 @@ export function createHttpApp(deps: HttpDeps): Hono {
 
   const app = new Hono()
 
-  // --cors: etcd's access controller. With "*" (the default) every answer allows every
-  // origin; with a list, only an Origin on the list is echoed back. A preflight OPTIONS is
-  // answered 200 empty either way.
-  const corsAll = deps.cors === undefined || deps.cors.length === 0 || deps.cors.includes("*")
-  const allowed = new Set(deps.cors ?? [])
-  const corsHeaders = (origin: string | undefined): Record<string, string> => {
-    if (corsAll) return CORS_HEADERS
-    return origin !== undefined && allowed.has(origin) ? { ...CORS_HEADERS, "Access-Control-Allow-Origin": origin } : {}
-  }
+  // A preflight OPTIONS is answered 200 empty, with or without CORS headers.
+  const corsHeaders = corsHeadersOf(deps.cors)
   app.use("*", async (c, next) => {
     const headers = corsHeaders(c.req.header("origin"))
     if (c.req.method === "OPTIONS") {

@@ -13,7 +13,7 @@ import { silentLogger, type Logger } from "../../lib/logger"
 import { toJson } from "../../pb"
 import { statusOfError } from "../grpc/errors"
 import { type BidiCall, type GrpcServer, type RegisteredMethod, GrpcStatus, type GrpcStatusCode } from "../../h2grpc"
-import { BodyDecoder, decodeRequest, StreamingBodyDecoder } from "./gateway_json"
+import { decodeRequest, type JsonNode, StreamingBodyDecoder } from "./gateway_json"
 
 interface GatewayMethod {
   readonly gatewayPaths: readonly string[]
@@ -49,11 +49,11 @@ export function mountGateway(app: Hono, grpc: GrpcServer, options: { logger?: Lo
     if (route === undefined) return goError("Not Found", 404)
     const { registered, method } = route
     const context = new GatewayCall(request, method.responseType, logger)
+    const messages = new RequestMessages(request, method.requestType)
     if (registered.kind === "bidi_stream") {
       // grpc-gateway decodes the first message before it answers (an error there is the
       // answer: code Unknown); the others are handed on as they arrive, and a later
       // undecodable one ends the client's side of the stream
-      const messages = new RequestMessages(request, method.requestType)
       let first: unknown
       try {
         first = await messages.next()
@@ -66,10 +66,11 @@ export function mountGateway(app: Hono, grpc: GrpcServer, options: { logger?: Lo
         .catch((e: unknown) => context.end(e))
       return context.response(first !== undefined)
     }
-    const decoder = new BodyDecoder(await request.text())
+    // the first value of the body, decoded once complete (the rest is not read, as
+    // json.Decoder does: a websocket's body stays open after its one message)
     let message: unknown
     try {
-      message = decodeRequest(method.requestType, decoder.next())
+      message = decodeRequest(method.requestType, await messages.nextNode())
     } catch (e) {
       return errorResponse(GrpcStatus.INVALID_ARGUMENT, errorText(e))
     }
@@ -116,9 +117,15 @@ class RequestMessages {
 
   /** The next message; undefined at the end of the body; throws what does not decode. */
   async next(): Promise<unknown> {
+    const node = await this.nextNode()
+    return node === undefined ? undefined : decodeRequest(this.requestType, node)
+  }
+
+  /** The next JSON value once complete; undefined at the end of the body. */
+  async nextNode(): Promise<JsonNode | undefined> {
     for (;;) {
       const node = this.decoder.next()
-      if (node !== "more") return node === undefined ? undefined : decodeRequest(this.requestType, node)
+      if (node !== "more") return node
       const { done, value } = await this.reader!.read()
       if (done) {
         this.decoder.push(this.text.decode())

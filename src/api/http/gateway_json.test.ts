@@ -1,7 +1,22 @@
 // The expected texts were measured on etcd 3.4.23's gateway (go1.19.8) with curl.
 import { expect, test } from "bun:test"
 import type { LeaseKeepAliveRequest, RangeRequest, TxnRequest, WatchRequest } from "../../pb"
-import { BodyDecoder, decodeRequest, decodeStdBase64, StreamingBodyDecoder } from "./gateway_json"
+import { decodeRequest, decodeStdBase64, type JsonNode, StreamingBodyDecoder } from "./gateway_json"
+
+/** json.Decoder over a whole body: next() is the next value, or undefined at its end. */
+class BodyDecoder {
+  private readonly decoder = new StreamingBodyDecoder()
+
+  constructor(text: string) {
+    this.decoder.push(text)
+    this.decoder.end()
+  }
+
+  next(): JsonNode | undefined {
+    const node = this.decoder.next()
+    return node === "more" ? undefined : node
+  }
+}
 
 function range(body: string): RangeRequest {
   return decodeRequest<RangeRequest>("etcdserverpb.RangeRequest", new BodyDecoder(body).next())

@@ -19,6 +19,8 @@ export class GatewayDecodeError extends Error {
   override readonly name = "GatewayDecodeError"
 }
 
+export type { Node as JsonNode }
+
 type Node =
   | { readonly t: "object"; readonly entries: Map<string, Node> }
   | { readonly t: "array"; readonly items: Node[] }
@@ -203,21 +205,6 @@ class Scanner {
       this.pos++
     }
     return node
-  }
-}
-
-/** Go's json.Decoder over a whole body: next() is the next value, or undefined at the end (io.EOF). */
-export class BodyDecoder {
-  private readonly decoder = new StreamingBodyDecoder()
-
-  constructor(text: string) {
-    this.decoder.push(text)
-    this.decoder.end()
-  }
-
-  next(): Node | undefined {
-    const node = this.decoder.next()
-    return node === "more" ? undefined : node
   }
 }
 
