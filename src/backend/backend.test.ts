@@ -254,3 +254,17 @@ test("Backend.commit() after SQLite rolled the batch back (a write failed: disk 
     rmSync(dir, { recursive: true, force: true })
   }
 })
+
+test("Backend.close() whose last commit fails still closes the db, then throws (the batch is dropped; the WAL replays it)", () => {
+  const dir = mkdtempSync(join(tmpdir(), "tskv-backend-"))
+  try {
+    const path = join(dir, "db")
+    const b = openWithBatch(path)
+    b.db.exec("ROLLBACK")
+    expect(() => b.close()).toThrow("SQLite rolled back the batch")
+    expect(() => b.db.query("SELECT 1").get()).toThrow()
+    expectOnlyFirstBatch(path)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})

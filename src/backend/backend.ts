@@ -451,8 +451,20 @@ export class Backend {
     return bytes
   }
 
+  /**
+   * Commits the open batch and closes the db. The db is closed even when that
+   * commit fails (the error is thrown after): the batch is dropped, and the
+   * restart replays it from the raft WAL.
+   */
   close(): void {
-    if (this.failure === undefined) this.commit()
+    let error: unknown
+    if (this.failure === undefined) {
+      try {
+        this.commit()
+      } catch (e) {
+        error = this.fail(e)
+      }
+    }
     if (this.walFd !== undefined) {
       closeSync(this.walFd)
       this.walFd = undefined
@@ -464,6 +476,7 @@ export class Backend {
       if (this.failure === undefined) this.checkpointFully("TRUNCATE")
     }
     this.db.close()
+    if (error !== undefined) throw error
   }
 
   private sizeCache = -1

@@ -55,15 +55,21 @@ import type { ConfChange, ConfState, Entry, HardState, Message, NodeId, ReadStat
 import { ConfChangeType, EntryType, MessageType, NONE, StateType } from "./types"
 
 /**
- * The node takes raft's options as they are (see RaftOptions in raft.ts). With
- * `peers` and empty storage, the node writes one AddNode ConfChange entry per
- * peer (sorted by id, so every member writes the same entries) at term 1 and
- * commits them; on a restart, `applied` is the last index the application
- * applied, and ConfChange entries between the snapshot and it are replayed.
+ * The node takes raft's options (see RaftOptions in raft.ts). With `peers` and
+ * empty storage, the node writes one AddNode ConfChange entry per peer (sorted
+ * by id, so every member writes the same entries) at term 1 and commits them;
+ * on a restart, `applied` is the last index the application applied, and
+ * ConfChange entries between the snapshot and it are replayed.
  */
 export type RaftNodeOptions = RaftOptions & {
   /** accept() and persisted() instead of advance(): several Readies may be persisting at once (see the header). */
   pipelined?: boolean
+  /**
+   * The context of each bootstrap ConfChange entry (etcd: the member's JSON),
+   * so that an application replaying the log from its start learns every
+   * member from the log alone. Default: empty.
+   */
+  bootstrapContext?: (nodeId: NodeId) => Uint8Array
 }
 
 export interface Ready {
@@ -156,7 +162,7 @@ export class RaftNode {
     }
     this.raft = new Raft(bootstrap ? { ...raftOptions, peers: options.peers ?? [], learners: options.learners ?? [] } : raftOptions)
     if (bootstrap) {
-      this.bootstrap(options.peers ?? [], options.learners ?? [])
+      this.bootstrap(options.peers ?? [], options.learners ?? [], options.bootstrapContext ?? (() => new Uint8Array(0)))
     } else if (options.applied !== undefined) {
       this.raft.replayConfChanges(options.applied)
     }
@@ -164,11 +170,11 @@ export class RaftNode {
     this.prevHard = storage.initialState().hardState
   }
 
-  private bootstrap(peers: readonly NodeId[], learners: readonly NodeId[]): void {
+  private bootstrap(peers: readonly NodeId[], learners: readonly NodeId[], context: (nodeId: NodeId) => Uint8Array): void {
     const sorted = (ids: readonly NodeId[]): NodeId[] => [...ids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
     const changes: ConfChange[] = [
-      ...sorted(peers).map((nodeId) => ({ type: ConfChangeType.AddNode, nodeId, context: new Uint8Array(0) })),
-      ...sorted(learners).map((nodeId) => ({ type: ConfChangeType.AddLearnerNode, nodeId, context: new Uint8Array(0) })),
+      ...sorted(peers).map((nodeId) => ({ type: ConfChangeType.AddNode, nodeId, context: context(nodeId) })),
+      ...sorted(learners).map((nodeId) => ({ type: ConfChangeType.AddLearnerNode, nodeId, context: context(nodeId) })),
     ]
     const entries = changes.map((cc, k): Entry => ({
       term: 1,

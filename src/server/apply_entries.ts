@@ -7,10 +7,11 @@
 import { assert } from "../lib/assert"
 import { isTskvError, TskvError } from "../lib/errors"
 import { decodeConfChange } from "../raft/conf_change_codec"
-import { type ConfChange, ConfChangeType, type Entry, EntryType } from "../raft/types"
+import { type ConfChange, ConfChangeType, type Entry, EntryType, type NodeId } from "../raft/types"
 import { Applier, type ApplyResult } from "./applier"
 import type { ServerCore } from "./core"
-import { type DecodedRequest, decodeCbor, decodeRequest } from "./request"
+import { formatId } from "./ids"
+import { type DecodedRequest, decodeCbor, decodeRequest, encodeCbor } from "./request"
 
 /** A conf change proposal carries who proposed it, so apply can answer the waiter. */
 export interface ConfChangeContext {
@@ -117,9 +118,13 @@ export class EntryApplier {
           return
         }
         const m = ctx?.member
-        if (!m) return
+        if (!m) {
+          core.logger.warn("a conf change entry adds a member this member does not know, without its peer URLs (a log written by an older tskv): it cannot reach that member", { "member-id": formatId(cc.nodeId) })
+          return
+        }
         ms.add({ id: cc.nodeId, name: m.name, peerUrls: m.peerUrls, clientUrls: [], isLearner: cc.type === ConfChangeType.AddLearnerNode })
-        core.v2?.recordInternalWrites(1)
+        // A bootstrap entry (origin 0) replayed into a lost backend: a fresh cluster knew it without a v2 write.
+        if (ctx.origin !== 0n) core.v2?.recordInternalWrites(1)
         if (cc.nodeId !== core.memberId) core.peers?.addPeer?.(cc.nodeId, m.peerUrls)
         return
       }
@@ -137,6 +142,16 @@ export class EntryApplier {
         return
     }
   }
+}
+
+/**
+ * The context of a new cluster's bootstrap AddNode entry (etcd: the member's
+ * JSON): the member as --initial-cluster names it, so that a replay of the log
+ * from its start (a backend lost with the page cache) learns every member.
+ */
+export function bootstrapConfChangeContext(member: { id: NodeId; name: string; peerUrls: readonly string[] }): Uint8Array {
+  const context: ConfChangeContext = { origin: 0n, seq: 0, member: { id: member.id, name: member.name, peerUrls: [...member.peerUrls], isLearner: false } }
+  return encodeCbor(context)
 }
 
 function decodeCborContext(bytes: Uint8Array): ConfChangeContext | undefined {

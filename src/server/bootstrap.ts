@@ -33,6 +33,7 @@ import { computeClusterId, computeMemberId, formatId } from "./ids"
 import { Membership } from "./membership"
 import { forceNewClusterLog } from "./force_new_cluster"
 import { neverServed, removeHalfMade } from "./half_made"
+import { bootstrapConfChangeContext } from "./apply_entries"
 import { EtcdServer } from "./server"
 import { V2Store } from "../v2store/store"
 import { V2Table } from "../v2store/v2_table"
@@ -138,6 +139,7 @@ export async function bootstrapServer(options: BootstrapOptions): Promise<EtcdSe
   let clusterId: NodeId
   let wal: Wal
   let peers: NodeId[] | undefined
+  let bootstrapContexts: Map<NodeId, Uint8Array> | undefined
   if (restarting) {
     const from = snapshot ? { index: snapshot.metadata.index, term: snapshot.metadata.term } : undefined
     const opened = Wal.open({ fs, dir, logger, maxWals: config.maxWals, noFsync: config.unsafeNoFsync, onSync, ...(from ? { snapshot: from } : {}) })
@@ -190,12 +192,14 @@ export async function bootstrapServer(options: BootstrapOptions): Promise<EtcdSe
     backend.commit()
     wal = Wal.create({ fs, dir, logger, metadata: { memberId, clusterId }, maxWals: config.maxWals, noFsync: config.unsafeNoFsync, onSync })
     peers = ids.members.map((m) => m.id)
+    bootstrapContexts = new Map(ids.members.map((m) => [m.id, bootstrapConfChangeContext(m)]))
     logger.info("starting a new cluster", { "member-id": formatId(memberId), "cluster-id": formatId(clusterId), members: ids.members.length })
   }
 
   const node = new RaftNode({
     id: memberId,
     ...(peers ? { peers } : {}),
+    ...(bootstrapContexts ? { bootstrapContext: (id: NodeId) => bootstrapContexts.get(id) ?? new Uint8Array(0) } : {}),
     storage,
     prng: randomPrng(),
     electionTicks: config.electionTicks,

@@ -195,6 +195,7 @@ export class ServerCore {
     this.peers = parts.peers
     this.hooks = hooks
     this.snapshotIndex = parts.storage.snapshot().metadata.index
+    this.term = parts.storage.initialState().hardState.term
     this.ids = new RequestIdGenerator(Date.now())
     this.appliedIndex = this.backend.consistentIndex().index
     this.reads = new ReadIndexer({
@@ -225,8 +226,32 @@ export class ServerCore {
     this.reads.failAll(err)
     for (const w of this.leaderWaiters) w()
     this.leaderWaiters = []
-    this.backend.close()
-    this.wal.close()
+    this.closeStorage()
+  }
+
+  /**
+   * Closes the backend and the WAL. On a data dir that cannot take writes
+   * (read-only, full) the backend's last batch cannot be committed nor the
+   * WAL's tail synced: the stop still ends cleanly, with one line saying so
+   * (every acknowledged write is in the WAL, synced; the restart replays it).
+   */
+  private closeStorage(): void {
+    const failures: { part: string; error: unknown }[] = []
+    for (const [part, close] of [["backend", () => this.backend.close()], ["wal", () => this.wal.close()]] as const) {
+      try {
+        close()
+      } catch (error) {
+        failures.push({ part, error })
+      }
+    }
+    if (failures.length === 0) return
+    this.storageGuard?.check()
+    const problem = this.storageGuard?.problem()
+    if (problem === undefined) throw failures[0]!.error
+    this.logger.warn("stopping on a data dir that cannot take writes: the backend's last batch is not committed and the WAL's tail not synced; every acknowledged write is in the WAL, the restart replays it", {
+      problem,
+      ...Object.fromEntries(failures.map((f) => [`${f.part}-error`, f.error instanceof Error ? f.error.message : String(f.error)])),
+    })
   }
 
   fatal(error: unknown): void {

@@ -370,6 +370,36 @@ describe("Wal: a write the file system refuses", () => {
     })
   }
 
+  test("EROFS on the sync at close(): the file is closed, close() throws WalWriteRefused, every synced record reopens", () => {
+    const fs = newFs()
+    const wal = Wal.create({ fs, dir, metadata })
+    wal.save(hs(1, 0), entries(1, 3))
+    fs.rules.push({ op: "fdatasync", path: /\.wal/, error: "EROFS" })
+    expect(() => wal.close()).toThrow(WalWriteRefused)
+    fs.rules.length = 0
+    // Closed: the lock is free, and what was saved with a sync is there.
+    const opened = Wal.open({ fs, dir })
+    expect(opened.entries).toEqual(entries(1, 3))
+    opened.wal.close()
+  })
+
+  test("EIO on the sync at close(): the file is closed, close() throws the error as it is", () => {
+    const fs = newFs()
+    const wal = Wal.create({ fs, dir, metadata })
+    wal.save(hs(1, 0), entries(1, 3))
+    fs.rules.push({ op: "fdatasync", path: /\.wal/, error: "EIO" })
+    let thrown: unknown
+    try {
+      wal.close()
+    } catch (e) {
+      thrown = e
+    }
+    expect(thrown).not.toBeInstanceOf(WalWriteRefused)
+    expect(String(thrown)).toContain("EIO")
+    fs.rules.length = 0
+    Wal.open({ fs, dir }).wal.close()
+  })
+
   test("EIO on the append: the WAL refuses every later write (it must be reopened)", () => {
     const fs = newFs()
     const wal = Wal.create({ fs, dir, metadata })

@@ -397,12 +397,21 @@ export class Wal {
     return this.segments.map((s) => s.name)
   }
 
+  /**
+   * Syncs the tail (records saved without a sync: commit-only hard states,
+   * --unsafe-no-fsync) and closes the file. The file is closed even when the
+   * sync fails; a sync the file system refuses (read-only, full) throws
+   * WalWriteRefused: every record saved with a sync is already durable.
+   */
   close(): void {
     if (this.closed) return
     this.closed = true
     if (this.failure === undefined) {
       try {
         this.writer.file.fdatasync()
+      } catch (e) {
+        if (isFsError(e) && REFUSED_WRITE_CODES.has(e.code)) throw new WalWriteRefused(e)
+        throw e
       } finally {
         this.writer.file.close()
       }

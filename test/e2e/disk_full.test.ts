@@ -9,7 +9,7 @@
 
 import { afterEach, expect, test } from "bun:test"
 import { spawnSync } from "bun"
-import { mkdirSync, statfsSync, unlinkSync } from "node:fs"
+import { mkdirSync, rmSync, statfsSync, unlinkSync } from "node:fs"
 import { basename, join } from "node:path"
 import { status } from "@grpc/grpc-js"
 import { fromUtf8, utf8 } from "../../src/lib/bytes"
@@ -43,8 +43,21 @@ function fill(dir: string, leaveBytes: number): string {
   return filler
 }
 
+/** A fresh ext4 file system (errors=remount-ro) on a loop device mounted on `mnt`; echo 1 > its trigger_fs_error turns it read-only. */
+function mountExt4(image: string, mnt: string): string {
+  run(["truncate", "-s", "256M", image])
+  run(["mkfs.ext4", "-q", "-F", image])
+  run(["mount", "-o", "loop,errors=remount-ro", image, mnt])
+  mounts.push(mnt)
+  return basename(run(["findmnt", "-n", "-o", "SOURCE", mnt]).trim())
+}
 
-test("one member, disk full: writes refused with a clear error, reads served, nothing lost, writes again once space is back (no restart)", async () => {
+function triggerFsError(device: string): void {
+  run(["sh", "-c", `echo 1 > /sys/fs/ext4/${device}/trigger_fs_error`])
+}
+
+/** A one-member cluster whose data dir is on the file system `mount` puts there before the first start. */
+async function oneMemberOn(mount: (dataDir: string) => void): Promise<{ c: Cluster; dataDir: string }> {
   let dataDir = ""
   const c = (cluster = await Cluster.start({
     kind: "tskv",
@@ -52,10 +65,17 @@ test("one member, disk full: writes refused with a clear error, reads served, no
     prepareDataDir: (m) => {
       if (dataDir !== "") return
       dataDir = m.dataDir
-      mountTmpfs(dataDir, 100)
-      mounts.push(dataDir)
+      mount(dataDir)
     },
   }))
+  return { c, dataDir }
+}
+
+test("one member, disk full: writes refused with a clear error, reads served, nothing lost, writes again once space is back (no restart)", async () => {
+  const { c, dataDir } = await oneMemberOn((dir) => {
+    mountTmpfs(dir, 100)
+    mounts.push(dir)
+  })
   const client = c.client("m1")
   for (let i = 0; i < 50; i++) await client.kv.put({ key: utf8(`k${i}`), value: utf8(`v${i}`) })
   const filler = fill(dataDir, 1024 * 1024)
@@ -117,20 +137,17 @@ for (const role of ["leader", "follower"] as const) {
   }, 90_000)
 }
 
-// The operator's next step (stop it, remount, start it) is not checked here: the restarted follower
-// gets heartbeats but no entries from the leader and never publishes itself (a bug found at the end
-// of the session and left open in the notes of issue 17; it reproduces with this test followed by
-// kill, remount and restart).
-test("three members, a follower's data dir turns read-only (ext4 errors=remount-ro): it refuses writes, serves reads, the others go on", async () => {
+// Then the operator's next step: stop it, unmount, mount the file system again, start it. The copy of
+// the data dir onto the ext4 is not synced and the ext4 error aborts its journal, so the backend
+// usually comes back without what the page cache held (often an empty db: consistent index 0, as
+// after a power cut): the member replays its WAL from the start, learns its peers from the log's
+// bootstrap entries (lost_backend.test.ts), and catches up with the leader.
+test("three members, a follower's data dir turns read-only (ext4 errors=remount-ro): it refuses writes, serves reads, the others go on; restarted after a remount, it catches up", async () => {
   const tmp = tempDir("ext4-")
   const image = join(tmp.path, "fs.img")
   const mnt = join(tmp.path, "mnt")
   mkdirSync(mnt)
-  run(["truncate", "-s", "256M", image])
-  run(["mkfs.ext4", "-q", "-F", image])
-  run(["mount", "-o", "loop,errors=remount-ro", image, mnt])
-  mounts.push(mnt)
-  const device = basename(run(["findmnt", "-n", "-o", "SOURCE", mnt]).trim())
+  const device = mountExt4(image, mnt)
   const c = (cluster = await Cluster.start({ kind: "tskv", size: 3 }))
   const leader = (await c.leader()).name
   const victim = c.members.find((m) => m.name !== leader)!.name
@@ -141,7 +158,7 @@ test("three members, a follower's data dir turns read-only (ext4 errors=remount-
   await c.restart(victim)
   for (let i = 0; i < 20; i++) await c.client(leader).kv.put({ key: utf8(`k${i}`), value: utf8(`v${i}`) })
   await c.waitConverged()
-  run(["sh", "-c", `echo 1 > /sys/fs/ext4/${device}/trigger_fs_error`])
+  triggerFsError(device)
   let last: unknown
   await eventually(`${victim} refuses writes`, async () => {
     const f = (last = await failureOf(() => c.client(victim, 2_000).kv.put({ key: utf8("ro"), value: utf8("x") })))
@@ -158,4 +175,47 @@ test("three members, a follower's data dir turns read-only (ext4 errors=remount-
   for (const m of c.members.filter((m) => m.name !== victim)) {
     expect((await c.client(m.name).kv.range({ key: utf8("k"), rangeEnd: utf8("l"), serializable: true })).count).toBe(60)
   }
-}, 90_000)
+  // The operator remounts the file system and starts the member again.
+  run(["umount", mnt])
+  run(["mount", "-o", "loop,errors=remount-ro", image, mnt])
+  try {
+    await c.restart(victim)
+    await c.waitConverged(30_000)
+  } catch (e) {
+    throw new Error(`${String(e)}\n${c.member(victim).process?.output().slice(-4_000)}`)
+  }
+  for (const m of c.members) {
+    const r = await c.client(m.name).kv.range({ key: utf8("k"), rangeEnd: utf8("l"), serializable: true })
+    expect(r.kvs.map((kv) => fromUtf8(kv.value)).sort()).toEqual(Array.from({ length: 60 }, (_, i) => `v${i}`).sort())
+  }
+  await c.client(victim).kv.put({ key: utf8("back"), value: utf8("z") })
+  expect(c.crashed()).toEqual([])
+}, 120_000)
+
+test("one member whose data dir turned read-only: SIGTERM stops it cleanly (exit 0, a clear line, no stack trace); after a remount it restarts with every acknowledged write", async () => {
+  const tmp = tempDir("ext4-")
+  const image = join(tmp.path, "fs.img")
+  let device = ""
+  const { c, dataDir } = await oneMemberOn((dir) => {
+    mkdirSync(dir, { recursive: true })
+    device = mountExt4(image, dir)
+    rmSync(join(dir, "lost+found"), { recursive: true })
+  })
+  const client = c.client("m1")
+  for (let i = 0; i < 20; i++) await client.kv.put({ key: utf8(`k${i}`), value: utf8(`v${i}`) })
+  triggerFsError(device)
+  await eventually("m1 refuses writes", async () => {
+    const f = await failureOf(() => c.client("m1", 2_000).kv.put({ key: utf8("ro"), value: utf8("x") }))
+    return f !== "ok" && f.message === MESSAGE ? true : undefined
+  }, 5_000)
+  const code = await c.terminate("m1")
+  const output = c.member("m1").pastOutput
+  expect({ code, stackTrace: /\n\s+at /.test(output) || output.includes("shutdown failed") }).toEqual({ code: 0, stackTrace: false })
+  const line = output.split("\n").find((l) => l.includes("stopping on a data dir that cannot take writes"))
+  expect(line).toContain("the data dir is on a read-only file system")
+  run(["umount", dataDir])
+  run(["mount", "-o", "loop,errors=remount-ro", image, dataDir])
+  await c.restart("m1")
+  const r = await c.client("m1").kv.range({ key: utf8("k"), rangeEnd: utf8("l") })
+  expect(r.kvs.map((kv) => fromUtf8(kv.value)).sort()).toEqual(Array.from({ length: 20 }, (_, i) => `v${i}`).sort())
+}, 60_000)

@@ -6,7 +6,7 @@
 // only when their directory is fsynced. `crash()` freezes this file system and
 // returns a new one holding only the durable image, optionally with a prefix of
 // the unsynced writes (a write torn at any byte offset). Rules make chosen
-// operations fail with ENOSPC or EIO (a write first writes part of its bytes),
+// operations fail with ENOSPC, EROFS or EIO (a write first writes part of its bytes),
 // or crash the machine at that point; `crashAtOp` crashes at the n-th mutating
 // operation so a test can crash at every step of a workload.
 
@@ -22,7 +22,7 @@ export interface FaultRule {
   path?: string | RegExp
   /** Fire on the n-th matching operation (1-based, default 1), once. */
   nth?: number
-  error: "ENOSPC" | "EIO" | "crash"
+  error: "ENOSPC" | "EROFS" | "EIO" | "crash"
   /** For writes: how many bytes reach the file before the failure (default 0). */
   writeBytes?: number
 }
