@@ -93,9 +93,12 @@ export class Duties {
   /**
    * The backend's periodic commit. While the data dir cannot take writes the
    * batch stays open (a COMMIT that fails makes SQLite drop it, and the member
-   * would have to stop and replay); a failure stops the member cleanly.
+   * would have to stop and replay); a failure stops the member cleanly. The
+   * data dir is probed right before (two syscalls): a file system that went
+   * read-only or full since the last periodic check holds the batch too.
    */
   private commitBatch(): void {
+    this.checkStorage()
     if (this.core.stopped || this.core.storageGuard?.problem() !== undefined) return
     try {
       this.core.backend.commit()

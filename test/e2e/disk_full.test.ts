@@ -192,7 +192,11 @@ test("three members, a follower's data dir turns read-only (ext4 errors=remount-
   expect(c.crashed()).toEqual([])
 }, 120_000)
 
-test("one member whose data dir turned read-only: SIGTERM stops it cleanly (exit 0, a clear line, no stack trace); after a remount it restarts with every acknowledged write", async () => {
+// Under a write load the backend's batch is never empty: the periodic commit probes the data dir
+// first and holds the batch (a failed COMMIT makes SQLite drop the batch and stops the member). A
+// COMMIT inside the kernel's own few milliseconds of turning the file system read-only can still
+// fail (see the notes of issue 17); every acknowledged write survives either way.
+test("one member whose data dir turns read-only under a write load: it stays up; SIGTERM stops it cleanly (exit 0, a clear line, no stack trace); after a remount it restarts with every acknowledged write", async () => {
   const tmp = tempDir("ext4-")
   const image = join(tmp.path, "fs.img")
   let device = ""
@@ -202,12 +206,27 @@ test("one member whose data dir turned read-only: SIGTERM stops it cleanly (exit
     rmSync(join(dir, "lost+found"), { recursive: true })
   })
   const client = c.client("m1")
-  for (let i = 0; i < 20; i++) await client.kv.put({ key: utf8(`k${i}`), value: utf8(`v${i}`) })
+  const acked: string[] = []
+  const load = { stop: false }
+  const writers = Array.from({ length: 4 }, async (_, w) => {
+    for (let i = 0; !load.stop && i < 2_000; i++) {
+      const key = `k${w}-${i}`
+      if ((await failureOf(() => client.kv.put({ key: utf8(key), value: utf8(key) }))) !== "ok") return
+      acked.push(key)
+    }
+  })
+  await eventually("100 puts acknowledged", async () => (acked.length >= 100 ? true : undefined), 10_000)
   triggerFsError(device)
+  let last: unknown
   await eventually("m1 refuses writes", async () => {
-    const f = await failureOf(() => c.client("m1", 2_000).kv.put({ key: utf8("ro"), value: utf8("x") }))
+    const f = (last = await failureOf(() => c.client("m1", 2_000).kv.put({ key: utf8("ro"), value: utf8("x") })))
     return f !== "ok" && f.message === MESSAGE ? true : undefined
-  }, 5_000)
+  }, 5_000).catch((e: unknown) => {
+    throw new Error(`${String(e)}; last answer ${JSON.stringify(last)}\n${(c.member("m1").pastOutput + (c.member("m1").process?.output() ?? "")).slice(-3_000)}`)
+  })
+  load.stop = true
+  await Promise.all(writers)
+  expect(c.crashed()).toEqual([])
   const code = await c.terminate("m1")
   const output = c.member("m1").pastOutput
   expect({ code, stackTrace: /\n\s+at /.test(output) || output.includes("shutdown failed") }).toEqual({ code: 0, stackTrace: false })
@@ -217,5 +236,6 @@ test("one member whose data dir turned read-only: SIGTERM stops it cleanly (exit
   run(["mount", "-o", "loop,errors=remount-ro", image, dataDir])
   await c.restart("m1")
   const r = await c.client("m1").kv.range({ key: utf8("k"), rangeEnd: utf8("l") })
-  expect(r.kvs.map((kv) => fromUtf8(kv.value)).sort()).toEqual(Array.from({ length: 20 }, (_, i) => `v${i}`).sort())
+  const present = new Set(r.kvs.map((kv) => fromUtf8(kv.key)))
+  expect(acked.filter((k) => !present.has(k))).toEqual([])
 }, 60_000)
