@@ -22,6 +22,7 @@ import type { V2Store } from "../v2store/store"
 import type { Wal } from "../wal/wal"
 import type { Alarms } from "./alarms"
 import type { ApplyResult } from "./applier"
+import { LeaderTimes } from "./leader_times"
 import type { Membership } from "./membership"
 import { ReadIndexer } from "./read_index"
 import type { StorageGuard } from "./storage_guard"
@@ -139,8 +140,8 @@ export class ServerCore {
   term = 0
   appliedIndex = 0
   committedIndex = 0
-  /** When the current leader was learned (performance.now()). */
-  leaderElectedAt = 0
+  /** When leadership changed: etcd's leadElectedTime and the v2 stats' leaderInfo.startTime. */
+  readonly leaderTimes = new LeaderTimes(performance.now())
   /** Index of the newest raft snapshot (the log before it is released). */
   snapshotIndex: number
 
@@ -279,9 +280,9 @@ export class ServerCore {
     return 5000 + 2 * this.config.electionMs
   }
 
-  /** etcd's parseProposeCtxErr: why a proposal that was handed to raft timed out. */
-  timeoutError(): TskvError {
-    if (performance.now() - this.leaderElectedAt < 2 * this.config.electionMs) return new TskvError("timeoutDueToLeaderFail")
+  /** etcd's parseProposeCtxErr: why a proposal started at `startedAt` (performance.now()) timed out. */
+  timeoutError(startedAt: number): TskvError {
+    if (this.leaderTimes.dueToLeaderFail(startedAt, this.config.electionMs)) return new TskvError("timeoutDueToLeaderFail")
     if (this.lead !== NONE && this.lead !== this.memberId && !this.isReachable(this.lead)) return new TskvError("timeoutDueToConnectionLost")
     return new TskvError("timeout")
   }
@@ -313,7 +314,7 @@ export class ServerCore {
     this.raftState = state
     if (state === StateType.Leader && !wasLeader) this.lessor.promote(this.config.electionMs)
     if (state !== StateType.Leader && wasLeader) this.lessor.demote()
-    if (lead !== NONE && lead !== this.lead) this.leaderElectedAt = performance.now()
+    this.leaderTimes.observe({ lead, isLeader: state === StateType.Leader, now: performance.now() })
     if (lead !== NONE) {
       const ws = this.leaderWaiters
       this.leaderWaiters = []

@@ -135,6 +135,8 @@ export class MemberAdmin {
   /** Proposes a membership change and resolves when it is applied here. */
   private async proposeConfChange(type: ConfChangeType, nodeId: NodeId, ctx: Omit<ConfChangeContext, "origin" | "seq">): Promise<void> {
     if (this.core.stopped) throw new TskvError("stopped")
+    // etcd's configure(): the clock starts before the proposal waits for a leader.
+    const started = performance.now()
     if (!this.core.hasLeader()) await this.core.waitForLeader(this.core.config.electionMs * 2)
     const seq = this.core.ids.take()
     const context: ConfChangeContext = { origin: this.core.memberId, seq, ...ctx }
@@ -145,7 +147,7 @@ export class MemberAdmin {
       this.core.waiters.fail(seq, e)
     }
     this.core.kick()
-    const timer = setTimeout(() => this.core.waiters.fail(seq, this.core.timeoutError()), this.core.requestTimeoutMs())
+    const timer = setTimeout(() => this.core.waiters.fail(seq, this.core.timeoutError(started)), this.core.requestTimeoutMs())
     try {
       const r = await result
       if (!r.ok) throw r.error

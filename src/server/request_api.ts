@@ -45,7 +45,7 @@ export class RequestApi {
     this.core.counters.proposalsPending++
     this.core.kick()
     const remaining = Math.max(1, this.core.requestTimeoutMs() - (performance.now() - started))
-    const timer = setTimeout(() => this.core.waiters.fail(seq, this.core.timeoutError()), remaining)
+    const timer = setTimeout(() => this.core.waiters.fail(seq, this.core.timeoutError(started)), remaining)
     try {
       const r = await result
       if (!r.ok) throw r.error

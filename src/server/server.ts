@@ -91,9 +91,9 @@ export class EtcdServer implements ServerHooks {
   get committedIndex(): number {
     return this.core.committedIndex
   }
-  /** When the current leader was learned (performance.now()). */
-  get leaderElectedAt(): number {
-    return this.core.leaderElectedAt
+  /** Since when the current leader leads, as this member saw it (performance.now(); the member's start before any). */
+  get leaderSince(): number {
+    return this.core.leaderTimes.leaderSince
   }
 
   constructor(parts: ServerParts) {

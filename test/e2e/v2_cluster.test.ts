@@ -1,7 +1,8 @@
 // The v2 store on three members (--enable-v2): writes on one member are read
 // on the others at the same store index, a TTL key expires once (the leader's
 // SYNC, applied by every member at the same index), a stream watch on a
-// follower keeps working when the leader is killed, a member stopped while
+// follower keeps working when the leader is killed, /v2/stats/self's
+// leaderInfo counts from the new leader's election, a member stopped while
 // the others write catches up by raft snapshot (the v2 tree travels in the
 // db), and a restarted member serves its v2 keys from the backend. Runs on
 // tskv, and on etcd with TSKV_CLUSTER_KINDS=etcd.
@@ -16,6 +17,20 @@ afterEach(async () => {
 })
 
 const FORM = { "content-type": "application/x-www-form-urlencoded" }
+
+interface SelfStats {
+  id: string
+  state: string
+  leaderInfo: { leader: string; uptime: string; startTime: string }
+}
+
+/** Go's time.Duration.String() ("2m3.5s", "149.25ms", "12µs") in ms. */
+function goDurationMs(text: string): number {
+  const units: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1_000, ms: 1, "µs": 1e-3, ns: 1e-6 }
+  let ms = 0
+  for (const [, n, unit] of text.matchAll(/([\d.]+)(h|ms|m|s|µs|ns)/g)) ms += Number(n) * units[unit!]!
+  return ms
+}
 
 async function v2(url: string, method: string, path: string, form?: Record<string, string>): Promise<{ status: number; index: number; body: Record<string, any> }> {
   const res = await fetch(`${url}/v2/keys${path}`, { method, headers: FORM, ...(form ? { body: new URLSearchParams(form).toString() } : {}), signal: AbortSignal.timeout(10_000) })
@@ -65,12 +80,29 @@ describe("v2 store on three members", () => {
         const abort = new AbortController()
         const res = await fetch(`${watcher.clientUrl}/v2/keys/sv?wait=true&recursive=true&stream=true`, { signal: abort.signal })
         const reader = res.body!.getReader()
+        const killedAt = Date.now()
         await c.kill(leader.name)
         const writer = c.members.find((m) => m.name !== leader.name && m.process !== undefined)!
         await eventually("a write after the leader was killed", async () => {
           const r = await v2(writer.clientUrl, "PUT", "/sv/x", { value: "after" })
           return r.status === 201 ? r : undefined
         }, 20_000)
+
+        // /v2/stats/self on the two left: the new leader, since it was elected (after the kill), as etcd's ServerStats.
+        const newLeader = await c.leader()
+        const newLeaderId = (await c.idOf(newLeader.name)).toString(16)
+        for (const m of c.live) {
+          const self = (await (await fetch(`${m.clientUrl}/v2/stats/self`)).json()) as SelfStats
+          const readAt = Date.now()
+          expect(self.state).toBe(m.name === newLeader.name ? "StateLeader" : "StateFollower")
+          expect(self.leaderInfo.leader).toBe(newLeaderId)
+          const startMs = Date.parse(self.leaderInfo.startTime)
+          const uptimeMs = goDurationMs(self.leaderInfo.uptime)
+          expect(startMs).toBeGreaterThanOrEqual(killedAt - 50)
+          expect(uptimeMs).toBeGreaterThan(0)
+          expect(uptimeMs).toBeLessThanOrEqual(readAt - killedAt + 50)
+          expect(Math.abs(readAt - startMs - uptimeMs)).toBeLessThan(1_000)
+        }
         const chunk = await Promise.race([reader.read(), Bun.sleep(10_000).then(() => ({ done: true, value: undefined }))])
         abort.abort()
         expect(new TextDecoder().decode(chunk.value)).toContain('"key":"/sv/x","value":"after"')

@@ -135,8 +135,7 @@ export function mountV2Cluster(app: Hono, server: EtcdServer, store: V2Store): v
   app.all("/v2/stats/self", (c) => {
     if (c.req.method !== "GET") return methodNotAllowed("GET")
     const me = server.membership.get(server.memberId)
-    const leaderSinceMs = server.leaderElectedAt
-    const now = performance.now()
+    const leaderUptimeMs = performance.now() - server.leaderSince
     return json(
       {
         name: me?.name ?? server.config.name,
@@ -145,8 +144,8 @@ export function mountV2Cluster(app: Hono, server: EtcdServer, store: V2Store): v
         startTime: startedWall,
         leaderInfo: {
           leader: server.lead.toString(16),
-          uptime: goDuration(leaderSinceMs === 0 ? 0 : now - leaderSinceMs),
-          startTime: new Date(server.clock.wallNow() - (leaderSinceMs === 0 ? 0 : now - leaderSinceMs)).toISOString(),
+          uptime: goDuration(leaderUptimeMs),
+          startTime: new Date(server.clock.wallNow() - leaderUptimeMs).toISOString(),
         },
         recvAppendRequestCnt: 0,
         sendAppendRequestCnt: 0,
