@@ -345,3 +345,65 @@ test("the in-memory latest versions agree with the db across deletes, txns, over
     rmSync(dir, { recursive: true, force: true })
   }
 })
+
+test("ranges at past revisions (recent: from the rows written since; older: from history) agree with a model", () => {
+  const { store, kv } = openStore()
+  const names = "abcdefghijkl".split("")
+  // The model: the live kvs after every revision.
+  const states = new Map<number, Map<string, { modRevision: number; version: number; value: string }>>()
+  let live = new Map<string, { modRevision: number; version: number; value: string }>()
+  states.set(store.currentRevision(), new Map(live))
+  let seed = 7
+  const rnd = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff
+    return seed % n
+  }
+  for (let step = 0; step < 600; step++) {
+    live = new Map(live)
+    const p = rnd(10)
+    if (p < 6) {
+      const name = names[rnd(names.length)]!
+      const rev = kv.put({ key: b(name), value: b(`v${step}`) }).header!.revision
+      live.set(name, { modRevision: rev, version: (live.get(name)?.version ?? 0) + 1, value: `v${step}` })
+    } else if (p < 8) {
+      const name = names[rnd(names.length)]!
+      const res = kv.deleteRange({ key: b(name) })
+      if (res.deleted > 0) live.delete(name)
+    } else if (p < 9) {
+      // a txn writing several keys in one revision, one of them deleted
+      const [x, y, z] = [names[rnd(4)]!, names[4 + rnd(4)]!, names[8 + rnd(4)]!]
+      const res = kv.txn({ compare: [], success: [{ requestPut: { key: b(x), value: b(`t${step}`) } }, { requestPut: { key: b(y), value: b(`t${step}`) } }, { requestDeleteRange: { key: b(z) } }], failure: [] })
+      const rev = res.header!.revision
+      live.set(x, { modRevision: rev, version: (live.get(x)?.version ?? 0) + 1, value: `t${step}` })
+      live.set(y, { modRevision: rev, version: (live.get(y)?.version ?? 0) + 1, value: `t${step}` })
+      live.delete(z)
+    } else if (step > 300 && rnd(4) === 0) {
+      const target = store.currentRevision() - 40
+      if (target > store.compactedRevision()) {
+        store.compact(target)
+        store.finishCompaction()
+      }
+    }
+    states.set(store.currentRevision(), live)
+    // Read at a random kept revision, recent or old.
+    const current = store.currentRevision()
+    const low = Math.max(1, store.compactedRevision())
+    const at = rnd(3) === 0 ? low + rnd(current - low + 1) : Math.max(low, current - rnd(8))
+    const from = names[rnd(6)]!
+    const end = rnd(3) === 0 ? undefined : rnd(2) === 0 ? ZERO_BYTE : b(names[6 + rnd(6)]!)
+    const limit = rnd(3) === 0 ? 0 : 1 + rnd(5)
+    const countOnly = rnd(5) === 0
+    const keysOnly = rnd(5) === 0
+    const res = kv.range({ key: b(from), ...(end === undefined ? {} : { rangeEnd: end }), limit, revision: at, countOnly, keysOnly })
+    const state = states.get(at)!
+    const want = [...state.entries()]
+      .filter(([k]) => (end === undefined ? k === from : k >= from && (end === ZERO_BYTE || k < fromUtf8(end))))
+      .sort(([a], [c]) => (a < c ? -1 : 1))
+    expect(res.count).toBe(want.length)
+    const page = countOnly ? [] : limit > 0 ? want.slice(0, limit) : want
+    expect(res.more).toBe(!countOnly && limit > 0 && want.length > limit)
+    expect(res.kvs.map((x) => [fromUtf8(x.key), x.modRevision, x.version, fromUtf8(x.value)])).toEqual(
+      page.map(([k, v]) => [k, v.modRevision, v.version, keysOnly ? "" : v.value]),
+    )
+  }
+})

@@ -9,6 +9,9 @@
 //               row, plus create revision, version and lease so that a put
 //               needs one lookup. This is etcd's in-memory treeIndex kept in
 //               SQLite: opening costs nothing, whatever the size of the data.
+// A read at a recent past revision (a list's next page at its first page's
+// revision) reads mvcc_latest too and looks up in history only the keys
+// written since (the first row id of each of the last revisions is kept).
 // Meta (Backend.setMeta): mvcc_compact_rev (reads below it are refused),
 // mvcc_compact_cursor (id up to which the pending compaction has deleted;
 // -1 when no compaction is pending).
@@ -20,9 +23,9 @@
 import type { Statement } from "bun:sqlite"
 import type { Backend } from "../backend/backend"
 import { assert } from "../lib/assert"
-import { EMPTY, keyString as cacheKey } from "../lib/bytes"
+import { compareBytes, EMPTY, keyString as cacheKey } from "../lib/bytes"
 import { TskvError } from "../lib/errors"
-import { type KeyRange, keyRange, rangeSql } from "./key_range"
+import { inRange, type KeyRange, keyRange, rangeSql } from "./key_range"
 import { type KeyValue, type RangeRequest, type RangeResponse, revisionHeader, SortOrder, SortTarget } from "./types"
 
 export interface MvccStoreOptions {
@@ -87,6 +90,10 @@ interface LatestRow {
 }
 
 const LATEST_CACHE_KEYS = 1 << 18
+/** Revisions whose first row id is remembered (a power of two), for reads at a recent revision. */
+const RECENT_REVISIONS = 1 << 14
+/** Rows written since a revision up to which a read at it looks only at the keys they wrote. */
+const RECENT_ROWS_MAX = 4096
 
 interface ScanRow {
   id: number
@@ -131,6 +138,9 @@ export class MvccStore {
     upsertLatest: Statement<unknown, [Uint8Array, number, number, number, bigint | null]>
     deleteLatest: Statement<unknown, [Uint8Array]>
     kvById: Statement<KvRow, [number]>
+    kvKeyById: Statement<KvRow, [number]>
+    tail: Statement<{ key: Uint8Array }, [number, number]>
+    idAt: Statement<{ id: number; ver: number }, [Uint8Array, number]>
     scan: Statement<ScanRow, [number, number]>
     newerExists: Statement<{ one: number }, [Uint8Array, number, number]>
     deleteId: Statement<unknown, [number]>
@@ -160,6 +170,9 @@ export class MvccStore {
       ),
       deleteLatest: db.query("DELETE FROM mvcc_latest WHERE key = ?"),
       kvById: db.query(`SELECT ${KV_COLUMNS}, k.value AS value FROM mvcc_kv k WHERE k.id = ?`),
+      kvKeyById: db.query(`SELECT ${KV_COLUMNS}, x'' AS value FROM mvcc_kv k WHERE k.id = ?`),
+      tail: db.query("SELECT key FROM mvcc_kv WHERE id >= ? ORDER BY id LIMIT ?"),
+      idAt: db.query("SELECT id, version AS ver FROM mvcc_kv WHERE key = ? AND main <= ? ORDER BY main DESC LIMIT 1"),
       scan: db.query("SELECT id, key, main, version AS ver FROM mvcc_kv WHERE id > ? ORDER BY id LIMIT ?"),
       newerExists: db.query("SELECT 1 AS one FROM mvcc_kv WHERE key = ? AND main > ? AND main <= ? LIMIT 1"),
       deleteId: db.query("DELETE FROM mvcc_kv WHERE id = ?"),
@@ -181,6 +194,7 @@ export class MvccStore {
     this.latestCache.clear()
     this.lookedUpKey = undefined
     this.lookedUpRow = undefined
+    this.recentFloor = Number.MAX_SAFE_INTEGER
     this.compactRev = readMetaNumber(this.backend, META_COMPACT_REV) ?? 0
     this.compactCursor = readMetaNumber(this.backend, META_COMPACT_CURSOR) ?? -1
     const last = this.backend.db.query<{ main: number }, []>("SELECT main FROM mvcc_kv ORDER BY id DESC LIMIT 1").get()
@@ -379,34 +393,105 @@ export class MvccStore {
     if (rev < this.compactRev) throw new TskvError("compacted", `revision ${rev} < ${this.compactRev}`)
     if (range.kind === "empty") return { kvs: [], count: 0, revision: currentRev }
     if (range.kind === "one") return { ...this.rangeOne(range.key, rev, rev === latestRev, options), revision: currentRev }
-    const latest = rev === latestRev
-    const cond = rangeSql(range, latest ? "l.key" : "key")
     const limit = options.limit !== undefined && options.limit > 0 ? options.limit : -1
+    if (rev === latestRev) return { ...this.rangeLatest(range, options, limit), revision: currentRev }
+    const recent = this.rangeRecent(range, rev, options, limit)
+    if (recent !== undefined) return { ...recent, revision: currentRev }
+    // The newest row at or below rev of every key in range, read from the
+    // covering index on (key, main, version); tombstones (version 0) dropped.
+    const cond = rangeSql(range, "key")
+    const params = [...cond.params, rev]
+    const newest = `SELECT id, key, MAX(main) AS m, version AS v FROM mvcc_kv WHERE ${cond.where} AND main <= ? GROUP BY key`
     const db = this.backend.db
-    let countSql: string
-    let rowsSql: string
-    let params: (Uint8Array | number)[]
-    const value = options.keysOnly ? "x'' AS value" : "k.value AS value"
-    if (latest) {
-      params = cond.params
-      countSql = `SELECT count(*) AS n FROM mvcc_latest l WHERE ${cond.where}`
-      // (A subquery, not a join: bun:sqlite runs the join form several times slower.)
-      rowsSql = `SELECT ${KV_COLUMNS}, ${value} FROM mvcc_kv k WHERE k.id IN (SELECT l.id FROM mvcc_latest l WHERE ${cond.where} ORDER BY l.key LIMIT ?) ORDER BY k.key`
-    } else {
-      // The newest row at or below rev of every key in range, read from the
-      // covering index on (key, main, version); tombstones (version 0) dropped.
-      params = [...cond.params, rev]
-      const newest = `SELECT id, key, MAX(main) AS m, version AS v FROM mvcc_kv WHERE ${cond.where} AND main <= ? GROUP BY key`
-      countSql = `SELECT count(*) AS n FROM (${newest}) WHERE v > 0`
-      rowsSql = `SELECT ${KV_COLUMNS}, ${value} FROM mvcc_kv k WHERE k.id IN (SELECT id FROM (${newest}) WHERE v > 0 ORDER BY key LIMIT ?) ORDER BY k.key`
-    }
-    const count = db.query<{ n: number }, (Uint8Array | number)[]>(countSql).get(...params)?.n ?? 0
+    const count = db.query<{ n: number }, (Uint8Array | number)[]>(`SELECT count(*) AS n FROM (${newest}) WHERE v > 0`).get(...params)?.n ?? 0
     if (options.countOnly) return { kvs: [], count, revision: currentRev }
+    const value = options.keysOnly ? "x'' AS value" : "k.value AS value"
+    const rowsSql = `SELECT ${KV_COLUMNS}, ${value} FROM mvcc_kv k WHERE k.id IN (SELECT id FROM (${newest}) WHERE v > 0 ORDER BY key LIMIT ?) ORDER BY k.key`
     const rows = db.query<KvRow, (Uint8Array | number)[]>(rowsSql).all(...params, limit)
-    const kvs = new Array<KeyValue>(rows.length)
-    for (let i = 0; i < rows.length; i++) kvs[i] = toKeyValue(rows[i]!)
-    return { kvs, count, revision: currentRev }
+    return { kvs: rows.map(toKeyValue), count, revision: currentRev }
   }
+
+  /** A range at the latest revision: the live keys of mvcc_latest, their rows by id. */
+  private rangeLatest(range: KeyRange, options: RangeOptions, limit: number): { kvs: KeyValue[]; count: number } {
+    const cond = rangeSql(range, "l.key")
+    const db = this.backend.db
+    const count = db.query<{ n: number }, Uint8Array[]>(`SELECT count(*) AS n FROM mvcc_latest l WHERE ${cond.where}`).get(...cond.params)?.n ?? 0
+    if (options.countOnly) return { kvs: [], count }
+    const value = options.keysOnly ? "x'' AS value" : "k.value AS value"
+    // CROSS JOIN keeps mvcc_latest the outer loop, in key order (a plain JOIN lets SQLite scan mvcc_kv).
+    const rowsSql = `SELECT ${KV_COLUMNS}, ${value} FROM mvcc_latest l CROSS JOIN mvcc_kv k ON k.id = l.id WHERE ${cond.where} ORDER BY l.key LIMIT ?`
+    const rows = db.query<KvRow, (Uint8Array | number)[]>(rowsSql).all(...cond.params, limit)
+    return { kvs: rows.map(toKeyValue), count }
+  }
+
+  /**
+   * A range at a recent past revision `rev` (a list's next page at the first
+   * page's revision): a key not written since rev has there its latest row, so
+   * only the keys written after rev (the rows from the first id of rev + 1 on,
+   * few) are looked up in history. Undefined when rev is too old for that.
+   */
+  private rangeRecent(range: KeyRange, rev: number, options: RangeOptions, limit: number): { kvs: KeyValue[]; count: number } | undefined {
+    const fromId = this.firstIdOf(rev + 1)
+    if (fromId === undefined) return undefined
+    const tail = this.stmt.tail.all(fromId, RECENT_ROWS_MAX + 1)
+    if (tail.length > RECENT_ROWS_MAX) return undefined
+    // The keys in range written after rev: live now or not, and their row at rev.
+    const written = new Map<string, { key: Uint8Array; nowLive: boolean; atRev: { id: number; ver: number } | null }>()
+    for (const row of tail) {
+      if (!inRange(range, row.key)) continue
+      const k = cacheKey(row.key)
+      if (written.has(k)) continue
+      const nowLive = (this.latestCache.get(k) ?? this.stmt.getLatest.get(row.key)) != null
+      written.set(k, { key: row.key, nowLive, atRev: this.stmt.idAt.get(row.key, rev) })
+    }
+    const cond = rangeSql(range, "l.key")
+    const db = this.backend.db
+    let count = db.query<{ n: number }, Uint8Array[]>(`SELECT count(*) AS n FROM mvcc_latest l WHERE ${cond.where}`).get(...cond.params)?.n ?? 0
+    const older: { key: Uint8Array; id: number }[] = []
+    for (const w of written.values()) {
+      if (w.nowLive) count--
+      if (w.atRev !== null && w.atRev.ver > 0) {
+        count++
+        older.push({ key: w.key, id: w.atRev.id })
+      }
+    }
+    if (options.countOnly) return { kvs: [], count }
+    // The first `limit` keys: the latest rows of keys not written since rev (main <= rev), merged with the older rows.
+    older.sort((a, b) => compareBytes(a.key, b.key))
+    const wanted = limit < 0 ? Number.MAX_SAFE_INTEGER : limit
+    const value = options.keysOnly ? "x'' AS value" : "k.value AS value"
+    const rows = db
+      .query<KvRow, (Uint8Array | number)[]>(`SELECT ${KV_COLUMNS}, ${value} FROM mvcc_latest l CROSS JOIN mvcc_kv k ON k.id = l.id WHERE ${cond.where} ORDER BY l.key LIMIT ?`)
+      .all(...cond.params, limit < 0 ? -1 : limit + written.size)
+    const byId = options.keysOnly ? this.stmt.kvKeyById : this.stmt.kvById
+    const olderKv = (i: number): KeyValue => {
+      const row = byId.get(older[i]!.id)
+      assert(row !== null, () => `row ${older[i]!.id} of a range at ${rev} is gone`)
+      return toKeyValue(row)
+    }
+    const kvs: KeyValue[] = []
+    let o = 0
+    for (const row of rows) {
+      if (kvs.length >= wanted) break
+      if (row.main > rev) continue
+      while (o < older.length && kvs.length < wanted && compareBytes(older[o]!.key, row.key) < 0) kvs.push(olderKv(o++))
+      if (kvs.length < wanted) kvs.push(toKeyValue(row))
+    }
+    while (o < older.length && kvs.length < wanted) kvs.push(olderKv(o++))
+    return { kvs, count }
+  }
+
+  /** Row id of the first row written at `revision`, when it is among the last RECENT_REVISIONS since open. */
+  private firstIdOf(revision: number): number | undefined {
+    if (revision < this.recentFloor || revision > this.currentRev || this.currentRev - revision >= RECENT_REVISIONS) return undefined
+    return this.recentFirstIds[revision & (RECENT_REVISIONS - 1)]
+  }
+
+  /** Revisions from this one on have their first row id in recentFirstIds. */
+  private recentFloor = Number.MAX_SAFE_INTEGER
+  private readonly recentFirstIds = new Float64Array(RECENT_REVISIONS)
+  /** Id of the first row the open write txn wrote (-1: none yet). */
+  private txnFirstId = -1
 
   private rangeOne(key: Uint8Array, rev: number, latest: boolean, options: RangeOptions): RangeResult {
     const row = latest ? this.stmt.oneLatest.get(key) : this.stmt.oneAt.get(key, rev)
@@ -467,6 +552,7 @@ export class MvccStore {
     const lease = options.lease === 0n ? null : options.lease
     const previousLease = prev?.lease == null ? 0n : BigInt(prev.lease)
     const id = Number(this.stmt.insertKv.run(key, options.main, options.sub, createRev, version, lease, options.value).lastInsertRowid)
+    if (this.txnFirstId < 0) this.txnFirstId = id
     this.stmt.upsertLatest.run(key, id, createRev, version, lease)
     const leaseText = lease === null ? null : lease.toString()
     if (prev !== null && prev === this.lookedUpRow && key === this.lookedUpKey) {
@@ -485,7 +571,8 @@ export class MvccStore {
 
   /** @internal */
   writeDelete(options: { key: Uint8Array; main: number; sub: number; prevLease: bigint }): void {
-    this.stmt.insertKv.run(options.key, options.main, options.sub, 0, 0, null, EMPTY)
+    const id = Number(this.stmt.insertKv.run(options.key, options.main, options.sub, 0, 0, null, EMPTY).lastInsertRowid)
+    if (this.txnFirstId < 0) this.txnFirstId = id
     this.stmt.deleteLatest.run(options.key)
     this.cacheLatest(options.key, undefined)
     if (options.prevLease !== 0n) for (const listener of this.leaseListeners) listener(options.key, options.prevLease, 0n)
@@ -495,8 +582,13 @@ export class MvccStore {
   endTxn(txn: WriteTxn, changes: readonly Change[]): void {
     assert(this.activeTxn === txn, "ending a txn that is not open")
     this.activeTxn = undefined
+    const firstId = this.txnFirstId
+    this.txnFirstId = -1
     if (changes.length === 0) return
     this.currentRev++
+    assert(firstId >= 0, "a txn with changes and no row")
+    this.recentFirstIds[this.currentRev & (RECENT_REVISIONS - 1)] = firstId
+    if (this.recentFloor === Number.MAX_SAFE_INTEGER) this.recentFloor = this.currentRev
     for (const listener of this.changeListeners) listener(this.currentRev, changes)
   }
 }
