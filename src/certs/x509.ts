@@ -5,7 +5,8 @@
 import "./reflect_metadata"
 import type * as X509 from "@peculiar/x509"
 
-export const x509: typeof X509 = await import("@peculiar/x509")
+// require, not a top-level await: the executable is compiled to bytecode, which needs a CommonJS bundle.
+export const x509: typeof X509 = require("@peculiar/x509")
 x509.cryptoProvider.set(globalThis.crypto)
 
 export type { X509 }
