@@ -79,6 +79,26 @@ export function runToExit(args: string[], env: Record<string, string> = {}, cwd?
   return { code: r.exitCode ?? -1, stdout: r.stdout.toString(), stderr: r.stderr.toString() }
 }
 
+/** runToExit without blocking: several such runs go side by side (each mostly waits for its process to start). */
+export async function runToExitAsync(args: string[], env: Record<string, string> = {}): Promise<ExitResult> {
+  requireBinary()
+  const proc = spawn([tskvBinary, ...args], { stdio: ["ignore", "pipe", "pipe"], env: cleanEnv(env), timeout: 10_000 })
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited])
+  return { code, stdout, stderr }
+}
+
+/** Maps `items` through `f` with at most `limit` calls in flight; results in the items' order. */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, f: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length)
+  let next = 0
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      for (let i = next++; i < items.length; i = next++) results[i] = await f(items[i]!)
+    }),
+  )
+  return results
+}
+
 /** File names in a directory matching a pattern (none if it does not exist). */
 export function filesIn(dir: string, pattern: RegExp): string[] {
   try {
