@@ -256,6 +256,8 @@ export class WatchableStore {
       if (exact !== undefined) for (const w of exact) add(w, change)
       if (ranges.size > 0) ranges.forEachContaining(change.kv.key, (w) => add(w, change))
     }
+    // The previous kvs, read once for every watcher with prev_kv (kube-apiserver's watch cache has several).
+    const prevKvs = new Map<number, KeyValue | undefined>()
     for (const [w, list] of matched) {
       const stream = w.stream
       if (stream.blocked) {
@@ -268,18 +270,22 @@ export class WatchableStore {
       w.nextRev = revision + 1
       const events: Event[] = []
       for (const change of list) {
-        const event = this.toEvent(w, change)
+        const event = this.toEvent(w, change, prevKvs)
         if (event !== undefined) events.push(event)
       }
       if (events.length > 0) stream.sendEvents(w, events, revision)
     }
   }
 
-  private toEvent(w: Watcher, change: Change): Event | undefined {
+  private toEvent(w: Watcher, change: Change, prevKvs: Map<number, KeyValue | undefined>): Event | undefined {
     if (change.deleted ? w.options.noDelete : w.options.noPut) return undefined
     const event: Event = { type: change.deleted ? EventType.DELETE : EventType.PUT, kv: change.kv }
     if (w.options.prevKv && change.prevId > 0) {
-      const prev = this.store.kvById(change.prevId)
+      let prev = prevKvs.get(change.prevId)
+      if (prev === undefined && !prevKvs.has(change.prevId)) {
+        prev = this.store.kvById(change.prevId)
+        prevKvs.set(change.prevId, prev)
+      }
       if (prev !== undefined) event.prevKv = prev
     }
     return event
