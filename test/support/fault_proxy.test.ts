@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test"
+import { readdirSync, readlinkSync } from "node:fs"
 import * as net from "node:net"
 import { FaultProxy } from "./fault_proxy"
 import { freePorts } from "./ports"
@@ -16,7 +17,7 @@ afterEach(async () => {
 async function setup(): Promise<{ proxyPort: number }> {
   const [proxyPort, targetPort] = (await freePorts(2)) as [number, number]
   echo = net.createServer((s) => {
-    s.on("data", (d) => s.write(d))
+    s.on("data", (d) => (d.toString() === "bye" ? s.end() : s.write(d)))
     s.on("error", () => {})
   })
   await new Promise<void>((resolve) => echo!.listen(targetPort, "127.0.0.1", () => resolve()))
@@ -54,6 +55,17 @@ async function until(cond: () => boolean, timeoutMs = 2_000): Promise<boolean> {
     await Bun.sleep(10)
   }
   return cond()
+}
+
+/** Sockets this process holds open (a leaked one stays in CLOSE_WAIT for ever). */
+function openSockets(): number {
+  let n = 0
+  for (const fd of readdirSync("/proc/self/fd")) {
+    try {
+      if (readlinkSync(`/proc/self/fd/${fd}`).startsWith("socket:")) n++
+    } catch {}
+  }
+  return n
 }
 
 describe("FaultProxy", () => {
@@ -105,5 +117,38 @@ describe("FaultProxy", () => {
     e.socket.write("ok")
     expect(await until(() => e.received() === "ok")).toBe(true)
     e.socket.destroy()
+  })
+
+  // A campaign round's members redial peers many times a second while a peer is down or cut; every
+  // connection the proxy forwarded must be closed once either end closes, or the proxy piles up
+  // sockets in CLOSE_WAIT (thousands per round), /proc/net/tcp grows with them, and the proxy's
+  // lookup of the dialing member ends up starving the test process's event loop.
+  test("releases both sockets of a connection whichever end closes it, and refused ones", async () => {
+    const { proxyPort } = await setup()
+    const before = openSockets()
+    for (let i = 0; i < 20; i++) {
+      const c = await dial(proxyPort)
+      c.socket.write("x")
+      await until(() => c.received() === "x")
+      if (i % 3 === 0) c.socket.end() // a FIN from the dialer
+      else if (i % 3 === 1) c.socket.destroy()
+      else c.socket.write("bye") // the member closes its side
+      await until(() => c.closed())
+      c.socket.destroy()
+    }
+    await new Promise<void>((resolve) => echo!.close(() => resolve())) // the member is down: dials refused
+    for (let i = 0; i < 10; i++) {
+      const d = await dial(proxyPort)
+      await until(() => d.closed())
+      d.socket.destroy()
+    }
+    echo = undefined
+    proxy!.cut("a", "b")
+    for (let i = 0; i < 10; i++) {
+      const d = await dial(proxyPort)
+      await until(() => d.closed())
+      d.socket.destroy()
+    }
+    expect(await until(() => openSockets() <= before, 3_000)).toBe(true)
   })
 })

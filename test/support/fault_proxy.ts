@@ -7,6 +7,14 @@
 // connection arriving at member T's proxy port comes from some member S: the
 // proxy finds S by looking up, in /proc, which of the member processes owns
 // the dialing socket (protocol-agnostic: it works for tskv and for etcd).
+// That lookup reads /proc/net/tcp and the members' fd tables, so it is done
+// only when it matters: at accept while a cut is in force (to refuse), and in
+// one batch for the open links when a fault is set. A lookup per accept made
+// the proxy accept slower than isolated members redial under load: the accept
+// queues filled, the abandoned dials sat there in CLOSE_WAIT, /proc/net/tcp
+// grew with them and each lookup got slower still, until the test process's
+// event loop stopped draining the members' stderr and the members blocked
+// writing their logs (the campaign's "not healthy after 30000 ms" rounds).
 // Bytes on that connection flow S->T (dialer to listener) and T->S (replies).
 //
 // Faults are per direction: "drop" discards the bytes (the connection is then
@@ -29,7 +37,10 @@ export interface Route {
 }
 
 interface Link {
-  source: string
+  /** The dialing member, undefined until looked up (see resolve()). */
+  source: string | undefined
+  /** The dialing socket's port, to look the source up later. */
+  sourcePort: number
   target: string
   inbound: net.Socket
   outbound: net.Socket
@@ -52,10 +63,15 @@ export class FaultProxy {
   private readonly faults = new Map<string, Fault>()
   /** Pairs "a|b" (sorted) whose connections are refused. */
   private readonly cuts = new Set<string>()
-  /** Connections by source, for tests that check the proxy sees who talks. */
-  readonly accepted = new Map<string, number>()
+  private readonly acceptedBySource = new Map<string, number>()
 
   private constructor(private readonly options: FaultProxyOptions) {}
+
+  /** Connections by source, for tests that check the proxy sees who talks. */
+  get accepted(): Map<string, number> {
+    this.resolve()
+    return this.acceptedBySource
+  }
 
   static async start(options: FaultProxyOptions): Promise<FaultProxy> {
     const proxy = new FaultProxy(options)
@@ -71,8 +87,9 @@ export class FaultProxy {
 
   /** Hard partition between a and b: existing connections reset, new ones refused. */
   cut(a: string, b: string): void {
+    this.resolve()
     this.cuts.add(pairKey(a, b))
-    for (const l of this.links) if (pairKey(l.source, l.target) === pairKey(a, b)) this.destroy(l)
+    for (const l of this.links) if (pairKey(l.source ?? "?", l.target) === pairKey(a, b)) this.destroy(l)
   }
 
   /** Cuts every link of `name` to the others (its peer traffic only; clients still reach it). */
@@ -82,6 +99,7 @@ export class FaultProxy {
 
   /** Silently loses the bytes from `source` to `target` (the other direction still flows). */
   dropOneWay(source: string, target: string): void {
+    this.resolve()
     this.faults.set(`${source}>${target}`, { kind: "drop" })
   }
 
@@ -93,6 +111,7 @@ export class FaultProxy {
 
   /** Holds the bytes from `source` to `target` for delayMs. */
   delay(source: string, target: string, delayMs: number): void {
+    this.resolve()
     this.faults.set(`${source}>${target}`, { kind: "delay", delayMs })
   }
 
@@ -118,14 +137,26 @@ export class FaultProxy {
   }
 
   private accept(route: Route, inbound: net.Socket): void {
-    const source = this.sourceOf(inbound.remotePort ?? 0, route.proxyPort)
-    this.accepted.set(source, (this.accepted.get(source) ?? 0) + 1)
-    if (this.cuts.has(pairKey(source, route.name)) || (source === "?" && this.isCutFromAll(route.name))) {
-      inbound.resetAndDestroy()
-      return
+    const sourcePort = inbound.remotePort ?? 0
+    let source: string | undefined
+    if (this.cuts.size > 0 || this.faults.size > 0) {
+      source = this.sourcesOf([sourcePort], route.proxyPort)[0]!
+      this.count(source)
+      if (this.cuts.has(pairKey(source, route.name)) || (source === "?" && this.cuts.size > 0 && this.isCutFromAll(route.name))) {
+        inbound.resetAndDestroy()
+        return
+      }
     }
     const outbound = net.connect({ host: "127.0.0.1", port: route.targetPort })
-    const link: Link = { source, target: route.name, inbound, outbound, broken: false, dueMs: { forward: 0, backward: 0 } }
+    const link: Link = {
+      source,
+      sourcePort,
+      target: route.name,
+      inbound,
+      outbound,
+      broken: false,
+      dueMs: { forward: 0, backward: 0 },
+    }
     this.links.add(link)
     inbound.on("data", (chunk: Buffer) => this.pass(link, "forward", chunk))
     outbound.on("data", (chunk: Buffer) => this.pass(link, "backward", chunk))
@@ -137,10 +168,35 @@ export class FaultProxy {
     outbound.on("connect", () => inbound.resume())
   }
 
+  private count(source: string): void {
+    this.acceptedBySource.set(source, (this.acceptedBySource.get(source) ?? 0) + 1)
+  }
+
+  /** Looks up, in one pass, the source of every open link that does not know it yet. */
+  private resolve(): void {
+    const pending = [...this.links].filter((l) => l.source === undefined)
+    if (pending.length === 0) return
+    const byTarget = new Map<number, Link[]>()
+    for (const l of pending) {
+      const port = this.options.routes.find((r) => r.name === l.target)!.proxyPort
+      byTarget.set(port, [...(byTarget.get(port) ?? []), l])
+    }
+    for (const [proxyPort, links] of byTarget) {
+      const names = this.sourcesOf(
+        links.map((l) => l.sourcePort),
+        proxyPort,
+      )
+      links.forEach((l, i) => {
+        l.source = names[i]!
+        this.count(l.source)
+      })
+    }
+  }
+
   private pass(link: Link, direction: "forward" | "backward", chunk: Buffer): void {
     const [from, to] = direction === "forward" ? [link.source, link.target] : [link.target, link.source]
     const sink = direction === "forward" ? link.outbound : link.inbound
-    const fault = this.faults.get(`${from}>${to}`)
+    const fault = this.faults.size > 0 ? this.faults.get(`${from}>${to}`) : undefined
     if (fault?.kind === "drop") {
       link.broken = true
       return
@@ -162,24 +218,31 @@ export class FaultProxy {
     return this.options.routes.every((r) => r.name === name || this.cuts.has(pairKey(r.name, name)))
   }
 
-  /** The member whose process owns the socket 127.0.0.1:sourcePort -> :proxyPort ("?" if none). */
-  private sourceOf(sourcePort: number, proxyPort: number): string {
-    const inode = socketInode(sourcePort, proxyPort)
-    if (inode === undefined) return "?"
-    for (const [name, pid] of this.options.pids()) {
-      let fds: string[]
-      try {
-        fds = readdirSync(`/proc/${pid}/fd`)
-      } catch {
-        continue
-      }
-      for (const fd of fds) {
+  /** For each dialing port, the member whose process owns the socket 127.0.0.1:port -> :proxyPort ("?" if none). */
+  private sourcesOf(sourcePorts: number[], proxyPort: number): string[] {
+    const inodes = socketInodes(sourcePorts, proxyPort)
+    const owner = new Map<string, string>()
+    if ([...inodes.values()].length > 0) {
+      const wanted = new Set([...inodes.values()].map((inode) => `socket:[${inode}]`))
+      for (const [name, pid] of this.options.pids()) {
+        let fds: string[]
         try {
-          if (readlinkSync(`/proc/${pid}/fd/${fd}`) === `socket:[${inode}]`) return name
-        } catch {}
+          fds = readdirSync(`/proc/${pid}/fd`)
+        } catch {
+          continue
+        }
+        for (const fd of fds) {
+          try {
+            const link = readlinkSync(`/proc/${pid}/fd/${fd}`)
+            if (wanted.has(link)) owner.set(link, name)
+          } catch {}
+        }
       }
     }
-    return "?"
+    return sourcePorts.map((port) => {
+      const inode = inodes.get(port)
+      return inode === undefined ? "?" : (owner.get(`socket:[${inode}]`) ?? "?")
+    })
   }
 }
 
@@ -187,21 +250,27 @@ function pairKey(a: string, b: string): string {
   return a < b ? `${a}|${b}` : `${b}|${a}`
 }
 
-/** The inode of the TCP socket with local port `localPort` and remote port `remotePort` (from /proc/net/tcp). */
-function socketInode(localPort: number, remotePort: number): string | undefined {
-  const local = `:${localPort.toString(16).toUpperCase().padStart(4, "0")}`
-  const remote = `:${remotePort.toString(16).toUpperCase().padStart(4, "0")}`
+/** The inodes of the TCP sockets with local port in `localPorts` and remote port `remotePort` (from /proc/net/tcp). */
+function socketInodes(localPorts: number[], remotePort: number): Map<number, string> {
+  const hex4 = (n: number): string => n.toString(16).toUpperCase().padStart(4, "0")
+  const wanted = new Map(localPorts.map((p) => [hex4(p), p]))
+  const found = new Map<number, string>()
+  // One regular-expression pass over the table: local address, remote address
+  // with our port, then six columns (st, queues, timer, retransmits, uid,
+  // timeout) before the inode.
+  const row = new RegExp(`[0-9A-F]+:([0-9A-F]{4}) [0-9A-F]+:${hex4(remotePort)} (?:\\S+ +){6}(\\d+)`, "g")
   for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
     let text: string
     try {
-      text = readFileSync(file, "utf8")
+      text = readFileSync(file, "latin1")
     } catch {
       continue
     }
-    for (const line of text.split("\n")) {
-      const cols = line.trim().split(/\s+/)
-      if (cols[1]?.endsWith(local) && cols[2]?.endsWith(remote)) return cols[9]
+    for (const m of text.matchAll(row)) {
+      const port = wanted.get(m[1]!)
+      if (port !== undefined && !found.has(port)) found.set(port, m[2]!)
     }
+    if (found.size === wanted.size) break
   }
-  return undefined
+  return found
 }
