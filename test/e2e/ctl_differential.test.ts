@@ -2,7 +2,9 @@
 // same command against the same real etcd 3.4 member (so only the client is
 // compared), and stdout, stderr and the exit code must be byte-identical after
 // masking what differs between two runs: revisions when the step writes, lease
-// ids granted by different calls, timings and sizes that drift.
+// ids granted by different calls, timings and sizes that drift. The step
+// lists against etcd and against tskv run side by side (each step waits on
+// its two client processes), so each is its own member and context.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test"
 import { spawnSync } from "bun"
 import { existsSync, rmSync, symlinkSync } from "node:fs"
@@ -16,6 +18,8 @@ interface Ctx {
   leases: Record<string, string>
   dir: string
   rev: number
+  /** The member's client endpoint (host:port). */
+  ep: string
 }
 
 interface Step {
@@ -77,9 +81,16 @@ function maskLeases(t: string, ctx: Ctx): string {
 
 const FORMATS = ["simple", "json", "fields"] as const
 
-/** The endpoint of the member of the first describe (set in its beforeAll). */
-let firstEndpoint = ""
-const etcdctlAt = (args: string[]): CtlResult => etcdctl(firstEndpoint, args)
+const etcdctlAt = (ctx: Ctx, args: string[]): CtlResult => etcdctl(ctx.ep, args)
+
+/** A client process run to its exit without blocking (spawnSync would hold the other step list up). */
+async function runAsync(argv: string[], input?: string, env: Record<string, string> = {}): Promise<CtlResult> {
+  const p = Bun.spawn(argv, { env: { ...process.env, ...env }, stdin: input === undefined ? "ignore" : Buffer.from(input), stdout: "pipe", stderr: "pipe" })
+  const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).arrayBuffer(), new Response(p.stderr).arrayBuffer(), p.exited])
+  return { code, stdout: dec.decode(stdout), stderr: dec.decode(stderr) }
+}
+const etcdctlAsync = (ep: string, args: string[], input?: string): Promise<CtlResult> => runAsync(["etcdctl", `--endpoints=${ep}`, ...args], input, { ETCDCTL_API: "3" })
+const tskvctlAsync = (ep: string, args: string[], input?: string): Promise<CtlResult> => runAsync([tskvBinary, "ctl", `--endpoints=${ep}`, ...args], input)
 
 const steps: Step[] = [
   { name: "put foo bar", args: () => ["put", "foo", "bar"], writes: true },
@@ -160,7 +171,7 @@ const steps: Step[] = [
   })),
   { name: "lease grant bad ttl", args: () => ["lease", "grant", "abc"] },
   { name: "lease grant no args", args: () => ["lease", "grant"] },
-  { name: "put with lease", args: (c, who) => ["put", `leased-${who}`, "v", `--lease=${c.leases[`simple-${who}`]}`], writes: true, capture: (_r, _c, who) => void etcdctlAt(["del", `leased-${who}`]) },
+  { name: "put with lease", args: (c, who) => ["put", `leased-${who}`, "v", `--lease=${c.leases[`simple-${who}`]}`], writes: true, capture: (_r, c, who) => void etcdctlAt(c, ["del", `leased-${who}`]) },
   ...FORMATS.map((f) => ({ name: `lease timetolive --keys -w ${f}`, before: (c: Ctx, who: Who) => ["put", "leased", "v", `--lease=${c.leases[`${f}-${who}`]}`], writes: true, args: (c: Ctx, who: Who) => ["lease", "timetolive", c.leases[`${f}-${who}`]!, "--keys", "-w", f] })),
   ...FORMATS.map((f) => ({ name: `lease keep-alive --once -w ${f}`, args: (c: Ctx, who: Who) => ["lease", "keep-alive", "--once", c.leases[`json-${who}`]!, "-w", f] })),
   ...FORMATS.map((f) => ({ name: `lease list -w ${f}`, args: () => ["lease", "list", "-w", f] })),
@@ -234,7 +245,7 @@ const steps: Step[] = [
     capture: (r, ctx, who) => {
       const id = /Member +([0-9a-f]+) added/.exec(r.stdout)?.[1]
       if (id !== undefined) ctx.leases[`added-${who}`] = id
-      if (id !== undefined) etcdctlAt(["member", "remove", id])
+      if (id !== undefined) etcdctlAt(ctx, ["member", "remove", id])
     },
   },
   {
@@ -244,7 +255,7 @@ const steps: Step[] = [
     capture: (r, ctx, who) => {
       const id = /"member":\{"ID":(\d+)/.exec(r.stdout)?.[1]
       if (id !== undefined) ctx.leases[`added-json-${who}`] = BigInt(id).toString(16)
-      if (id !== undefined) etcdctlAt(["member", "remove", BigInt(id).toString(16)])
+      if (id !== undefined) etcdctlAt(ctx, ["member", "remove", BigInt(id).toString(16)])
     },
     // the order of "members" follows the random new id; member list -w json covers the array
     unordered: (t: string) => t.replace(/,"members":\[.*\]\}/, ',"members":[...]}'),
@@ -263,48 +274,92 @@ const steps: Step[] = [
   { name: "snapshot save no args", args: () => ["snapshot", "save"] },
 ]
 
-describe.each(["etcd", "tskv"] as const)("tskv ctl vs etcdctl 3.4 against %s", (kind) => {
+/** One step's output with what legitimately differs between the two runs masked. */
+function normalize(step: Step, r: CtlResult, who: Who, ctx: Ctx): string {
+  let t = `code=${r.code}\n--stdout--\n${step.skipStdout === true ? "" : r.stdout}--stderr--\n${r.stderr}`
+  t = t.split(join(ctx.dir, `snap-${who}.db`)).join("<snap>")
+  t = t.replaceAll(`-${who}`, "-<who>").replace(/127\.0\.0\.1:[1-6]\b/g, "127.0.0.1:<p>")
+  // etcdctl pads member ids to 16 columns (%16x): two runs add members with ids of different lengths.
+  t = t.replace(/Member +([0-9a-f]+) (added|removed|promoted|updated)/g, "Member $1 $2")
+  t = t.replace(/ETCD_INITIAL_CLUSTER="([^"]*)"/, (_m, list: string) => `ETCD_INITIAL_CLUSTER="${list.split(",").sort().join(",")}"`)
+  t = maskLeases(maskCommon(t), ctx).replace(/<lease ([\w-]+)-(etcdctl|tskv)>/g, "<lease $1>")
+  if (step.timedTable === true) t = t.replace(/\d+(\.\d+)?(µs|ms|s)/g, "<t>").replace(/-+/g, "-").replace(/ +/g, " ")
+  if (step.unordered !== undefined) t = step.unordered(t)
+  return step.writes === true ? maskWrites(t) : t
+}
+
+/** Every step with etcdctl, then with tskv ctl, against the member at ctx.ep; the steps whose outputs differ. */
+async function runSteps(ctx: Ctx): Promise<string[]> {
+  const failures: string[] = []
+  try {
+    for (const step of steps) {
+      const run = async (who: Who): Promise<CtlResult> => {
+        if (step.before !== undefined) {
+          const before = await etcdctlAsync(ctx.ep, step.before(ctx, who))
+          step.beforeCapture?.(before, ctx, who)
+        }
+        const r = await (who === "etcdctl" ? etcdctlAsync : tskvctlAsync)(ctx.ep, step.args(ctx, who), step.input)
+        step.capture?.(r, ctx, who)
+        return r
+      }
+      const a = normalize(step, await run("etcdctl"), "etcdctl", ctx)
+      const b = normalize(step, await run("tskv"), "tskv", ctx)
+      if (a !== b) failures.push(`### ${step.name}: ${step.args(ctx, "tskv").join(" ")}\n--- etcdctl\n${a}\n--- tskv ctl\n${b}`)
+    }
+  } catch (e) {
+    failures.push(`the steps stopped: ${e instanceof Error ? e.stack ?? e.message : String(e)}`)
+  }
+  return failures
+}
+
+const KINDS = ["etcd", "tskv"] as const
+interface Side {
+  tmp: ReturnType<typeof tempDir>
+  ctx: Ctx
+  member: MemberProcess | undefined
+  failures: Promise<string[]> | undefined
+}
+const sides = new Map<(typeof KINDS)[number], Side>(
+  KINDS.map((kind) => {
+    const tmp = tempDir("ctl-diff-")
+    return [kind, { tmp, ctx: { leases: {}, dir: tmp.path, rev: 0, ep: "" }, member: undefined, failures: undefined }]
+  }),
+)
+let sidesStarted: Promise<void> | undefined
+/** Starts both members, then both step lists side by side (once; each describe's "every step" awaits its own). */
+function startSides(): Promise<void> {
+  sidesStarted ??= (async () => {
+    await Promise.all(
+      KINDS.map(async (kind) => {
+        const side = sides.get(kind)!
+        side.member = await startMember({ kind, name: "n1" })
+        side.ctx.ep = side.member.clientUrl.replace("http://", "")
+      }),
+    )
+    for (const side of sides.values()) side.failures = runSteps(side.ctx)
+  })()
+  return sidesStarted
+}
+
+describe.each(KINDS)("tskv ctl vs etcdctl 3.4 against %s", (kind) => {
+  const side = sides.get(kind)!
+  const { tmp, ctx } = side
   let etcd: MemberProcess
-  const tmp = tempDir("ctl-diff-")
-  const ctx: Ctx = { leases: {}, dir: tmp.path, rev: 0 }
 
   beforeAll(async () => {
-    etcd = await startMember({ kind, name: "n1" })
-    firstEndpoint = etcd.clientUrl.replace("http://", "")
+    await startSides()
+    etcd = side.member!
   })
   afterAll(async () => {
-    await etcd?.stop()
+    await side.failures
+    await side.member?.stop()
     tmp.remove()
   })
 
-  test("every step prints what etcdctl prints", () => {
-    const failures: string[] = []
-    const ep = etcd.clientUrl.replace("http://", "")
-    for (const step of steps) {
-      if (step.before !== undefined) step.beforeCapture?.(etcdctl(ep, step.before(ctx, "etcdctl")), ctx, "etcdctl")
-      const real = etcdctl(ep, step.args(ctx, "etcdctl"), step.input)
-      step.capture?.(real, ctx, "etcdctl")
-      if (step.before !== undefined) step.beforeCapture?.(etcdctl(ep, step.before(ctx, "tskv")), ctx, "tskv")
-      const ours = tskvctl(ep, step.args(ctx, "tskv"), step.input)
-      step.capture?.(ours, ctx, "tskv")
-      const norm = (r: CtlResult, who: Who): string => {
-        let t = `code=${r.code}\n--stdout--\n${step.skipStdout === true ? "" : r.stdout}--stderr--\n${r.stderr}`
-        t = t.split(join(ctx.dir, `snap-${who}.db`)).join("<snap>")
-        t = t.replaceAll(`-${who}`, "-<who>").replace(/127\.0\.0\.1:[1-6]\b/g, "127.0.0.1:<p>")
-        // etcdctl pads member ids to 16 columns (%16x): two runs add members with ids of different lengths.
-        t = t.replace(/Member +([0-9a-f]+) (added|removed|promoted|updated)/g, "Member $1 $2")
-        t = t.replace(/ETCD_INITIAL_CLUSTER="([^"]*)"/, (_m, list: string) => `ETCD_INITIAL_CLUSTER="${list.split(",").sort().join(",")}"`)
-        t = maskLeases(maskCommon(t), ctx).replace(/<lease ([\w-]+)-(etcdctl|tskv)>/g, "<lease $1>")
-        if (step.timedTable === true) t = t.replace(/\d+(\.\d+)?(µs|ms|s)/g, "<t>").replace(/-+/g, "-").replace(/ +/g, " ")
-        if (step.unordered !== undefined) t = step.unordered(t)
-        return step.writes === true ? maskWrites(t) : t
-      }
-      const a = norm(real, "etcdctl")
-      const b = norm(ours, "tskv")
-      if (a !== b) failures.push(`### ${step.name}: ${step.args(ctx, "tskv").join(" ")}\n--- etcdctl\n${a}\n--- tskv ctl\n${b}`)
-    }
+  test("every step prints what etcdctl prints", async () => {
+    const failures = await side.failures!
     expect(failures.join("\n")).toBe("")
-  }, 120_000)
+  }, 240_000)
 
   test("snapshot save writes the same database etcdctl fetched", () => {
     expect(existsSync(join(ctx.dir, "snap-tskv.db"))).toBe(true)
@@ -364,10 +419,14 @@ describe("tskv ctl long-running commands vs etcdctl 3.4", () => {
     etcdctl(ep, ["put", "w/1", "b"])
     etcdctl(ep, ["del", "w/1"])
     const rev = Number(/"revision":(\d+)/.exec(etcdctl(ep, ["get", "w/1", "-w", "json"]).stdout)?.[1])
-    for (const f of FORMATS) {
-      const args = [`--endpoints=${ep}`, "watch", "w", "--prefix", "--prev-kv", "-w", f, `--rev=${rev - 2}`]
-      const real = await runFor(["etcdctl", ...args], 1500)
-      const ours = await runFor([tskvBinary, "ctl", ...args], 2500)
+    // Replays only read: the six watchers run side by side.
+    const runs = await Promise.all(
+      FORMATS.map(async (f) => {
+        const args = [`--endpoints=${ep}`, "watch", "w", "--prefix", "--prev-kv", "-w", f, `--rev=${rev - 2}`]
+        return await Promise.all([runFor(["etcdctl", ...args], 1500), runFor([tskvBinary, "ctl", ...args], 2500)])
+      }),
+    )
+    for (const [real, ours] of runs) {
       expect(ours.stdout).toBe(real.stdout)
       expect(ours.stdout.length).toBeGreaterThan(20)
     }
@@ -377,8 +436,7 @@ describe("tskv ctl long-running commands vs etcdctl 3.4", () => {
     const rev = Number(/"revision":(\d+)/.exec(etcdctl(ep, ["put", "c", "1", "-w", "json"]).stdout)?.[1])
     etcdctl(ep, ["compaction", String(rev)])
     const args = [`--endpoints=${ep}`, "watch", "w", "--rev=2"]
-    const real = await runFor(["etcdctl", ...args], 3000)
-    const ours = await runFor([tskvBinary, "ctl", ...args], 3000)
+    const [real, ours] = await Promise.all([runFor(["etcdctl", ...args], 3000), runFor([tskvBinary, "ctl", ...args], 3000)])
     expect(ours).toEqual(real)
     expect(ours.code).toBe(5)
   }, 30_000)
@@ -387,8 +445,7 @@ describe("tskv ctl long-running commands vs etcdctl 3.4", () => {
     const rev = Number(/"revision":(\d+)/.exec(etcdctl(ep, ["put", "x/k", "v1", "-w", "json"]).stdout)?.[1])
     const cmd = ["sh", "-c", 'echo "$ETCD_WATCH_EVENT_TYPE $ETCD_WATCH_KEY $ETCD_WATCH_VALUE $ETCD_WATCH_REVISION"']
     const args = [`--endpoints=${ep}`, "watch", "x/k", `--rev=${rev}`, "--", ...cmd]
-    const real = await runFor(["etcdctl", ...args], 1500)
-    const ours = await runFor([tskvBinary, "ctl", ...args], 2500)
+    const [real, ours] = await Promise.all([runFor(["etcdctl", ...args], 1500), runFor([tskvBinary, "ctl", ...args], 2500)])
     expect(ours.stdout).toBe(real.stdout)
     expect(ours.stdout).toContain(`"PUT" "x/k" "v1" ${rev}`)
   }, 30_000)
@@ -442,6 +499,7 @@ describe("tskv ctl --user/--password/ETCDCTL_USER vs etcdctl 3.4 with auth enabl
       { args: ["endpoint", "health", "--user", "alice:alicepw"] },
       { args: ["alarm", "list", "--user", "alice:alicepw"] },
     ]
+    // One case after the other: etcd checks each password with bcrypt, and a burst of them runs past the 5 s timeout.
     const failures: string[] = []
     for (const c of cases) {
       const real = etcdctl(ep, c.args, undefined, c.env ?? {})
