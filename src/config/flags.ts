@@ -61,7 +61,7 @@ export const flagSpecs: readonly FlagSpec[] = [
   { name: "max-snapshots", kind: "uint", default: "5", group: "Member", help: "Maximum number of snapshot files to retain (0 is unlimited)." },
   { name: "max-wals", kind: "uint", default: "5", group: "Member", help: "Maximum number of wal files to retain (0 is unlimited)." },
   { name: "quota-backend-bytes", kind: "int", default: "0", group: "Member", help: "Raise alarms when backend size exceeds the given quota (0 defaults to 2 GiB)." },
-  { name: "backend-batch-interval", kind: "duration", default: "", group: "Member", help: "Maximum time before committing the backend transaction (default 2s; etcd: 100ms)." },
+  { name: "backend-batch-interval", kind: "duration", default: "", group: "Member", help: "Maximum time before committing the backend transaction (default 1s; etcd: 100ms)." },
   { name: "backend-batch-limit", kind: "uint", default: "0", group: "Member", help: "Maximum operations before committing the backend transaction (0 defaults to 100000; etcd: 10000)." },
   { name: "backend-bbolt-freelist-type", kind: "enum", values: ["array", "map"], default: "map", group: "Member", aliases: ["experimental-backend-bbolt-freelist-type"], noEffect: "the backend is SQLite, not bbolt", help: "bbolt freelist type (no effect: the backend is SQLite)." },
   { name: "max-txn-ops", kind: "uint", default: "128", group: "Member", help: "Maximum number of operations permitted in a transaction." },

@@ -200,7 +200,7 @@ describe("parseConfig() defaults and derived values", () => {
     expect(c.initialCluster.map((m) => [m.name, urlTexts(m.peerUrls)])).toEqual([["default", ["http://localhost:2380"]]])
     expect(c.initialClusterToken).toBe("etcd-cluster")
     expect(c.quotaBackendBytes).toBe(2 * 1024 ** 3)
-    expect([c.backendBatchIntervalMs, c.backendBatchLimit]).toEqual([2000, 100_000])
+    expect([c.backendBatchIntervalMs, c.backendBatchLimit]).toEqual([1000, 100_000])
     expect([c.maxTxnOps, c.maxRequestBytes, c.maxConcurrentStreams]).toEqual([128, 1572864, 4294967295])
     expect([c.grpcKeepaliveMinTimeMs, c.grpcKeepaliveIntervalMs, c.grpcKeepaliveTimeoutMs]).toEqual([5000, 7_200_000, 20000])
     expect(c.autoCompaction).toEqual({ mode: "periodic", retentionMs: 0 })

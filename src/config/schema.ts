@@ -20,7 +20,7 @@ import {
   splitList,
 } from "./values"
 
-export const DEFAULT_BACKEND_BATCH_INTERVAL_MS = 2000
+export const DEFAULT_BACKEND_BATCH_INTERVAL_MS = 1000
 export const DEFAULT_BACKEND_BATCH_LIMIT = 100_000
 
 export type FlagValue = string | boolean | number | null | readonly EtcdUrl[] | readonly string[]
