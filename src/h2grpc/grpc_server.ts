@@ -39,6 +39,8 @@ export interface CallContext {
   /** True once the client cancelled, the deadline passed, or the server shut down. */
   readonly cancelled: boolean
   onCancel(listener: () => void): void
+  /** A unary call's request message as received (decompressed), for a handler that passes it on unchanged. */
+  readonly requestBytes?: Uint8Array | undefined
 }
 
 export interface WritableCall<Res> extends CallContext {
@@ -355,6 +357,7 @@ class Call implements BidiCall<unknown, unknown> {
   private pending: unknown[] | undefined
   private halfClosed = false
   private readonly startedMs: number
+  requestBytes: Uint8Array | undefined
 
   constructor(
     private readonly server: GrpcServer,
@@ -475,6 +478,7 @@ class Call implements BidiCall<unknown, unknown> {
       throw new GrpcError(GrpcStatus.INTERNAL, `grpc: error unmarshalling request: ${e instanceof Error ? e.message : String(e)}`)
     }
     if (route.kind === "unary") {
+      this.requestBytes = bytes
       this.invokeUnary(request)
     } else if (route.kind === "server_stream") {
       this.invoke(() => (route.handler as ServerStreamHandler<unknown, unknown>)(request, this))

@@ -31,7 +31,9 @@ export function registerKvService(grpc: GrpcServer, server: EtcdServer): void {
     checkPutRequest(req)
     if (server.auth) perms.checkPut(server.auth, info, req, leaseKeys)
     await server.checkQuota(putCost(req))
-    const res = (await server.propose(RequestKind.Put, pb.encodePutRequest(req), requestAuth(info))) as pb.PutResponse
+    // The client's bytes as they came (decoding them gives `req`), not a re-encoding.
+    const body = call.requestBytes ?? pb.encodePutRequest(req)
+    const res = (await server.propose(RequestKind.Put, body, requestAuth(info))) as pb.PutResponse
     res.header = server.header(res.header?.revision)
     return res
   })
@@ -57,7 +59,8 @@ export function registerKvService(grpc: GrpcServer, server: EtcdServer): void {
       return res
     }
     await server.checkQuota(txnCost(req))
-    const res = (await server.propose(RequestKind.Txn, pb.encodeTxnRequest(req), requestAuth(info))) as pb.TxnResponse
+    const body = call.requestBytes ?? pb.encodeTxnRequest(req)
+    const res = (await server.propose(RequestKind.Txn, body, requestAuth(info))) as pb.TxnResponse
     res.header = server.header(res.header?.revision)
     return res
   })
