@@ -26,15 +26,32 @@ export interface Revision {
 
 export function encodeRevision(main: number, sub: number, tombstone = false): Uint8Array {
   const buf = new Uint8Array(tombstone ? REVISION_BYTES + 1 : REVISION_BYTES)
-  const view = new DataView(buf.buffer)
-  // Two 32-bit halves each (revisions are safe integers): no BigInt per row of a 1M-key export.
-  view.setUint32(0, Math.floor(main / 2 ** 32))
-  view.setUint32(4, main >>> 0)
-  buf[8] = 0x5f // '_'
-  view.setUint32(9, Math.floor(sub / 2 ** 32))
-  view.setUint32(13, sub >>> 0)
-  if (tombstone) buf[REVISION_BYTES] = TOMBSTONE_MARK
+  writeRevision(buf, 0, { main, sub, tombstone })
   return buf
+}
+
+/** Writes a revision key at `at` (REVISION_BYTES, one more for a tombstone); returns the offset after it. */
+export function writeRevision(buf: Uint8Array, at: number, rev: Revision): number {
+  // Big-endian, two 32-bit halves each (revisions are safe integers): no BigInt, no DataView, per row of a 1M-key export.
+  writeUint64(buf, at, rev.main)
+  buf[at + 8] = 0x5f // '_'
+  writeUint64(buf, at + 9, rev.sub)
+  if (!rev.tombstone) return at + REVISION_BYTES
+  buf[at + REVISION_BYTES] = TOMBSTONE_MARK
+  return at + REVISION_BYTES + 1
+}
+
+function writeUint64(buf: Uint8Array, at: number, v: number): void {
+  const hi = Math.floor(v / 2 ** 32)
+  const lo = v >>> 0
+  buf[at] = hi >>> 24
+  buf[at + 1] = hi >>> 16
+  buf[at + 2] = hi >>> 8
+  buf[at + 3] = hi
+  buf[at + 4] = lo >>> 24
+  buf[at + 5] = lo >>> 16
+  buf[at + 6] = lo >>> 8
+  buf[at + 7] = lo
 }
 
 /** A key of the key bucket; undefined when it is not one. */

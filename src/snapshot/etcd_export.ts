@@ -2,24 +2,39 @@
 // etcd 3.4 would hold for the same state: what Maintenance.Snapshot streams,
 // so that etcdctl's snapshot status and restore take it for etcd's own.
 // Rows are read in order with SQLite cursors and written page by page
-// (bbolt/writer.ts): memory stays bounded whatever the size of the db. The
-// work runs in slices (exportSteps() yields between them) so that a member
-// can convert while it keeps serving.
+// (bbolt/writer.ts): memory stays bounded whatever the size of the db.
+//
+// To a file, in one pass (the metas last). To a stream, in two: a plan reads
+// only the sizes of the key bucket's rows (length() of the blobs, no bytes)
+// and lays the db out, so that its metas and size are known before the first
+// byte; then the pages go out in file order as they are made, with no file in
+// between. Both passes read in the caller's read transaction, so they see the
+// same rows; the writer's meta must come out as the plan's (else the export
+// fails before its end, and the client gets an error, not a damaged db).
 
 import { Database } from "bun:sqlite"
 import { rmSync } from "node:fs"
 import {
-  encodeAlarmMember, encodeLease, encodeMember, encodeRevision, encodeUint64, type LeaseRecord,
+  encodeAlarmMember, encodeLease, encodeMember, encodeRevision, encodeUint64, type LeaseRecord, REVISION_BYTES,
+  type Revision, writeRevision,
 } from "../bbolt/etcd_layout"
-import { BoltWriter } from "../bbolt/writer"
+import type { Meta } from "../bbolt/format"
+import { BoltWriter, type BucketTree, ChunkedSink, metaPages } from "../bbolt/writer"
+import { assert } from "../lib/assert"
 import { encodeRole, encodeUser } from "../pb/authpb"
-import { encodeKeyValue } from "../pb/mvccpb"
+import { type KeyValueInit, writeKeyValue } from "../pb/mvccpb"
+import { sizeBig, sizeInt64, sizeVarint32 } from "../pb/wire"
 
 /** etcd's cluster version for a 3.4 cluster (the cluster bucket). */
 export const ETCD_CLUSTER_VERSION = "3.4.0"
 
-/** Rows converted between two yields of exportSteps(). */
-const ROWS_PER_STEP = 20_000
+/** Where a streamed export goes: its size first, then its bytes in order. */
+export interface ExportStream {
+  /** The db's size, from the plan, before the first chunk; returns the bytes per chunk (a multiple of 4096; the last chunk is shorter). */
+  size(bytes: number): number
+  /** The next bytes of the db (a buffer of its own, which the callee may keep). */
+  chunk(bytes: Uint8Array): void
+}
 
 export interface ExportOptions {
   /**
@@ -28,11 +43,9 @@ export interface ExportOptions {
    * gets converted (a serving member's own file: no copy needed).
    */
   source: string | Database
-  /** The bbolt file to create (must not exist). */
-  targetPath: string
-  /** Called after each slice with the key-bucket rows done so far. */
-  onProgress?: (rows: number) => void
-  /** fsync the file at the end (default true; false for a temp file that is streamed and dropped). */
+  /** The bbolt file to create (must not exist), or the stream to send it to. */
+  target: string | ExportStream
+  /** fsync the file at the end (default true). */
   sync?: boolean
 }
 
@@ -43,21 +56,115 @@ export interface ExportResult {
 
 /** Converts in one go (the CLI and tests). */
 export function exportEtcdDb(options: ExportOptions): ExportResult {
-  const steps = exportSteps(options)
+  return drain(exportSteps(options))
+}
+
+/**
+ * The conversion as a generator: a stream's yields each follow a chunk it was
+ * given, points where the caller may pause (a file's conversion never yields).
+ */
+export function* exportSteps(options: ExportOptions): Generator<void, ExportResult> {
+  const owned = typeof options.source === "string"
+  const db = typeof options.source === "string" ? new Database(options.source, { readonly: true, strict: true }) : options.source
+  const target = options.target
+  let writer: BoltWriter | undefined
+  try {
+    const buckets = smallBuckets(db)
+    if (typeof target === "string") {
+      writer = new BoltWriter(target)
+      const rows = drain(writeBuckets(writer, buckets, db, () => false))
+      return { bytes: writer.finish({ sync: options.sync !== false }), rows }
+    }
+    const plan = new BoltWriter(null)
+    const rows = drain(writeBuckets(plan, buckets, db, () => false))
+    const bytes = plan.finish()
+    const chunkBytes = target.size(bytes)
+    assert(chunkBytes > 0 && chunkBytes % plan.pageBytes === 0, "snapshot export: chunks of whole pages")
+    let chunks = 0
+    const sink = new ChunkedSink(chunkBytes, (chunk) => {
+      chunks++
+      target.chunk(chunk)
+    }, false)
+    sink.region(2 * plan.pageBytes).set(metaPages(plan.meta!))
+    writer = new BoltWriter(sink)
+    let seen = 0
+    const written = yield* writeBuckets(writer, buckets, db, () => chunks !== seen && (seen = chunks) > 0)
+    writer.finish()
+    // Else the last chunk is not followed by the end (and its sha256): the client gets an error.
+    assert(written === rows && sameMeta(writer.meta!, plan.meta!), "snapshot export: the layout differs from its plan")
+    return { bytes, rows }
+  } catch (e) {
+    writer?.abort()
+    if (typeof target === "string") rmSync(target, { force: true })
+    throw e
+  } finally {
+    if (owned) db.close()
+  }
+}
+
+/** Runs a generator to its end. */
+function drain<T>(steps: Generator<void, T>): T {
   for (;;) {
     const next = steps.next()
     if (next.done) return next.value
   }
 }
 
-/** Converts, giving the event loop a turn between slices (a serving member). */
-export async function exportEtcdDbAsync(options: ExportOptions): Promise<ExportResult> {
-  const steps = exportSteps(options)
-  for (;;) {
-    const next = steps.next()
-    if (next.done) return next.value
-    await new Promise((resolve) => setImmediate(resolve))
+function sameMeta(a: Meta, b: Meta): boolean {
+  return a.rootPgid === b.rootPgid && a.pgid === b.pgid && a.pageBytes === b.pageBytes && a.txid === b.txid
+}
+
+type Entry = [Uint8Array, Uint8Array]
+
+/** etcd's buckets but key, in name order (key goes between cluster and lease). */
+interface SmallBuckets {
+  before: [string, Entry[]][]
+  after: [string, Entry[]][]
+}
+
+function smallBuckets(db: Database): SmallBuckets {
+  const tables = new Set(db.query<{ name: string }, []>("SELECT name FROM sqlite_master WHERE type = 'table'").all().map((t) => t.name))
+  const has = (t: string): boolean => tables.has(t)
+  const meta = (key: string): Uint8Array | undefined => db.query<{ value: Uint8Array }, [string]>("SELECT value FROM meta WHERE key = ?").get(key)?.value
+  return {
+    before: [
+      ["alarm", has("alarms") ? alarmEntries(db) : []],
+      ["auth", authEntries(meta)],
+      ["authRoles", has("auth_role") ? roleEntries(db) : []],
+      ["authUsers", has("auth_user") ? userEntries(db) : []],
+      ["cluster", [[Buffer.from("clusterVersion"), Buffer.from(ETCD_CLUSTER_VERSION)]]],
+    ],
+    after: [
+      ["lease", has("lease") ? leaseEntries(db) : []],
+      ["members", has("members") ? memberEntries(db) : []],
+      ["members_removed", has("members_removed") ? removedEntries(db) : []],
+      ["meta", metaEntries(meta)],
+    ],
   }
+}
+
+/**
+ * Writes every bucket (a planning writer: sizes only), yielding after a key
+ * row when pause() says so. Returns the key bucket's rows.
+ */
+function* writeBuckets(writer: BoltWriter, buckets: SmallBuckets, db: Database, pause: () => boolean): Generator<void, number> {
+  for (const [name, entries] of buckets.before) writer.bucket(name, entries)
+  const keys = writer.openBucket("key", { fillPercent: 0.9 })
+  const hasKv = db.query<{ n: number }, []>("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'mvcc_kv'").get()!.n > 0
+  let rows = 0
+  if (hasKv) rows = writer.planning ? planKeyRows(db, keys) : yield* writeKeyRows(db, keys, pause)
+  keys.close()
+  for (const [name, entries] of buckets.after) writer.bucket(name, entries)
+  return rows
+}
+
+interface SizeRow {
+  kl: number
+  main: number
+  cr: number
+  ver: number
+  lease: string | null
+  vl: number
 }
 
 interface KvRow {
@@ -70,62 +177,61 @@ interface KvRow {
   value: Uint8Array
 }
 
-/** The conversion as a generator: each yield is a point where the caller may pause. */
-export function* exportSteps(options: ExportOptions): Generator<void, ExportResult> {
-  const owned = typeof options.source === "string"
-  const db = typeof options.source === "string" ? new Database(options.source, { readonly: true, strict: true }) : options.source
-  const writer = new BoltWriter(options.targetPath)
+// Row ids are in revision order (kv_store.ts), so no sort: ORDER BY main, sub made SQLite
+// build a temp B-tree of every row first. The writer asserts the order all the same.
+const SIZES_SQL = "SELECT length(key) AS kl, main, create_rev AS cr, version AS ver, CAST(lease AS TEXT) AS lease, length(value) AS vl FROM mvcc_kv ORDER BY id"
+const ROWS_SQL = "SELECT key, main, sub, create_rev AS cr, version AS ver, CAST(lease AS TEXT) AS lease, value FROM mvcc_kv ORDER BY id"
+
+/** The key bucket by sizes: a revision key and an mvccpb.KeyValue per row (a tombstone's holds only the key). */
+function planKeyRows(db: Database, keys: BucketTree): number {
   let rows = 0
-  try {
-    const tables = new Set(db.query<{ name: string }, []>("SELECT name FROM sqlite_master WHERE type = 'table'").all().map((t) => t.name))
-    const has = (t: string): boolean => tables.has(t)
-    const meta = (key: string): Uint8Array | undefined => db.query<{ value: Uint8Array }, [string]>("SELECT value FROM meta WHERE key = ?").get(key)?.value
-
-    writer.bucket("alarm", has("alarms") ? alarmEntries(db) : [])
-    writer.bucket("auth", authEntries(meta))
-    writer.bucket("authRoles", has("auth_role") ? roleEntries(db) : [])
-    writer.bucket("authUsers", has("auth_user") ? userEntries(db) : [])
-    writer.bucket("cluster", [[Buffer.from("clusterVersion"), Buffer.from(ETCD_CLUSTER_VERSION)]])
-
-    const keys = writer.openBucket("key", { fillPercent: 0.9 })
-    if (has("mvcc_kv")) {
-      const scan = db.query<KvRow, []>(
-        // Row ids are in revision order (kv_store.ts), so no sort: ORDER BY main, sub made SQLite
-        // build a temp B-tree of every row first. put() asserts the order all the same.
-        "SELECT key, main, sub, create_rev AS cr, version AS ver, CAST(lease AS TEXT) AS lease, value FROM mvcc_kv ORDER BY id",
-      )
-      for (const row of scan.iterate()) {
-        if (row.ver === 0) {
-          keys.put(encodeRevision(row.main, row.sub, true), encodeKeyValue({ key: row.key }))
-        } else {
-          const kv = encodeKeyValue({
-            key: row.key, createRevision: row.cr, modRevision: row.main, version: row.ver, value: row.value,
-            lease: row.lease === null ? 0n : BigInt(row.lease),
-          })
-          keys.put(encodeRevision(row.main, row.sub), kv)
-        }
-        if (++rows % ROWS_PER_STEP === 0) {
-          options.onProgress?.(rows)
-          yield
-        }
-      }
-    }
-    keys.close()
-    options.onProgress?.(rows)
-
-    writer.bucket("lease", has("lease") ? leaseEntries(db) : [])
-    writer.bucket("members", has("members") ? memberEntries(db) : [])
-    writer.bucket("members_removed", has("members_removed") ? removedEntries(db) : [])
-    writer.bucket("meta", metaEntries(meta))
-    const bytes = writer.finish({ sync: options.sync !== false })
-    return { bytes, rows }
-  } catch (e) {
-    writer.abort()
-    rmSync(options.targetPath, { force: true })
-    throw e
-  } finally {
-    if (owned) db.close()
+  for (const r of db.query<SizeRow, []>(SIZES_SQL).iterate()) {
+    const lease = r.lease === null ? 0n : BigInt(r.lease)
+    keys.reserve(r.ver === 0 ? REVISION_BYTES + 1 : REVISION_BYTES, keyValueBytes(r, lease))
+    rows++
   }
+  return rows
+}
+
+/** The key bucket's rows, each encoded in place in the writer's scratch buffer; yields when pause() says so. */
+function* writeKeyRows(db: Database, keys: BucketTree, pause: () => boolean): Generator<void, number> {
+  let rows = 0
+  const rev: Revision = { main: 0, sub: 0, tombstone: false }
+  const kv: KeyValueInit = {}
+  for (const r of db.query<KvRow, []>(ROWS_SQL).iterate()) {
+    const lease = r.lease === null ? 0n : BigInt(r.lease)
+    rev.main = r.main
+    rev.sub = r.sub
+    rev.tombstone = r.ver === 0
+    const keyBytes = rev.tombstone ? REVISION_BYTES + 1 : REVISION_BYTES
+    const valueBytes = keyValueBytes({ kl: r.key.byteLength, main: r.main, cr: r.cr, ver: r.ver, vl: r.value.byteLength }, lease)
+    const at = keys.reserve(keyBytes, valueBytes)
+    const buf = keys.scratch()
+    writeRevision(buf, at, rev)
+    kv.key = r.key
+    kv.createRevision = rev.tombstone ? 0 : r.cr
+    kv.modRevision = rev.tombstone ? 0 : r.main
+    kv.version = r.ver
+    kv.value = rev.tombstone ? undefined : r.value
+    kv.lease = rev.tombstone ? 0n : lease
+    const end = writeKeyValue(kv, buf, at + keyBytes)
+    assert(end === at + keyBytes + valueBytes, "KeyValue size")
+    rows++
+    if (pause()) yield
+  }
+  return rows
+}
+
+/** The size of a row's mvccpb.KeyValue (default-valued fields are left out; a tombstone's holds only the key). */
+function keyValueBytes(r: Omit<SizeRow, "lease">, lease: bigint): number {
+  let n = r.kl > 0 ? 1 + sizeVarint32(r.kl) + r.kl : 0
+  if (r.ver === 0) return n
+  if (r.cr !== 0) n += 1 + sizeInt64(r.cr)
+  if (r.main !== 0) n += 1 + sizeInt64(r.main)
+  n += 1 + sizeInt64(r.ver)
+  if (r.vl > 0) n += 1 + sizeVarint32(r.vl) + r.vl
+  if (lease !== 0n) n += 1 + sizeBig(lease)
+  return n
 }
 
 /**
@@ -145,8 +251,6 @@ export function pinnedReader(path: string): { db: Database; end(): void } {
     },
   }
 }
-
-type Entry = [Uint8Array, Uint8Array]
 
 function sortedByKey(entries: Entry[]): Entry[] {
   return entries.sort((a, b) => Buffer.compare(a[0], b[0]))

@@ -90,7 +90,7 @@ test("importEtcdDb() takes an etcd 3.5 db: every revision, tombstones, leases, u
 
   // And out again as etcd 3.4 writes it: the same key, lease and auth buckets; scheduled, not finished.
   const back = join(d.path, "back.db")
-  exportEtcdDb({ source: target, targetPath: back })
+  exportEtcdDb({ source: target, target: back })
   const bucketsOf = (path: string): Map<string, string[]> => {
     const r = BoltReader.open(path)
     try {

@@ -1,25 +1,27 @@
 // The etcd-format bbolt db of a tskv db, made on a Worker thread
-// (export_worker.ts) and handed over in chunks with its sha256: what
-// Maintenance.Snapshot streams. The member's thread only frames the chunks;
-// the conversion, the file reads and the hash run on the worker, with a heap
-// and a core of their own.
+// (export_worker.ts) and handed over in chunks as it is made, with its sha256:
+// what Maintenance.Snapshot streams. The member's thread only frames the
+// chunks; the conversion and the hash run on the worker, with a heap and a
+// core of their own. The worker makes READ_AHEAD chunks ahead of the consumer
+// and waits: a slow client holds the worker's read transaction, not memory.
 //
-//   const ex = new EtcdExportWorker({ dbPath, targetPath })
+//   const ex = new EtcdExportWorker({ dbPath })
 //   await ex.pinned            // the worker's read transaction holds the db's state
-//   const bytes = await ex.exported
+//   const bytes = await ex.exported   // the db's size, from the plan (before any byte)
 //   for (let c; (c = await ex.next()) !== undefined; ) send(c.bytes, c.remaining)
 //   ex.sha256                  // after the last chunk
 //   ex.close()                 // always (also on cancel): stops the worker
 
 /** Messages to the worker. */
-export type ToWorker = { type: "export"; dbPath: string; targetPath: string; chunkBytes: number } | { type: "read"; count: number }
+export type ToWorker = { type: "export"; dbPath: string; chunkBytes: number } | { type: "read"; count: number } | { type: "stop" }
 
 type FromWorker =
   | { type: "pinned" }
-  | { type: "exported"; bytes: number; rows: number }
+  | { type: "exported"; bytes: number }
   | { type: "chunk"; bytes: Uint8Array; remaining: number }
   | { type: "end"; sha256: Uint8Array }
   | { type: "error"; message: string }
+  | { type: "stopped" }
 
 export interface ExportChunk {
   bytes: Uint8Array
@@ -39,15 +41,16 @@ function workerEntry(): string {
 
 /** Chunks read ahead of the consumer (each chunkBytes). */
 const READ_AHEAD = 4
+/** How long a stopped worker may take to end its read transaction before it is terminated all the same. */
+const STOP_MS = 10_000
 
 export class EtcdExportWorker {
   /** Resolves once the worker's read transaction is open (its state is the snapshot's). */
   readonly pinned: Promise<void>
-  /** Resolves with the db's size once it is written. */
+  /** Resolves with the db's size once it is laid out (before its first byte). */
   readonly exported: Promise<number>
   /** The sha256 of the db, once the last chunk was taken. */
   sha256: Uint8Array | undefined
-  rows = 0
 
   private readonly worker: Worker
   private readonly chunks: ExportChunk[] = []
@@ -59,9 +62,11 @@ export class EtcdExportWorker {
   private resolveExported!: (bytes: number) => void
   private rejectStart!: (e: Error) => void
   private closed = false
+  /** The worker ended its read transaction (after the last chunk, an error, or a stop). */
+  private released = false
 
   /** chunkBytes: the largest chunk (smaller ones for a small db, so that progress shows). */
-  constructor(options: { dbPath: string; targetPath: string; chunkBytes?: number }) {
+  constructor(options: { dbPath: string; chunkBytes?: number }) {
     let rejectPinned!: (e: Error) => void
     let rejectExported!: (e: Error) => void
     this.pinned = new Promise((resolve, reject) => ((this.resolvePinned = resolve), (rejectPinned = reject)))
@@ -77,7 +82,7 @@ export class EtcdExportWorker {
     this.worker.unref()
     this.worker.onmessage = (event: MessageEvent) => this.onMessage(event.data as FromWorker)
     this.worker.onerror = (event) => this.fail(new Error(`snapshot worker: ${event.message}`))
-    const start: ToWorker = { type: "export", dbPath: options.dbPath, targetPath: options.targetPath, chunkBytes: options.chunkBytes ?? 1 << 20 }
+    const start: ToWorker = { type: "export", dbPath: options.dbPath, chunkBytes: options.chunkBytes ?? 1 << 20 }
     this.worker.postMessage(start)
   }
 
@@ -96,11 +101,19 @@ export class EtcdExportWorker {
     }
   }
 
-  /** Stops the worker (the temp file is already unlinked once exported). */
+  /**
+   * Stops the worker: it first ends its read transaction (a terminated
+   * thread might leave the db's WAL pinned at the snapshot), then goes.
+   */
   close(): void {
     if (this.closed) return
     this.closed = true
-    void this.worker.terminate()
+    if (this.released) void this.worker.terminate()
+    else {
+      const stop: ToWorker = { type: "stop" }
+      this.worker.postMessage(stop)
+      setTimeout(() => void this.worker.terminate(), STOP_MS).unref()
+    }
     if (!this.ended) this.fail(new Error("snapshot export closed"))
   }
 
@@ -118,7 +131,6 @@ export class EtcdExportWorker {
         this.resolvePinned()
         return
       case "exported":
-        this.rows = msg.rows
         this.resolveExported(msg.bytes)
         this.request()
         return
@@ -129,9 +141,15 @@ export class EtcdExportWorker {
       case "end":
         this.sha256 = msg.sha256
         this.ended = true
+        this.released = true
         break
       case "error":
+        this.released = true
         this.fail(new Error(msg.message))
+        return
+      case "stopped":
+        this.released = true
+        void this.worker.terminate()
         return
     }
     this.wake?.()

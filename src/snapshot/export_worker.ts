@@ -1,14 +1,15 @@
 // The Worker thread behind EtcdExportWorker (export_stream.ts): it converts a
-// tskv db to etcd's bbolt db with a connection of its own, then reads the file
-// back in chunks with its sha256, handing each chunk's memory over to the
-// member's thread. Its own heap: the conversion's garbage (a few objects per
-// row) is collected here, not by the member's collector, which would mark the
-// member's whole heap (the key index) each time; its own core: the member keeps
-// serving at full speed meanwhile. Listed as an entrypoint in scripts/build.ts.
+// tskv db to etcd's bbolt db with a connection of its own and hands the db's
+// bytes over as they are made (etcd_export.ts plans the layout first, so the
+// metas and the size are known before the first byte), each chunk's memory
+// transferred to the member's thread, with the sha256 computed on the way.
+// No file in between. Its own heap: the conversion's garbage is collected
+// here, not by the member's collector, which would mark the member's whole
+// heap (the key index) each time; its own core: the member keeps serving at
+// full speed meanwhile. Listed as an entrypoint in scripts/build.ts.
 
-import { createHash, type Hash } from "node:crypto"
-import { closeSync, fstatSync, openSync, readSync, rmSync } from "node:fs"
-import { exportEtcdDb, pinnedReader } from "./etcd_export"
+import { createHash } from "node:crypto"
+import { exportSteps, pinnedReader } from "./etcd_export"
 import type { ToWorker } from "./export_stream"
 
 declare const self: {
@@ -16,61 +17,92 @@ declare const self: {
   postMessage(message: unknown, transfer?: ArrayBuffer[]): void
 }
 
-let fd = -1
+let steps: Generator<void, unknown> | undefined
+let reader: { end(): void } | undefined
+/** Made and not yet posted. */
+const ready: Uint8Array[] = []
 let total = 0
-let read = 0
-let chunkBytes = 1 << 20
-let hash: Hash | undefined
+let sent = 0
+let hash = createHash("sha256")
 
 function fail(e: unknown): void {
+  steps = undefined
+  endReader()
   self.postMessage({ type: "error", message: e instanceof Error ? e.message : String(e) })
 }
 
-function exportDb(msg: Extract<ToWorker, { type: "export" }>): void {
-  const reader = pinnedReader(msg.dbPath)
-  let rows: number
-  try {
-    self.postMessage({ type: "pinned" })
-    rows = exportEtcdDb({ source: reader.db, targetPath: msg.targetPath, sync: false }).rows
-  } finally {
-    reader.end()
-  }
-  // Open, then unlink: the bytes live as long as the descriptor, and nothing is left behind.
-  fd = openSync(msg.targetPath, "r")
-  rmSync(msg.targetPath, { force: true })
-  total = fstatSync(fd).size
-  // At least 64 chunks (a progress bar moves on a small db), 32 KiB as etcd at the least.
-  chunkBytes = Math.min(msg.chunkBytes, Math.max(32 * 1024, Math.ceil(total / 64 / 4096) * 4096))
-  hash = createHash("sha256")
-  self.postMessage({ type: "exported", bytes: total, rows })
+function endReader(): void {
+  reader?.end()
+  reader = undefined
 }
 
-function readChunks(count: number): void {
-  for (let i = 0; i < count && read < total; i++) {
-    const buffer = new ArrayBuffer(Math.min(chunkBytes, total - read))
-    const bytes = new Uint8Array(buffer)
-    for (let off = 0; off < bytes.byteLength; ) {
-      const n = readSync(fd, bytes, off, bytes.byteLength - off, read + off)
-      if (n === 0) throw new Error(`snapshot file ended at ${read + off} of ${total} bytes`)
-      off += n
+function start(msg: Extract<ToWorker, { type: "export" }>): void {
+  const pinned = pinnedReader(msg.dbPath)
+  reader = pinned
+  self.postMessage({ type: "pinned" })
+  steps = exportSteps({
+    source: pinned.db,
+    target: {
+      size: (bytes) => {
+        total = bytes
+        self.postMessage({ type: "exported", bytes })
+        // At least 64 chunks (a progress bar moves on a small db), 32 KiB as etcd at the least.
+        return Math.min(msg.chunkBytes, Math.max(32 * 1024, Math.ceil(bytes / 64 / 4096) * 4096))
+      },
+      chunk: (bytes) => {
+        hash.update(bytes)
+        ready.push(bytes)
+      },
+    },
+  })
+  // Up to the plan's end and the first chunk.
+  if (steps.next().done === true) finished()
+}
+
+function send(count: number): void {
+  for (let i = 0; i < count; i++) {
+    while (ready.length === 0 && steps !== undefined) {
+      if (steps.next().done === true) finished()
     }
-    hash!.update(bytes)
-    read += bytes.byteLength
-    self.postMessage({ type: "chunk", bytes, remaining: total - read }, [buffer])
+    const bytes = ready.shift()
+    if (bytes === undefined) break
+    sent += bytes.byteLength
+    const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
+    const own = whole ? bytes : bytes.slice()
+    self.postMessage({ type: "chunk", bytes: own, remaining: total - sent }, [own.buffer as ArrayBuffer])
   }
-  if (read >= total && hash !== undefined) {
+  if (steps === undefined && ready.length === 0 && sent === total && total > 0) {
     self.postMessage({ type: "end", sha256: new Uint8Array(hash.digest()) })
-    hash = undefined
-    closeSync(fd)
-    fd = -1
+    total = 0
+    hash = createHash("sha256")
   }
+}
+
+/** The consumer went away: end the read transaction, then tell it (it terminates this thread). */
+function stop(): void {
+  const s = steps
+  steps = undefined
+  ready.length = 0
+  try {
+    s?.return(undefined)
+  } finally {
+    endReader()
+    self.postMessage({ type: "stopped" })
+  }
+}
+
+/** The conversion is done (every chunk is in `ready`): the db's state is no longer needed. */
+function finished(): void {
+  steps = undefined
+  endReader()
 }
 
 self.onmessage = (event: MessageEvent) => {
   const msg = event.data as ToWorker
   try {
-    if (msg.type === "export") exportDb(msg)
-    else if (msg.type === "read") readChunks(msg.count)
+    if (msg.type === "export") start(msg)
+    else if (msg.type === "read") send(msg.count)
+    else if (msg.type === "stop") stop()
   } catch (e) {
     fail(e)
   }

@@ -34,7 +34,7 @@ export function snapshotStatus(path: string): SnapshotStatus {
     copyDb(file, dbPath)
     const boltPath = join(dir, "bolt.db")
     try {
-      exportEtcdDb({ source: dbPath, targetPath: boltPath })
+      exportEtcdDb({ source: dbPath, target: boltPath })
     } catch {
       throw new SnapshotFileError("invalid database")
     }

@@ -92,10 +92,10 @@ export function statusOf(server: EtcdServer): pb.StatusResponseInit {
 
 /**
  * Streams the etcd-format bbolt db of the member's state at its last commit,
- * with etcd's sha256 trailer. The db is written and read back on a Worker
- * (snapshot/export_stream.ts) through a second connection pinned at that
- * commit; this thread only frames the chunks. An in-memory backend (tests) is
- * first copied to a file.
+ * with etcd's sha256 trailer. The db is made on a Worker as it is sent
+ * (snapshot/export_stream.ts), read through a second connection pinned at
+ * that commit; this thread only frames the chunks. An in-memory backend
+ * (tests) is first copied to a file.
  */
 async function streamSnapshot(server: EtcdServer, call: Parameters<Parameters<GrpcServer["addServerStream"]>[1]>[1]): Promise<void> {
   const base = join(tmpdir(), `tskv-snapshot-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`)
@@ -104,7 +104,6 @@ async function streamSnapshot(server: EtcdServer, call: Parameters<Parameters<Gr
   let exporter: EtcdExportWorker | undefined
   const cleanup = (): void => {
     exporter?.close()
-    rmSync(`${base}.db`, { force: true })
     if (memory) rmSync(`${base}.sqlite`, { force: true })
   }
   let drained: (() => void) | undefined
@@ -124,11 +123,10 @@ async function streamSnapshot(server: EtcdServer, call: Parameters<Parameters<Gr
     } else {
       server.backend.commit()
     }
-    exporter = new EtcdExportWorker({ dbPath, targetPath: `${base}.db`, chunkBytes: SNAPSHOT_CHUNK_BYTES })
+    exporter = new EtcdExportWorker({ dbPath, chunkBytes: SNAPSHOT_CHUNK_BYTES })
     await exporter.pinned
     await exporter.exported
-    if (memory) rmSync(dbPath, { force: true })
-    else server.onBackendSnapshot?.(performance.now() - started)
+    if (!memory) server.onBackendSnapshot?.(performance.now() - started)
     const header = server.header()
     for (;;) {
       if (call.ended || call.cancelled) break
