@@ -85,7 +85,8 @@ export class KvApplier {
   }
 
   private applyCompare(c: Compare): boolean {
-    const { kvs } = this.store.range(c.key, c.rangeEnd)
+    // Only a value compare needs the values.
+    const { kvs } = this.store.range(c.key, c.rangeEnd, { keysOnly: c.target !== CompareTarget.VALUE })
     if (kvs.length === 0) {
       // A value compare on a missing key is always false; the rest compare a zero KeyValue.
       if (c.target === CompareTarget.VALUE) return false

@@ -145,6 +145,7 @@ export class MvccStore {
     newerExists: Statement<{ one: number }, [Uint8Array, number, number]>
     deleteId: Statement<unknown, [number]>
     oneLatest: Statement<KvRow, [Uint8Array]>
+    oneLatestKey: Statement<KvRow, [Uint8Array]>
     oneAt: Statement<KvRow, [Uint8Array, number]>
   }
 
@@ -177,6 +178,7 @@ export class MvccStore {
       newerExists: db.query("SELECT 1 AS one FROM mvcc_kv WHERE key = ? AND main > ? AND main <= ? LIMIT 1"),
       deleteId: db.query("DELETE FROM mvcc_kv WHERE id = ?"),
       oneLatest: db.query(`SELECT ${KV_COLUMNS}, k.value AS value FROM mvcc_kv k WHERE k.id = (SELECT id FROM mvcc_latest WHERE key = ?)`),
+      oneLatestKey: db.query(`SELECT ${KV_COLUMNS}, x'' AS value FROM mvcc_kv k WHERE k.id = (SELECT id FROM mvcc_latest WHERE key = ?)`),
       oneAt: db.query(`SELECT ${KV_COLUMNS}, k.value AS value FROM mvcc_kv k WHERE k.key = ? AND k.main <= ? ORDER BY k.main DESC LIMIT 1`),
     }
     this.compactRev = readMetaNumber(this.backend, META_COMPACT_REV) ?? 0
@@ -494,7 +496,9 @@ export class MvccStore {
   private txnFirstId = -1
 
   private rangeOne(key: Uint8Array, rev: number, latest: boolean, options: RangeOptions): RangeResult {
-    const row = latest ? this.stmt.oneLatest.get(key) : this.stmt.oneAt.get(key, rev)
+    // keys_only and count_only at the latest revision (a txn's ModRevision compare) leave the value in the db.
+    const withoutValue = options.keysOnly === true || options.countOnly === true
+    const row = latest ? (withoutValue ? this.stmt.oneLatestKey : this.stmt.oneLatest).get(key) : this.stmt.oneAt.get(key, rev)
     if (row === null || row.ver === 0) return { kvs: [], count: 0, revision: rev }
     if (options.countOnly) return { kvs: [], count: 1, revision: rev }
     const kv = toKeyValue(row)
