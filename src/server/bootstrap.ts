@@ -206,6 +206,7 @@ export async function bootstrapServer(options: BootstrapOptions): Promise<EtcdSe
     heartbeatTicks: config.heartbeatTicks,
     preVote: config.preVote,
     checkQuorum: true,
+    pipelined: true,
     applied: backend.consistentIndex().index,
   })
   const server = new EtcdServer({ config, logger, clock, memberId, clusterId, backend, store, watchable, kv, lessor, alarms, membership, auth, v2, node, storage, wal, snapshotter })

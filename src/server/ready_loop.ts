@@ -1,7 +1,12 @@
-// The Ready loop: the only code that drives raft. One Ready at a time: the
-// messages that may leave before the local fsync are sent, entries and hard
-// state go to the WAL (one fdatasync on the thread pool), the other messages
-// leave after it, committed entries are applied, then advance().
+// The Ready loop: the only code that drives raft. Pipelined (RaftNode's
+// accept()/persisted()): a Ready is taken as soon as raft has one, while
+// earlier ones are still being made durable. Taking one: the messages that
+// may leave before the local fsync are sent (the leader's appends, thesis
+// §10.2.1), its entries and hard state are written to the WAL (saves during an
+// fdatasync share the next one: group commit), and the committed entries it
+// carries are applied at once (raft hands out only entries this member has
+// persisted). Once its fdatasync ends, in order: raft's storage, persisted(),
+// then the messages that promise durability (append acknowledgements, votes).
 
 import { TskvError } from "../lib/errors"
 import { ProposalDroppedError } from "../raft/errors"
@@ -24,20 +29,39 @@ export interface ReadyLoopParts {
   installReceivedSnapshot(snap: Snapshot): void
   /** Takes a raft snapshot of the applied state when --snapshot-count entries were applied since the last. */
   maybeSnapshot(): void
-  /** Records a snapshot whose backend state became durable (between Readies: it writes to the WAL). */
+  /** Whether a snapshot's backend state became durable and finishSnapshot() should record it. */
+  snapshotToFinish(): boolean
+  /** Records that snapshot (with the WAL idle: it writes to the WAL). */
   finishSnapshot(): void
+}
+
+/** A Ready whose WAL save was written and waits for its fdatasync. */
+interface Saving {
+  rd: Ready
+  /** The messages that leave once it is durable. */
+  late: Message[]
+  durable: boolean
+}
+
+/** A Ready taken from raft and not accepted yet: its save was refused, or it carries a snapshot and waits for the saves before it. */
+interface Held {
+  rd: Ready
+  late: Message[]
+  /** The received snapshot's .snap file and WAL marker are written (persistReceivedSnapshot). */
+  snapshotPersisted: boolean
+  /** The WAL refused the save: only the retry timer saves it again. */
+  refused: boolean
 }
 
 export class ReadyLoop {
   private pendingProposals: Uint8Array[] = []
   private processing = false
   private startCampaignDone = false
-  /** Messages of the Ready being saved that leave after its fsync. */
-  private lateMessages: Message[] = []
+  /** Accepted Readies whose save is not reported durable to raft yet, oldest first. */
+  private readonly saving: Saving[] = []
+  private held: Held | undefined
   /** Set while the WAL refuses writes (disk full, read-only): the Ready is saved again until it goes through. */
   private walRefused = false
-  /** Committed entries of the Ready being saved already applied by applyPersistedWhileSyncing(). */
-  private appliedEarly = 0
 
   constructor(
     private readonly core: ServerCore,
@@ -46,144 +70,148 @@ export class ReadyLoop {
     core.runReadyLoop = () => this.run()
   }
 
-  /** One pass: every Ready raft has, in order, until it has none (or a save goes on in the background). */
+  /** One pass: every Ready raft has, taken in order, until it has none (or one is held). */
   private run(): void {
     const core = this.core
     if (this.processing || core.stopped || this.storagePaused()) return
     this.processing = true
     try {
-      this.parts.finishSnapshot()
-      this.flushProposals()
-      while (core.node.hasReady()) {
-        const rd = core.node.ready()
-        if (this.handleReadyStart(rd)) return // resumes in the fdatasync callback
-        this.handleReadyFinish(rd)
-        this.flushProposals()
-      }
-      this.campaignIfAlone()
+      this.pass()
     } catch (e) {
       core.fatal(e)
     }
     this.processing = false
   }
 
-  /** Persists a Ready; true when its fdatasync runs in the background (the loop resumes in its callback). */
-  private handleReadyStart(rd: Ready): boolean {
+  private pass(): void {
+    const core = this.core
+    if (this.held !== undefined && !this.resumeHeld()) return
+    if (this.parts.snapshotToFinish()) {
+      // Its WAL record needs the WAL idle: no new Ready until the saves in flight are durable.
+      if (!this.walIdle()) return
+      this.parts.finishSnapshot()
+    }
+    this.flushProposals()
+    while (core.node.hasReady()) {
+      if (!this.take(core.node.ready())) return
+      this.flushProposals()
+    }
+    this.campaignIfAlone()
+  }
+
+  /** Takes a Ready from raft; false when it is held (resumed by a later pass). */
+  private take(rd: Ready): boolean {
     const core = this.core
     if (rd.softState) core.onSoftState(rd.softState.lead, rd.softState.state)
-    // The leader's replication messages may leave before its own fsync (thesis §10.2.1).
-    const early: Message[] = []
     const late: Message[] = []
+    const early: Message[] = []
     for (const m of rd.messages) {
       if (m.type === MessageType.Heartbeat && !core.isReachable(m.to)) core.counters.heartbeatSendFailures++
       if (m.type === MessageType.Snap) this.parts.sendSnapshot(m)
       else (sendableBeforePersist(m) ? early : late).push(m)
     }
     if (early.length > 0) core.peers?.send(early)
-    this.lateMessages = late
-    if (rd.snapshot) this.parts.persistReceivedSnapshot(rd.snapshot)
-    return this.saveReady(rd)
-  }
-
-  /** After the WAL save: raft's storage, the late messages, apply, advance. */
-  private handleReadyFinish(rd: Ready): void {
-    const core = this.core
-    if (rd.hardState) {
-      core.storage.setHardState(rd.hardState)
-      core.term = rd.hardState.term
-      core.committedIndex = rd.hardState.commit
-    }
-    if (rd.entries.length > 0) core.storage.append(rd.entries)
-    const late = this.lateMessages
-    this.lateMessages = []
-    if (late.length > 0) core.peers?.send(late)
-    if (rd.snapshot) this.parts.installReceivedSnapshot(rd.snapshot)
-    const early = this.appliedEarly
-    this.appliedEarly = 0
-    if (rd.committedEntries.length > early) this.parts.applyEntries(early === 0 ? rd.committedEntries : rd.committedEntries.slice(early))
-    for (const rs of rd.readStates) core.reads.onReadState(rs.requestCtx, rs.index)
-    core.node.advance(rd)
-    core.reads.onApplied(core.appliedIndex)
-    this.parts.maybeSnapshot()
+    this.held = { rd, late, snapshotPersisted: false, refused: false }
+    return this.resumeHeld()
   }
 
   /**
-   * The WAL save of a Ready, then its apply; true when that completes later
-   * (in the fdatasync callback, or in retrySave() after a refused write).
+   * Saves the held Ready and accepts it; false while it must wait: for the
+   * saves before it (a received snapshot replaces raft's storage), or for the
+   * WAL to take writes again.
    */
-  private saveReady(rd: Ready): boolean {
-    const core = this.core
+  private resumeHeld(): boolean {
+    const held = this.held!
+    const rd = held.rd
+    if (held.refused) return false
+    if (rd.snapshot !== undefined && !held.snapshotPersisted) {
+      if (!this.walIdle()) return false
+      this.parts.persistReceivedSnapshot(rd.snapshot)
+      held.snapshotPersisted = true
+    }
+    const saving: Saving = { rd, late: held.late, durable: false }
     let inline = true
-    let completedInline = false
+    let error: Error | null = null
     try {
-      core.wal.saveAsync(rd.hardState, rd.entries, (error) => {
+      this.core.wal.saveAsync(rd.hardState, rd.entries, (e) => {
         if (inline) {
-          completedInline = true
-          if (error !== null) throw error
+          error = e
+          saving.durable = true
           return
         }
-        if (core.stopped) return
-        if (error !== null) return core.fatal(error)
-        this.finishSavedReady(rd)
+        if (this.core.stopped) return
+        if (e !== null) return this.core.fatal(e)
+        saving.durable = true
+        this.drain()
       })
     } catch (e) {
       if (!(e instanceof WalWriteRefused)) throw e
-      if (!this.walRefused) core.logger.warn("the WAL refuses writes; this member waits, saving the same entries again until they go through", { error: e.fsError.message })
+      if (!this.walRefused) this.core.logger.warn("the WAL refuses writes; this member waits, saving the same entries again until they go through", { error: e.fsError.message })
       this.walRefused = true
-      setTimeout(() => this.retrySave(rd), STORAGE_CHECK_MS)
-      return true
+      held.refused = true
+      setTimeout(() => this.retrySave(), STORAGE_CHECK_MS)
+      return false
     }
-    if (this.walRefused) core.logger.info("the WAL takes writes again")
-    this.walRefused = false
     inline = false
-    if (completedInline) return false
-    this.applyPersistedWhileSyncing(rd)
+    if (error !== null) throw error
+    if (this.walRefused) this.core.logger.info("the WAL takes writes again")
+    this.walRefused = false
+    this.held = undefined
+    this.accept(saving)
     return true
   }
 
-  private retrySave(rd: Ready): void {
-    if (this.core.stopped) return
-    try {
-      if (this.saveReady(rd)) return
-    } catch (e) {
-      this.core.fatal(e)
-      return
-    }
-    this.finishSavedReady(rd)
+  /** No save in flight: the WAL takes a snapshot record. */
+  private walIdle(): boolean {
+    return this.saving.length === 0 && this.core.wal.idle()
   }
 
-  /** After a save that completed later: apply, then the Ready loop goes on. */
-  private finishSavedReady(rd: Ready): void {
-    try {
-      this.handleReadyFinish(rd)
-      this.flushProposals()
-    } catch (e) {
-      this.core.fatal(e)
-      return
-    }
-    this.processing = false
+  private retrySave(): void {
+    if (this.core.stopped || this.held === undefined) return
+    this.held.refused = false
     this.run()
   }
 
+  /** The Ready's save is written: apply what it commits (persisted here already), then raft may hand out the next one. */
+  private accept(saving: Saving): void {
+    const core = this.core
+    const rd = saving.rd
+    if (rd.hardState) {
+      core.term = rd.hardState.term
+      core.committedIndex = rd.hardState.commit
+    }
+    this.saving.push(saving)
+    if (rd.committedEntries.length > 0) this.parts.applyEntries(rd.committedEntries)
+    for (const rs of rd.readStates) core.reads.onReadState(rs.requestCtx, rs.index)
+    core.node.accept(rd)
+    core.reads.onApplied(core.appliedIndex)
+    this.parts.maybeSnapshot()
+    if (saving.durable) this.drain()
+  }
+
   /**
-   * Applies the committed entries that earlier Readies persisted while this
-   * Ready's fdatasync runs on the thread pool, instead of leaving the JS
-   * thread idle until it ends: a put is answered one fsync sooner and
-   * applying overlaps the disk. Entries of this Ready's own `entries` (a
-   * follower may learn their commit in the same message) wait for the fsync,
-   * and a Ready with a snapshot is handled in order. The hard state recording
-   * the commit may not be durable yet, so after a crash the backend can be
-   * ahead of the WAL's commit index: raft restarts with commit = applied.
+   * The Readies whose fdatasync ended, in order: raft's storage, the received
+   * snapshot's install, persisted(), then their messages that promise
+   * durability. The next pass takes what raft has now (a commit, say).
    */
-  private applyPersistedWhileSyncing(rd: Ready): void {
-    if (rd.snapshot !== undefined || rd.committedEntries.length === 0) return
-    const firstNew = rd.entries[0]?.index ?? Number.POSITIVE_INFINITY
-    let n = 0
-    while (n < rd.committedEntries.length && rd.committedEntries[n]!.index < firstNew) n++
-    if (n === 0) return
-    this.parts.applyEntries(n === rd.committedEntries.length ? rd.committedEntries : rd.committedEntries.slice(0, n))
-    this.appliedEarly = n
-    this.core.reads.onApplied(this.core.appliedIndex)
+  private drain(): void {
+    const core = this.core
+    let moved = false
+    try {
+      while (this.saving.length > 0 && this.saving[0]!.durable) {
+        const { rd, late } = this.saving.shift()!
+        if (rd.hardState) core.storage.setHardState(rd.hardState)
+        if (rd.entries.length > 0) core.storage.append(rd.entries)
+        if (rd.snapshot) this.parts.installReceivedSnapshot(rd.snapshot)
+        core.node.persisted(rd)
+        if (late.length > 0) core.peers?.send(late)
+        moved = true
+      }
+    } catch (e) {
+      core.fatal(e)
+      return
+    }
+    if (moved) core.kick()
   }
 
   /** Queues an encoded request; the next pass hands every queued one to raft as one batch. */
@@ -222,7 +250,7 @@ export class ReadyLoop {
 
   /** Whether a pass is under way (its WAL save in flight included): background duties wait. */
   busy(): boolean {
-    return this.processing
+    return this.processing || this.held !== undefined || this.saving.length > 0
   }
 
   /**

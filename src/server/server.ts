@@ -123,6 +123,7 @@ export class EtcdServer implements ServerHooks {
       persistReceivedSnapshot: (snap) => this.snapshots.persistReceivedSnapshot(snap),
       installReceivedSnapshot: (snap) => this.snapshots.installReceivedSnapshot(snap),
       maybeSnapshot: () => this.snapshots.maybeSnapshot(),
+      snapshotToFinish: () => this.snapshots.snapshotToFinish(),
       finishSnapshot: () => this.snapshots.finishSnapshot(),
     })
     this.snapshots = new Snapshots(core, (messages) => this.loop.stepMessages(messages))

@@ -52,9 +52,14 @@ export class Snapshots {
     })
   }
 
+  /** A snapshot whose backend state is durable waits for finishSnapshot(). */
+  snapshotToFinish(): boolean {
+    return this.durableSnapshot !== undefined
+  }
+
   /**
-   * The second half of takeSnapshot(), between Readies (no WAL save in
-   * flight: the snapshot record goes into the same WAL).
+   * The second half of takeSnapshot(), with no WAL save in flight (the
+   * snapshot record goes into the same WAL).
    */
   finishSnapshot(): void {
     const s = this.durableSnapshot
