@@ -4,11 +4,9 @@
 // certificates, outputs compared.
 
 import { afterAll, beforeAll, expect, test } from "bun:test"
-import { writeFileSync } from "node:fs"
-import { join } from "node:path"
-import { createCa, issueCertificate } from "../../src/certs/pki"
 import { etcdctl, hasEtcd, type MemberProcess, startMember } from "../support/procs"
 import { freePorts } from "../support/ports"
+import { writeTestPki } from "../support/pki"
 import { tempDir } from "../support/tmp"
 import { mask } from "./differential_steps"
 
@@ -18,21 +16,7 @@ let files: Record<string, string> = {}
 
 beforeAll(async () => {
   if (!hasEtcd()) throw new Error("real etcd 3.4 is required: apt-get install -y etcd-server etcd-client")
-  const ca = await createCa({ commonName: "auth-test-ca" })
-  const write = (name: string, text: string): string => {
-    const path = join(dir.path, name)
-    writeFileSync(path, text)
-    return path
-  }
-  files = { ca: write("ca.crt", ca.certPem) }
-  const server = await issueCertificate({ ca, kind: "server", commonName: "server" })
-  files.serverCert = write("server.crt", server.certPem)
-  files.serverKey = write("server.key", server.keyPem)
-  for (const cn of ["root", "alice", "mallory"]) {
-    const c = await issueCertificate({ ca, kind: "client", commonName: cn })
-    files[`${cn}Cert`] = write(`${cn}.crt`, c.certPem)
-    files[`${cn}Key`] = write(`${cn}.key`, c.keyPem)
-  }
+  files = await writeTestPki({ dir: dir.path, caName: "auth-test-ca", clients: ["root", "alice", "mallory"] })
 })
 
 afterAll(async () => {

@@ -10,7 +10,7 @@ import { afterEach, describe, expect, test } from "bun:test"
 import { fromUtf8, utf8 } from "../../src/lib/bytes"
 import { Cluster, clusterKinds, ELECTION_TIMEOUT_MS } from "../support/cluster"
 import { etcdctl } from "../support/procs"
-import { checkLinearizable, describe as describeOps, History, runWorkload } from "../support/linearizability"
+import { assertLinearizable, History, runWorkload } from "../support/linearizability"
 
 let cluster: Cluster | undefined
 afterEach(async () => {
@@ -83,9 +83,7 @@ describe("cluster failover", () => {
           const lost = ackedKeys.filter((k) => !present.has(k))
           expect({ member: m.name, lost }).toEqual({ member: m.name, lost: [] })
         }
-        const r = checkLinearizable(history.entries)
-        if (!r.ok) throw new Error(`not linearizable on key ${r.key}: ${r.reason}\n${describeOps(r.operations.slice(0, 60))}`)
-        expect(r.operations).toBeGreaterThan(100)
+        assertLinearizable(history.entries, 100)
       } catch (e) {
         console.error(c.logs())
         throw e
@@ -116,9 +114,7 @@ describe("cluster failover", () => {
           for (const cl of clients) cl.close()
         }
         await c.waitConverged(20_000)
-        const r = checkLinearizable(history.entries)
-        if (!r.ok) throw new Error(`not linearizable on key ${r.key}: ${r.reason}\n${describeOps(r.operations.slice(0, 60))}`)
-        expect(r.operations).toBeGreaterThan(100)
+        assertLinearizable(history.entries, 100)
       } catch (e) {
         console.error(c.logs())
         throw e

@@ -19,7 +19,7 @@ import { afterEach, describe, expect, test } from "bun:test"
 import { status } from "@grpc/grpc-js"
 import { utf8 } from "../../src/lib/bytes"
 import { Cluster, clusterKinds, eventually, failureOf } from "../support/cluster"
-import { checkLinearizable, describe as describeOps, History, runWorkload } from "../support/linearizability"
+import { assertLinearizable, History, runWorkload } from "../support/linearizability"
 
 let cluster: Cluster | undefined
 afterEach(async () => {
@@ -92,9 +92,7 @@ describe("cluster partition", () => {
           for (const cl of clients) cl.close()
         }
         await c.waitConverged(20_000)
-        const r = checkLinearizable(history.entries)
-        if (!r.ok) throw new Error(`not linearizable on key ${r.key}: ${r.reason}\n${describeOps(r.operations.slice(0, 60))}`)
-        expect(r.operations).toBeGreaterThan(100)
+        assertLinearizable(history.entries, 100)
         expect(minority).toEqual(MINORITY_ERRORS)
       } catch (e) {
         console.error(c.logs())
@@ -135,9 +133,7 @@ describe("cluster partition", () => {
           for (const cl of clients) cl.close()
         }
         await c.waitConverged(20_000)
-        const r = checkLinearizable(history.entries)
-        if (!r.ok) throw new Error(`not linearizable on key ${r.key}: ${r.reason}\n${describeOps(r.operations.slice(0, 60))}`)
-        expect(r.operations).toBeGreaterThan(100)
+        assertLinearizable(history.entries, 100)
       } catch (e) {
         console.error(c.logs())
         throw e

@@ -2,10 +2,9 @@
 // real etcd 3.4 serving mTLS, compared with real etcdctl 3.4 on the same member.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test"
 import { spawnSync } from "bun"
-import { existsSync, writeFileSync } from "node:fs"
-import { join } from "node:path"
-import { createCa, issueCertificate } from "../../src/certs/pki"
+import { existsSync } from "node:fs"
 import { freePorts } from "../support/ports"
+import { writeTestPki } from "../support/pki"
 import { etcdctl, hasEtcd, startMember, tskvBinary, type CtlResult, type MemberProcess } from "../support/procs"
 import { tempDir } from "../support/tmp"
 
@@ -16,19 +15,7 @@ describe("tskv ctl over mTLS vs etcdctl 3.4", () => {
   let ep = ""
 
   beforeAll(async () => {
-    const ca = await createCa({ commonName: "ctl-test-ca" })
-    const write = (name: string, text: string): string => {
-      const path = join(dir.path, name)
-      writeFileSync(path, text)
-      return path
-    }
-    files = { ca: write("ca.crt", ca.certPem) }
-    const server = await issueCertificate({ ca, kind: "server", commonName: "server" })
-    files.serverCert = write("server.crt", server.certPem)
-    files.serverKey = write("server.key", server.keyPem)
-    const client = await issueCertificate({ ca, kind: "client", commonName: "client" })
-    files.clientCert = write("client.crt", client.certPem)
-    files.clientKey = write("client.key", client.keyPem)
+    files = await writeTestPki({ dir: dir.path, caName: "ctl-test-ca", clients: ["client"] })
     const [clientPort, peerPort] = (await freePorts(2)) as [number, number]
     const url = `https://127.0.0.1:${clientPort}`
     etcd = await startMember({

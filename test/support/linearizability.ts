@@ -193,6 +193,17 @@ export function checkLinearizable(history: readonly HistoryEntry[]): CheckResult
   return { ok: true, keys: byKey.size, operations }
 }
 
+/**
+ * Throws unless the history is linearizable and has more than `minOperations`
+ * checked operations (a history that hardly ran proves nothing); returns how many.
+ */
+export function assertLinearizable(history: readonly HistoryEntry[], minOperations: number): number {
+  const r = checkLinearizable(history)
+  if (!r.ok) throw new Error(`not linearizable on key ${r.key}: ${r.reason}\n${describe(r.operations.slice(0, 60))}`)
+  if (r.operations <= minOperations) throw new Error(`only ${r.operations} operations checked (want more than ${minOperations})`)
+  return r.operations
+}
+
 /** One line per operation, for failure messages. */
 export function describe(entries: readonly HistoryEntry[]): string {
   const fmt = (e: HistoryEntry): string => {
