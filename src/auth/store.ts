@@ -351,10 +351,16 @@ export class AuthStore {
    * the token if one is sent, else the verified client certificate's common
    * name (with --client-cert-auth). Null while auth is disabled, and when no
    * credentials came (etcd then fails the operations that need a user with
-   * userEmpty: use requireAuthInfo() for those).
+   * userEmpty: use requireAuthInfo() for those). A token that does not verify is
+   * invalidAuthToken, with auth disabled too.
    */
   authInfo(token: string | undefined, commonName: string | undefined): AuthInfo | null {
-    if (!this.enabled) return null
+    if (!this.enabled) {
+      // etcd 3.4 reads a token sent while auth is off too: simple tokens are gone
+      // then (disable drops them), so it is invalid; a signed one still verifies
+      if (token !== undefined && this.tokenClaims(token) === null) throw new TskvError("invalidAuthToken")
+      return null
+    }
     if (token !== undefined && token !== "") {
       const claims = this.tokenClaims(token)
       if (claims === null) throw new TskvError("invalidAuthToken")

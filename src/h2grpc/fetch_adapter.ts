@@ -12,24 +12,48 @@ export type FetchHandler = (request: Request) => Response | Promise<Response>
 /** Request bodies above this are refused with 413 (the gateway's requests are small). */
 const BODY_BYTES_MAX = 64 * 1024 * 1024
 
+const dropped = new WeakSet<Response>()
+
+/**
+ * An answer that is none: the HTTP/1 connection closes without a response, as Go's
+ * server does after a handler panicked (over HTTP/2: a 500 without a body).
+ */
+export function connectionDrop(): Response {
+  const response = new Response(null, { status: 500 })
+  dropped.add(response)
+  return response
+}
+
 export function serveHttp1(options: { fetch: FetchHandler; req: IncomingMessage; res: ServerResponse; scheme: string; logger: Logger }): void {
   const { req, res } = options
   const url = `${options.scheme}://${req.headers.host ?? "localhost"}${req.url ?? "/"}`
   const abort = new AbortController()
+  // the handler's signal: also aborted when the client shuts its writing side (Go cancels the
+  // request's context), while the answer keeps flowing until the handler ends it
+  const cancel = new AbortController()
   const body = hasBody(req.method) ? new StreamedBody() : undefined
   if (body !== undefined) {
     req.on("data", (chunk: Buffer) => body.push(chunk))
     req.on("end", () => body.end())
   }
+  const halfClosed = (): void => cancel.abort()
+  req.socket.once("end", halfClosed)
+  res.once("finish", () => req.socket.off("end", halfClosed))
   res.on("close", () => {
+    req.socket.off("end", halfClosed)
     abort.abort()
+    cancel.abort()
     body?.end()
   })
   void (async () => {
     try {
-      const request = new Request(url, { method: req.method ?? "GET", headers: toHeaders(req.headers), body: body?.stream ?? null, signal: abort.signal })
+      const request = new Request(url, { method: req.method ?? "GET", headers: toHeaders(req.headers), body: body?.stream ?? null, signal: cancel.signal })
       const response = await options.fetch(request)
       if (body?.tooLarge) throw new BodyTooLarge("request body too large")
+      if (dropped.has(response)) {
+        req.socket.destroy()
+        return
+      }
       const head = headersObject(response.headers)
       const trailers = takeTrailers(head)
       if (body !== undefined && !body.done) {
@@ -38,6 +62,7 @@ export function serveHttp1(options: { fetch: FetchHandler; req: IncomingMessage;
         if (String(req.headers.expect).toLowerCase() === "100-continue") head.connection = "close"
         else await body.ended
       }
+      goConnectionHeader(req, res)
       res.writeHead(response.status, head)
       // Long polls (v2 watches) get their headers before the first event, as Go flushes them.
       res.flushHeaders()
@@ -51,6 +76,21 @@ export function serveHttp1(options: { fetch: FetchHandler; req: IncomingMessage;
       })
     }
   })()
+}
+
+/**
+ * Go's HTTP/1 server writes a Connection header only to end a connection (1.1 with
+ * `Connection: close`) or to keep a 1.0 one (`Connection: keep-alive`), never
+ * node's `Keep-Alive: timeout=5`.
+ */
+function goConnectionHeader(req: IncomingMessage, res: ServerResponse): void {
+  const tokens = String(req.headers.connection ?? "").toLowerCase()
+  if (req.httpVersion === "1.0") {
+    if (/\bkeep-alive\b/.test(tokens)) res.setHeader("connection", "keep-alive")
+    else res.removeHeader("connection")
+  } else if (!/\bclose\b/.test(tokens)) {
+    res.removeHeader("connection")
+  }
 }
 
 export function serveHttp2(options: { fetch: FetchHandler; stream: ServerStream; scheme: string; logger: Logger }): void {

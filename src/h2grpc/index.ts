@@ -57,4 +57,5 @@ export {
 } from "./grpc_server"
 export { GrpcError, GrpcStatus, grpcCodeNames, statusOfGrpcError, type GrpcStatusCode, type StatusOf } from "./status"
 export type { FetchHandler } from "./fetch_adapter"
+export { connectionDrop } from "./fetch_adapter"
 export type { UpgradeHandler } from "./listener"

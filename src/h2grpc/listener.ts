@@ -124,6 +124,11 @@ export class ClientListener {
       serveHttp1({ fetch: this.options.fetch, req, res, scheme, logger: this.logger })
     }
     this.h1 = http.createServer(serveRequest)
+    // a client that shuts its writing side still reads the answer in progress (Go's server
+    // cancels the request's context then, and the answer ends; an idle connection closes)
+    ;(this.h1 as http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true
+    // and an idle keep-alive connection stays open until the client closes it (Go's server has no idle timeout either)
+    this.h1.keepAliveTimeout = 0
     this.h1.on("upgrade", (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
       if (this.options.upgrade?.(req, socket, head) === true) return
       const res = new http.ServerResponse(req)
@@ -238,6 +243,7 @@ export class ClientListener {
       socket.pause()
       socket.unshift(seen)
       this.h1Sockets.add(socket)
+      socket.allowHalfOpen = true
       socket.once("close", () => this.h1Sockets.delete(socket))
       this.h1.emit("connection", socket)
       socket.resume()

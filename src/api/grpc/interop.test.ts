@@ -201,7 +201,7 @@ describe("cleartext client port", () => {
   test("HTTP/1.1 GET /health, /version and /metrics on the gRPC port", async () => {
     const health = await fetch(`http://${endpoint}/health`)
     expect(health.status).toBe(200)
-    expect(await health.text()).toBe('{"health":"true","reason":""}')
+    expect(await health.text()).toBe('{"health":"true"}')
     expect(await (await fetch(`http://${endpoint}/version`)).text()).toBe('{"etcdserver":"3.4.23","etcdcluster":"3.4.0"}')
     const metrics = await (await fetch(`http://${endpoint}/metrics`)).text()
     expect(metrics).toMatch(/grpc_server_handled_total\{grpc_code="OK",grpc_method="Put",grpc_service="etcdserverpb.KV",grpc_type="unary"\} [1-9]/)
@@ -305,7 +305,7 @@ describe("TLS client port with client certificate auth", () => {
     const tls = { ca: readFileSync(pki.ca), cert: readFileSync(pki.clientCert), key: readFileSync(pki.clientKey) }
     const health = await fetch(`${endpoint}/health`, { tls })
     expect(health.status).toBe(200)
-    expect(await health.text()).toBe('{"health":"true","reason":""}')
+    expect(await health.text()).toBe('{"health":"true"}')
     const metrics = await (await fetch(`${endpoint}/metrics`, { tls })).text()
     expect(metrics).toContain("# TYPE grpc_server_handled_total counter\n")
     const curl = await run(["curl", "-sS", "--http1.1", "--cacert", pki.ca, "--cert", pki.clientCert, "--key", pki.clientKey, `${endpoint}/version`])
@@ -339,7 +339,7 @@ describe("unix socket client port", () => {
       )
       expect(reply).toMatchObject({ header: { revision: 2 } })
       const health = await fetch("http://localhost/health", { unix: path })
-      expect(await health.text()).toBe('{"health":"true","reason":""}')
+      expect(await health.text()).toBe('{"health":"true"}')
     } finally {
       client.close()
       await member.stop()

@@ -89,12 +89,13 @@ export function createHttpApp(deps: HttpDeps): Hono {
     const health = await checkHealth(deps, excluded, serializable, read(serializable))
     if (health.health === "true") metrics.success.inc()
     else metrics.failures.inc()
-    const body = JSON.stringify(health)
+    // etcd 3.4's body: {"health":"true"} or {"health":"false"}, the reason only logged
+    const body = JSON.stringify({ health: health.health })
     if (health.health !== "true") {
-      logger.warn("/health error", { output: body, "status-code": 503 })
+      logger.warn("/health error", { reason: health.reason, "status-code": 503 })
       return goError(c, body, 503)
     }
-    return c.body(body, 200, { "content-type": TEXT })
+    return whole(c, body, 200, { "content-type": TEXT })
   })
 
   const livez: [string, Check][] = [["serializable_read", read(true)]]
@@ -120,7 +121,7 @@ export function createHttpApp(deps: HttpDeps): Hono {
 
   app.get("/version", (c) => {
     const { server, cluster } = deps.versions()
-    return c.body(JSON.stringify({ etcdserver: server, etcdcluster: cluster }), 200, { "content-type": "application/json" })
+    return whole(c, JSON.stringify({ etcdserver: server, etcdcluster: cluster }), 200, { "content-type": "application/json" })
   })
 
   const scrapes = scrapeMetrics(deps.registry)
@@ -201,12 +202,17 @@ async function runChecks(c: Context, type: string, checks: readonly [string, Che
     return goError(c, reason, 503)
   }
   const verbose = c.req.queries("verbose") !== undefined
-  return c.body(`${verbose ? reason : ""}ok\n`, 200, { "content-type": TEXT, "x-content-type-options": "nosniff" })
+  return whole(c, `${verbose ? reason : ""}ok\n`, 200, { "content-type": TEXT, "x-content-type-options": "nosniff" })
 }
 
 /** Go's http.Error. */
 function goError(c: Context, text: string, status: 404 | 405 | 500 | 503): Response {
-  return c.body(`${text}\n`, status, { "content-type": TEXT, "x-content-type-options": "nosniff" })
+  return whole(c, `${text}\n`, status, { "content-type": TEXT, "x-content-type-options": "nosniff" })
+}
+
+/** A small answer written whole: Go's server gives it a Content-Length. */
+function whole(c: Context, body: string, status: 200 | 404 | 405 | 500 | 503, headers: Record<string, string>): Response {
+  return c.body(body, status, { ...headers, "content-length": String(Buffer.byteLength(body)) })
 }
 
 function healthMetrics(registry: Registry): HealthMetrics {

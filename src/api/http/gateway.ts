@@ -2,7 +2,7 @@
 // request, answered with the proto3 JSON mapping (src/pb/json: proto field
 // names, 64-bit integers as strings, bytes base64). It calls the handlers
 // registered on the GrpcServer directly, with a call context built from the
-// HTTP request (Authorization -> token). Streaming RPCs answer
+// HTTP request (its headers as the metadata). Streaming RPCs answer
 // newline-delimited {"result": ...} objects. /v3beta/* is an alias of /v3/*.
 // Errors: {"error": msg, "message": msg, "code": grpc code} with
 // grpc-gateway's HTTP status for the code.
@@ -10,10 +10,11 @@
 import type { Hono } from "hono"
 import type { IncomingHttpHeaders } from "node:http2"
 import { silentLogger, type Logger } from "../../lib/logger"
+import type * as pb from "../../pb"
 import { toJson } from "../../pb"
 import { statusOfError } from "../grpc/errors"
-import { type BidiCall, type GrpcServer, type RegisteredMethod, GrpcStatus, type GrpcStatusCode } from "../../h2grpc"
-import { decodeRequest, type JsonNode, StreamingBodyDecoder } from "./gateway_json"
+import { type BidiCall, connectionDrop, GrpcError, type GrpcServer, type RegisteredMethod, GrpcStatus, type GrpcStatusCode } from "../../h2grpc"
+import { clampedIntegers, decodeRequest, type JsonNode, NullMessageInList, StreamingBodyDecoder } from "./gateway_json"
 
 interface GatewayMethod {
   readonly gatewayPaths: readonly string[]
@@ -28,8 +29,8 @@ function isGatewayMethod(method: object): method is GatewayMethod {
 /** runtime.HTTPStatusFromCode of grpc-gateway v1 (etcd 3.4): Canceled 408, FailedPrecondition 412. */
 const httpStatusOfCode: readonly number[] = [200, 408, 500, 400, 504, 404, 409, 403, 429, 412, 409, 400, 501, 500, 503, 500, 401]
 
-/** RPCs of etcd 3.5 that tskv serves over gRPC but etcd 3.4's gateway has no path for. */
-const NOT_IN_ETCD_34 = new Set(["/v3/auth/status", "/v3/maintenance/downgrade"])
+/** RPCs that tskv serves over gRPC but etcd 3.4's gateway has no path for (its HashKV pattern is /v3/maintenance/hash, which Hash holds). */
+const NOT_IN_ETCD_34 = new Set(["/v3/auth/status", "/v3/maintenance/downgrade", "/v3/maintenance/hashkv"])
 
 interface GatewayRoute {
   registered: RegisteredMethod
@@ -54,17 +55,19 @@ export function mountGateway(app: Hono, grpc: GrpcServer, options: { logger?: Lo
       // grpc-gateway decodes the first message before it answers (an error there is the
       // answer: code Unknown); the others are handed on as they arrive, and a later
       // undecodable one ends the client's side of the stream
+      if (path === "/v3/watch") messages.watchIds = context.watchIds = new WatchIds()
       let first: unknown
       try {
         first = await messages.next()
       } catch (e) {
+        if (e instanceof NullMessageInList) return connectionDrop()
         return errorResponse(GrpcStatus.UNKNOWN, errorText(e))
       }
       void Promise.resolve()
         .then(() => registered.handler(context))
         .then(() => context.deliver(first, messages))
         .catch((e: unknown) => context.end(e))
-      return context.response(first !== undefined)
+      return context.response()
     }
     // the first value of the body, decoded once complete (the rest is not read, as
     // json.Decoder does: a websocket's body stays open after its one message)
@@ -72,13 +75,14 @@ export function mountGateway(app: Hono, grpc: GrpcServer, options: { logger?: Lo
     try {
       message = decodeRequest(method.requestType, await messages.nextNode())
     } catch (e) {
+      if (e instanceof NullMessageInList) return connectionDrop()
       return errorResponse(GrpcStatus.INVALID_ARGUMENT, errorText(e))
     }
     if (registered.kind === "server_stream") {
       void Promise.resolve()
         .then(() => registered.handler(message, context))
         .catch((e: unknown) => context.end(e))
-      return context.response(true)
+      return context.response()
     }
     try {
       const response = await registered.handler(message, context)
@@ -118,8 +122,14 @@ class RequestMessages {
   /** The next message; undefined at the end of the body; throws what does not decode. */
   async next(): Promise<unknown> {
     const node = await this.nextNode()
-    return node === undefined ? undefined : decodeRequest(this.requestType, node)
+    if (node === undefined) return undefined
+    const message = decodeRequest(this.requestType, node)
+    this.watchIds?.request(message as pb.WatchRequest, clampedIntegers())
+    return message
   }
+
+  /** Watch ids past 2^53 a client chose (the watch stream only). */
+  watchIds: WatchIds | undefined
 
   /** The next JSON value once complete; undefined at the end of the body. */
   async nextNode(): Promise<JsonNode | undefined> {
@@ -187,10 +197,18 @@ class GatewayCall implements BidiCall<unknown, unknown> {
     request.headers.forEach((value, name) => {
       metadata[name] = value
     })
-    const authorization = request.headers.get("authorization")
-    if (authorization !== null) metadata.token = authorization.replace(/^Bearer /, "")
+    // Authorization reaches the call as it came (etcd 3.4 strips no "Bearer ")
     this.metadata = metadata
-    request.signal.addEventListener("abort", () => this.cancel(), { once: true })
+    // the client went or shut its writing side: the call's context is cancelled, and
+    // grpc-gateway writes that error as the stream's last line (if the client still reads)
+    request.signal.addEventListener(
+      "abort",
+      () => {
+        this.end(new GrpcError(GrpcStatus.CANCELLED, "context canceled"))
+        this.cancel()
+      },
+      { once: true },
+    )
   }
 
   header(name: string): string | undefined {
@@ -231,9 +249,13 @@ class GatewayCall implements BidiCall<unknown, unknown> {
 
   write(message: unknown): boolean {
     if (this.ended || this.cancelled) return false
-    this.push(`${JSON.stringify({ result: toJson(this.responseType, message as object) })}\n`)
+    const result = toJson(this.responseType, message as object)
+    this.watchIds?.response(message as pb.WatchResponse, result)
+    this.push(`${JSON.stringify({ result })}\n`)
     return true
   }
+
+  watchIds: WatchIds | undefined
 
   end(error?: unknown): void {
     if (this.ended) return
@@ -242,40 +264,102 @@ class GatewayCall implements BidiCall<unknown, unknown> {
       const status = statusOfError(error)
       if (status.unexpected) this.logger.warn("gateway stream failed", { path: this.path, error: status.message })
       const httpCode = httpStatusOfCode[status.code] ?? 500
-      this.push(`${JSON.stringify({ error: { grpc_code: status.code, http_code: httpCode, message: status.message, http_status: httpStatusText(httpCode) } })}\n`)
+      // grpc-gateway writes the error without the newline it puts after each message
+      const line = `${JSON.stringify({ error: { grpc_code: status.code, http_code: httpCode, message: status.message, http_status: httpStatusText(httpCode) } })}`
+      if (this.controller !== undefined) this.controller.enqueue(this.encoder.encode(line))
+      else this.queued.push(this.encoder.encode(line))
+      // an error before the first message: the answer's status is the error's, without the gRPC headers
+      this.answer(httpCode, {})
     }
-    if (this.controller !== undefined) this.controller.close()
+    // a call that ends before its first message sent its status without headers
+    this.answer(200, {})
+    this.close()
   }
 
-  /** withMetadata: the gRPC call answered headers before the first message (not for an empty client stream). */
-  response(withMetadata: boolean): Response {
+  private closed = false
+
+  private close(): void {
+    if (this.closed || this.controller === undefined) return
+    this.closed = true
+    this.controller.close()
+  }
+
+  private settle: ((response: Response) => void) | undefined
+
+  /**
+   * The answer, once the call sends its first message or ends: grpc-gateway waits for
+   * the gRPC response headers, which come with the first message (a watch that never
+   * answers never gets its HTTP headers either), and then carry the call's headers.
+   */
+  response(): Promise<Response> {
+    const answered = new Promise<Response>((resolve) => (this.settle = resolve))
+    if (this.queued.length > 0) this.answer(200, GRPC_METADATA)
+    else if (this.ended) this.answer(200, {})
+    return answered
+  }
+
+  private answer(status: number, headers: Record<string, string>): void {
+    const settle = this.settle
+    if (settle === undefined) return
+    this.settle = undefined
     const body = new ReadableStream<Uint8Array>({
       start: (controller) => {
         this.controller = controller
         for (const chunk of this.queued) controller.enqueue(chunk)
         this.queued.length = 0
-        if (this.ended) controller.close()
       },
       cancel: () => this.cancel(),
     })
-    return new Response(body, { headers: { "content-type": "application/json", ...(withMetadata ? GRPC_METADATA : {}) } })
+    if (this.ended) this.close()
+    settle(new Response(body, { status, headers: { "content-type": "application/json", ...headers } }))
   }
 
   private push(line: string): void {
     const bytes = this.encoder.encode(line)
     if (this.controller !== undefined) this.controller.enqueue(bytes)
     else this.queued.push(bytes)
+    this.answer(200, GRPC_METADATA)
   }
 
   private cancel(): void {
     if (this.cancelled) return
     this.cancelled = true
     this.ended = true
+    // the client is gone: whatever is answered goes nowhere
+    this.answer(200, {})
     for (const listener of this.cancelListeners.splice(0)) listener()
   }
 }
 
+/**
+ * A watch id past 2^53 (int64, exact in etcd) is a number in tskv's watch stream:
+ * each such id the client sends gets a safe stand-in of its own, and the answers
+ * carry the client's id again.
+ */
+class WatchIds {
+  private readonly sent = new Map<number, bigint>()
+  private readonly standIns = new Map<bigint, number>()
+
+  request(message: pb.WatchRequest, clamped: readonly { field: string; value: bigint }[]): void {
+    const original = clamped.find((c) => c.field === "watch_id")?.value
+    if (original === undefined || original < 0n) return
+    let standIn = this.standIns.get(original)
+    if (standIn === undefined) {
+      standIn = Number.MAX_SAFE_INTEGER - this.standIns.size
+      this.standIns.set(original, standIn)
+      this.sent.set(standIn, original)
+    }
+    if (message.createRequest) message.createRequest.watchId = standIn
+    else if (message.cancelRequest) message.cancelRequest.watchId = standIn
+  }
+
+  response(message: pb.WatchResponse, json: Record<string, unknown>): void {
+    const original = this.sent.get(message.watchId)
+    if (original !== undefined) json.watch_id = original.toString()
+  }
+}
+
 function httpStatusText(status: number): string {
-  const texts: Record<number, string> = { 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 409: "Conflict", 429: "Too Many Requests", 499: "Client Closed Request", 500: "Internal Server Error", 501: "Not Implemented", 503: "Service Unavailable", 504: "Gateway Timeout" }
+  const texts: Record<number, string> = { 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 408: "Request Timeout", 409: "Conflict", 412: "Precondition Failed", 429: "Too Many Requests", 499: "Client Closed Request", 500: "Internal Server Error", 501: "Not Implemented", 503: "Service Unavailable", 504: "Gateway Timeout" }
   return texts[status] ?? ""
 }

@@ -14,6 +14,15 @@
 
 import { enumDescriptors, messageDescriptors, type FieldDescriptor, type MessageDescriptor } from "../../pb"
 
+/**
+ * null as an element of a list of messages: jsonpb leaves a nil pointer there, and
+ * marshalling the request for the gRPC call then panics in etcd (its HTTP server
+ * closes the connection without an answer).
+ */
+export class NullMessageInList extends Error {
+  override readonly name = "NullMessageInList"
+}
+
 /** A body that is not JSON, or a value that does not fit the message (the text is etcd's). */
 export class GatewayDecodeError extends Error {
   override readonly name = "GatewayDecodeError"
@@ -292,9 +301,25 @@ function integer(f: FieldDescriptor, node: Node, goType: string): number | bigin
   const [min, max] = INT_RANGES[f.kind]!
   if (n < min || n > max) return typeError(node, goType, true)
   if (f.kind === "int64big" || f.kind === "uint64big") return n
-  // int64 fields other than ids are numbers in the decoded form; past 2^53 they round
+  // int64 fields other than ids (revisions, limits, TTLs) are numbers in the decoded
+  // form: one past 2^53 is read as the nearest safe integer, which no revision, count
+  // or TTL of a member reaches, so it acts as etcd's exact value does
+  if (n > SAFE_MAX || n < -SAFE_MAX) {
+    clamped.push({ field: f.protoName, value: n })
+    return Number(n > 0n ? SAFE_MAX : -SAFE_MAX)
+  }
   return Number(n)
 }
+
+/** The integers past 2^53 of the value last decoded, as sent. */
+let clamped: { field: string; value: bigint }[] = []
+
+/** What decodeRequest() read as the nearest safe integer, in order (watch ids are echoed back: the gateway keeps them). */
+export function clampedIntegers(): readonly { field: string; value: bigint }[] {
+  return clamped
+}
+
+const SAFE_MAX = BigInt(Number.MAX_SAFE_INTEGER)
 
 function scalar(f: FieldDescriptor, node: Node): unknown {
   switch (f.kind) {
@@ -350,6 +375,8 @@ function message(d: MessageDescriptor, node: Node): Record<string, unknown> {
     if (f.repeated) {
       if (value.t === "null") continue
       if (value.t !== "array") return typeError(value, "[]json.RawMessage")
+      // the panic comes after jsonpb has read the whole value (its errors first)
+      if (f.kind === "message" && nullInList === undefined && value.items.some((item) => item.t === "null")) nullInList = f.protoName
       out[f.name] = value.items.map((item) => scalar(f, item) ?? zeroOf(f))
       continue
     }
@@ -385,11 +412,17 @@ function zeroOf(f: FieldDescriptor): unknown {
   }
 }
 
+/** The first list of messages with a null element in the value being decoded. */
+let nullInList: string | undefined
+
 /** One body value as the request message typeName, in the form decodeX returns. */
 export function decodeRequest<T = Record<string, unknown>>(typeName: string, node: Node | undefined): T {
   const d = messageDescriptors[typeName]
   if (d === undefined) throw new GatewayDecodeError(`unknown message type ${typeName}`)
+  nullInList = undefined
+  clamped = []
   const fields = node === undefined ? {} : message(d, node)
+  if (nullInList !== undefined) throw new NullMessageInList(`null in the list ${nullInList}`)
   return d.decode(d.encode(fields)) as T
 }
 

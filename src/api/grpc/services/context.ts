@@ -11,6 +11,14 @@ import { type CallContext, type GrpcServer, GrpcError, GrpcStatus } from "../../
 export interface RequestOptions {
   /** Learners serve only Status and serializable Range (etcd). */
   allowLearner?: boolean
+  /**
+   * How etcd 3.4 reads the caller's token here: "checked" (the default: every raft
+   * request, Range, watch creates, member changes, Defragment/Hash/Snapshot), or
+   * not at all while auth is off ("ignoredWhileAuthOff": the lease reads, MoveLeader,
+   * lock and election, which reach the server without the caller's metadata), or
+   * never ("ignored": MemberList, Status, the watch stream's start).
+   */
+  token?: "checked" | "ignoredWhileAuthOff" | "ignored"
 }
 
 /** Checks common to every request; returns the caller's auth info (null: auth off). */
@@ -18,18 +26,25 @@ export function admit(server: EtcdServer, call: CallContext, options: RequestOpt
   if (server.isStopped()) throw new TskvError("stopped")
   if (!options.allowLearner && server.isLearner()) throw new TskvError("notSupportedForLearner")
   if (call.header("hasleader") === "true" && !server.hasLeader()) throw new TskvError("noLeader")
+  const token = options.token ?? "checked"
+  if (token === "ignored") return null
+  if (token === "ignoredWhileAuthOff" && !server.auth?.isEnabled()) return null
   return callerAuth(server, call)
 }
 
+/** Who the caller is; with auth off, null (a token that does not verify is refused, as etcd 3.4 does). */
 export function callerAuth(server: EtcdServer, call: CallContext): AuthInfo | null {
   const auth = server.auth
-  if (!auth || !auth.isEnabled()) return null
-  return auth.authInfo(callToken(call), call.peerCommonName)
+  if (!auth) return null
+  return auth.authInfo(callToken(call), auth.isEnabled() ? call.peerCommonName : undefined)
 }
 
-/** The auth token a call carries (gRPC metadata `token`, or the gateway's Authorization header). */
+/**
+ * The auth token a call carries: gRPC metadata `token`, else `authorization` as it
+ * came (etcd 3.4 strips no `Bearer ` prefix: such a token is invalid there).
+ */
 export function callToken(call: CallContext): string | undefined {
-  return call.header("token") ?? call.header("authorization")?.replace(/^Bearer /, "")
+  return call.header("token") ?? call.header("authorization")
 }
 
 /**

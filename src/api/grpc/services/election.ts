@@ -8,13 +8,13 @@
 // got (else `election: not leader`, or nothing for Resign); Observe streams
 // the leader's value at every change and follows leadership as it passes on.
 
-import { TskvError } from "../../../lib/errors"
+import { isTskvError, TskvError } from "../../../lib/errors"
 import { concatBytes, prefixEnd, toHex, utf8 } from "../../../lib/bytes"
 import * as pb from "../../../pb"
 import type { EtcdServer } from "../../../server/server"
 import type { GrpcServer } from "../../../h2grpc"
 import { admit } from "./context"
-import { Recipe } from "./lock"
+import { Recipe, recipeCaller } from "./lock"
 
 const SLASH = utf8("/")
 
@@ -22,7 +22,7 @@ export function registerElectionService(grpc: GrpcServer, server: EtcdServer): v
   const E = pb.ElectionService
 
   grpc.addUnary(E.Campaign, async (req, call) => {
-    const info = admit(server, call)
+    const info = recipeCaller(server, call)
     const recipe = new Recipe(server, info, call)
     const lease = req.lease !== 0n ? req.lease : await recipe.grantSessionLease()
     const prefix = concatBytes([req.name, SLASH])
@@ -43,21 +43,25 @@ export function registerElectionService(grpc: GrpcServer, server: EtcdServer): v
   })
 
   grpc.addUnary(E.Proclaim, async (req, call) => {
-    const info = admit(server, call)
+    const info = recipeCaller(server, call)
     if (req.leader === undefined) throw new TskvError("electionLeaderMissing")
-    const revision = await proclaim(new Recipe(server, info, call), req.leader, req.value)
+    const recipe = new Recipe(server, info, call)
+    await sessionOf(recipe, req.leader)
+    const revision = await proclaim(recipe, req.leader, req.value)
     return { header: server.header(revision) }
   })
 
   grpc.addUnary(E.Resign, async (req, call) => {
-    const info = admit(server, call)
+    const info = recipeCaller(server, call)
     if (req.leader === undefined) throw new TskvError("electionLeaderMissing")
-    const revision = await resign(new Recipe(server, info, call), req.leader)
+    const recipe = new Recipe(server, info, call)
+    await sessionOf(recipe, req.leader)
+    const revision = await resign(recipe, req.leader)
     return { header: server.header(revision) }
   })
 
   grpc.addUnary(E.Leader, async (req, call) => {
-    const info = admit(server, call)
+    const info = recipeCaller(server, call)
     const recipe = new Recipe(server, info, call)
     const { kv, revision } = await recipe.firstCreated(concatBytes([req.name, SLASH]))
     if (kv === undefined) throw new TskvError("electionNoLeader")
@@ -69,7 +73,8 @@ export function registerElectionService(grpc: GrpcServer, server: EtcdServer): v
     try {
       recipe = new Recipe(server, admit(server, call), call)
     } catch (e) {
-      call.end(e)
+      // etcd's observe loop ends quietly when its client's first read fails on the token
+      call.end(isTskvError(e, "invalidAuthToken") ? undefined : e)
       return
     }
     try {
@@ -79,6 +84,14 @@ export function registerElectionService(grpc: GrpcServer, server: EtcdServer): v
       if (!call.ended && !call.cancelled) call.end(e)
     }
   })
+}
+
+/**
+ * etcd opens a concurrency session on the leader key's lease for Proclaim and
+ * Resign: a leader key without a lease gets a new 60 s session lease, left to expire.
+ */
+async function sessionOf(recipe: Recipe, leader: pb.LeaderKey): Promise<void> {
+  if (leader.lease === 0n) await recipe.grantSessionLease()
 }
 
 /** Puts `value` on the leader key if it still has the campaign's create revision; the txn's revision. */

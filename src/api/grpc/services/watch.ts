@@ -16,7 +16,8 @@ import { admit, callerAuth } from "./context"
 export function registerWatchService(grpc: GrpcServer, server: EtcdServer): void {
   grpc.addBidi(pb.WatchService.Watch, (call) => {
     try {
-      admit(server, call)
+      // the token is read at each create request
+      admit(server, call, { token: "ignored" })
     } catch (e) {
       call.end(e)
       return
@@ -24,6 +25,8 @@ export function registerWatchService(grpc: GrpcServer, server: EtcdServer): void
     const requireLeader = call.header("hasleader") === "true"
     const send = (r: MvccWatchResponse): boolean => {
       if (call.ended) return true
+      // etcd 3.4 cancels a watcher of a compacted revision with a header at revision 0 and no reason
+      if (r.canceled && r.compactRevision > 0) return call.write({ ...r, cancelReason: "", header: server.header(0) })
       return call.write({ ...r, header: server.header(r.header.revision) })
     }
     const stream = server.watchable.newStream(send)
@@ -52,7 +55,7 @@ export function registerWatchService(grpc: GrpcServer, server: EtcdServer): void
           // etcd 3.4 sends the gRPC status text of the error as the cancel reason.
           const status = statusOfError(e)
           const reason = isTskvError(e) ? `rpc error: code = ${grpcCodeNames[status.code]} desc = ${status.message}` : String(e)
-          call.write({ header: server.header(), watchId: c.watchId === 0 ? -1 : c.watchId, created: true, canceled: true, cancelReason: reason })
+          call.write({ header: server.header(), watchId: -1, created: true, canceled: true, cancelReason: reason })
           return
         }
         stream.watch(c)
