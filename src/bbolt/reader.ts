@@ -1,5 +1,7 @@
-// Reads a bbolt file page by page (pread), never the whole file: buckets and
-// their entries come out in key order from a depth-first walk of the B+tree.
+// Reads a bbolt file page by page through a private read-only mapping of it
+// (pread when it cannot be mapped): pages are views, not copies, and a 1M-key
+// db is not 90k read syscalls per pass. Buckets and their entries come out in
+// key order from a depth-first walk of the B+tree.
 // Every page is checked against the meta before use (in bounds, its own id,
 // the type expected), so a damaged or truncated file gives a BoltError, not
 // garbage.
@@ -28,10 +30,12 @@ export class BoltReader {
   readonly meta: Meta
   readonly bytes: number
   private readonly fd: number
+  private readonly map: Uint8Array | undefined
 
-  private constructor(fd: number, bytes: number) {
+  private constructor(fd: number, bytes: number, map: Uint8Array | undefined) {
     this.fd = fd
     this.bytes = bytes
+    this.map = map !== undefined && map.byteLength >= bytes ? map : undefined
     this.meta = this.pickMeta()
     if (this.meta.pgid * this.meta.pageBytes > bytes) {
       throw new BoltError(`file size too small: ${bytes} bytes, the meta says ${this.meta.pgid} pages of ${this.meta.pageBytes}`)
@@ -41,7 +45,14 @@ export class BoltReader {
   static open(path: string, options: BoltReaderOptions = {}): BoltReader {
     const fd = openSync(path, "r")
     try {
-      return new BoltReader(fd, options.bytes ?? fstatSync(fd).size)
+      const size = fstatSync(fd).size
+      let map: Uint8Array | undefined
+      try {
+        map = size > 0 ? Bun.mmap(path, { shared: false }) : undefined
+      } catch {
+        map = undefined
+      }
+      return new BoltReader(fd, options.bytes ?? size, map)
     } catch (e) {
       closeSync(fd)
       throw e
@@ -85,6 +96,7 @@ export class BoltReader {
 
   private read(offset: number, length: number): Uint8Array {
     if (offset + length > this.bytes) throw new BoltError(`unexpected end of file: ${length} bytes at ${offset} of ${this.bytes}`)
+    if (this.map !== undefined) return this.map.subarray(offset, offset + length)
     const buf = new Uint8Array(length)
     for (let done = 0; done < length; ) {
       const n = readSync(this.fd, buf, done, length - done, offset + done)
@@ -99,12 +111,13 @@ export class BoltReader {
     const size = this.meta.pageBytes
     if (!Number.isSafeInteger(pgid) || pgid < 2 || pgid >= this.meta.pgid) throw new BoltError(`page ${pgid}: out of bounds: ${this.meta.pgid}`)
     const head = this.read(pgid * size, size)
-    const view = new DataView(head.buffer)
+    const view = new DataView(head.buffer, head.byteOffset, size)
     const id = Number(view.getBigUint64(0, true))
     if (id !== pgid) throw new BoltError(`page ${pgid}: has id ${id}`)
     const overflow = view.getUint32(12, true)
     if (overflow === 0) return head
     if (pgid + overflow >= this.meta.pgid) throw new BoltError(`page ${pgid}: overflow ${overflow} past the high water mark ${this.meta.pgid}`)
+    if (this.map !== undefined) return this.read(pgid * size, (overflow + 1) * size)
     const whole = new Uint8Array((overflow + 1) * size)
     whole.set(head)
     whole.set(this.read((pgid + 1) * size, overflow * size), size)
@@ -169,7 +182,7 @@ export class BoltReader {
     try {
       if (this.meta.freelistPgid >= 0) {
         const page = this.page(this.meta.freelistPgid)
-        const overflow = new DataView(page.buffer).getUint32(12, true)
+        const overflow = new DataView(page.buffer, page.byteOffset, page.byteLength).getUint32(12, true)
         for (let i = 0; i <= overflow; i++) reachable[this.meta.freelistPgid + i] = 1
         for (const id of freelistIds(page, this.meta.freelistPgid)) {
           if (id >= this.meta.pgid) problems.push(`page ${id}: freed page out of bounds`)
@@ -196,7 +209,7 @@ export class BoltReader {
     const visit = (pgid: number, depth: number): void => {
       if (depth > 64) throw new BoltError(`page ${pgid}: tree deeper than 64 levels (a cycle?)`)
       const page = this.page(pgid)
-      const view = new DataView(page.buffer)
+      const view = new DataView(page.buffer, page.byteOffset, page.byteLength)
       const overflow = view.getUint32(12, true)
       for (let i = 0; i <= overflow; i++) {
         if (reachable[pgid + i]) problems.push(`page ${pgid + i}: multiple references`)
