@@ -113,7 +113,7 @@ test("Lessor.attach() moves a key from its old lease: a key has at most one leas
   expect(lessor.timeToLive(2n, true).keys).toEqual([])
 })
 
-test("Lessor.timeToLive() reports -1 for an unknown lease and truncated remaining seconds on the primary", () => {
+test("Lessor.timeToLive() reports -1 for an unknown lease and truncated remaining seconds on the primary, past the expiry too", () => {
   const { lessor, clock } = setup()
   expect(lessor.timeToLive(99n, true)).toEqual({ ID: 99n, TTL: -1, grantedTTL: 0, keys: [] })
   lessor.promote(0)
@@ -125,7 +125,11 @@ test("Lessor.timeToLive() reports -1 for an unknown lease and truncated remainin
   expect(ttl.grantedTTL).toBe(30)
   expect(ttl.keys.map(fromUtf8)).toEqual(["lk"])
   expect(lessor.timeToLive(5n, false).keys).toEqual([])
+  // Expired, not revoked yet: etcd's truncated remaining seconds (0 within the first second past the expiry), not -1.
   clock.advance(30_000)
+  expect(lessor.timeToLive(5n, false).TTL).toBe(0)
+  expect(Object.is(lessor.timeToLive(5n, false).TTL, -0)).toBe(false)
+  clock.advance(1_000)
   expect(lessor.timeToLive(5n, false).TTL).toBe(-1)
 })
 

@@ -55,7 +55,7 @@ export interface LeaseGrantResult {
 
 export interface LeaseTimeToLiveResult {
   ID: bigint
-  /** Remaining seconds; -1 when the lease is unknown or already expired. */
+  /** Remaining seconds (truncated; 0, -1, ... once expired and not yet revoked); -1 when the lease is unknown. */
   TTL: number
   grantedTTL: number
   keys: Uint8Array[]
@@ -273,8 +273,9 @@ export class Lessor {
     if (lease.expiryMs === Infinity) {
       ttl = lease.remainingTtlSeconds > 0 ? lease.remainingTtlSeconds : lease.ttlSeconds
     } else {
-      const remainingMs = lease.expiryMs - this.clock.now()
-      ttl = remainingMs <= 0 ? -1 : Math.trunc(remainingMs / 1000)
+      // etcd: int64(time.Until(expiry).Seconds()), truncated toward zero: an expired lease whose revoke is
+      // not applied yet (its keys are still there) reads 0, then -1, -2, ... (+ 0: no -0).
+      ttl = Math.trunc((lease.expiryMs - this.clock.now()) / 1000) + 0
     }
     return { ID: id, TTL: ttl, grantedTTL: lease.ttlSeconds, keys: withKeys ? this.keysOf(id) : [] }
   }
