@@ -132,6 +132,8 @@ export class ServerCore {
   readonly reads: ReadIndexer
   readonly timers: ReturnType<typeof setInterval>[] = []
   storageGuard: StorageGuard | undefined
+  /** Why the WAL refuses writes now (a refused write or fdatasync; the Ready loop holds its Ready until it goes through). */
+  walRefusal: string | undefined
   stopped = false
 
   /** Raft state as of the last Ready. */
@@ -247,12 +249,17 @@ export class ServerCore {
     }
     if (failures.length === 0) return
     this.storageGuard?.check()
-    const problem = this.storageGuard?.problem()
+    const problem = this.writeProblem()
     if (problem === undefined) throw failures[0]!.error
     this.logger.warn("stopping on a data dir that cannot take writes: the backend's last batch is not committed and the WAL's tail not synced; every acknowledged write is in the WAL, the restart replays it", {
       problem,
       ...Object.fromEntries(failures.map((f) => [`${f.part}-error`, f.error instanceof Error ? f.error.message : String(f.error)])),
     })
+  }
+
+  /** Why this member cannot take writes now (the data dir's file system, or the WAL refusing them); undefined: it can. */
+  writeProblem(): string | undefined {
+    return this.storageGuard?.problem() ?? this.walRefusal
   }
 
   fatal(error: unknown): void {

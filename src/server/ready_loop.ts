@@ -41,6 +41,8 @@ interface Saving {
   /** The messages that leave once it is durable. */
   late: Message[]
   durable: boolean
+  /** Its fdatasync was refused: durable only once Wal.recover() wrote it again. */
+  refused: boolean
 }
 
 /** A Ready taken from raft and not accepted yet: its save was refused, or it carries a snapshot and waits for the saves before it. */
@@ -60,8 +62,8 @@ export class ReadyLoop {
   /** Accepted Readies whose save is not reported durable to raft yet, oldest first. */
   private readonly saving: Saving[] = []
   private held: Held | undefined
-  /** Set while the WAL refuses writes (disk full, read-only): the Ready is saved again until it goes through. */
-  private walRefused = false
+  /** A retry of Wal.recover() is scheduled. */
+  private recovering = false
 
   constructor(
     private readonly core: ServerCore,
@@ -129,11 +131,18 @@ export class ReadyLoop {
       this.parts.persistReceivedSnapshot(rd.snapshot)
       held.snapshotPersisted = true
     }
-    const saving: Saving = { rd, late: held.late, durable: false }
+    const saving: Saving = { rd, late: held.late, durable: false, refused: false }
     let inline = true
     let error: Error | null = null
+    let refusedInline: WalWriteRefused | undefined
     try {
       this.core.wal.saveAsync(rd.hardState, rd.entries, (e) => {
+        if (e instanceof WalWriteRefused) {
+          saving.refused = true
+          if (inline) refusedInline = e
+          else this.syncRefused(e)
+          return
+        }
         if (inline) {
           error = e
           saving.durable = true
@@ -146,19 +155,76 @@ export class ReadyLoop {
       })
     } catch (e) {
       if (!(e instanceof WalWriteRefused)) throw e
-      if (!this.walRefused) this.core.logger.warn("the WAL refuses writes; this member waits, saving the same entries again until they go through", { error: e.fsError.message })
-      this.walRefused = true
+      this.refused(e, "the WAL refuses writes; this member waits, saving the same entries again until they go through")
       held.refused = true
       setTimeout(() => this.retrySave(), STORAGE_CHECK_MS)
       return false
     }
     inline = false
     if (error !== null) throw error
-    if (this.walRefused) this.core.logger.info("the WAL takes writes again")
-    this.walRefused = false
     this.held = undefined
+    // A save that went through after a refused fdatasync: the WAL recovered first (Wal.recover()).
+    this.recovered()
     this.accept(saving)
+    if (refusedInline !== undefined) this.syncRefused(refusedInline)
     return true
+  }
+
+  /** The WAL refuses writes: proposals are refused (those queued failed) until it takes them again. */
+  private refused(e: WalWriteRefused, message: string): void {
+    const core = this.core
+    if (core.walRefusal === undefined) core.logger.warn(message, { error: e.fsError.message })
+    core.walRefusal = `the WAL cannot write to the data dir (${e.fsError.message})`
+    const queued = this.pendingProposals
+    this.pendingProposals = []
+    const error = new TskvError("storageUnavailable", core.walRefusal)
+    for (const data of queued) core.waiters.fail(decodeRequest(data).seq, error)
+  }
+
+  /**
+   * The fdatasync of accepted Readies was refused: what it covered may not be
+   * on disk. What depends on it (raft's storage, persisted(), the messages
+   * that promise durability) waits until the WAL has written those records
+   * again into a fresh segment and synced them (Wal.recover(), retried).
+   */
+  private syncRefused(e: WalWriteRefused): void {
+    if (this.core.stopped) return
+    this.refused(e, "the WAL's fdatasync was refused; this member holds what depended on it and refuses proposals until the WAL can write it again into a new segment")
+    if (this.recovering) return
+    this.recovering = true
+    setTimeout(() => this.retryRecover(), STORAGE_CHECK_MS)
+  }
+
+  private retryRecover(): void {
+    this.recovering = false
+    if (this.core.stopped) return
+    try {
+      this.core.wal.recover()
+    } catch (e) {
+      if (!(e instanceof WalWriteRefused)) return this.core.fatal(e)
+      this.recovering = true
+      setTimeout(() => this.retryRecover(), STORAGE_CHECK_MS)
+      return
+    }
+    this.recovered()
+    this.core.kick()
+  }
+
+  /** Once the WAL recovered: the Readies whose fdatasync was refused are durable (rewritten and synced). */
+  private recovered(): void {
+    if (this.core.wal.needsRecovery()) return
+    let any = false
+    for (const s of this.saving) {
+      if (!s.refused) continue
+      s.refused = false
+      s.durable = true
+      any = true
+    }
+    if (this.core.walRefusal !== undefined) {
+      this.core.logger.info("the WAL takes writes again")
+      this.core.walRefusal = undefined
+    }
+    if (any) this.drain()
   }
 
   /** No save in flight: the WAL takes a snapshot record. */

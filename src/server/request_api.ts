@@ -31,7 +31,7 @@ export class RequestApi {
    */
   async propose(kind: RequestKind, body: Uint8Array, auth?: RequestAuth): Promise<unknown> {
     if (this.core.stopped) throw new TskvError("stopped")
-    const storageProblem = this.core.storageGuard?.problem()
+    const storageProblem = this.core.writeProblem()
     if (storageProblem !== undefined) throw new TskvError("storageUnavailable", storageProblem)
     if (this.core.committedIndex - this.core.appliedIndex > MAX_GAP_BETWEEN_APPLY_AND_COMMIT) throw new TskvError("tooManyRequests")
     const seq = this.core.ids.take()

@@ -28,3 +28,11 @@ export class WalWriteRefused extends Error {
 
 /** Errno names of writes that may succeed later without anything being lost. */
 export const REFUSED_WRITE_CODES: ReadonlySet<string> = new Set(["ENOSPC", "EDQUOT", "EROFS"])
+
+/**
+ * Errno names of an fdatasync (and of the recovery after it) that leave the
+ * WAL waiting for Wal.recover() instead of stopping the member: those above,
+ * and EIO, which ext4 returns for a sync once its journal aborted
+ * (errors=remount-ro). A disk that keeps failing keeps the member refusing writes.
+ */
+export const REFUSED_SYNC_CODES: ReadonlySet<string> = new Set([...REFUSED_WRITE_CODES, "EIO"])

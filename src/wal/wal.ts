@@ -7,6 +7,14 @@
 // first record carries the previous crc, the metadata and the hard state, is
 // written to a temp file, fsynced, renamed and its directory fsynced.
 //
+// An fdatasync the file system refuses (EROFS, ENOSPC, EIO) leaves what it covered
+// unknown: Linux may have dropped the dirty pages, and a second fdatasync of
+// the same file then reports success for data that never reached the disk
+// (fsyncgate), so it is never retried. The records written since the last
+// good sync stay in memory; saves are refused (WalWriteRefused) until
+// recover() cuts them off the segment (truncated to the last durable record,
+// fsynced), writes them again into a fresh segment and syncs that.
+//
 // Opening reads and checks every record from the segment holding the snapshot
 // index on. A damaged record in the last segment with nothing written after it
 // is a write torn by a crash: it can only belong to a save() that never
@@ -25,7 +33,7 @@ import type { Entry, HardState } from "../raft/types"
 import { EMPTY_HARD_STATE } from "../raft/types"
 import type { WalMetadata, WalSnapshot } from "./codec"
 import { batchBytesMax, decodeValue, encodeValue, parseBatch, parseBatchHardState, parseSegmentHeader, parseSnapshot, segmentWire, ShapeError, writeBatch } from "./codec"
-import { REFUSED_WRITE_CODES, WalError, WalWriteRefused } from "./errors"
+import { REFUSED_SYNC_CODES, REFUSED_WRITE_CODES, WalError, WalWriteRefused } from "./errors"
 import type { RecordHeader } from "./frame"
 import { endOfData, FLAG_SYNCED, HEADER_BYTES, MAX_PAYLOAD_BYTES, readHeader, readRecord, RecordType, sealRecord } from "./frame"
 import type { SegmentName } from "./segment_name"
@@ -80,6 +88,19 @@ interface Writer {
   crc: number
 }
 
+/** The WAL as of a point of the current segment: what a good sync up to there made durable. */
+interface Mark {
+  tail: number
+  crc: number
+  hardState: HardState
+  last: number
+}
+
+/** A record written after the last good sync, kept to be written again if its sync fails. */
+type Unsynced =
+  | { kind: "batch"; hardState: HardState | undefined; entries: readonly Entry[]; flags: number }
+  | { kind: "snapshot"; snapshot: WalSnapshot; flags: number }
+
 export class Wal {
   private readonly fs: FsPort
   private readonly dir: string
@@ -96,6 +117,12 @@ export class Wal {
   /** Segments before this position hold only entries below a released index. */
   private releasedCount = 0
   private failure: unknown
+  /** Set when an fdatasync was refused: the records after `durable` may not be on disk; recover() rewrites them. */
+  private tailLost: (Error & { code: string }) | undefined
+  /** What the last good sync (or the segment's creation) made durable. */
+  private durable: Mark
+  /** Records written after `durable`, oldest first (empty with --unsafe-no-fsync). */
+  private unsynced: Unsynced[] = []
   private closed = false
   private buffer = new Uint8Array(64 * 1024)
   /** Bytes of records written since open (etcd_disk_wal_write_bytes_total). */
@@ -122,6 +149,7 @@ export class Wal {
     this.writer = init.writer
     this.hardState = init.hardState
     this.last = init.lastIndex
+    this.durable = this.mark()
     assert(this.segmentBytes > HEADER_BYTES, () => `segmentBytes ${this.segmentBytes} too small`)
     if (this.noFsync) {
       this.logger.warn("wal: --unsafe-no-fsync is set: the WAL is not fsynced and acknowledged writes CAN BE LOST on a crash", { dir: this.dir })
@@ -231,11 +259,14 @@ export class Wal {
    * durable with one fdatasync when it must be (entries, or a new term or
    * vote; a commit-only change is written without a sync, as etcd does).
    * Entries whose index is at or below the last index replace the log's tail.
-   * Any failure leaves the WAL unusable: the member must stop and reopen it.
+   * An fdatasync the file system refuses throws WalWriteRefused: the save is
+   * not durable, recover() makes it so later. Any other failure leaves the WAL
+   * unusable: the member must stop and reopen it.
    */
   save(hardState: HardState | undefined, entries: readonly Entry[]): void {
     this.checkUsable()
     assert(this.idle(), "save() while saveAsync() waits for its fdatasync")
+    this.recover()
     const prev = this.hardState
     if (entries.length === 0 && (hardState === undefined || sameHardState(hardState, prev))) return
     if (hardState !== undefined) checkHardState(hardState, prev)
@@ -244,11 +275,11 @@ export class Wal {
     this.guard(() => {
       const sync = mustSync && !this.noFsync
       this.appendBatch(hardState, entries, sync ? FLAG_SYNCED : 0)
-      if (sync) this.sync()
       if (hardState !== undefined) this.hardState = { term: hardState.term, vote: hardState.vote, commit: hardState.commit }
       if (entries.length > 0) this.last = entries[entries.length - 1]!.index
-      if (this.writer.tail >= this.segmentBytes) this.cut()
+      if (sync) this.sync()
     })
+    this.cutQuietly()
   }
 
   /**
@@ -259,9 +290,15 @@ export class Wal {
    * fdatasync, which starts when the one in flight ends; `done` callbacks run
    * in the order of the saves. save(), saveSnapshot() and close() wait for
    * idle().
+   *
+   * Throws WalWriteRefused when the file system refuses the write (nothing of
+   * the save counts; the same save may be made again later). `done` gets a
+   * WalWriteRefused when the fdatasync was refused: the save is written but
+   * not durable, and becomes durable only through recover().
    */
   saveAsync(hardState: HardState | undefined, entries: readonly Entry[], done: (error: Error | null) => void): void {
     this.checkUsable()
+    this.recover()
     const prev = this.hardState
     if (entries.length === 0 && (hardState === undefined || sameHardState(hardState, prev))) return this.afterPending(done)
     if (hardState !== undefined) checkHardState(hardState, prev)
@@ -280,12 +317,17 @@ export class Wal {
     if (hardState !== undefined) this.hardState = { term: hardState.term, vote: hardState.vote, commit: hardState.commit }
     if (entries.length > 0) this.last = entries[entries.length - 1]!.index
     if (this.writer.file.fdatasyncAsync === undefined) {
-      if (sync) this.guard(() => this.sync())
-      this.guard(() => this.maybeCut())
+      try {
+        if (sync) this.guard(() => this.sync())
+      } catch (e) {
+        if (e instanceof WalWriteRefused) return done(e)
+        throw e
+      }
+      this.cutQuietly()
       return done(null)
     }
     if (!sync) {
-      if (this.idle()) this.guard(() => this.maybeCut())
+      if (this.idle()) this.cutQuietly()
       return this.afterPending(done)
     }
     this.waiting.push(done)
@@ -296,6 +338,63 @@ export class Wal {
   /** True when no saveAsync() waits for its fdatasync. */
   idle(): boolean {
     return !this.syncing && this.waiting.length === 0
+  }
+
+  /**
+   * Whether an fdatasync was refused and the records written since the last
+   * good one wait for recover() (every save is refused until then).
+   */
+  needsRecovery(): boolean {
+    return this.tailLost !== undefined
+  }
+
+  /**
+   * After a refused fdatasync: cuts the records written since the last good
+   * sync off the segment (truncated to its last durable record and fsynced:
+   * the data before that point was made durable by a sync that succeeded, so
+   * this fsync depends on none of the pages the failed one may have dropped),
+   * writes them again from memory into a fresh segment, and syncs that. Throws
+   * WalWriteRefused while the file system still refuses (call it again
+   * later). A no-op when nothing waits for it.
+   */
+  recover(): void {
+    const lost = this.tailLost
+    if (lost === undefined) return
+    this.checkUsable()
+    assert(this.idle(), "recover() while saveAsync() waits for its fdatasync")
+    const records = this.unsynced
+    try {
+      this.guard(() => this.refusing(() => {
+        const file = this.writer.file
+        file.truncate(this.durable.tail)
+        file.fsync()
+        const current = this.segments[this.segments.length - 1]!
+        // A cut that failed after its rename left a segment that was never written to.
+        for (const name of this.fs.readdir(this.dir)) {
+          const seg = parseSegmentName(name)
+          if (seg !== undefined && seg.seq > current.seq) this.fs.unlink(`${this.dir}/${name}`)
+        }
+        this.nextSegment(this.durable)
+        file.close()
+        this.durable = { tail: this.writer.tail, crc: this.writer.crc, hardState: this.durable.hardState, last: this.durable.last }
+        this.unsynced = []
+        for (const r of records) {
+          if (r.kind === "batch") this.appendBatch(r.hardState, r.entries, r.flags)
+          else this.append(RecordType.Snapshot, r.flags, [r.snapshot.index, r.snapshot.term])
+        }
+        this.sync()
+      }))
+    } catch (e) {
+      // Still refused: the records are kept (those written into the new segment again, in order).
+      if (e instanceof WalWriteRefused) this.unsynced = records
+      throw e
+    }
+    this.tailLost = undefined
+    this.logger.warn("wal: the records of a refused fdatasync are written again into a new segment, and synced", {
+      file: `${this.dir}/${this.segments[this.segments.length - 1]!.name}`,
+      records: records.length,
+      error: lost.message,
+    })
   }
 
   /** Saves written and waiting for the next fdatasync (or, without one, behind the one in flight). */
@@ -315,23 +414,26 @@ export class Wal {
     this.waiting = []
     this.waitingNeedsSync = false
     this.syncing = true
+    const covered = this.mark()
+    const count = this.unsynced.length
     const start = performance.now()
-    this.writer.file.fdatasyncAsync!((error) => {
+    this.writer.file.fdatasyncAsync!((failed) => {
       this.syncing = false
+      let error: Error | null = failed
       if (error === null) {
         this.onSync?.(performance.now() - start)
-        try {
-          this.guard(() => this.maybeCut())
-        } catch (e) {
-          error = e instanceof Error ? e : new Error(String(e))
-        }
+        this.synced(covered, count)
+        // A cut the file system refuses does not undo the sync: the saves it covered are durable.
+        this.cutQuietly()
       } else {
-        this.failure = error
+        error = this.refusedSync(error) as Error
+        if (!(error instanceof WalWriteRefused)) this.failure = error
       }
+      if (error === null && this.tailLost !== undefined && this.waiting.length > 0) error = new WalWriteRefused(this.tailLost)
       if (error !== null) {
         const rest = this.waiting
         this.waiting = []
-        for (const done of batch) done(error)
+        for (const done of batch) done(failed === null ? null : error)
         for (const done of rest) done(error)
         return
       }
@@ -349,23 +451,34 @@ export class Wal {
     if (this.writer.tail >= this.segmentBytes) this.cut()
   }
 
+  /** maybeCut() whose refusal is left to recover() (the records before it are durable). */
+  private cutQuietly(): void {
+    try {
+      this.guard(() => this.maybeCut())
+    } catch (e) {
+      if (!(e instanceof WalWriteRefused)) throw e
+    }
+  }
+
   /**
    * Records, durably, that a raft snapshot at {index, term} was taken. Call it
    * after Snapshotter.save() wrote the .snap file (so that no marker lacks its
    * file; a file without a marker is ignored by Wal.validSnapshots()), then
-   * releaseTo(index).
+   * releaseTo(index). A refused fdatasync throws WalWriteRefused (the marker
+   * is written again by recover(); without it the .snap file is ignored).
    */
   saveSnapshot(snapshot: WalSnapshot): void {
     this.checkUsable()
     assert(this.idle(), "saveSnapshot() while saveAsync() waits for its fdatasync")
     assertIndex(snapshot.index, "snapshot index")
     assertIndex(snapshot.term, "snapshot term")
+    this.recover()
     this.guard(() => {
       this.append(RecordType.Snapshot, this.noFsync ? 0 : FLAG_SYNCED, [snapshot.index, snapshot.term])
-      if (!this.noFsync) this.sync()
       if (snapshot.index > this.last) this.last = snapshot.index
-      if (this.writer.tail >= this.segmentBytes) this.cut()
+      if (!this.noFsync) this.sync()
     })
+    this.cutQuietly()
   }
 
   /**
@@ -401,21 +514,25 @@ export class Wal {
    * Syncs the tail (records saved without a sync: commit-only hard states,
    * --unsafe-no-fsync) and closes the file. The file is closed even when the
    * sync fails; a sync the file system refuses (read-only, full) throws
-   * WalWriteRefused: every record saved with a sync is already durable.
+   * WalWriteRefused: every record saved with a sync is already durable. After
+   * a refused fdatasync (needsRecovery()) the file is closed without another
+   * one, and close() throws WalWriteRefused: the records not known durable
+   * were never acknowledged.
    */
   close(): void {
     if (this.closed) return
     this.closed = true
-    if (this.failure === undefined) {
-      try {
-        this.writer.file.fdatasync()
-      } catch (e) {
-        if (isFsError(e) && REFUSED_WRITE_CODES.has(e.code)) throw new WalWriteRefused(e)
-        throw e
-      } finally {
-        this.writer.file.close()
-      }
-    } else {
+    if (this.failure !== undefined || this.tailLost !== undefined) {
+      this.writer.file.close()
+      if (this.tailLost !== undefined && this.failure === undefined) throw new WalWriteRefused(this.tailLost)
+      return
+    }
+    try {
+      this.writer.file.fdatasync()
+    } catch (e) {
+      if (isFsError(e) && REFUSED_WRITE_CODES.has(e.code)) throw new WalWriteRefused(e)
+      throw e
+    } finally {
       this.writer.file.close()
     }
   }
@@ -434,15 +551,73 @@ export class Wal {
     this.writer.tail += size
     this.bytesWritten += size
     this.writer.crc = crc
+    if (type === RecordType.Snapshot) {
+      const [index, term] = value as [number, number]
+      this.keepUnsynced({ kind: "snapshot", snapshot: { index, term }, flags })
+    }
   }
 
-  /** fdatasync of the current segment, timed (etcd_disk_wal_fsync_duration_seconds; a warning past 1 s). */
+  /**
+   * fdatasync of the current segment, timed (etcd_disk_wal_fsync_duration_seconds; a warning past 1 s).
+   * A refused one throws WalWriteRefused and leaves the WAL waiting for recover().
+   */
   private sync(): void {
+    const covered = this.mark()
+    const count = this.unsynced.length
     const start = performance.now()
-    this.writer.file.fdatasync()
+    try {
+      this.writer.file.fdatasync()
+    } catch (e) {
+      throw this.refusedSync(e)
+    }
     const took = performance.now() - start
+    this.synced(covered, count)
     this.onSync?.(took)
     if (took > SLOW_SYNC_MS) this.logger.warn("wal: slow fdatasync", { took: `${Math.round(took)}ms`, expectedDuration: "1s" })
+  }
+
+  /** A sync issued at `covered` succeeded: the first `count` unsynced records are durable. */
+  private synced(covered: Mark, count: number): void {
+    this.durable = covered
+    this.unsynced.splice(0, count)
+  }
+
+  /** A failed fdatasync: refused (the WAL waits for recover(); returns a WalWriteRefused) or fatal (returned as it is). */
+  private refusedSync(e: unknown): unknown {
+    if (!isFsError(e) || !REFUSED_SYNC_CODES.has(e.code)) return e
+    if (this.tailLost === undefined) {
+      this.logger.warn("wal: fdatasync refused; the records written since the last good one are not durable and wait to be written again into a new segment", {
+        file: this.writer.file.path,
+        records: this.unsynced.length,
+        error: e.message,
+      })
+    }
+    this.tailLost = e
+    return new WalWriteRefused(e)
+  }
+
+  /** Runs file-system calls whose refusal (EROFS, ENOSPC) leaves the WAL to recover(): throws WalWriteRefused for it. */
+  private refusing<T>(action: () => T): T {
+    try {
+      return action()
+    } catch (e) {
+      throw this.refusedSync(e)
+    }
+  }
+
+  private mark(): Mark {
+    return { tail: this.writer.tail, crc: this.writer.crc, hardState: this.hardState, last: this.last }
+  }
+
+  /** Keeps a record written after the last good sync (a commit-only hard state replaces the one before it). */
+  private keepUnsynced(record: Unsynced): void {
+    if (this.noFsync) return
+    const prev = this.unsynced[this.unsynced.length - 1]
+    if (record.kind === "batch" && record.entries.length === 0 && prev?.kind === "batch" && prev.entries.length === 0) {
+      this.unsynced[this.unsynced.length - 1] = { kind: "batch", hardState: record.hardState ?? prev.hardState, entries: [], flags: prev.flags | record.flags }
+      return
+    }
+    this.unsynced.push(record)
   }
 
   /** Encodes one save() straight into the write buffer and writes it with one pwrite. */
@@ -457,35 +632,48 @@ export class Wal {
     this.writer.tail += end
     this.bytesWritten += end
     this.writer.crc = crc
+    this.keepUnsynced({ kind: "batch", hardState, entries, flags })
   }
 
-  /** Closes the full segment at its last record and starts the next one. */
+  /** Closes the full segment at its last record and starts the next one. A refusal leaves the WAL to recover(). */
   private cut(): void {
     const old = this.writer
-    old.file.truncate(old.tail)
-    if (!this.noFsync) old.file.fsync()
+    this.refusing(() => {
+      old.file.truncate(old.tail)
+      if (!this.noFsync) old.file.fsync()
+    })
+    // Everything the old segment holds is durable now.
+    this.synced(this.mark(), this.unsynced.length)
+    const next = this.refusing(() => this.nextSegment({ last: this.last, hardState: this.hardState, crc: old.crc }))
+    this.durable = this.mark()
+    old.file.close()
+    this.logger.info("wal: cut segment", { file: `${this.dir}/${next.name}` })
+  }
+
+  /** Creates the segment after the current one, starting after `from` (its first record carries from's hard state, chained to from's crc), and writes to it. */
+  private nextSegment(from: { last: number; hardState: HardState; crc: number }): SegmentName {
     const prev = this.segments[this.segments.length - 1]!
-    const next: SegmentName = { seq: prev.seq + 1, index: this.last + 1, name: segmentName(prev.seq + 1, this.last + 1) }
+    const next: SegmentName = { seq: prev.seq + 1, index: from.last + 1, name: segmentName(prev.seq + 1, from.last + 1) }
     this.writer = createSegment({
       fs: this.fs,
       dir: this.dir,
       name: next.name,
       segmentBytes: this.segmentBytes,
       metadata: this.metadata,
-      hardState: this.hardState,
-      prevCrc: old.crc,
+      hardState: from.hardState,
+      prevCrc: from.crc,
       sync: !this.noFsync,
     })
     this.segments.push(next)
-    old.file.close()
-    this.logger.info("wal: cut segment", { file: `${this.dir}/${next.name}` })
+    return next
   }
 
+  /** Runs a write; a failure other than a refused sync leaves the WAL unusable. */
   private guard(action: () => void): void {
     try {
       action()
     } catch (e) {
-      this.failure = e
+      if (!(e instanceof WalWriteRefused)) this.failure = e
       throw e
     }
   }

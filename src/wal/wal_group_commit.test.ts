@@ -3,10 +3,9 @@
 // the order of the saves; a failed sync fails every save that waited on it.
 
 import { describe, expect, test } from "bun:test"
-import type { FileHandle, FsPort, OpenMode } from "../lib/fs_port"
 import type { Entry, HardState } from "../raft/types"
 import { EntryType } from "../raft/types"
-import { FaultFs } from "../../test/sim/fault_fs"
+import { ManualSyncFs } from "../../test/sim/manual_sync_fs"
 import { Wal } from "./wal"
 
 const dir = "/data/member/wal"
@@ -18,51 +17,6 @@ function entries(from: number, to: number, term = 1, size = 1): Entry[] {
   return out
 }
 const hs = (term: number, commit: number): HardState => ({ term, vote: 1n, commit })
-
-/**
- * FaultFs whose fdatasyncAsync makes durable what was written when it was
- * issued (FaultFs's sync, so a crash loses the rest) and reports back when
- * the test says so.
- */
-class ManualSyncFs implements FsPort {
-  readonly inner = new FaultFs({ dirs: ["/data/member"] })
-  readonly pending: { file: FileHandle; done: (error: Error | null) => void }[] = []
-  syncs = 0
-  failNext: Error | undefined
-
-  open(path: string, mode: OpenMode): FileHandle {
-    const file = this.inner.open(path, mode)
-    const fdatasyncAsync = (done: (error: Error | null) => void): void => {
-      this.syncs++
-      file.fdatasync()
-      this.pending.push({ file, done })
-    }
-    return new Proxy(file, {
-      get(target, key) {
-        if (key === "fdatasyncAsync") return fdatasyncAsync
-        const v = Reflect.get(target, key) as unknown
-        return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v
-      },
-    })
-  }
-
-  /** Completes the oldest fdatasync in flight. */
-  complete(): void {
-    const p = this.pending.shift()!
-    const error = this.failNext
-    this.failNext = undefined
-    p.done(error ?? null)
-  }
-
-  readFile(path: string): Uint8Array { return this.inner.readFile(path) }
-  rename(source: string, target: string): void { this.inner.rename(source, target) }
-  unlink(path: string): void { this.inner.unlink(path) }
-  readdir(d: string): string[] { return this.inner.readdir(d) }
-  mkdir(d: string): void { this.inner.mkdir(d) }
-  fsyncDir(d: string): void { this.inner.fsyncDir(d) }
-  stat(path: string): ReturnType<FsPort["stat"]> { return this.inner.stat(path) }
-  exists(path: string): boolean { return this.inner.exists(path) }
-}
 
 describe("Wal.saveAsync: group commit", () => {
   test("saves during an fdatasync share the next one; callbacks run in save order", () => {

@@ -25,6 +25,13 @@ export interface FaultRule {
   error: "ENOSPC" | "EROFS" | "EIO" | "crash"
   /** For writes: how many bytes reach the file before the failure (default 0). */
   writeBytes?: number
+  /**
+   * For fsync/fdatasync: the failure drops the file's unsynced writes from what
+   * a later sync makes durable (Linux after a writeback error marks the dirty
+   * pages clean: reads still see the data, the next fsync succeeds, a crash
+   * loses it: "fsyncgate").
+   */
+  dropUnsynced?: boolean
 }
 
 export interface CrashOptions {
@@ -408,14 +415,19 @@ class FaultFileHandle implements FileHandle {
   }
 
   fsync(): void {
-    const rule = this.live("fsync")
-    if (rule !== undefined) this.fs.fail(rule, "fsync", this.path)
-    this.inode.sync()
+    this.sync("fsync")
   }
 
   fdatasync(): void {
-    const rule = this.live("fdatasync")
-    if (rule !== undefined) this.fs.fail(rule, "fdatasync", this.path)
+    this.sync("fdatasync")
+  }
+
+  private sync(op: "fsync" | "fdatasync"): void {
+    const rule = this.live(op)
+    if (rule !== undefined) {
+      if (rule.dropUnsynced === true) this.inode.pending = []
+      this.fs.fail(rule, op, this.path)
+    }
     this.inode.sync()
   }
 
