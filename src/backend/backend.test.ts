@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Database } from "bun:sqlite"
-import { Backend } from "./backend"
+import { Backend, BackendWriteRefused } from "./backend"
 import type { CheckpointReport } from "./checkpointer"
 
 /** A backend with row 'a' committed at index 7 and row 'b' in the open batch at index 8. */
@@ -248,6 +248,58 @@ test("Backend.commit() after SQLite rolled the batch back (a write failed: disk 
     // Refused from then on; closing does not commit either (the index would skip the lost batch).
     expect(() => b.commit()).toThrow("SQLite rolled back the batch")
     expect(() => b.begin()).toThrow("SQLite rolled back the batch")
+    b.close()
+    expectOnlyFirstBatch(path)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test("Backend.commit() the disk refuses (SQLITE_FULL) rolls the batch back and refuses writes until reopenBatch(), which goes back to the committed consistent index; the next batch commits", () => {
+  const dir = mkdtempSync(join(tmpdir(), "tskv-backend-"))
+  try {
+    const path = join(dir, "db")
+    const b = openWithBatch(path)
+    const seen: string[] = []
+    b.onWriteRefused = (e) => seen.push(e.message)
+    const exec = b.db.exec.bind(b.db)
+    let refuse = true
+    b.db.exec = ((sql: string) => {
+      if (sql === "COMMIT" && refuse) throw Object.assign(new Error("database or disk is full"), { code: "SQLITE_FULL" })
+      return exec(sql)
+    }) as typeof b.db.exec
+    expect(() => b.commit()).toThrow(BackendWriteRefused)
+    expect(seen).toEqual(["backend: write refused, batch rolled back: database or disk is full"])
+    expect(b.batchLost()).toBe(true)
+    expect(b.failed()).toBeUndefined()
+    expect(() => b.begin()).toThrow(BackendWriteRefused)
+    expect(b.db.inTransaction).toBe(false)
+    refuse = false
+    expect(b.reopenBatch()).toEqual({ index: 7, term: 2 })
+    // The caller applies entry 8 again, then more.
+    b.begin()
+    b.db.query("INSERT INTO t VALUES ('b')").run()
+    b.setConsistentIndex(8, 2)
+    b.commit()
+    b.close()
+    const reopened = Backend.open({ path })
+    expect(reopened.consistentIndex()).toEqual({ index: 8, term: 2 })
+    expect(reopened.db.query("SELECT count(*) AS n FROM t").get()).toEqual({ n: 2 })
+    reopened.close()
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test("Backend.writeFailed() of an error that is not the disk refusing (SQLITE_CORRUPT) stops the backend for good", () => {
+  const dir = mkdtempSync(join(tmpdir(), "tskv-backend-"))
+  try {
+    const path = join(dir, "db")
+    const b = openWithBatch(path)
+    const e = b.writeFailed(Object.assign(new Error("database disk image is malformed"), { code: "SQLITE_CORRUPT" }))
+    expect(e).not.toBeInstanceOf(BackendWriteRefused)
+    expect(b.batchLost()).toBe(false)
+    expect(() => b.begin()).toThrow("malformed")
     b.close()
     expectOnlyFirstBatch(path)
   } finally {

@@ -37,6 +37,28 @@ export interface BackendOptions {
   onCheckpointReport?: (report: CheckpointReport) => void
 }
 
+/**
+ * A write of the batch (its COMMIT, or a statement that spilled pages) that
+ * the disk refused: full, read-only, an I/O error. SQLite rolled the batch
+ * back; the db holds what the last commit made, with its consistent index.
+ * The caller reloads what it keeps in memory from the db and applies the raft
+ * entries after that index again (reopenBatch()); the backend refuses writes
+ * until then.
+ */
+export class BackendWriteRefused extends Error {
+  override readonly name = "BackendWriteRefused"
+  constructor(readonly sqliteError: Error) {
+    super(`backend: write refused, batch rolled back: ${sqliteError.message}`)
+  }
+}
+
+/** SQLite codes (and errnos) of a write the disk refused rather than a broken db or a bug. */
+export function isRefusedWrite(e: unknown): e is Error {
+  if (!(e instanceof Error)) return false
+  const code = String((e as { code?: unknown }).code ?? "")
+  return /^SQLITE_(FULL|IOERR|READONLY)/.test(code) || code === "ENOSPC" || code === "EROFS" || code === "EDQUOT"
+}
+
 export interface ConsistentIndex {
   index: number
   term: number
@@ -132,6 +154,7 @@ export class Backend {
   /** Starts the batch transaction if none is open. Call before any write. */
   begin(): void {
     if (this.failure !== undefined) throw this.failure
+    if (this.lost !== undefined) throw new BackendWriteRefused(this.lost)
     if (this.inBatch) return
     this.db.exec("BEGIN IMMEDIATE")
     this.inBatch = true
@@ -177,6 +200,54 @@ export class Backend {
     return this.failure
   }
 
+  /** Set when the disk refused a write of the batch and SQLite rolled it back: writes wait for reopenBatch(). */
+  private lost: Error | undefined
+
+  /** Called (synchronously, inside the failing call) when the disk refused a write and the batch was rolled back. */
+  onWriteRefused: ((error: BackendWriteRefused) => void) | undefined
+
+  /** Whether the batch was rolled back after a refused write, and reopenBatch() has not been called since. */
+  batchLost(): boolean {
+    return this.lost !== undefined
+  }
+
+  /**
+   * A failed write of the batch: one the disk refused rolls the batch back
+   * and returns a BackendWriteRefused (the backend is usable again after
+   * reopenBatch()); any other stops the backend for good (returned as is).
+   */
+  writeFailed(error: unknown): Error {
+    if (this.failure !== undefined || !isRefusedWrite(error)) return this.fail(error)
+    if (this.db.inTransaction) {
+      try {
+        this.db.exec("ROLLBACK")
+      } catch {}
+    }
+    this.inBatch = false
+    this.pendingWrites = 0
+    this.lost = error
+    const refused = new BackendWriteRefused(error)
+    this.onWriteRefused?.(refused)
+    return refused
+  }
+
+  /**
+   * After a BackendWriteRefused: the consistent index goes back to the db's
+   * (the last commit's) and writes are taken again, in a new batch. The caller
+   * reloads its state from the db and applies the entries after it again.
+   */
+  reopenBatch(): ConsistentIndex {
+    assert(this.lost !== undefined, "reopenBatch() without a lost batch")
+    assert(!this.db.inTransaction, "a transaction is open after the batch was rolled back")
+    this.lost = undefined
+    const raw = this.getMeta("consistent_index")
+    const view = raw === null ? undefined : new DataView(raw.buffer, raw.byteOffset, raw.byteLength)
+    this.consistent = view === undefined ? { index: 0, term: 0 } : { index: Number(view.getBigUint64(0)), term: Number(view.getBigUint64(8)) }
+    assert(this.consistent.index === this.persistedIndex, () => `the db's consistent index ${this.consistent.index} is not the last committed ${this.persistedIndex}`)
+    this.sizeCache = -1
+    return this.consistent
+  }
+
   private fail(error: unknown): Error {
     const e = error instanceof Error ? error : new Error(String(error))
     this.failure ??= e
@@ -192,6 +263,7 @@ export class Backend {
   /** Ends the batch: the state and its consistent index become one durable unit. */
   commit(): void {
     if (this.failure !== undefined) throw this.failure
+    if (this.lost !== undefined) throw new BackendWriteRefused(this.lost)
     // Entries that wrote nothing still move the consistent index; it must reach the disk too,
     // or a raft snapshot taken at the applied index would be ahead of the db after a restart.
     if (!this.inBatch && this.consistent.index !== this.persistedIndex) this.begin()
@@ -207,7 +279,7 @@ export class Backend {
       this.setMetaStmt.run("consistent_index", buf)
       this.db.exec("COMMIT")
     } catch (e) {
-      throw this.fail(e)
+      throw this.writeFailed(e)
     }
     this.sizeCache = -1
     this.persistedIndex = this.consistent.index

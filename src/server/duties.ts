@@ -3,6 +3,7 @@
 // and v2 SYNC, the storage guard's probe, auto-compaction, watch progress
 // notifications; and publishing this member's attributes once it starts.
 
+import { BackendWriteRefused } from "../backend/backend"
 import { isTskvError } from "../lib/errors"
 import * as pb from "../pb"
 import { encodeV2Request, v2Request } from "../v2store/apply"
@@ -67,8 +68,13 @@ export class Duties {
   private compactionStep(): void {
     if (this.core.stopped || this.parts.loop.busy()) return
     if (this.core.store.compactionPending()) {
-      this.core.store.compactStep()
-      this.core.backend.commitIfFull()
+      try {
+        this.core.store.compactStep()
+        this.core.backend.commitIfFull()
+      } catch (e) {
+        // The batch was rolled back and is being applied again (apply_entries.ts); the step comes again.
+        if (!(e instanceof BackendWriteRefused)) this.core.fatal(e)
+      }
     }
   }
 
@@ -92,10 +98,13 @@ export class Duties {
 
   /**
    * The backend's periodic commit. While the data dir cannot take writes the
-   * batch stays open (a COMMIT that fails makes SQLite drop it, and the member
-   * would have to stop and replay); a failure stops the member cleanly. The
-   * data dir is probed right before (two syscalls): a file system that went
-   * read-only or full since the last periodic check holds the batch too.
+   * batch stays open (a COMMIT that fails makes SQLite drop it, and the
+   * entries since the last commit must be applied again). The data dir is
+   * probed right before (two syscalls): a file system that went read-only or
+   * full since the last periodic check holds the batch too. A COMMIT the disk
+   * refuses all the same (the kernel's own few milliseconds of turning the
+   * file system read-only) is recovered from (BackendWriteRefused); any other
+   * failure stops the member.
    */
   private commitBatch(): void {
     this.checkStorage()
@@ -103,7 +112,7 @@ export class Duties {
     try {
       this.core.backend.commit()
     } catch (e) {
-      this.core.fatal(e)
+      if (!(e instanceof BackendWriteRefused)) this.core.fatal(e)
     }
   }
 

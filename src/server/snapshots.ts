@@ -5,11 +5,14 @@
 // installed as the follower's whole applied state).
 
 import { rmSync } from "node:fs"
+import { BackendWriteRefused } from "../backend/backend"
 import { join } from "node:path"
 import { assert } from "../lib/assert"
 import { snapDirOf } from "../lib/data_dir"
 import { TskvError } from "../lib/errors"
+import { isFsError } from "../lib/fs_port"
 import type { ConfState, Message, NodeId, Snapshot } from "../raft/types"
+import { REFUSED_SYNC_CODES, WalWriteRefused } from "../wal/errors"
 import type { ServerCore } from "./core"
 
 export class Snapshots {
@@ -27,6 +30,7 @@ export class Snapshots {
 
   /** Takes a raft snapshot once --snapshot-count entries were applied since the last one. */
   maybeSnapshot(): void {
+    if (this.backendSyncFailed) return
     if (this.core.appliedIndex - this.core.snapshotIndex > this.core.config.snapshotCount) this.takeSnapshot()
   }
 
@@ -44,18 +48,40 @@ export class Snapshots {
     const config = this.core.node.status().config
     const confState = { voters: [...config.voters], learners: [...config.learners] }
     // The backend's fdatasync runs on the thread pool; applying goes on meanwhile.
-    this.core.backend.commitDurablyAsync((error) => {
-      if (this.core.stopped) return
-      if (error !== null) return this.core.fatal(error)
-      this.durableSnapshot = { index, confState, started }
-      this.core.kick()
-    })
+    try {
+      this.core.backend.commitDurablyAsync((error) => {
+        if (this.core.stopped) return
+        if (error !== null) return this.syncRefused(error)
+        this.durableSnapshot = { index, confState, started }
+        this.core.kick()
+      })
+    } catch (e) {
+      // The COMMIT was refused: the batch is applied again (apply_entries.ts); a later snapshot is taken.
+      if (!(e instanceof BackendWriteRefused)) throw e
+      this.snapshotting = false
+    }
   }
 
   /** A snapshot whose backend state is durable waits for finishSnapshot(). */
   snapshotToFinish(): boolean {
     return this.durableSnapshot !== undefined
   }
+
+  /**
+   * The fdatasync of SQLite's -wal file failed: Linux may have dropped pages
+   * of commits made before it, and a later fdatasync succeeding would not
+   * show they reached the disk. No raft snapshot is taken for the rest of
+   * this process (they would let WAL segments go that the backend may need):
+   * the raft WAL keeps every entry, and a restart replays from what the db holds.
+   */
+  private syncRefused(error: Error): void {
+    if (!isFsError(error) || !REFUSED_SYNC_CODES.has(error.code)) return this.core.fatal(error)
+    this.backendSyncFailed = true
+    this.core.logger.warn("the backend's fdatasync failed: no more raft snapshots until a restart, the WAL keeps every entry", { error: error.message })
+  }
+
+  /** Set once the backend's fdatasync failed (syncRefused()). */
+  private backendSyncFailed = false
 
   /**
    * The second half of takeSnapshot(), with no WAL save in flight (the
@@ -69,8 +95,15 @@ export class Snapshots {
     // A snapshot from the leader installed meanwhile is newer: nothing to record.
     if (s.index <= this.core.snapshotIndex) return
     const snap = this.core.storage.createSnapshot(s.index, s.confState, new Uint8Array(0))
-    this.core.snapshotter.save(snap)
-    this.core.wal.saveSnapshot({ index: s.index, term: snap.metadata.term })
+    try {
+      this.core.snapshotter.save(snap)
+      this.core.wal.saveSnapshot({ index: s.index, term: snap.metadata.term })
+    } catch (e) {
+      // The data dir refuses writes: a .snap file without its WAL marker is ignored; a later snapshot is taken.
+      if (!(e instanceof WalWriteRefused) && !(isFsError(e) && REFUSED_SYNC_CODES.has(e.code))) throw e
+      this.core.logger.warn("a raft snapshot could not be recorded: the data dir refuses writes", { index: s.index, error: e.message })
+      return
+    }
     const compactTo = s.index - this.core.config.snapshotCatchupEntries
     if (compactTo > this.core.storage.firstIndex()) this.core.storage.compact(compactTo)
     this.core.wal.releaseTo(s.index)
