@@ -77,6 +77,11 @@ export class RaftLane {
     queueMicrotask(() => this.flush())
   }
 
+  /** Writes what is queued now rather than at the end of this turn (the microtask finds nothing left). */
+  flushNow(): void {
+    if (this.flushScheduled) this.flush()
+  }
+
   private flush(): void {
     this.flushScheduled = false
     while (this.queue.length > 0 && !this.waitingDrain && this.connection.state === "open") {

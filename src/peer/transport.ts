@@ -224,6 +224,19 @@ export class PeerTransport {
    * Queues raft messages; everything sent in one synchronous run goes out as
    * one frame per peer and lane. Snap messages go through sendSnapshot().
    */
+  /**
+   * Writes the raft messages queued so far now instead of at the end of the
+   * current turn (a Ready's appends leave before the WAL write and the apply
+   * that follow them in the same turn).
+   */
+  flush(): void {
+    if (this.stopped) return
+    for (const peer of this.peers.values()) {
+      peer.control.flushNow()
+      peer.append.flushNow()
+    }
+  }
+
   send(messages: readonly Message[]): void {
     if (this.stopped) return
     const batches = new Map<Peer, { control: Message[]; append: Message[] }>()

@@ -31,6 +31,8 @@ import { RequestIdGenerator, Waiters } from "./wait"
 /** What the member needs of the peer transport (src/peer), passed in by the composition root. */
 export interface PeerSender {
   send(messages: Message[]): void
+  /** Writes the messages sent so far now rather than at the end of this turn. */
+  flush(): void
   /** Streams a db file with a snapshot message; resolves when the receiver installed it. */
   sendSnapshot(message: Message, dbPath: string): Promise<void>
   addPeer(id: NodeId, urls: readonly string[]): void

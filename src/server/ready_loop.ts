@@ -112,7 +112,11 @@ export class ReadyLoop {
       if (m.type === MessageType.Snap) this.parts.sendSnapshot(m)
       else (sendableBeforePersist(m) ? early : late).push(m)
     }
-    if (early.length > 0) core.peers?.send(early)
+    if (early.length > 0) {
+      // Out now, not after this turn's WAL write and apply: the followers' fsyncs overlap ours.
+      core.peers?.send(early)
+      core.peers?.flush()
+    }
     this.held = { rd, late, snapshotPersisted: false, refused: false }
     return this.resumeHeld()
   }
