@@ -116,3 +116,36 @@ test("Backend: a refused COMMIT under a steady write load (periodic commits refu
   expect(values(again)).toEqual(state)
   expect(again.store.currentRevision()).toBe(revision)
 }, 30_000)
+
+// Found by the long campaign (seed 2029, round 227, on a build before the refused-COMMIT handling):
+// a Defragment on a full data dir failed its COMMIT with SQLITE_FULL and, two seconds later, the next
+// periodic commit stopped the member. The defragment must fail alone: an error for its caller, the
+// member serving on and nothing lost.
+test("Backend: a Defragment whose COMMIT and VACUUM the full disk refuses fails alone: the member keeps serving and loses nothing", async () => {
+  const dataDir = join(tempDir("lost-batch-").path, "data")
+  const server = await start(dataDir, ["--backend-batch-interval=50ms"])
+  for (let i = 0; i < 10; i++) await put(server, `k${i}`, `v${i}`)
+  const db = server.backend.db
+  const exec = db.exec.bind(db)
+  let refusing = true
+  db.exec = ((sql: string, ...rest: unknown[]) => {
+    if (refusing && (sql === "COMMIT" || sql === "VACUUM")) throw Object.assign(new Error("database or disk is full"), { code: "SQLITE_FULL" })
+    return (exec as (s: string, ...r: unknown[]) => unknown)(sql, ...rest)
+  }) as typeof db.exec
+  await put(server, "k10", "v10") // in the open batch when the defragment commits
+  expect(() => server.defragment()).toThrow()
+  await Bun.sleep(300) // periodic commits, refused too
+  expect(server.isStopped()).toBe(false)
+  refusing = false // space given back
+  await Bun.sleep(300)
+  expect(server.isStopped()).toBe(false)
+  server.defragment()
+  for (let i = 11; i < 15; i++) await put(server, `k${i}`, `v${i}`)
+  const state = values(server)
+  expect(state.size).toBe(15)
+  const revision = server.store.currentRevision()
+  await server.stop()
+  const again = await start(dataDir)
+  expect(values(again)).toEqual(state)
+  expect(again.store.currentRevision()).toBe(revision)
+}, 30_000)
