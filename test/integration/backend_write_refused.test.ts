@@ -63,6 +63,15 @@ function values(server: EtcdServer): Map<string, { value: string; modRevision: n
   return new Map(r.kvs.map((kv) => [fromUtf8(kv.key), { value: fromUtf8(kv.value), modRevision: Number(kv.modRevision) }]))
 }
 
+/** Stops the member and starts it again on its data dir: the same keys and the same revision. */
+async function expectSameAfterRestart(server: EtcdServer, dataDir: string, state: ReturnType<typeof values>): Promise<void> {
+  const revision = server.store.currentRevision()
+  await server.stop()
+  const again = await start(dataDir)
+  expect(values(again)).toEqual(state)
+  expect(again.store.currentRevision()).toBe(revision)
+}
+
 for (const code of ["SQLITE_FULL", "SQLITE_IOERR_WRITE"]) {
   test(`Backend: a ${code} COMMIT, periodic and inside apply (--backend-batch-limit), rolls the batch back; the member applies the entries again from raft's log, keeps serving, and loses nothing across a restart`, async () => {
     const dataDir = join(tempDir("lost-batch-").path, "data")
@@ -110,11 +119,7 @@ test("Backend: a refused COMMIT under a steady write load (periodic commits refu
   expect(server.isStopped()).toBe(false)
   const state = values(server)
   expect(acked.filter((k) => !state.has(k))).toEqual([])
-  const revision = server.store.currentRevision()
-  await server.stop()
-  const again = await start(dataDir)
-  expect(values(again)).toEqual(state)
-  expect(again.store.currentRevision()).toBe(revision)
+  await expectSameAfterRestart(server, dataDir, state)
 }, 30_000)
 
 // Found by the long campaign (seed 2029, round 227, on a build before the refused-COMMIT handling):
@@ -143,9 +148,5 @@ test("Backend: a Defragment whose COMMIT and VACUUM the full disk refuses fails 
   for (let i = 11; i < 15; i++) await put(server, `k${i}`, `v${i}`)
   const state = values(server)
   expect(state.size).toBe(15)
-  const revision = server.store.currentRevision()
-  await server.stop()
-  const again = await start(dataDir)
-  expect(values(again)).toEqual(state)
-  expect(again.store.currentRevision()).toBe(revision)
+  await expectSameAfterRestart(server, dataDir, state)
 }, 30_000)
