@@ -179,7 +179,9 @@ export class FaultProxy {
     const byTarget = new Map<number, Link[]>()
     for (const l of pending) {
       const port = this.options.routes.find((r) => r.name === l.target)!.proxyPort
-      byTarget.set(port, [...(byTarget.get(port) ?? []), l])
+      const group = byTarget.get(port)
+      if (group) group.push(l)
+      else byTarget.set(port, [l])
     }
     for (const [proxyPort, links] of byTarget) {
       const names = this.sourcesOf(
@@ -222,7 +224,7 @@ export class FaultProxy {
   private sourcesOf(sourcePorts: number[], proxyPort: number): string[] {
     const inodes = socketInodes(sourcePorts, proxyPort)
     const owner = new Map<string, string>()
-    if ([...inodes.values()].length > 0) {
+    if (inodes.size > 0) {
       const wanted = new Set([...inodes.values()].map((inode) => `socket:[${inode}]`))
       for (const [name, pid] of this.options.pids()) {
         let fds: string[]
